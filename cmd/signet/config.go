@@ -1,0 +1,707 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of signet's configuration: one YAML file, this one struct.
+// config.example.yaml documents every field; a test loads it.
+type Config struct {
+	// Issuer is the exact issuer URL; never derived from request headers.
+	Issuer string `yaml:"issuer"`
+	// Listen is the TCP address of the HTTP server.
+	Listen string `yaml:"listen"`
+	// DataDir holds signet.db, the admin socket and generated secrets.
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Scopes are offered beside openid, profile, email and offline_access.
+	Scopes    []ScopeConfig   `yaml:"scopes"`
+	Lifetimes LifetimesConfig `yaml:"lifetimes"`
+	Keys      KeysConfig      `yaml:"keys"`
+	Passwords PasswordsConfig `yaml:"passwords"`
+}
+
+// ScopeConfig is one extra scope with the description a person reads.
+type ScopeConfig struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// LifetimesConfig holds every token and session lifetime.
+type LifetimesConfig struct {
+	AccessToken          Duration `yaml:"access_token"`
+	IDToken              Duration `yaml:"id_token"`
+	RefreshTokenIdle     Duration `yaml:"refresh_token_idle"`
+	RefreshTokenAbsolute Duration `yaml:"refresh_token_absolute"`
+	// RefreshReuseGrace lets a rotated refresh token be exchanged once more within
+	// this window (a lost response). Zero (the default) disables it.
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+	AuthRequest       Duration `yaml:"auth_request"`
+	AuthorizationCode Duration `yaml:"authorization_code"`
+	Session           Duration `yaml:"session"`
+}
+
+// KeysConfig is the signing-key policy.
+type KeysConfig struct {
+	// RotationPeriod is how long a key signs before the next one takes over.
+	RotationPeriod Duration `yaml:"rotation_period"`
+	// JWKSCacheLifetime is the Cache-Control max-age of the JWKS and discovery.
+	JWKSCacheLifetime Duration `yaml:"jwks_cache_lifetime"`
+	// PrepublishLead is how long the next key is published before it signs; at
+	// least twice JWKSCacheLifetime.
+	PrepublishLead Duration `yaml:"prepublish_lead"`
+	// RetentionMargin is added to the longest token lifetime before a retired key
+	// leaves the JWKS.
+	RetentionMargin Duration `yaml:"retention_margin"`
+	// AccessTokenAlg signs JWT access tokens: RS256 (default) or ES256.
+	AccessTokenAlg string `yaml:"access_token_alg"`
+}
+
+// PasswordsConfig bounds the cost of password hashing.
+type PasswordsConfig struct {
+	// Argon2MemoryKiB is argon2id's memory per hash in KiB.
+	Argon2MemoryKiB uint32 `yaml:"argon2_memory_kib"`
+	// Argon2Iterations is argon2id's time parameter.
+	Argon2Iterations uint32 `yaml:"argon2_iterations"`
+	// Argon2Parallelism is argon2id's lanes.
+	Argon2Parallelism uint8 `yaml:"argon2_parallelism"`
+	// MaxConcurrent bounds how many hashes run at once (0: derived from the CPUs).
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Duration is a time.Duration written in YAML as "90s", "10m", "720h".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d the way a person writes it: "10m", "720h", "1h30m", "0s".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML reads a Go duration string such as "90s", "10m" or "720h".
+// A bad value is a *yaml.TypeError naming the value and its line, so the
+// decoder reports it beside every other problem in the file; LoadConfig adds
+// the key path.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+			"line %d: want a duration such as \"90s\", \"10m\" or \"720h\", got a %s", n.Line, kindName(n.Kind))}}
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+			"line %d: invalid duration %q: want a number and a unit (ns, us, ms, s, m, h) such as \"90s\", \"10m\" or \"720h\"",
+			n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.AliasNode:
+		return "alias"
+	default:
+		return "document"
+	}
+}
+
+// maxConfigSize bounds the configuration file LoadConfig reads.
+const maxConfigSize = 1 << 20
+
+// Built-in scopes: always offered, so a configured scope may not reuse the names.
+var builtinScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// DefaultConfig returns the configuration used when a file leaves a field
+// unset, and by `serve --demo` without a file. Each call returns a new value.
+func DefaultConfig() *Config {
+	return &Config{
+		Issuer:   "http://127.0.0.1:5556",
+		Listen:   "127.0.0.1:5556",
+		DataDir:  "./signet-data",
+		LogLevel: "info",
+		Lifetimes: LifetimesConfig{
+			AccessToken:          Duration(10 * time.Minute),
+			IDToken:              Duration(time.Hour),
+			RefreshTokenIdle:     Duration(720 * time.Hour),
+			RefreshTokenAbsolute: Duration(2160 * time.Hour),
+			RefreshReuseGrace:    0,
+			AuthRequest:          Duration(10 * time.Minute),
+			AuthorizationCode:    Duration(time.Minute),
+			Session:              Duration(12 * time.Hour),
+		},
+		Keys: KeysConfig{
+			RotationPeriod:    Duration(720 * time.Hour),
+			JWKSCacheLifetime: Duration(time.Hour),
+			PrepublishLead:    Duration(2 * time.Hour),
+			RetentionMargin:   Duration(time.Hour),
+			AccessTokenAlg:    "RS256",
+		},
+		Passwords: PasswordsConfig{
+			Argon2MemoryKiB:   64 * 1024,
+			Argon2Iterations:  2,
+			Argon2Parallelism: 2,
+			MaxConcurrent:     0,
+		},
+	}
+}
+
+// ApplyDefaults fills every field left zero with its DefaultConfig value
+// (refresh_reuse_grace and max_concurrent stay zero: zero is their default)
+// and strips trailing slashes from the issuer. LoadConfig calls it; call it
+// yourself after changing a Config in code, before Validate.
+func (c *Config) ApplyDefaults() {
+	def := DefaultConfig()
+	setString(&c.Issuer, def.Issuer)
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	setString(&c.Listen, def.Listen)
+	setString(&c.DataDir, def.DataDir)
+	setString(&c.LogLevel, def.LogLevel)
+
+	l, dl := &c.Lifetimes, def.Lifetimes
+	setDuration(&l.AccessToken, dl.AccessToken)
+	setDuration(&l.IDToken, dl.IDToken)
+	setDuration(&l.RefreshTokenIdle, dl.RefreshTokenIdle)
+	setDuration(&l.RefreshTokenAbsolute, dl.RefreshTokenAbsolute)
+	setDuration(&l.AuthRequest, dl.AuthRequest)
+	setDuration(&l.AuthorizationCode, dl.AuthorizationCode)
+	setDuration(&l.Session, dl.Session)
+
+	k, dk := &c.Keys, def.Keys
+	setDuration(&k.RotationPeriod, dk.RotationPeriod)
+	setDuration(&k.JWKSCacheLifetime, dk.JWKSCacheLifetime)
+	setDuration(&k.PrepublishLead, dk.PrepublishLead)
+	setDuration(&k.RetentionMargin, dk.RetentionMargin)
+	setString(&k.AccessTokenAlg, dk.AccessTokenAlg)
+
+	p, dp := &c.Passwords, def.Passwords
+	if p.Argon2MemoryKiB == 0 {
+		p.Argon2MemoryKiB = dp.Argon2MemoryKiB
+	}
+	if p.Argon2Iterations == 0 {
+		p.Argon2Iterations = dp.Argon2Iterations
+	}
+	if p.Argon2Parallelism == 0 {
+		p.Argon2Parallelism = dp.Argon2Parallelism
+	}
+}
+
+func setString(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+func setDuration(d *Duration, def Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// LoadConfig reads the YAML file at path, applies the defaults and validates
+// the result. Unknown keys, malformed values and invalid settings are all
+// reported at once, one line each, as "PATH: line N: KEY: problem".
+func LoadConfig(path string) (*Config, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err = dec.Decode(cfg)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: no configuration in the file (config.example.yaml lists every setting)", path)
+	}
+	var typeErr *yaml.TypeError
+	if err != nil && !errors.As(err, &typeErr) {
+		// A syntax error: the document could not be read at all.
+		return nil, fmt.Errorf("%s: %s", path, oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s", path, oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
+		}
+		return nil, fmt.Errorf("%s: line %d: a second YAML document; put the whole configuration in one", path, extra.Line)
+	}
+
+	idx := indexKeys(data)
+	var problems []error
+	bad := map[string]bool{} // keys with a decode error: their validation problems would be noise
+	if typeErr != nil {
+		for _, msg := range typeErr.Errors {
+			p := idx.decodeProblem(msg)
+			bad[p.Key] = true
+			problems = append(problems, p.in(path))
+		}
+	}
+	cfg.ApplyDefaults()
+	for _, p := range cfg.problems() {
+		if bad[p.Key] {
+			continue
+		}
+		if p.Line == 0 {
+			p.Line = idx.lines[p.Key]
+		}
+		problems = append(problems, p.in(path))
+	}
+	if len(problems) > 0 {
+		// In file order; problems without a line (defaults) last.
+		slices.SortStableFunc(problems, func(a, b error) int {
+			la, lb := a.(configProblem).Line, b.(configProblem).Line
+			if la == 0 || lb == 0 {
+				return lb - la
+			}
+			return la - lb
+		})
+		return nil, errors.Join(problems...)
+	}
+	return cfg, nil
+}
+
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes; is this the configuration file?", path, maxConfigSize)
+	}
+	return data, nil
+}
+
+// oneLine folds a multi-line message onto one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// A configProblem is one thing wrong with a configuration, at a YAML key path
+// such as "lifetimes.access_token" or "scopes[1].name".
+type configProblem struct {
+	File string
+	Line int // 0 when unknown, e.g. for a default value
+	Key  string
+	Msg  string
+}
+
+func (p configProblem) Error() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File + ": ")
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+func (p configProblem) in(file string) error {
+	p.File = file
+	return p
+}
+
+// keyIndex maps the lines of a YAML document to the key paths written there.
+type keyIndex struct {
+	lines      map[string]int            // key path -> line of the key
+	atLine     map[int][]string          // line -> key paths with a key or scalar value there
+	containers map[int][]container       // line -> lists and mappings starting there
+	names      map[int]map[string]string // line -> key name -> key path
+}
+
+func indexKeys(data []byte) keyIndex {
+	idx := keyIndex{
+		lines:      map[string]int{},
+		atLine:     map[int][]string{},
+		containers: map[int][]container{},
+		names:      map[int]map[string]string{},
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return idx
+	}
+	idx.walk(&doc, "")
+	return idx
+}
+
+func addPath(m map[int][]string, line int, path string) {
+	if !slices.Contains(m[line], path) {
+		m[line] = append(m[line], path)
+	}
+}
+
+func (idx keyIndex) walk(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			idx.walk(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if _, ok := idx.lines[p]; !ok {
+				idx.lines[p] = k.Line
+			}
+			if idx.names[k.Line] == nil {
+				idx.names[k.Line] = map[string]string{}
+			}
+			idx.names[k.Line][k.Value] = p
+			addPath(idx.atLine, k.Line, p)
+			idx.addValue(v, p)
+			idx.walk(v, p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			idx.lines[p] = c.Line
+			idx.addValue(c, p)
+			idx.walk(c, p)
+		}
+	}
+}
+
+// outermost returns the only path in paths, or the one enclosing all the
+// others (a key with an inline list or mapping); "" when they are unrelated.
+func outermost(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	outer := slices.MinFunc(paths, func(a, b string) int { return len(a) - len(b) })
+	for _, p := range paths {
+		if p != outer && !strings.HasPrefix(p, outer+".") && !strings.HasPrefix(p, outer+"[") {
+			return ""
+		}
+	}
+	return outer
+}
+
+// A container is a list or mapping value; it starts on its first child's
+// line, often below its key.
+type container struct {
+	path string
+	kind yaml.Kind
+}
+
+// addValue records the line of a value: scalars beside the keys, lists and
+// mappings apart.
+func (idx keyIndex) addValue(v *yaml.Node, path string) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		addPath(idx.atLine, v.Line, path)
+	case yaml.MappingNode, yaml.SequenceNode:
+		idx.containers[v.Line] = append(idx.containers[v.Line], container{path, v.Kind})
+	}
+}
+
+// containerAt returns the path of the list or mapping of the given kind that
+// starts at line; when several nest there, the innermost, as an outer one of
+// the same kind would be a list of lists or a mapping of mappings.
+func (idx keyIndex) containerAt(line int, kind yaml.Kind) string {
+	var path string
+	for _, c := range idx.containers[line] {
+		if c.kind == kind && len(c.path) >= len(path) {
+			path = c.path
+		}
+	}
+	return path
+}
+
+var (
+	reLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
+	reUnknown    = regexp.MustCompile("^field (.+) not found in type \\S+$")
+	reCannotDecd = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// decodeProblem turns one of yaml.v3's decode messages into a problem with a
+// key path and a message a person can act on.
+func (idx keyIndex) decodeProblem(msg string) configProblem {
+	m := reLine.FindStringSubmatch(msg)
+	if m == nil {
+		return configProblem{Msg: msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	p := configProblem{Line: line, Msg: m[2]}
+	if u := reUnknown.FindStringSubmatch(m[2]); u != nil {
+		name := u[1]
+		p.Key = idx.names[line][name]
+		if p.Key == "" {
+			p.Key = name
+		}
+		p.Msg = "unknown key (config.example.yaml lists every key)"
+		return p
+	}
+	if c := reCannotDecd.FindStringSubmatch(m[2]); c != nil {
+		got := map[string]string{"str": "string", "int": "number", "float": "number",
+			"bool": "boolean", "seq": "list", "map": "mapping", "timestamp": "timestamp"}[c[1]]
+		if got == "" {
+			got = "!!" + c[1]
+		}
+		if c[2] != "" {
+			got = fmt.Sprintf("%s %q", got, c[2])
+		} else {
+			got = "a " + got
+		}
+		p.Msg = fmt.Sprintf("want %s, got %s", wantName(c[3]), got)
+	}
+	switch {
+	case strings.HasSuffix(p.Msg, "got a list"):
+		p.Key = idx.containerAt(line, yaml.SequenceNode)
+	case strings.HasSuffix(p.Msg, "got a mapping"):
+		p.Key = idx.containerAt(line, yaml.MappingNode)
+	default:
+		p.Key = outermost(idx.atLine[line])
+	}
+	return p
+}
+
+func wantName(goType string) string {
+	switch {
+	case goType == "string":
+		return "a string"
+	case goType == "uint8":
+		return "a whole number from 0 to 255"
+	case goType == "uint32":
+		return "a whole number from 0 to 4294967295"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "main."):
+		return "a mapping of keys to values"
+	}
+	return goType
+}
+
+// Validate reports every problem with c at once, one line each, naming the
+// YAML key: "lifetimes.access_token: must be positive". It does not apply
+// defaults; LoadConfig does that first.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) problems() []configProblem {
+	var ps []configProblem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, configProblem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if msg := issuerProblem(c.Issuer); msg != "" {
+		add("issuer", "%s", msg)
+	}
+	if msg := listenProblem(c.Listen); msg != "" {
+		add("listen", "%s", msg)
+	}
+	if c.DataDir == "" {
+		add("data_dir", "required")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+
+	seen := map[string]int{}
+	for i, s := range c.Scopes {
+		key := fmt.Sprintf("scopes[%d]", i)
+		switch {
+		case s.Name == "":
+			add(key+".name", "required")
+		case strings.IndexFunc(s.Name, unicode.IsSpace) >= 0:
+			add(key+".name", "%q contains whitespace", s.Name)
+		case !isScopeToken(s.Name):
+			add(key+".name", "%q may hold only printable ASCII other than space, \" and \\", s.Name)
+		case slices.Contains(builtinScopes, s.Name):
+			add(key+".name", "%q is built in (openid, profile, email and offline_access always exist)", s.Name)
+		default:
+			if j, dup := seen[s.Name]; dup {
+				add(key+".name", "%q is also scopes[%d]", s.Name, j)
+			} else {
+				seen[s.Name] = i
+			}
+		}
+		if strings.TrimSpace(s.Description) == "" {
+			add(key+".description", "required: people read it on the consent page")
+		}
+	}
+
+	l := c.Lifetimes
+	for _, f := range []struct {
+		key string
+		d   Duration
+	}{
+		{"lifetimes.access_token", l.AccessToken},
+		{"lifetimes.id_token", l.IDToken},
+		{"lifetimes.refresh_token_idle", l.RefreshTokenIdle},
+		{"lifetimes.refresh_token_absolute", l.RefreshTokenAbsolute},
+		{"lifetimes.auth_request", l.AuthRequest},
+		{"lifetimes.authorization_code", l.AuthorizationCode},
+		{"lifetimes.session", l.Session},
+	} {
+		if f.d <= 0 {
+			add(f.key, "must be positive")
+		}
+	}
+	if l.RefreshReuseGrace < 0 || l.RefreshReuseGrace.D() > time.Minute {
+		add("lifetimes.refresh_reuse_grace", "%s is outside 0s to 60s", l.RefreshReuseGrace)
+	}
+	if l.AuthorizationCode.D() > 10*time.Minute {
+		add("lifetimes.authorization_code", "%s is longer than 10m", l.AuthorizationCode)
+	}
+	if l.RefreshTokenIdle > 0 && l.RefreshTokenAbsolute > 0 && l.RefreshTokenIdle > l.RefreshTokenAbsolute {
+		add("lifetimes.refresh_token_idle", "%s is longer than lifetimes.refresh_token_absolute (%s)",
+			l.RefreshTokenIdle, l.RefreshTokenAbsolute)
+	}
+
+	k := c.Keys
+	switch k.AccessTokenAlg {
+	case "RS256", "ES256":
+	default:
+		add("keys.access_token_alg", "%q is not RS256 or ES256", k.AccessTokenAlg)
+	}
+	if k.RotationPeriod <= 0 {
+		add("keys.rotation_period", "must be positive")
+	}
+	if k.JWKSCacheLifetime <= 0 {
+		add("keys.jwks_cache_lifetime", "must be positive")
+	}
+	switch {
+	case k.PrepublishLead <= 0:
+		add("keys.prepublish_lead", "must be positive")
+	case k.JWKSCacheLifetime > 0 && k.PrepublishLead < k.JWKSCacheLifetime:
+		add("keys.prepublish_lead", "%s is shorter than keys.jwks_cache_lifetime (%s); use at least twice that",
+			k.PrepublishLead, k.JWKSCacheLifetime)
+	}
+	if k.RotationPeriod > 0 && k.PrepublishLead > 0 && k.RotationPeriod <= k.PrepublishLead {
+		add("keys.rotation_period", "%s must be longer than keys.prepublish_lead (%s)", k.RotationPeriod, k.PrepublishLead)
+	}
+	if k.RetentionMargin < 0 {
+		add("keys.retention_margin", "must not be negative")
+	}
+
+	p := c.Passwords
+	if p.Argon2MemoryKiB < 8192 {
+		add("passwords.argon2_memory_kib", "%d is below the minimum of 8192 (8 MiB)", p.Argon2MemoryKiB)
+	}
+	if p.Argon2Iterations < 1 {
+		add("passwords.argon2_iterations", "must be at least 1")
+	}
+	if p.Argon2Parallelism < 1 {
+		add("passwords.argon2_parallelism", "must be at least 1")
+	}
+	if p.MaxConcurrent < 0 {
+		add("passwords.max_concurrent", "must not be negative (0 derives it from the CPUs)")
+	}
+	return ps
+}
+
+// issuerProblem returns what is wrong with an issuer URL, or "".
+func issuerProblem(issuer string) string {
+	if issuer == "" {
+		return "required"
+	}
+	if strings.IndexFunc(issuer, unicode.IsSpace) >= 0 {
+		return "must not contain whitespace"
+	}
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Sprintf("%q is not a URL", issuer)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("%q must be an absolute http or https URL", issuer)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Sprintf("%q has no host", issuer)
+	case u.User != nil:
+		return fmt.Sprintf("%q must not contain a user name or password", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Sprintf("%q must not have a query", issuer)
+	case u.Fragment != "" || strings.Contains(issuer, "#"):
+		return fmt.Sprintf("%q must not have a fragment", issuer)
+	case strings.HasSuffix(issuer, "/"):
+		return fmt.Sprintf("%q must not end with a slash", issuer)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return fmt.Sprintf("%q must use https (http is allowed only for localhost, 127.0.0.0/8 and ::1)", issuer)
+	}
+	return ""
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+func listenProblem(listen string) string {
+	if listen == "" {
+		return "required"
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (for example 127.0.0.1:5556 or :443)", listen)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port == "" || n > 65535 {
+		return fmt.Sprintf("%q: port must be a number from 0 to 65535", listen)
+	}
+	return ""
+}
+
+// isScopeToken reports whether s is an RFC 6749 scope-token: printable ASCII
+// other than space, '"' and '\'.
+func isScopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
+}

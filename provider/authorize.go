@@ -1,0 +1,222 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+// Input bounds of the authorization endpoint.
+const (
+	maxAuthorizeQuery = 8 << 10
+	maxAuthorizeBody  = 16 << 10
+)
+
+// authorize checks what the library would otherwise answer with a bare text error
+// or accept against our policy, then hands the request to the library. Until the
+// client and its exact redirect URI are known, errors are shown on a page and never
+// redirected; after that they go back to the client (RFC 6749, section 4.1.2.1).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.RawQuery) > maxAuthorizeQuery {
+		p.cfg.ErrorPage(w, r, http.StatusRequestURITooLong, "Request too long", "The sign-in request is larger than Signet accepts.")
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBody)
+	}
+	if err := r.ParseForm(); err != nil {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The sign-in request could not be read.")
+		return
+	}
+	for k, v := range r.Form {
+		if len(v) > 1 && k != "prompt" {
+			p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The parameter "+truncate(k, 40)+" is given more than once.")
+			return
+		}
+	}
+	ctx := r.Context()
+	clientID := r.Form.Get("client_id")
+	redirectURI := r.Form.Get("redirect_uri")
+	if clientID == "" || len(clientID) > 128 {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The sign-in request does not name a valid application (client_id).")
+		return
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "No application with this client_id is registered with Signet.")
+		return
+	}
+	if err != nil {
+		p.cfg.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not look up the application. Please try again.")
+		return
+	}
+	if redirectURI == "" || !redirectRegistered(c, redirectURI) {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unregistered redirect address",
+			"The application asked to return you to an address it has not registered with Signet, so Signet will not send you there.")
+		return
+	}
+	state := r.Form.Get("state")
+	fail := func(e *oidc.Error) { p.redirectError(w, r, redirectURI, state, e) }
+	if rt := r.Form.Get("response_type"); rt != string(oidc.ResponseTypeCode) {
+		if rt == "" {
+			fail(oidc.ErrInvalidRequest().WithDescription("response_type is missing"))
+		} else {
+			fail(&oidc.Error{ErrorType: "unsupported_response_type", Description: "only response_type=code is supported"})
+		}
+		return
+	}
+	if rm := r.Form.Get("response_mode"); rm != "" && rm != string(oidc.ResponseModeQuery) {
+		fail(oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported"))
+		return
+	}
+	if r.Form.Has("request") {
+		fail(oidc.ErrRequestNotSupported().WithDescription("request objects are not supported"))
+		return
+	}
+	if r.Form.Has("request_uri") {
+		fail(&oidc.Error{ErrorType: "request_uri_not_supported", Description: "request_uri is not supported"})
+		return
+	}
+	challenge, method := r.Form.Get("code_challenge"), r.Form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method != "":
+		fail(oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge"))
+		return
+	case challenge != "" && method != string(oidc.CodeChallengeMethodS256):
+		fail(oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256"))
+		return
+	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
+		fail(oidc.ErrInvalidRequest().WithDescription("code_challenge must be 43 to 128 characters"))
+		return
+	case challenge == "" && c.Public:
+		fail(oidc.ErrInvalidRequest().WithDescription("PKCE (code_challenge with S256) is required for public clients"))
+		return
+	}
+	for _, k := range []string{"state", "nonce", "login_hint", "scope", "acr_values", "ui_locales", "max_age", "prompt"} {
+		if len(r.Form.Get(k)) > 2048 {
+			fail(oidc.ErrInvalidRequest().WithDescription("%s is too long", k))
+			return
+		}
+	}
+	if !slices.Contains(strings.Fields(r.Form.Get("scope")), oidc.ScopeOpenID) {
+		fail(oidc.ErrInvalidScope().WithDescription("the openid scope is required"))
+		return
+	}
+	op.Authorize(w, r, p.op)
+}
+
+// redirectRegistered is exact matching, with one exception from RFC 8252, section
+// 7.3: a public (native) client's loopback redirect may use any port.
+func redirectRegistered(c *storage.Client, uri string) bool {
+	if strings.Contains(uri, "#") {
+		return false
+	}
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if !c.Public {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || !isLoopbackHost(u.Hostname()) {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		ru, err := url.Parse(reg)
+		if err == nil && ru.Scheme == "http" && ru.Hostname() == u.Hostname() &&
+			ru.Path == u.Path && ru.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopbackHost(h string) bool {
+	return h == "127.0.0.1" || h == "::1" || h == "localhost" || strings.HasPrefix(h, "127.")
+}
+
+// redirectError sends an OAuth error to a redirect URI already checked against the
+// client's registration, with the issuer (RFC 9207).
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oidc.Error) {
+	http.Redirect(w, r, ErrorRedirectURL(p.cfg.Issuer, redirectURI, state, string(e.ErrorType), e.Description), http.StatusFound)
+}
+
+// ErrorRedirectURL builds the redirect that returns an authorization error to the
+// client. redirectURI must already be known to be registered for it.
+func ErrorRedirectURL(issuer, redirectURI, state, errCode, description string) string {
+	v := url.Values{}
+	v.Set("error", errCode)
+	if description != "" {
+		v.Set("error_description", description)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	v.Set("iss", issuer)
+	return appendQuery(redirectURI, v)
+}
+
+func appendQuery(uri string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	return uri + sep + v.Encode()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// callback runs after the login UI marked the request done: it issues a single-use
+// code (stored only as its hash) and returns the browser to the client.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("id")
+	expired := func() {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in request is unknown or has expired. Return to the application and start again.")
+	}
+	if id == "" || len(id) > 128 {
+		expired()
+		return
+	}
+	ar, err := p.store.GetAuthRequest(ctx, id)
+	if err != nil || ar.Expired(p.now()) {
+		expired()
+		return
+	}
+	if !ar.Done {
+		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in not finished", "Sign in first, then you will be returned to the application.")
+		return
+	}
+	code := randomID(32)
+	now := p.now().UTC()
+	if err := p.store.IssueCode(ctx, id, hashSecret(code), now.Add(p.cfg.Lifetimes.AuthorizationCode)); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed",
+				"This sign-in request was already completed. Return to the application and start again.")
+			return
+		}
+		p.cfg.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not complete the sign-in. Please try again.")
+		return
+	}
+	v := url.Values{}
+	v.Set("code", code)
+	if ar.State != "" {
+		v.Set("state", ar.State)
+	}
+	v.Set("iss", p.cfg.Issuer)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, appendQuery(ar.RedirectURI, v), http.StatusFound)
+}

@@ -1,0 +1,389 @@
+// Package provider owns Signet's OpenID Connect and OAuth 2.0 protocol surface: it
+// builds the zitadel op.Provider, adapts storage and keys to op.Storage, and serves
+// what the library leaves to us or does in a way we cannot accept: the discovery
+// document and JWKS (built once per key change, served from memory), the
+// authorization-code and refresh-token grants (tokens signed with signers built once
+// per key, access tokens per RFC 9068), the authorization callback that issues
+// codes, scope and claim policy, and CORS.
+//
+// It does not render the pages a person sees (web/ does, and marks auth requests
+// done in storage), hold keys (keys/ does), or persist anything itself (storage/).
+package provider
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/signet-idp/signet/keys"
+	"github.com/signet-idp/signet/storage"
+)
+
+// Paths of the protocol endpoints, relative to the issuer.
+const (
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathAuthorize  = "/authorize"
+	PathCallback   = "/authorize/callback"
+	PathToken      = "/oauth/token"
+	PathIntrospect = "/oauth/introspect"
+	PathUserinfo   = "/userinfo"
+	PathRevoke     = "/revoke"
+	PathJWKS       = "/keys"
+	// PathLogin is where the library sends the browser to sign in (web/ serves it).
+	PathLogin = "/login"
+)
+
+// Built-in scopes.
+var builtinScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
+
+// Lifetimes are the token and request lifetimes the provider enforces.
+type Lifetimes struct {
+	AccessToken          time.Duration
+	IDToken              time.Duration
+	RefreshTokenIdle     time.Duration
+	RefreshTokenAbsolute time.Duration
+	RefreshReuseGrace    time.Duration
+	AuthRequest          time.Duration
+	AuthorizationCode    time.Duration
+}
+
+// Scope is an extra scope offered beside the built-in ones.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Config configures a Provider.
+type Config struct {
+	// Issuer is the exact issuer URL (no trailing slash).
+	Issuer    string
+	Store     storage.Store
+	Keys      *keys.Manager
+	Lifetimes Lifetimes
+	Scopes    []Scope
+	// AccessTokenAlg signs JWT access tokens (RS256 by default).
+	AccessTokenAlg jose.SignatureAlgorithm
+	// SecretKey derives the key that encrypts opaque access tokens.
+	SecretKey [32]byte
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS and discovery.
+	JWKSMaxAge time.Duration
+	// ErrorPage renders a page for errors that must not redirect to the client.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
+	Now       func() time.Time
+}
+
+// Provider serves the protocol endpoints.
+type Provider struct {
+	cfg     Config
+	op      *op.Provider
+	store   storage.Store
+	keys    *keys.Manager
+	now     func() time.Time
+	handler http.Handler
+	// scopes is the set of every supported scope.
+	scopes map[string]bool
+
+	discovery atomic.Pointer[servedDoc]
+	jwks      atomic.Pointer[servedDoc]
+	origins   originCache
+}
+
+// servedDoc is a JSON document built once and served from memory.
+type servedDoc struct {
+	body []byte
+	etag string
+}
+
+// New builds the provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AccessTokenAlg == "" {
+		cfg.AccessTokenAlg = jose.RS256
+	}
+	if cfg.ErrorPage == nil {
+		cfg.ErrorPage = func(w http.ResponseWriter, _ *http.Request, status int, title, message string) {
+			http.Error(w, title+": "+message, status)
+		}
+	}
+	p := &Provider{cfg: cfg, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{}}
+	for _, s := range builtinScopes {
+		p.scopes[s] = true
+	}
+	for _, s := range cfg.Scopes {
+		p.scopes[s.Name] = true
+	}
+	p.origins.store = cfg.Store
+	p.origins.now = cfg.Now
+
+	opCfg := &op.Config{
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       p.scopeNames(),
+		SupportedClaims:       supportedClaims,
+	}
+	// The library encrypts opaque access tokens ("jti:sub") with this key; derive it
+	// so that it is never the same bytes as another secret.
+	mac := hmac.New(sha256.New, cfg.SecretKey[:])
+	mac.Write([]byte("signet/opaque-access-token"))
+	copy(opCfg.CryptoKey[:], mac.Sum(nil))
+
+	insecure := strings.HasPrefix(cfg.Issuer, "http://")
+	opts := []op.Option{
+		op.WithCORSOptions(nil),
+	}
+	if insecure {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	o, err := op.NewProvider(opCfg, &opStorage{p: p}, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	p.op = o
+	if err := p.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	p.rebuildJWKS(cfg.Keys.Snapshot())
+	cfg.Keys.OnChange(p.rebuildJWKS)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathDiscovery, p.serveDoc(&p.discovery))
+	mux.HandleFunc("GET "+PathJWKS, p.serveDoc(&p.jwks))
+	mux.HandleFunc("POST "+PathToken, p.token)
+	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
+	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
+	mux.HandleFunc("GET "+PathCallback, p.callback)
+	// The library serves userinfo, introspection and revocation through op.Storage.
+	mux.Handle(PathUserinfo, noStore(o))
+	mux.Handle("POST "+PathIntrospect, noStore(o))
+	mux.Handle("POST "+PathRevoke, noStore(o))
+	c := cors.New(cors.Options{
+		AllowOriginFunc: p.origins.allowed,
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:  []string{"Authorization", "Content-Type", "Accept", "If-None-Match"},
+		ExposedHeaders:  []string{"ETag", "WWW-Authenticate"},
+		MaxAge:          600,
+	})
+	p.handler = op.NewIssuerInterceptor(o.IssuerFromRequest).Handler(c.Handler(mux))
+	return p, nil
+}
+
+// ServeHTTP serves the protocol endpoints (see the Path constants).
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// Routes registers the provider's endpoints on mux.
+func (p *Provider) Routes(mux *http.ServeMux) {
+	for _, path := range []string{PathDiscovery, PathAuthorize, PathCallback, PathToken, PathIntrospect, PathUserinfo, PathRevoke, PathJWKS} {
+		mux.Handle(path, p)
+	}
+}
+
+// CallbackURL is where the login UI sends the browser once an auth request is done.
+func (p *Provider) CallbackURL(authRequestID string) string {
+	return PathCallback + "?id=" + url.QueryEscape(authRequestID)
+}
+
+// Ready reports whether the provider can sign tokens.
+func (p *Provider) Ready() bool {
+	snap := p.keys.Snapshot()
+	if snap == nil {
+		return false
+	}
+	_, ok := snap.Signer(jose.RS256)
+	return ok
+}
+
+func (p *Provider) scopeNames() []string {
+	names := slices.Clone(builtinScopes)
+	for _, s := range p.cfg.Scopes {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// ScopeDescription returns the human description of a scope.
+func (p *Provider) ScopeDescription(name string) string {
+	for _, s := range p.cfg.Scopes {
+		if s.Name == name {
+			return s.Description
+		}
+	}
+	return builtinScopeDescriptions[name]
+}
+
+var builtinScopeDescriptions = map[string]string{
+	oidc.ScopeOpenID:        "Know who you are",
+	oidc.ScopeProfile:       "See your name and username",
+	oidc.ScopeEmail:         "See your email address",
+	oidc.ScopeOfflineAccess: "Stay signed in when you are away",
+}
+
+var supportedClaims = []string{
+	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
+	"name", "preferred_username", "email", "email_verified",
+}
+
+func (p *Provider) buildDiscovery() error {
+	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
+	d := op.CreateDiscoveryConfig(ctx, p.op, &opStorage{p: p})
+	d.EndSessionEndpoint = ""
+	d.DeviceAuthorizationEndpoint = ""
+	d.CheckSessionIframe = ""
+	d.ScopesSupported = p.scopeNames()
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.SubjectTypesSupported = []string{"public"}
+	d.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256), string(jose.ES256)}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.ClaimsSupported = supportedClaims
+	d.ClaimsParameterSupported = false
+	d.RequestParameterSupported = false
+	d.RequestURIParameterSupported = false
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.ACRValuesSupported = []string{ACRPassword}
+	d.UILocalesSupported = nil
+	d.ClaimsLocalesSupported = nil
+	d.BackChannelLogoutSupported = false
+	d.BackChannelLogoutSessionSupported = false
+
+	// Extras the library's struct does not carry.
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("provider: discovery: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("provider: discovery: %w", err)
+	}
+	m["authorization_response_iss_parameter_supported"] = true
+	b, err = json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("provider: discovery: %w", err)
+	}
+	p.discovery.Store(newDoc(b))
+	return nil
+}
+
+func newDoc(b []byte) *servedDoc {
+	sum := sha256.Sum256(b)
+	return &servedDoc{body: b, etag: fmt.Sprintf(`"%x"`, sum[:12])}
+}
+
+func (p *Provider) rebuildJWKS(snap *keys.Snapshot) {
+	if snap == nil {
+		return
+	}
+	p.jwks.Store(&servedDoc{body: snap.JWKS, etag: snap.ETag})
+}
+
+// serveDoc serves a prebuilt document with a strong ETag and a bounded max-age.
+func (p *Provider) serveDoc(doc *atomic.Pointer[servedDoc]) http.HandlerFunc {
+	maxAge := fmt.Sprintf("public, max-age=%d", int(p.cfg.JWKSMaxAge/time.Second))
+	return func(w http.ResponseWriter, r *http.Request) {
+		d := doc.Load()
+		h := w.Header()
+		h.Set("Cache-Control", maxAge)
+		h.Set("ETag", d.etag)
+		if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, d.etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		w.Write(d.body)
+	}
+}
+
+func etagMatches(header, etag string) bool {
+	for _, part := range strings.Split(header, ",") {
+		part = strings.TrimSpace(part)
+		if part == etag || part == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// noStore marks token-bearing responses uncacheable and adds WWW-Authenticate to
+// the library's bare 401s.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		h.ServeHTTP(&authChallenge{ResponseWriter: w}, r)
+	})
+}
+
+// authChallenge adds a WWW-Authenticate header to 401 responses that lack one.
+type authChallenge struct {
+	http.ResponseWriter
+	scheme string
+}
+
+func (a *authChallenge) WriteHeader(status int) {
+	if status == http.StatusUnauthorized && a.Header().Get("WWW-Authenticate") == "" {
+		scheme := a.scheme
+		if scheme == "" {
+			scheme = `Bearer realm="signet", error="invalid_token"`
+		}
+		a.Header().Set("WWW-Authenticate", scheme)
+	}
+	a.ResponseWriter.WriteHeader(status)
+}
+
+// originCache answers CORS checks from the origins of registered redirect URIs,
+// reloaded at most every few seconds so a new client is picked up quickly without
+// a storage read per request.
+type originCache struct {
+	store  storage.Clients
+	now    func() time.Time
+	mu     sync.Mutex
+	loaded time.Time
+	set    map[string]bool
+}
+
+func (c *originCache) allowed(origin string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.set == nil || now.Sub(c.loaded) > 5*time.Second {
+		clients, err := c.store.ListClients(context.Background())
+		if err != nil {
+			slog.Error("cors: list clients", "error", err)
+			return false
+		}
+		set := map[string]bool{}
+		for _, cl := range clients {
+			for _, ru := range cl.RedirectURIs {
+				if u, err := url.Parse(ru); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
+					set[u.Scheme+"://"+u.Host] = true
+				}
+			}
+		}
+		c.set, c.loaded = set, now
+	}
+	return c.set[origin]
+}

@@ -1,0 +1,298 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+// maxTokenRequest bounds the token endpoint's form body.
+const maxTokenRequest = 64 << 10
+
+// token serves the token endpoint. The authorization-code and refresh-token grants
+// are ours: the library validates the request (client authentication, PKCE,
+// redirect URI, scopes) and we issue, store and sign the tokens, so that codes are
+// consumed atomically, refresh tokens rotate with reuse detection, and tokens are
+// signed with signers built once per key (the library builds one per token and
+// cannot set typ "at+jwt").
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w = &authChallenge{ResponseWriter: w, scheme: `Basic realm="signet"`}
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
+	if err := r.ParseForm(); err != nil {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		return
+	}
+	var (
+		resp *oidc.AccessTokenResponse
+		err  error
+	)
+	switch grant := r.PostForm.Get("grant_type"); grant {
+	case string(oidc.GrantTypeCode):
+		resp, err = p.exchangeCode(r)
+	case string(oidc.GrantTypeRefreshToken):
+		resp, err = p.exchangeRefresh(r)
+	case "":
+		err = oidc.ErrInvalidRequest().WithDescription("grant_type is missing")
+	default:
+		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token")
+	}
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {
+	ctx := r.Context()
+	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
+	if err != nil {
+		return nil, err
+	}
+	if req.Code == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code is missing")
+	}
+	if req.RedirectURI == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("redirect_uri is missing")
+	}
+	// Client authentication, PKCE (whenever the request carried a challenge, and a
+	// verifier refused when it did not), client binding and redirect URI binding.
+	opReq, opClient, err := op.ValidateAccessTokenRequest(ctx, req, p.op)
+	if err != nil {
+		return nil, err
+	}
+	ar := opReq.(*authRequest).AuthRequest
+	c := opClient.(*client).c
+	if !ar.Done {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization is not complete")
+	}
+	user, err := p.store.GetUser(ctx, ar.UserID)
+	if err != nil || user.Disabled {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
+	now := p.now().UTC()
+	scopes := (&authRequest{ar}).GetScopes()
+	at := p.newAccessToken(c, ar.UserID, scopes, ar.SessionSID, ar.AuthTime, ar.AMR, now)
+	var (
+		fam          *storage.RefreshFamily
+		rt           *storage.RefreshToken
+		refreshToken string
+	)
+	if slices.Contains(scopes, oidc.ScopeOfflineAccess) {
+		fam = &storage.RefreshFamily{
+			ID: randomID(16), ClientID: c.ID, UserID: ar.UserID, Scopes: scopes,
+			AuthTime: ar.AuthTime, AMR: ar.AMR, ACR: ar.ACR, SessionSID: ar.SessionSID,
+			CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute),
+		}
+		refreshToken = randomID(32)
+		rt = p.newRefreshToken(refreshToken, fam, scopes, now)
+		rt.FamilyID = fam.ID
+	}
+	switch err := p.store.RedeemCode(ctx, hashSecret(req.Code), at, fam, rt); {
+	case errors.Is(err, storage.ErrReused):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
+	case err != nil:
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return p.respond(c, user, at, idClaims{
+		nonce: ar.Nonce, acr: ar.ACR, amr: ar.AMR, authTime: ar.AuthTime, sid: ar.SessionSID,
+	}, refreshToken)
+}
+
+func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, error) {
+	ctx := r.Context()
+	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
+	if err != nil {
+		return nil, err
+	}
+	// Client authentication, client binding and scope narrowing.
+	opReq, opClient, err := op.ValidateRefreshTokenRequest(ctx, req, p.op)
+	if err != nil {
+		return nil, err
+	}
+	rr := opReq.(*refreshRequest)
+	c := opClient.(*client).c
+	user, err := p.store.GetUser(ctx, rr.rt.UserID)
+	if err != nil || user.Disabled {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
+	now := p.now().UTC()
+	refreshToken := randomID(32)
+	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
+	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
+	fam, err := p.store.RotateRefreshToken(ctx, storage.Rotation{
+		OldHash: hashHex(req.RefreshToken), Now: now, Grace: p.cfg.Lifetimes.RefreshReuseGrace,
+		Next: next, Access: at,
+	})
+	switch {
+	case errors.Is(err, storage.ErrReused):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used; the grant is revoked")
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	case err != nil:
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return p.respond(c, user, at, idClaims{
+		acr: fam.ACR, amr: fam.AMR, authTime: fam.AuthTime, sid: fam.SessionSID,
+	}, refreshToken)
+}
+
+func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []string, sid string, authTime time.Time, amr []string, now time.Time) *storage.AccessToken {
+	return &storage.AccessToken{
+		ID: randomID(18), ClientID: c.ID, UserID: userID, Scopes: scopes,
+		// The audience is the issuer (its userinfo and introspection), never the
+		// client: an access token must not pass an RP's ID-token audience check.
+		Audience:   []string{p.cfg.Issuer},
+		SessionSID: sid, AuthTime: authTime, AMR: amr,
+		IssuedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.AccessToken),
+	}
+}
+
+func (p *Provider) newRefreshToken(token string, fam *storage.RefreshFamily, scopes []string, now time.Time) *storage.RefreshToken {
+	exp := now.Add(p.cfg.Lifetimes.RefreshTokenIdle)
+	if fam.ExpiresAt.Before(exp) {
+		exp = fam.ExpiresAt
+	}
+	return &storage.RefreshToken{
+		Hash: hashHex(token), ClientID: fam.ClientID, UserID: fam.UserID,
+		Scopes: scopes, IssuedAt: now, ExpiresAt: exp,
+	}
+}
+
+// idClaims are the per-grant inputs of an ID token.
+type idClaims struct {
+	nonce    string
+	acr      string
+	amr      []string
+	authTime time.Time
+	sid      string
+}
+
+// accessTokenClaims is an RFC 9068 JWT access token.
+type accessTokenClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience []string `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	JWTID    string   `json:"jti"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	SID      string   `json:"sid,omitempty"`
+}
+
+// idTokenClaims is an OpenID Connect ID token.
+type idTokenClaims struct {
+	Issuer            string   `json:"iss"`
+	Subject           string   `json:"sub"`
+	Audience          []string `json:"aud"`
+	Expiry            int64    `json:"exp"`
+	IssuedAt          int64    `json:"iat"`
+	AuthTime          int64    `json:"auth_time"`
+	Nonce             string   `json:"nonce,omitempty"`
+	ACR               string   `json:"acr,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
+	AZP               string   `json:"azp"`
+	AtHash            string   `json:"at_hash,omitempty"`
+	SID               string   `json:"sid,omitempty"`
+	Name              string   `json:"name,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Email             string   `json:"email,omitempty"`
+	EmailVerified     *bool    `json:"email_verified,omitempty"`
+}
+
+// respond signs the access token and the ID token and builds the response.
+func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) (*oidc.AccessTokenResponse, error) {
+	snap := p.keys.Snapshot()
+	var accessToken string
+	if c.AccessTokenFormat == "opaque" {
+		var err error
+		if accessToken, err = p.op.Crypto().Encrypt(at.ID + ":" + at.UserID); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+	} else {
+		signer, ok := snap.Signer(p.cfg.AccessTokenAlg)
+		if !ok {
+			return nil, oidc.ErrServerError().WithDescription("no active signing key")
+		}
+		payload, err := json.Marshal(accessTokenClaims{
+			Issuer: p.cfg.Issuer, Subject: at.UserID, Audience: at.Audience,
+			Expiry: at.ExpiresAt.Unix(), IssuedAt: at.IssuedAt.Unix(), JWTID: at.ID,
+			ClientID: c.ID, Scope: strings.Join(at.Scopes, " "),
+			AuthTime: unixOrZero(at.AuthTime), AMR: at.AMR, SID: at.SessionSID,
+		})
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		if accessToken, err = signer.SignAccessToken(payload); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+	}
+
+	var idToken string
+	if slices.Contains(at.Scopes, oidc.ScopeOpenID) {
+		alg := jose.RS256
+		if c.IDTokenAlg == string(jose.ES256) {
+			alg = jose.ES256
+		}
+		signer, ok := snap.Signer(alg)
+		if !ok {
+			return nil, oidc.ErrServerError().WithDescription("no active signing key")
+		}
+		atHash, err := oidc.ClaimHash(accessToken, alg)
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		claims := idTokenClaims{
+			Issuer: p.cfg.Issuer, Subject: u.ID, Audience: []string{c.ID},
+			Expiry: at.IssuedAt.Add(p.cfg.Lifetimes.IDToken).Unix(), IssuedAt: at.IssuedAt.Unix(),
+			AuthTime: ic.authTime.Unix(), Nonce: ic.nonce, ACR: ic.acr, AMR: ic.amr,
+			AZP: c.ID, AtHash: atHash, SID: ic.sid,
+		}
+		if slices.Contains(at.Scopes, oidc.ScopeProfile) {
+			claims.Name, claims.PreferredUsername = u.Name, u.Username
+		}
+		if slices.Contains(at.Scopes, oidc.ScopeEmail) {
+			claims.Email, claims.EmailVerified = u.Email, &u.EmailVerified
+		}
+		payload, err := json.Marshal(claims)
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		if idToken, err = signer.SignJWT(payload); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+	}
+	return &oidc.AccessTokenResponse{
+		AccessToken:  accessToken,
+		TokenType:    oidc.BearerToken,
+		RefreshToken: refreshToken,
+		ExpiresIn:    uint64(at.ExpiresAt.Sub(at.IssuedAt) / time.Second),
+		IDToken:      idToken,
+		Scope:        at.Scopes,
+	}, nil
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}

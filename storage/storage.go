@@ -1,0 +1,356 @@
+// Package storage is the persistence contract of Signet: the domain records, one small
+// interface per aggregate, and the sentinel errors every backend returns.
+//
+// It owns no behaviour beyond that contract: no protocol decisions, no clocks, no
+// randomness, no cryptography. Backends live in sub-packages (boltstore, and later
+// postgres); storagetest holds the conformance suite each backend must pass. Callers
+// decide expiry with the record's own Expired method and the time they are given;
+// backends only delete expired records when asked (DeleteExpired).
+//
+// Secrets never reach storage in the clear: client secrets, refresh tokens, browser
+// session ids and authorization codes are stored as SHA-256 hashes computed by the
+// caller, and private keys arrive sealed.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers compare with errors.Is.
+var (
+	// ErrNotFound means no record has the given key (or it was deleted).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a record with the same unique key exists.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrConflict means the record is not in the state the operation requires
+	// (for example a code issued twice for one auth request).
+	ErrConflict = errors.New("conflict")
+	// ErrReused means a single-use value (an authorization code, a rotated refresh
+	// token) was presented again. The backend has already revoked what it issued.
+	ErrReused = errors.New("reused")
+)
+
+// Store is everything a backend provides. Optional capabilities (Backupper) are
+// discovered with a type assertion.
+type Store interface {
+	Clients
+	Users
+	Sessions
+	AuthRequests
+	Tokens
+	Keys
+	// DeleteExpired removes at most limit records whose expiry is before now, across
+	// all aggregates, and reports how many it removed. The janitor calls it in a
+	// loop until it returns fewer than limit.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	Close() error
+}
+
+// Backupper is implemented by backends that can write a consistent online copy.
+type Backupper interface {
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// Client is a registered relying party.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is the SHA-256 of the client secret; empty for public clients.
+	SecretHash   []byte
+	RedirectURIs []string
+	// Public clients have no secret and must use PKCE.
+	Public bool
+	// FirstParty clients skip the consent page.
+	FirstParty bool
+	// IDTokenAlg is "RS256" (default) or "ES256".
+	IDTokenAlg string
+	// AccessTokenFormat is "jwt" (default) or "opaque".
+	AccessTokenFormat      string
+	PostLogoutRedirectURIs []string
+	BackchannelLogoutURI   string
+	CreatedAt              time.Time
+}
+
+// Clients stores relying parties.
+type Clients interface {
+	// CreateClient returns ErrAlreadyExists when the id is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every client ordered by id.
+	ListClients(ctx context.Context) ([]*Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// User is a person who can sign in.
+type User struct {
+	// ID is the stable, opaque subject identifier (never the username).
+	ID            string
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	// PasswordHash is a PHC string ($argon2id$... or an imported $2a$/$2b$ bcrypt hash).
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Users stores people. Usernames are unique.
+type Users interface {
+	// CreateUser returns ErrAlreadyExists when the id or the username is taken.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser loads the user, calls fn on it and stores the result in one
+	// transaction. fn must not change ID or Username. An error from fn aborts.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
+}
+
+// Session is a server-side browser session.
+type Session struct {
+	// ID is the SHA-256 (hex) of the random cookie value; the cookie value itself is
+	// never stored.
+	ID string
+	// SID is the public session id carried in ID tokens as "sid".
+	SID       string
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// ExpiresAt is the absolute end of the session.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the session has ended at now.
+func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }
+
+// Sessions stores browser sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (*Session, error)
+	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	// ListUserSessions returns the user's sessions, expired ones included.
+	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+}
+
+// AuthRequest is an authorization request between /authorize and the code exchange.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	// MaxAge is the max_age parameter in seconds, or -1 when absent.
+	MaxAge int64
+	// IDTokenHintSubject is the sub of a verified id_token_hint.
+	IDTokenHintSubject string
+	LoginHint          string
+	ACRValues          []string
+	UILocales          []string
+	CreatedAt          time.Time
+	ExpiresAt          time.Time
+
+	// Set by the login UI once the person is authenticated (and has consented).
+	Done          bool
+	UserID        string
+	AuthTime      time.Time
+	AMR           []string
+	ACR           string
+	SessionSID    string
+	GrantedScopes []string
+
+	// Set when the code is issued and redeemed.
+	CodeHash      []byte
+	CodeExpiresAt time.Time
+	CodeUsed      bool
+	// IssuedAccessTokenID and IssuedRefreshFamilyID are what the code's redemption
+	// issued, so that a replayed code can revoke them.
+	IssuedAccessTokenID   string
+	IssuedRefreshFamilyID string
+}
+
+// Expired reports whether the request (before a code) or its code has expired.
+func (a *AuthRequest) Expired(now time.Time) bool {
+	if len(a.CodeHash) > 0 {
+		return !now.Before(a.CodeExpiresAt)
+	}
+	return !now.Before(a.ExpiresAt)
+}
+
+// AuthRequests stores authorization requests and their codes. A request's record
+// lives until both ExpiresAt and CodeExpiresAt have passed, so that a replayed code
+// is still recognised (and revokes what it issued) until the code's own expiry.
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, a *AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// UpdateAuthRequest loads, calls fn and stores in one transaction. fn must not
+	// change ID, CodeHash, CodeUsed or the Issued* fields: those change only through
+	// IssueCode and RedeemCode.
+	UpdateAuthRequest(ctx context.Context, id string, fn func(*AuthRequest) error) (*AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// IssueCode attaches a code (by its hash) to a Done request, once. It returns
+	// ErrConflict if the request is not Done or already has a code.
+	IssueCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
+	// GetAuthRequestByCode finds a request by its code hash, used or not.
+	GetAuthRequestByCode(ctx context.Context, codeHash []byte) (*AuthRequest, error)
+}
+
+// AccessToken is the server-side record of an access token, keyed by its jti. A JWT
+// access token is only accepted by userinfo and introspection while this record
+// exists and is not revoked.
+type AccessToken struct {
+	ID       string
+	ClientID string
+	UserID   string
+	Scopes   []string
+	Audience []string
+	// RefreshFamilyID links the token to the refresh family whose use issued it,
+	// so that revoking the family revokes it too. Empty when none.
+	RefreshFamilyID string
+	SessionSID      string
+	AuthTime        time.Time
+	AMR             []string
+	IssuedAt        time.Time
+	ExpiresAt       time.Time
+	Revoked         bool
+}
+
+// Expired reports whether the token has expired at now.
+func (t *AccessToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
+// RefreshFamily is one line of refresh tokens descended from a single grant
+// (person + client + device). Revoking it revokes every token in it.
+type RefreshFamily struct {
+	ID         string
+	ClientID   string
+	UserID     string
+	Scopes     []string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	SessionSID string
+	CreatedAt  time.Time
+	// ExpiresAt is the absolute lifetime of the family.
+	ExpiresAt time.Time
+	Revoked   bool
+}
+
+// Expired reports whether the family has passed its absolute lifetime.
+func (f *RefreshFamily) Expired(now time.Time) bool { return !now.Before(f.ExpiresAt) }
+
+// RefreshToken is one member of a family, keyed by the SHA-256 (hex) of the token.
+type RefreshToken struct {
+	Hash     string
+	FamilyID string
+	ClientID string
+	UserID   string
+	// Scopes this token may be exchanged for (a subset of the family's).
+	Scopes   []string
+	IssuedAt time.Time
+	// ExpiresAt is the idle lifetime of this token.
+	ExpiresAt time.Time
+	// RotatedAt is set when the token was exchanged for its successor.
+	RotatedAt time.Time
+	// GraceUsed is set when the token was exchanged a second time inside the grace
+	// window; a third presentation is a reuse.
+	GraceUsed bool
+}
+
+// Expired reports whether the token has passed its idle lifetime.
+func (t *RefreshToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
+// Rotation describes one exchange of a refresh token.
+type Rotation struct {
+	// OldHash is the hash of the presented token.
+	OldHash string
+	// Now is the time of the exchange.
+	Now time.Time
+	// Grace is how long after its rotation a token may be exchanged once more
+	// (a lost response); zero disables it.
+	Grace time.Duration
+	// Next is the successor token (FamilyID is set by the backend).
+	Next *RefreshToken
+	// Access is the access token issued with it (RefreshFamilyID set by the backend).
+	Access *AccessToken
+}
+
+// Tokens stores access tokens, refresh families and the code redemption, each
+// state change in one transaction.
+type Tokens interface {
+	// RedeemCode marks the code used and stores what it issues, atomically: the
+	// access token, and when family is not nil the new family with its first
+	// refresh token. Of two concurrent redemptions exactly one succeeds. A code
+	// already used returns ErrReused after revoking (in the same transaction) the
+	// access token and family its first redemption issued; an unknown code
+	// returns ErrNotFound.
+	RedeemCode(ctx context.Context, codeHash []byte, at *AccessToken, family *RefreshFamily, rt *RefreshToken) error
+
+	CreateAccessToken(ctx context.Context, at *AccessToken) error
+	// GetAccessToken returns the record; Revoked is true when the token or its
+	// family was revoked.
+	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string) error
+
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	GetRefreshFamily(ctx context.Context, id string) (*RefreshFamily, error)
+	// RotateRefreshToken exchanges a refresh token for its successor in one
+	// transaction. It returns ErrNotFound when the token is unknown, expired (idle
+	// or family absolute), or its family is revoked; ErrReused when the token was
+	// already rotated outside the grace window (or its grace was used), after
+	// revoking the whole family in the same transaction.
+	RotateRefreshToken(ctx context.Context, r Rotation) (*RefreshFamily, error)
+	// RevokeRefreshFamily revokes the family, its refresh tokens and every access
+	// token linked to it.
+	RevokeRefreshFamily(ctx context.Context, id string) error
+	// ListUserFamilies returns the user's refresh families, revoked ones included.
+	ListUserFamilies(ctx context.Context, userID string) ([]*RefreshFamily, error)
+}
+
+// Key states.
+const (
+	KeyNext    = "next"
+	KeyActive  = "active"
+	KeyRetired = "retired"
+)
+
+// SigningKey is a stored signing key. Only keys/ interprets it.
+type SigningKey struct {
+	// ID is the kid: the RFC 7638 thumbprint of the public key.
+	ID    string
+	Alg   string
+	State string
+	// PublicJWK is the JSON of the public JWK.
+	PublicJWK []byte
+	// Sealed is the private key, encrypted by keys/ (AES-256-GCM).
+	Sealed      []byte
+	CreatedAt   time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	// DeleteAfter is when a retired key may be dropped from the JWKS and storage.
+	DeleteAfter time.Time
+}
+
+// Keys stores signing keys. The whole set changes in one transaction so that
+// rotation is a compare-and-swap: fn sees the current set and returns the next.
+type Keys interface {
+	ListKeys(ctx context.Context) ([]*SigningKey, error)
+	// UpdateKeys calls fn with the current keys inside a write transaction and
+	// replaces the set with what fn returns. When fn returns an error nothing
+	// changes and UpdateKeys returns that error.
+	UpdateKeys(ctx context.Context, fn func([]*SigningKey) ([]*SigningKey, error)) error
+}

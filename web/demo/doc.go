@@ -1,0 +1,16 @@
+// Package demo is the demo relying party that `signet serve --demo` starts on a
+// second loopback port, so that it is a separate origin from the issuer.
+//
+// It plays a third-party web site and runs the real OpenID Connect flow over HTTP:
+// discovery of the issuer, the authorization code flow with PKCE (S256), state and
+// nonce, the code exchange with client_secret_basic, verification of the ID token
+// against the issuer's JWKS (signature, iss, aud, exp, nonce), verification of the
+// access token when it is a JWT (RFC 9068, typ "at+jwt"), the userinfo request and
+// the refresh token grant. It then shows what it verified.
+//
+// The package owns its routes, its per-browser sessions (in memory, bounded) and the
+// decisions of what to show; the markup is templates/demo.html and the stylesheet
+// templates/static/demo.css. It does not own the issuer, its clients or its keys: it
+// knows Signet only through the issuer URL and the client credentials it is given,
+// exactly as any other relying party would. Sign-out is local to the demo.
+package demo
