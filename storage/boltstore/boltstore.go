@@ -26,7 +26,7 @@ const DefaultTimeout = time.Second
 
 // ErrLocked means another process holds the database file's lock (normally a running
 // `signet serve`). Open wraps it in an error that names the file.
-var ErrLocked = errors.New("database is locked by another process")
+var ErrLocked = errors.New("database is locked")
 
 // Options configures Open.
 type Options struct {
@@ -43,21 +43,26 @@ type Store struct {
 
 // Bucket names. Index buckets are named after what they map.
 var (
-	bucketClients        = []byte("clients")          // id -> Client
-	bucketUsers          = []byte("users")            // id -> User
-	bucketUsernames      = []byte("usernames")        // username -> user id
-	bucketSessions       = []byte("sessions")         // id -> Session
-	bucketUserSessions   = []byte("user_sessions")    // key(user id, session id) -> ""
-	bucketAuthRequests   = []byte("auth_requests")    // id -> AuthRequest
-	bucketCodes          = []byte("codes")            // code hash -> auth request id
-	bucketAccessTokens   = []byte("access_tokens")    // id -> AccessToken
-	bucketFamilies       = []byte("refresh_families") // id -> RefreshFamily
-	bucketRefreshTokens  = []byte("refresh_tokens")   // hash -> RefreshToken
-	bucketUserFamilies   = []byte("user_families")    // key(user id, family id) -> ""
-	bucketFamilyMembers  = []byte("family_members")   // key(family id, kind, token key) -> ""
-	bucketKeys           = []byte("signing_keys")     // kid -> SigningKey
-	bucketExpiry         = []byte("expiry")           // expiry(8) kind(1) record key -> ""
-	allBuckets           = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions, bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens, bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry}
+	bucketClients       = []byte("clients")          // id -> Client
+	bucketUsers         = []byte("users")            // id -> User
+	bucketUsernames     = []byte("usernames")        // username -> user id
+	bucketSessions      = []byte("sessions")         // id -> Session
+	bucketUserSessions  = []byte("user_sessions")    // key(user id, session id) -> ""
+	bucketAuthRequests  = []byte("auth_requests")    // id -> AuthRequest
+	bucketCodes         = []byte("codes")            // code hash -> auth request id
+	bucketAccessTokens  = []byte("access_tokens")    // id -> AccessToken
+	bucketFamilies      = []byte("refresh_families") // id -> RefreshFamily
+	bucketRefreshTokens = []byte("refresh_tokens")   // hash -> RefreshToken
+	bucketUserFamilies  = []byte("user_families")    // key(user id, family id) -> ""
+	bucketFamilyMembers = []byte("family_members")   // key(family id, kind, token key) -> ""
+	bucketKeys          = []byte("signing_keys")     // kid -> SigningKey
+	bucketExpiry        = []byte("expiry")           // expiry(8) kind(1) record key -> ""
+)
+
+var (
+	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
+		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
+		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")
@@ -86,7 +91,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistArrayType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("boltstore: open %s: %w: another process, probably a running `signet serve`, holds the database (waited %s); stop it, or run the command while the server runs so it goes through the server",
+		return nil, fmt.Errorf("boltstore: open %s: %w: another process (probably a running `signet serve`) holds it; gave up after %s",
 			path, ErrLocked, max(timeout, 0))
 	}
 	if err != nil {
@@ -246,22 +251,6 @@ func members(tx *bolt.Tx, bucket, prefix []byte) []string {
 		out = append(out, string(k[len(prefix):]))
 	}
 	return out
-}
-
-// deletePrefix removes every key under prefix.
-func deletePrefix(tx *bolt.Tx, bucket, prefix []byte) error {
-	b := tx.Bucket(bucket)
-	var keys [][]byte
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func hasPrefix(k, prefix []byte) bool {

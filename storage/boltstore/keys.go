@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,7 +43,7 @@ func (s *Store) UpdateKeys(ctx context.Context, fn func([]*storage.SigningKey) (
 		seen := make(map[string]bool, len(next))
 		for _, k := range next {
 			if k == nil {
-				return fmt.Errorf("nil key in the new set")
+				return errors.New("nil key in the new set")
 			}
 			if seen[k.ID] {
 				return fmt.Errorf("key %q twice in the new set: %w", k.ID, storage.ErrAlreadyExists)

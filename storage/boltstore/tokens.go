@@ -100,21 +100,33 @@ func (s *Store) CreateAccessToken(ctx context.Context, at *storage.AccessToken) 
 	return nil
 }
 
-// putAccessToken stores a new access token with its index entries.
+// putAccessToken stores a new access token with its index entries. A token linked
+// to a family that is already revoked is stored revoked, so that it stays revoked
+// after the family has expired and been deleted.
 func putAccessToken(tx *bolt.Tx, at *storage.AccessToken) error {
 	if exists(tx, bucketAccessTokens, at.ID) {
 		return fmt.Errorf("access token %q: %w", at.ID, storage.ErrAlreadyExists)
 	}
-	if err := put(tx, bucketAccessTokens, at.ID, at); err != nil {
-		return err
-	}
+	record := at
 	if at.RefreshFamilyID != "" {
 		if err := checkKey(at.RefreshFamilyID); err != nil {
 			return fmt.Errorf("refresh family id: %w", err)
 		}
+		f, err := get[storage.RefreshFamily](tx, bucketFamilies, at.RefreshFamilyID)
+		if err != nil {
+			return err
+		}
+		if f != nil && f.Revoked && !at.Revoked {
+			revoked := *at
+			revoked.Revoked = true
+			record = &revoked
+		}
 		if err := tx.Bucket(bucketFamilyMembers).Put(memberKey(at.RefreshFamilyID, kindAccessToken, at.ID), emptyValue); err != nil {
 			return err
 		}
+	}
+	if err := put(tx, bucketAccessTokens, at.ID, record); err != nil {
+		return err
 	}
 	return putExpiry(tx, at.ExpiresAt, kindAccessToken, at.ID)
 }
@@ -276,8 +288,9 @@ func putFamily(tx *bolt.Tx, f *storage.RefreshFamily) error {
 }
 
 // deleteFamily removes the family, its refresh tokens and its index entries; it
-// reports whether the family existed. Access tokens it issued stay until their own
-// expiry (they were revoked already if the family was).
+// reports whether the family existed. Access tokens it issued stay, with their
+// member index entries, until their own expiry; revokeFamily marked each of them
+// revoked if the family was.
 func deleteFamily(tx *bolt.Tx, id string) (bool, error) {
 	f, err := get[storage.RefreshFamily](tx, bucketFamilies, id)
 	if err != nil || f == nil {
@@ -287,9 +300,6 @@ func deleteFamily(tx *bolt.Tx, id string) (bool, error) {
 		if _, err := deleteRefreshToken(tx, hash); err != nil {
 			return false, err
 		}
-	}
-	if err := deletePrefix(tx, bucketFamilyMembers, prefixKey(id)); err != nil {
-		return false, err
 	}
 	if f.UserID != "" {
 		if err := tx.Bucket(bucketUserFamilies).Delete(indexKey(f.UserID, id)); err != nil {

@@ -132,6 +132,8 @@ type issuer struct {
 	accessTokens *oidc.IDTokenVerifier
 }
 
+var _ http.Handler = (*RP)(nil)
+
 // New returns the demo relying party for cfg. It parses its page template and
 // reads its stylesheet, but does not contact the issuer: discovery happens on
 // first use, because the issuer may not be listening yet.
@@ -250,7 +252,8 @@ func (rp *RP) discover(ctx context.Context) (*issuer, error) {
 
 // pageError is a failure shown to the user as an error page. title and
 // description are written for the user; code and description may come from the
-// issuer (an OAuth error); cause is for the log only.
+// issuer (an OAuth error); cause is for the log only. It is deliberately not an
+// error: handlers return a *pageError, and nil means they have answered.
 type pageError struct {
 	status      int
 	title       string
@@ -259,15 +262,6 @@ type pageError struct {
 	retry       bool // offer to sign in again
 	cause       error
 }
-
-func (e *pageError) Error() string {
-	if e.cause == nil {
-		return e.title
-	}
-	return e.title + ": " + e.cause.Error()
-}
-
-func (e *pageError) Unwrap() error { return e.cause }
 
 func issuerUnreachable(iss string, err error) *pageError {
 	return &pageError{
@@ -285,7 +279,7 @@ func (rp *RP) fail(w http.ResponseWriter, r *http.Request, e *pageError) {
 	if e.status >= 500 {
 		level = slog.LevelError
 	}
-	attrs := []any{"status", e.status, "title", e.title}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.status, "title", e.title}
 	if e.code != "" {
 		attrs = append(attrs, "oauth_error", e.code)
 	}

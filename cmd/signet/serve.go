@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/signet-idp/signet/keys"
+	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/web"
+	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/web/demo"
+)
+
+// File names inside data_dir.
+const (
+	dbFileName     = "signet.db"
+	socketFileName = "admin.sock"
+)
+
+// server is the wired-up Signet: everything runServe starts, built by newServer so
+// that tests can run the same wiring on httptest.
+type server struct {
+	cfg      *Config
+	store    *boltstore.Store
+	keys     *keys.Manager
+	provider *provider.Provider
+	web      *web.Handler
+	admin    *admin.Service
+	handler  http.Handler
+}
+
+// newServer opens the data directory and builds every component. now is the
+// clock (time.Now outside tests).
+func newServer(ctx context.Context, cfg *Config, now func() time.Time) (*server, error) {
+	if err := EnsureDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	secrets, err := LoadSecrets(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, dbFileName)
+	if err := CheckPrivateFile(dbPath); err != nil {
+		return nil, err
+	}
+	store, err := boltstore.Open(dbPath, boltstore.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	s, err := wire(ctx, cfg, store, secrets, now)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Secrets, now func() time.Time) (*server, error) {
+	lt := cfg.Lifetimes
+	longest := max(lt.IDToken.D(), lt.AccessToken.D())
+	km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keys.Policy{
+		RotationPeriod: cfg.Keys.RotationPeriod.D(),
+		PrepublishLead: cfg.Keys.PrepublishLead.D(),
+		Retention:      longest + cfg.Keys.RetentionMargin.D(),
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := km.Init(ctx); err != nil {
+		if errors.Is(err, keys.ErrWrongKEK) {
+			return nil, fmt.Errorf("%w: set SIGNET_KEY_ENCRYPTION_KEY or restore %s to the key these keys were sealed with",
+				err, filepath.Join(cfg.DataDir, "key-encryption.key"))
+		}
+		return nil, err
+	}
+	hasher := newHasher(cfg)
+	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now)}
+
+	scopes := make([]provider.Scope, len(cfg.Scopes))
+	for i, sc := range cfg.Scopes {
+		scopes[i] = provider.Scope{Name: sc.Name, Description: sc.Description}
+	}
+	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
+	p, err := provider.New(provider.Config{
+		Issuer: cfg.Issuer, Store: store, Keys: km, Scopes: scopes,
+		Lifetimes: provider.Lifetimes{
+			AccessToken:          lt.AccessToken.D(),
+			IDToken:              lt.IDToken.D(),
+			RefreshTokenIdle:     lt.RefreshTokenIdle.D(),
+			RefreshTokenAbsolute: lt.RefreshTokenAbsolute.D(),
+			RefreshReuseGrace:    lt.RefreshReuseGrace.D(),
+			AuthRequest:          lt.AuthRequest.D(),
+			AuthorizationCode:    lt.AuthorizationCode.D(),
+		},
+		AccessTokenAlg: jose.SignatureAlgorithm(cfg.Keys.AccessTokenAlg),
+		SecretKey:      secrets.KeyEncryptionKey,
+		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+			errorPage(w, r, status, title, msg)
+		},
+		Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.provider = p
+	wh, err := web.New(web.Config{
+		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
+		SessionLifetime: lt.Session.D(),
+		CallbackURL:     p.CallbackURL,
+		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
+			return provider.ErrorRedirectURL(cfg.Issuer, redirectURI, state, code, desc)
+		},
+		Now: now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	errorPage = wh.ErrorPage
+	s.web = wh
+
+	mux := http.NewServeMux()
+	p.Routes(mux)
+	wh.Routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !p.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	s.handler = mux
+	return s, nil
+}
+
+// runBackground runs the janitor and the key-rotation loop until ctx ends.
+func (s *server) runBackground(ctx context.Context, now func() time.Time) {
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			for {
+				n, err := s.store.DeleteExpired(ctx, now(), 500)
+				if err != nil {
+					slog.ErrorContext(ctx, "janitor: delete expired", "error", err)
+				}
+				if err != nil || n < 500 {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// Rotation never blocks signing: the snapshot is swapped atomically.
+			if err := s.keys.Rotate(ctx); err != nil {
+				slog.ErrorContext(ctx, "keys: rotate", "error", err)
+			}
+		}
+	}()
+}
+
+// runServe runs Signet until ctx is cancelled (SIGINT/SIGTERM), then shuts down
+// gracefully, finishing in-flight requests.
+func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) error {
+	setupLogging(cfg.LogLevel)
+	s, err := newServer(ctx, cfg, time.Now)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.runBackground(ctx, time.Now)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := newHTTPServer(s.handler)
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(ln) }()
+
+	sock := filepath.Join(cfg.DataDir, socketFileName)
+	go func() {
+		if err := admin.ListenAndServe(ctx, sock, admin.NewHandler(s.admin)); err != nil {
+			errc <- fmt.Errorf("admin socket: %w", err)
+		}
+	}()
+
+	fmt.Fprintf(out, "Signet is serving %s (listening on %s)\n", cfg.Issuer, ln.Addr())
+	fmt.Fprintf(out, "Discovery: %s%s\n", cfg.Issuer, provider.PathDiscovery)
+
+	var demoSrv *http.Server
+	if demoMode {
+		demoSrv, err = startDemo(ctx, s, cfg, out, errc)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+	}
+	slog.Info("signet started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "demo", demoMode)
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	slog.Info("signet shutting down")
+	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
+	defer done()
+	if demoSrv != nil {
+		demoSrv.Shutdown(shutCtx)
+	}
+	if serr := srv.Shutdown(shutCtx); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// newHTTPServer sets every timeout and bounds headers: a slow or oversized client
+// cannot hold a connection or memory for long.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+	}
+}
+
+func setupLogging(level string) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	// The op package logs through the default logger.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+}
+
+// Demo relying party.
+const (
+	demoUsername = "demo"
+	demoPassword = "signet-demo-password"
+	demoClientID = "signet-demo"
+	demoListen   = "127.0.0.1:5557"
+)
+
+// startDemo seeds the demo user and client (once) and serves the demo relying
+// party on a second loopback port: a separate origin, running the real flow.
+func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", demoListen)
+	if err != nil {
+		return nil, fmt.Errorf("demo relying party: listen on %s: %w", demoListen, err)
+	}
+	rpURL := "http://" + ln.Addr().String()
+	secret, err := seedDemo(ctx, s.admin, cfg.DataDir, rpURL+"/callback")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	scopes := []string{"openid", "profile", "email", "offline_access"}
+	for _, sc := range cfg.Scopes {
+		scopes = append(scopes, sc.Name)
+	}
+	rp, err := demo.New(demo.Config{
+		Issuer: cfg.Issuer, ClientID: demoClientID, ClientSecret: secret,
+		RedirectURL: rpURL + "/callback", Scopes: scopes,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+		Logger:     slog.Default(),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := newHTTPServer(web.SecurityHeaders(rp))
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(out, "\nDemo relying party: %s\n", rpURL)
+	fmt.Fprintf(out, "Demo credentials:   username %q, password %q\n", demoUsername, demoPassword)
+	return srv, nil
+}
+
+// seedDemo creates the demo user and client if missing and returns the client
+// secret, kept in data_dir (0600) so that restarts reuse it.
+func seedDemo(ctx context.Context, m *admin.Service, dataDir, redirect string) (string, error) {
+	if _, err := m.ShowUser(ctx, demoUsername); errors.Is(err, storage.ErrNotFound) {
+		if _, err := m.AddUser(ctx, admin.AddUserInput{
+			Username: demoUsername, Email: "demo@example.com", Name: "Demo Person", Password: demoPassword,
+		}); err != nil {
+			return "", fmt.Errorf("demo user: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("demo user: %w", err)
+	}
+	secretPath := filepath.Join(dataDir, "demo-client.secret")
+	if b, err := os.ReadFile(secretPath); err == nil {
+		if c, err := m.ShowClient(ctx, demoClientID); err == nil && len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == redirect {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	if err := m.RemoveClient(ctx, demoClientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("demo client: %w", err)
+	}
+	created, err := m.AddClient(ctx, admin.AddClientInput{
+		ID: demoClientID, Name: "Signet demo app", RedirectURIs: []string{redirect},
+	})
+	if err != nil {
+		return "", fmt.Errorf("demo client: %w", err)
+	}
+	if err := os.WriteFile(secretPath, []byte(created.ClientSecret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo client secret: %w", err)
+	}
+	return created.ClientSecret, nil
+}

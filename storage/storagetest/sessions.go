@@ -1,0 +1,108 @@
+package storagetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+var sessionTests = []test{
+	{"CreateGetDelete", testSessionCreateGetDelete},
+	{"Update", testSessionUpdate},
+	{"ListUserSessions", testListUserSessions},
+}
+
+func newSession(id, userID string, expiresAt time.Time) *storage.Session {
+	return &storage.Session{
+		ID:        id,
+		SID:       "sid-" + id,
+		UserID:    userID,
+		AuthTime:  t0.Add(-time.Minute),
+		AMR:       []string{"pwd", "otp"},
+		ACR:       "mfa",
+		CreatedAt: t0.Add(-time.Minute),
+		LastSeen:  t0,
+		ExpiresAt: expiresAt,
+	}
+}
+
+func sessionID(s *storage.Session) string { return s.ID }
+
+func testSessionCreateGetDelete(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	sess := newSession("s1", "u1", t0.Add(time.Hour))
+	must(t, s.CreateSession(ctx, sess))
+	got, err := s.GetSession(ctx, "s1")
+	must(t, err)
+	wantEqual(t, got, sess, "session")
+
+	wantErr(t, s.CreateSession(ctx, newSession("s1", "u2", t0)), storage.ErrAlreadyExists, "create with a taken id")
+	_, err = s.GetSession(ctx, "s2")
+	wantErr(t, err, storage.ErrNotFound, "get unknown")
+
+	must(t, s.DeleteSession(ctx, "s1"))
+	_, err = s.GetSession(ctx, "s1")
+	wantErr(t, err, storage.ErrNotFound, "get after delete")
+	wantErr(t, s.DeleteSession(ctx, "s1"), storage.ErrNotFound, "delete twice")
+	_, err = s.UpdateSession(ctx, "s1", func(*storage.Session) error { return nil })
+	wantErr(t, err, storage.ErrNotFound, "update after delete")
+}
+
+func testSessionUpdate(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateSession(ctx, newSession("s1", "u1", t0.Add(time.Hour))))
+	want := newSession("s1", "u1", t0.Add(2*time.Hour))
+	want.LastSeen, want.AMR, want.ACR = t0.Add(time.Minute), []string{"pwd"}, ""
+
+	got, err := s.UpdateSession(ctx, "s1", func(sess *storage.Session) error {
+		sess.LastSeen, sess.AMR, sess.ACR, sess.ExpiresAt = want.LastSeen, want.AMR, want.ACR, want.ExpiresAt
+		return nil
+	})
+	must(t, err)
+	wantEqual(t, got, want, "UpdateSession result")
+	stored, err := s.GetSession(ctx, "s1")
+	must(t, err)
+	wantEqual(t, stored, want, "stored session")
+
+	_, err = s.UpdateSession(ctx, "s1", func(sess *storage.Session) error {
+		sess.ExpiresAt = t0.Add(-time.Hour)
+		return errBoom
+	})
+	wantErr(t, err, errBoom, "UpdateSession with a failing fn")
+	stored, err = s.GetSession(ctx, "s1")
+	must(t, err)
+	wantEqual(t, stored, want, "session after an aborted update")
+}
+
+func testListUserSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateSession(ctx, newSession("a2", "u1", t0.Add(time.Hour))))
+	must(t, s.CreateSession(ctx, newSession("a1", "u1", t0.Add(-time.Hour)))) // expired
+	must(t, s.CreateSession(ctx, newSession("b1", "u2", t0.Add(time.Hour))))
+	// A user id that starts like another must not see its sessions.
+	must(t, s.CreateSession(ctx, newSession("c1", "u10", t0.Add(time.Hour))))
+
+	for _, tc := range []struct {
+		user string
+		want []string
+	}{
+		{"u1", []string{"a1", "a2"}},
+		{"u2", []string{"b1"}},
+		{"u10", []string{"c1"}},
+		{"nobody", nil},
+	} {
+		list, err := s.ListUserSessions(ctx, tc.user)
+		must(t, err)
+		got := ids(list, sessionID)
+		slices.Sort(got)
+		wantIDs(t, got, tc.want, "ListUserSessions("+tc.user+")")
+	}
+
+	must(t, s.DeleteSession(ctx, "a1"))
+	list, err := s.ListUserSessions(ctx, "u1")
+	must(t, err)
+	wantIDs(t, ids(list, sessionID), []string{"a2"}, "ListUserSessions after delete")
+	wantEqual(t, list[0], newSession("a2", "u1", t0.Add(time.Hour)), "listed session")
+}
