@@ -636,11 +636,11 @@ func TestAuthorizeErrorsNeverRedirectUnregistered(t *testing.T) {
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := newBrowser(t)
 	for name, u := range map[string]string{
-		"unknown client":          ti.URL + "/authorize?client_id=nope&response_type=code&scope=openid&redirect_uri=" + url.QueryEscape(app.oauth.RedirectURL),
-		"unregistered redirect":   app.oauth.AuthCodeURL("s") + "&redirect_uri=" + url.QueryEscape("https://evil.example/cb"),
-		"redirect prefix":         strings.Replace(app.oauth.AuthCodeURL("s"), url.QueryEscape(app.oauth.RedirectURL), url.QueryEscape(app.oauth.RedirectURL+"/x"), 1),
-		"missing client_id":       ti.URL + "/authorize?response_type=code",
-		"oversized":               ti.URL + "/authorize?client_id=app&x=" + strings.Repeat("a", 9000),
+		"unknown client":        ti.URL + "/authorize?client_id=nope&response_type=code&scope=openid&redirect_uri=" + url.QueryEscape(app.oauth.RedirectURL),
+		"unregistered redirect": app.oauth.AuthCodeURL("s") + "&redirect_uri=" + url.QueryEscape("https://evil.example/cb"),
+		"redirect prefix":       strings.Replace(app.oauth.AuthCodeURL("s"), url.QueryEscape(app.oauth.RedirectURL), url.QueryEscape(app.oauth.RedirectURL+"/x"), 1),
+		"missing client_id":     ti.URL + "/authorize?response_type=code",
+		"oversized":             ti.URL + "/authorize?client_id=app&x=" + strings.Repeat("a", 9000),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := b.get(u)

@@ -270,13 +270,15 @@ func decode(s string) (decoded, error) {
 		return d, fmt.Errorf("%w: memory below 8*p KiB", ErrMalformed)
 	}
 	d.params = Params{MemoryKiB: uint32(m), Iterations: uint32(t), Parallelism: uint8(p)}
-	if d.salt, err = b64.DecodeString(parts[4]); err != nil {
+	// The decoder skips CR and LF: re-encoding catches them and anything else
+	// non-canonical.
+	if d.salt, err = b64.DecodeString(parts[4]); err != nil || b64.EncodeToString(d.salt) != parts[4] {
 		return d, fmt.Errorf("%w: salt is not base64", ErrMalformed)
 	}
 	if len(d.salt) < minSaltLen || len(d.salt) > maxSaltLen {
 		return d, fmt.Errorf("%w: salt of %d bytes", ErrMalformed, len(d.salt))
 	}
-	if d.key, err = b64.DecodeString(parts[5]); err != nil {
+	if d.key, err = b64.DecodeString(parts[5]); err != nil || b64.EncodeToString(d.key) != parts[5] {
 		return d, fmt.Errorf("%w: hash is not base64", ErrMalformed)
 	}
 	if len(d.key) < minKeyLen || len(d.key) > maxKeyLen {
