@@ -303,6 +303,10 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 	if err != nil || u.Disabled {
 		return nil, errors.New("access token is not active")
 	}
+	// A removed client's tokens die with it.
+	if _, err := p.store.GetClient(ctx, at.ClientID); err != nil {
+		return nil, errors.New("access token is not active")
+	}
 	return at, nil
 }
 

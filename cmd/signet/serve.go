@@ -208,7 +208,9 @@ func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) er
 	go func() { errc <- srv.Serve(ln) }()
 
 	sock := filepath.Join(cfg.DataDir, socketFileName)
+	adminDone := make(chan struct{})
 	go func() {
+		defer close(adminDone)
 		if err := admin.ListenAndServe(ctx, sock, admin.NewHandler(s.admin)); err != nil {
 			errc <- fmt.Errorf("admin socket: %w", err)
 		}
@@ -243,6 +245,9 @@ func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) er
 	if serr := srv.Shutdown(shutCtx); serr != nil && err == nil {
 		err = serr
 	}
+	// The admin socket is removed once its server stops.
+	cancel()
+	<-adminDone
 	return err
 }
 

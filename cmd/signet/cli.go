@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/web/password"
+)
+
+// openDBTimeout is how long a management command waits for the database lock
+// before it concludes that a server holds it.
+const openDBTimeout = 500 * time.Millisecond
+
+// cli holds what the root's persistent flags set.
+type cli struct {
+	configPath string
+}
+
+// newRootCmd builds the whole command tree. Errors are returned, not printed:
+// run prints them as one line.
+func newRootCmd() *cobra.Command {
+	c := &cli{}
+	root := &cobra.Command{
+		Use:   "signet",
+		Short: "Signet is an OpenID Connect provider",
+		Long: `Signet is an OpenID Connect provider.
+
+"signet serve" runs it. The user, client and keys commands manage it: while a
+server runs they go through its admin socket (<data_dir>/admin.sock); otherwise
+they open the database (<data_dir>/signet.db) themselves.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.PersistentFlags().StringVar(&c.configPath, "config", "",
+		"configuration file (YAML); without it the built-in defaults apply")
+	root.AddCommand(
+		c.serveCmd(),
+		c.userCmd(),
+		c.clientCmd(),
+		c.keysCmd(),
+		c.configCmd(),
+	)
+	return root
+}
+
+func (c *cli) serveCmd() *cobra.Command {
+	var demo bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the provider until SIGINT or SIGTERM",
+		Long: `Run the provider: the OpenID Connect endpoints, the login pages, and the admin
+socket that the management commands use while it runs. SIGINT or SIGTERM shuts
+it down gracefully.
+
+With --demo it also seeds a demo person and client and serves a demo relying
+party on a second loopback port.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), cfg, demo, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&demo, "demo", false, "also seed and serve a demo relying party")
+	return cmd
+}
+
+func (c *cli) configCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with the configuration file",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Load and validate the file given by --config",
+		Long: `Load and validate the file given by --config. Prints "ok", or every problem
+on a line of its own and exits non-zero.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.configPath == "" {
+				return errors.New("config check needs --config FILE")
+			}
+			_, err := LoadConfig(c.configPath)
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "ok")
+				return nil
+			}
+			problems := splitErrors(err)
+			for _, p := range problems {
+				fmt.Fprintln(cmd.OutOrStdout(), oneLine(p.Error()))
+			}
+			if len(problems) == 1 {
+				return fmt.Errorf("1 problem in %s", c.configPath)
+			}
+			return fmt.Errorf("%d problems in %s", len(problems), c.configPath)
+		},
+	})
+	return cmd
+}
+
+// loadConfig loads --config, or returns the defaults without it. Several problems
+// are summed up in one line that points to `config check`.
+func (c *cli) loadConfig() (*Config, error) {
+	if c.configPath == "" {
+		return DefaultConfig(), nil
+	}
+	cfg, err := LoadConfig(c.configPath)
+	if err != nil {
+		if ps := splitErrors(err); len(ps) > 1 {
+			return nil, fmt.Errorf("%s (and %d more problems: run signet config check --config %s)",
+				oneLine(ps[0].Error()), len(ps)-1, c.configPath)
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// splitErrors returns the errors joined in err (errors.Join), or err alone.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := j.Unwrap(); len(errs) > 0 {
+			return errs
+		}
+	}
+	return []error{err}
+}
+
+// manage loads the configuration, opens a Manager, runs fn with it and closes it.
+func (c *cli) manage(fn func(admin.Manager) error) error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	m, closeFn, err := openManager(cfg)
+	if err != nil {
+		return err
+	}
+	err = fn(m)
+	if cerr := closeFn(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openManager returns the Manager for cfg: a Client of the running server's admin
+// socket when one answers at <data_dir>/admin.sock, otherwise a Service on
+// <data_dir>/signet.db opened directly. The returned function closes it.
+func openManager(cfg *Config) (admin.Manager, func() error, error) {
+	sock := filepath.Join(cfg.DataDir, socketFileName)
+	client, dialErr := admin.Dial(sock)
+	if dialErr == nil {
+		return client, client.Close, nil
+	}
+	if err := EnsureDataDir(cfg.DataDir); err != nil {
+		return nil, nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, dbFileName)
+	if err := CheckPrivateFile(dbPath); err != nil {
+		return nil, nil, err
+	}
+	store, err := boltstore.Open(dbPath, boltstore.Options{Timeout: openDBTimeout})
+	if errors.Is(err, boltstore.ErrLocked) {
+		return nil, nil, fmt.Errorf("a server holds the database %s and its admin socket is unreachable (%v); run this command as the server's user, or stop the server",
+			dbPath, dialErr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return admin.NewService(store, newHasher(cfg), time.Now), store.Close, nil
+}
+
+// newHasher returns the password hasher configured by cfg.Passwords.
+func newHasher(cfg *Config) *password.Hasher {
+	p := cfg.Passwords
+	return password.New(password.Params{
+		MemoryKiB:   p.Argon2MemoryKiB,
+		Iterations:  p.Argon2Iterations,
+		Parallelism: p.Argon2Parallelism,
+	}, p.MaxConcurrent)
+}
+
+// readPassword reads the first line of r, without its line ending. At most
+// password.MaxLength+2 bytes are read, so a longer line stays too long (and is
+// refused) rather than being cut to an acceptable length.
+func readPassword(r io.Reader) (string, error) {
+	br := bufio.NewReader(io.LimitReader(r, password.MaxLength+2))
+	line, err := br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the password from standard input: %w", err)
+	}
+	if l, ok := strings.CutSuffix(line, "\n"); ok {
+		line = strings.TrimSuffix(l, "\r")
+	}
+	if line == "" {
+		return "", errors.New("no password on standard input (its first line is the password)")
+	}
+	return line, nil
+}
+
+// outputFlag adds --output to cmd and returns where it is stored.
+func outputFlag(cmd *cobra.Command) *string {
+	o := new(string)
+	cmd.Flags().StringVarP(o, "output", "o", "text", "output format: text or json")
+	return o
+}
+
+// checkOutput refuses an --output value other than text and json.
+func checkOutput(output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("--output %q: want text or json", output)
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// formatTime prints t for people: UTC to the second, "-" when unset.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

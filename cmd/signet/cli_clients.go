@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+func (c *cli) clientCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "client",
+		Short: "Manage relying parties (OAuth clients)",
+	}
+	cmd.AddCommand(c.clientAddCmd(), c.clientListCmd(), c.clientShowCmd(), c.clientRemoveCmd())
+	return cmd
+}
+
+func (c *cli) clientAddCmd() *cobra.Command {
+	var in admin.AddClientInput
+	cmd := &cobra.Command{
+		Use:   "add --id ID --name NAME --redirect-uri URI [--redirect-uri URI ...]",
+		Short: "Register a relying party; a confidential client's secret is printed once",
+		Long: `Register a relying party.
+
+Redirect URIs must be absolute, without fragment or user info, and use https;
+http is allowed only for loopback hosts (127.0.0.1, [::1], localhost), and
+public native apps may use a private-use scheme in reverse-domain form
+(com.example.app:/callback).
+
+A confidential client (the default) gets a secret, printed once: Signet keeps
+only its SHA-256 and cannot show it again. A public client (--public) has no
+secret and must use PKCE.`,
+		Example: `  signet --config signet.yaml client add --id web --name "Web app" \
+      --redirect-uri https://app.example.com/callback
+  signet --config signet.yaml client add --id cli --name "CLI" --public \
+      --redirect-uri http://127.0.0.1/callback --output json`,
+		Args: cobra.NoArgs,
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			created, err := m.AddClient(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if *output == "json" {
+				return writeJSON(w, created)
+			}
+			if created.ClientSecret == "" {
+				fmt.Fprintf(w, "Added public client %s (no secret: it must use PKCE).\n", created.ClientID)
+				return nil
+			}
+			fmt.Fprintf(w, "Added confidential client %s.\n", created.ClientID)
+			fmt.Fprintf(w, "client_id:     %s\n", created.ClientID)
+			fmt.Fprintf(w, "client_secret: %s\n", created.ClientSecret)
+			fmt.Fprintln(w, "Store the client secret now: it will not be shown again.")
+			return nil
+		})
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.ID, "id", "", "client id: 1 to 128 letters, digits, '.', '_' or '-' (required)")
+	f.StringVar(&in.Name, "name", "", "name shown to people on the consent page (required)")
+	// StringArray, not StringSlice: a URI may contain commas.
+	f.StringArrayVar(&in.RedirectURIs, "redirect-uri", nil, "redirect URI, repeat for several (at least one)")
+	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
+	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
+	f.StringVar(&in.IDTokenAlg, "id-token-alg", "RS256", "ID token signing algorithm: RS256 or ES256")
+	f.StringVar(&in.AccessTokenFormat, "access-token-format", "jwt", "access token format: jwt or opaque")
+	_ = cmd.MarkFlagRequired("id")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("redirect-uri")
+	return cmd
+}
+
+func (c *cli) clientListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every relying party",
+		Args:  cobra.NoArgs,
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			clients, err := m.ListClients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if *output == "json" {
+				if clients == nil {
+					clients = []admin.ClientInfo{}
+				}
+				return writeJSON(w, clients)
+			}
+			if len(clients) == 0 {
+				fmt.Fprintln(w, "No clients.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tTYPE\tID_TOKEN_ALG\tACCESS_TOKEN\tREDIRECT_URIS")
+			for _, cl := range clients {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, clientType(cl),
+					cl.IDTokenAlg, cl.AccessTokenFormat, strings.Join(cl.RedirectURIs, " "))
+			}
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) clientShowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one relying party (never its secret)",
+		Args:  cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			cl, err := m.ShowClient(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), cl)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+			fmt.Fprintf(tw, "id:\t%s\n", cl.ID)
+			fmt.Fprintf(tw, "name:\t%s\n", cl.Name)
+			fmt.Fprintf(tw, "type:\t%s\n", clientType(cl))
+			fmt.Fprintf(tw, "id_token_alg:\t%s\n", cl.IDTokenAlg)
+			fmt.Fprintf(tw, "access_token_format:\t%s\n", cl.AccessTokenFormat)
+			for _, u := range cl.RedirectURIs {
+				fmt.Fprintf(tw, "redirect_uri:\t%s\n", u)
+			}
+			for _, u := range cl.PostLogoutRedirectURIs {
+				fmt.Fprintf(tw, "post_logout_redirect_uri:\t%s\n", u)
+			}
+			if cl.BackchannelLogoutURI != "" {
+				fmt.Fprintf(tw, "backchannel_logout_uri:\t%s\n", cl.BackchannelLogoutURI)
+			}
+			fmt.Fprintf(tw, "created:\t%s\n", formatTime(cl.CreatedAt))
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) clientRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a relying party",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.RemoveClient(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removed client %s.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func clientType(cl admin.ClientInfo) string {
+	t := "confidential"
+	if cl.Public {
+		t = "public"
+	}
+	if cl.FirstParty {
+		t += ",first-party"
+	}
+	return t
+}

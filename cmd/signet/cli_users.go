@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// errPasswordStdin explains why there is no --password flag.
+var errPasswordStdin = errors.New("--password-stdin is required: the password is read from the first line of standard input, never from a flag or argument")
+
+func (c *cli) userCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage the people who sign in",
+	}
+	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd())
+	return cmd
+}
+
+func (c *cli) userAddCmd() *cobra.Command {
+	var in admin.AddUserInput
+	var pwStdin bool
+	cmd := &cobra.Command{
+		Use:   "add USERNAME --email EMAIL [--name NAME] --password-stdin",
+		Short: "Add a person; the password is the first line of standard input",
+		Example: `  printf '%s\n' "$PASSWORD" | signet --config signet.yaml user add alice \
+      --email alice@example.com --name "Alice Liddell" --password-stdin`,
+		Args: cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		if !pwStdin {
+			return errPasswordStdin
+		}
+		pw, err := readPassword(cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		in.Username, in.Password = args[0], pw
+		return c.manage(func(m admin.Manager) error {
+			u, err := m.AddUser(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), u)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Added user %s (id %s).\n", u.Username, u.ID)
+			return nil
+		})
+	}
+	cmd.Flags().StringVar(&in.Email, "email", "", "email address (required)")
+	cmd.Flags().StringVar(&in.Name, "name", "", "full name")
+	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
+}
+
+func (c *cli) userListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every person",
+		Args:  cobra.NoArgs,
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			users, err := m.ListUsers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				if users == nil {
+					users = []admin.UserInfo{}
+				}
+				return writeJSON(cmd.OutOrStdout(), users)
+			}
+			return printUsers(cmd.OutOrStdout(), users)
+		})
+	}
+	return cmd
+}
+
+func printUsers(w io.Writer, users []admin.UserInfo) error {
+	if len(users) == 0 {
+		_, err := fmt.Fprintln(w, "No users.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSTATUS\tCREATED\tID")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, orDash(u.Name), status(u.Disabled), formatTime(u.CreatedAt), u.ID)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) userShowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show USERNAME",
+		Short: "Show one person",
+		Args:  cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			u, err := m.ShowUser(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), u)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+			fmt.Fprintf(tw, "username:\t%s\n", u.Username)
+			fmt.Fprintf(tw, "id:\t%s\n", u.ID)
+			fmt.Fprintf(tw, "email:\t%s\n", u.Email)
+			fmt.Fprintf(tw, "name:\t%s\n", orDash(u.Name))
+			fmt.Fprintf(tw, "status:\t%s\n", status(u.Disabled))
+			fmt.Fprintf(tw, "created:\t%s\n", formatTime(u.CreatedAt))
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) userDisableCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "disable USERNAME",
+		Short: "Disable a person and end their sessions and refresh tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.DisableUser(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Disabled user %s; their sessions and refresh tokens are revoked.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func (c *cli) userSetPasswordCmd() *cobra.Command {
+	var pwStdin bool
+	cmd := &cobra.Command{
+		Use:     "set-password USERNAME --password-stdin",
+		Short:   "Replace a person's password with the first line of standard input",
+		Example: `  printf '%s\n' "$PASSWORD" | signet --config signet.yaml user set-password alice --password-stdin`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !pwStdin {
+				return errPasswordStdin
+			}
+			pw, err := readPassword(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return c.manage(func(m admin.Manager) error {
+				if err := m.SetPassword(cmd.Context(), args[0], pw); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Set the password of user %s.\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
+	return cmd
+}
+
+func status(disabled bool) string {
+	if disabled {
+		return "disabled"
+	}
+	return "active"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,160 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+// Manager is every management operation. *Service and *Client implement it.
+type Manager interface {
+	AddUser(ctx context.Context, in AddUserInput) (UserInfo, error)
+	ListUsers(ctx context.Context) ([]UserInfo, error)
+	ShowUser(ctx context.Context, username string) (UserInfo, error)
+	// DisableUser marks the user disabled and ends their sessions and refresh
+	// tokens.
+	DisableUser(ctx context.Context, username string) error
+	SetPassword(ctx context.Context, username, password string) error
+
+	// AddClient registers a relying party. ClientCreated.ClientSecret is the only
+	// copy of a confidential client's secret.
+	AddClient(ctx context.Context, in AddClientInput) (ClientCreated, error)
+	ListClients(ctx context.Context) ([]ClientInfo, error)
+	ShowClient(ctx context.Context, id string) (ClientInfo, error)
+	RemoveClient(ctx context.Context, id string) error
+
+	ListKeys(ctx context.Context) ([]KeyInfo, error)
+}
+
+var (
+	_ Manager = (*Service)(nil)
+	_ Manager = (*Client)(nil)
+)
+
+// AddUserInput describes a new person.
+type AddUserInput struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// UserInfo is what management shows of a person: never the password hash.
+type UserInfo struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name,omitempty"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AddClientInput describes a new relying party.
+type AddClientInput struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// Public clients (native and browser apps) have no secret and must use PKCE.
+	Public bool `json:"public"`
+	// FirstParty clients skip the consent page.
+	FirstParty bool `json:"first_party"`
+	// IDTokenAlg is RS256 (when empty) or ES256.
+	IDTokenAlg string `json:"id_token_alg,omitempty"`
+	// AccessTokenFormat is jwt (when empty) or opaque.
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+}
+
+// ClientCreated is the result of AddClient. ClientSecret is empty for public clients.
+type ClientCreated struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// ClientInfo is what management shows of a relying party: never the secret hash.
+type ClientInfo struct {
+	ID                     string    `json:"id"`
+	Name                   string    `json:"name"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	Public                 bool      `json:"public"`
+	FirstParty             bool      `json:"first_party"`
+	IDTokenAlg             string    `json:"id_token_alg"`
+	AccessTokenFormat      string    `json:"access_token_format"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
+}
+
+// KeyInfo is the public description of a signing key.
+type KeyInfo struct {
+	ID          string    `json:"kid"`
+	Alg         string    `json:"alg"`
+	State       string    `json:"state"`
+	CreatedAt   time.Time `json:"created_at"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	DeleteAfter time.Time `json:"delete_after,omitzero"`
+}
+
+// ErrInvalid is the sentinel of input that fails validation.
+var ErrInvalid = errors.New("invalid input")
+
+// Kinds of Error, as they travel over the socket.
+const (
+	KindInvalid  = "invalid"
+	KindNotFound = "not_found"
+	KindExists   = "already_exists"
+	KindConflict = "conflict"
+	KindInternal = "internal"
+)
+
+// Error is a management error with a one-line message fit to show the operator. It
+// unwraps to the sentinel of its kind, so errors.Is(err, storage.ErrNotFound) holds
+// whether the error came from a Service or through a Client.
+type Error struct {
+	Kind string
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the sentinel of the kind: ErrInvalid, storage.ErrNotFound,
+// storage.ErrAlreadyExists or storage.ErrConflict (nil for internal errors).
+func (e *Error) Unwrap() error {
+	switch e.Kind {
+	case KindInvalid:
+		return ErrInvalid
+	case KindNotFound:
+		return storage.ErrNotFound
+	case KindExists:
+		return storage.ErrAlreadyExists
+	case KindConflict:
+		return storage.ErrConflict
+	}
+	return nil
+}
+
+func invalidf(format string, args ...any) error {
+	return &Error{Kind: KindInvalid, Msg: fmt.Sprintf(format, args...)}
+}
+
+// classify turns a storage error into an *Error with msg when it is one of the
+// sentinels a person can act on; other errors are returned wrapped with what.
+func classify(err error, what, msg string) error {
+	var e *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, storage.ErrNotFound):
+		return &Error{Kind: KindNotFound, Msg: msg + " not found"}
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return &Error{Kind: KindExists, Msg: msg + " already exists"}
+	case errors.Is(err, storage.ErrConflict):
+		return &Error{Kind: KindConflict, Msg: msg + " changed concurrently; try again"}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

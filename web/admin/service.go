@@ -1,0 +1,342 @@
+package admin
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/password"
+)
+
+// Service is the Manager that works directly on a store. It is safe for concurrent
+// use.
+type Service struct {
+	store  storage.Store
+	hasher *password.Hasher
+	now    func() time.Time
+}
+
+// NewService returns a Service over store, hashing passwords with hasher and taking
+// the time from now (time.Now when nil).
+func NewService(store storage.Store, hasher *password.Hasher, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, hasher: hasher, now: now}
+}
+
+// AddUser creates a person with a random opaque id. A username already taken, also
+// when it differs only in case, is an error wrapping storage.ErrAlreadyExists.
+func (s *Service) AddUser(ctx context.Context, in AddUserInput) (UserInfo, error) {
+	if err := errors.Join(
+		validateUsername(in.Username),
+		validateEmail(in.Email),
+		validateText("name", in.Name),
+		validatePassword(in.Password),
+	); err != nil {
+		return UserInfo{}, firstInvalid(err)
+	}
+	// Refuse a name that only differs in case from an existing one: two accounts
+	// "Alice" and "alice" are an invitation to confusion and phishing.
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return UserInfo{}, fmt.Errorf("list users: %w", err)
+	}
+	for _, u := range users {
+		if strings.EqualFold(u.Username, in.Username) {
+			return UserInfo{}, &Error{Kind: KindExists, Msg: fmt.Sprintf("user %q already exists", u.Username)}
+		}
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return UserInfo{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now().UTC()
+	u := &storage.User{
+		ID:           randomHex(16),
+		Username:     in.Username,
+		Email:        in.Email,
+		Name:         in.Name,
+		PasswordHash: hash,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return UserInfo{}, classify(err, "create user", fmt.Sprintf("user %q", in.Username))
+	}
+	return userInfo(u), nil
+}
+
+// ListUsers returns every person ordered by username.
+func (s *Service) ListUsers(ctx context.Context) ([]UserInfo, error) {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]UserInfo, 0, len(users))
+	for _, u := range users {
+		out = append(out, userInfo(u))
+	}
+	return out, nil
+}
+
+// ShowUser returns one person.
+func (s *Service) ShowUser(ctx context.Context, username string) (UserInfo, error) {
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return userInfo(u), nil
+}
+
+// DisableUser marks the person disabled, deletes their browser sessions and revokes
+// their refresh-token families (and the access tokens issued from them). Disabling a
+// disabled user ends whatever sessions remain.
+func (s *Service) DisableUser(ctx context.Context, username string) error {
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+		u.Disabled = true
+		u.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return classify(err, "disable user", fmt.Sprintf("user %q", username))
+	}
+	sessions, err := s.store.ListUserSessions(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("disable user: list sessions: %w", err)
+	}
+	for _, sess := range sessions {
+		if err := s.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("disable user: delete session: %w", err)
+		}
+	}
+	families, err := s.store.ListUserFamilies(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("disable user: list refresh families: %w", err)
+	}
+	for _, f := range families {
+		if f.Revoked {
+			continue
+		}
+		if err := s.store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("disable user: revoke refresh family: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetPassword replaces the person's password.
+func (s *Service) SetPassword(ctx context.Context, username, pw string) error {
+	if err := validatePassword(pw); err != nil {
+		return err
+	}
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	_, err = s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+		u.PasswordHash = hash
+		u.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	return classify(err, "set password", fmt.Sprintf("user %q", username))
+}
+
+func (s *Service) user(ctx context.Context, username string) (*storage.User, error) {
+	if err := validateUsername(username); err != nil {
+		return nil, err
+	}
+	u, err := s.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return nil, classify(err, "get user", fmt.Sprintf("user %q", username))
+	}
+	return u, nil
+}
+
+// AddClient registers a relying party. A confidential client gets a secret of 32
+// random bytes (base64url), returned here once; only its SHA-256 is stored.
+func (s *Service) AddClient(ctx context.Context, in AddClientInput) (ClientCreated, error) {
+	c, err := s.newClient(in)
+	if err != nil {
+		return ClientCreated{}, err
+	}
+	if _, err := s.store.GetClient(ctx, in.ID); err == nil {
+		return ClientCreated{}, &Error{Kind: KindExists, Msg: fmt.Sprintf("client %q already exists", in.ID)}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return ClientCreated{}, fmt.Errorf("get client: %w", err)
+	}
+	var secret string
+	if !in.Public {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b) // never fails
+		secret = base64.RawURLEncoding.EncodeToString(b)
+		sum := sha256.Sum256([]byte(secret))
+		c.SecretHash = sum[:]
+	}
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return ClientCreated{}, classify(err, "create client", fmt.Sprintf("client %q", in.ID))
+	}
+	return ClientCreated{ClientID: c.ID, ClientSecret: secret}, nil
+}
+
+// newClient validates in and builds the record, without the secret.
+func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
+	if err := validateClientID(in.ID); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		return nil, invalidf("client name is required")
+	}
+	if err := validateText("client name", in.Name); err != nil {
+		return nil, err
+	}
+	if len(in.RedirectURIs) == 0 {
+		return nil, invalidf("at least one redirect URI is required")
+	}
+	if len(in.RedirectURIs) > maxRedirectURIs {
+		return nil, invalidf("at most %d redirect URIs", maxRedirectURIs)
+	}
+	for i, u := range in.RedirectURIs {
+		if err := validateRedirectURI(u, in.Public); err != nil {
+			return nil, err
+		}
+		if slices.Contains(in.RedirectURIs[:i], u) {
+			return nil, invalidf("redirect URI %q is listed twice", u)
+		}
+	}
+	alg := cmp.Or(in.IDTokenAlg, defaultIDTokenAlg)
+	if alg != "RS256" && alg != "ES256" {
+		return nil, invalidf("id token algorithm %q is not RS256 or ES256", in.IDTokenAlg)
+	}
+	format := cmp.Or(in.AccessTokenFormat, defaultTokenFormat)
+	if format != "jwt" && format != "opaque" {
+		return nil, invalidf("access token format %q is not jwt or opaque", in.AccessTokenFormat)
+	}
+	return &storage.Client{
+		ID:                in.ID,
+		Name:              in.Name,
+		RedirectURIs:      slices.Clone(in.RedirectURIs),
+		Public:            in.Public,
+		FirstParty:        in.FirstParty,
+		IDTokenAlg:        alg,
+		AccessTokenFormat: format,
+		CreatedAt:         s.now().UTC(),
+	}, nil
+}
+
+// ListClients returns every relying party ordered by id.
+func (s *Service) ListClients(ctx context.Context) ([]ClientInfo, error) {
+	clients, err := s.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	out := make([]ClientInfo, 0, len(clients))
+	for _, c := range clients {
+		out = append(out, clientInfo(c))
+	}
+	return out, nil
+}
+
+// ShowClient returns one relying party.
+func (s *Service) ShowClient(ctx context.Context, id string) (ClientInfo, error) {
+	if err := validateClientID(id); err != nil {
+		return ClientInfo{}, err
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return ClientInfo{}, classify(err, "get client", fmt.Sprintf("client %q", id))
+	}
+	return clientInfo(c), nil
+}
+
+// RemoveClient deletes a relying party. Its tokens stop working because the provider
+// no longer finds the client.
+func (s *Service) RemoveClient(ctx context.Context, id string) error {
+	if err := validateClientID(id); err != nil {
+		return err
+	}
+	return classify(s.store.DeleteClient(ctx, id), "delete client", fmt.Sprintf("client %q", id))
+}
+
+// ListKeys returns the public description of every signing key, oldest first.
+func (s *Service) ListKeys(ctx context.Context) ([]KeyInfo, error) {
+	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, KeyInfo{
+			ID:          k.ID,
+			Alg:         k.Alg,
+			State:       k.State,
+			CreatedAt:   k.CreatedAt,
+			ActivatedAt: k.ActivatedAt,
+			RetiredAt:   k.RetiredAt,
+			DeleteAfter: k.DeleteAfter,
+		})
+	}
+	slices.SortFunc(out, func(a, b KeyInfo) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func userInfo(u *storage.User) UserInfo {
+	return UserInfo{
+		ID:        u.ID,
+		Username:  u.Username,
+		Email:     u.Email,
+		Name:      u.Name,
+		Disabled:  u.Disabled,
+		CreatedAt: u.CreatedAt,
+	}
+}
+
+func clientInfo(c *storage.Client) ClientInfo {
+	return ClientInfo{
+		ID:                     c.ID,
+		Name:                   c.Name,
+		RedirectURIs:           slices.Clone(c.RedirectURIs),
+		Public:                 c.Public,
+		FirstParty:             c.FirstParty,
+		IDTokenAlg:             cmp.Or(c.IDTokenAlg, defaultIDTokenAlg),
+		AccessTokenFormat:      cmp.Or(c.AccessTokenFormat, defaultTokenFormat),
+		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		CreatedAt:              c.CreatedAt,
+	}
+}
+
+// firstInvalid returns the first *Error of a joined validation error, so that the
+// operator reads one line.
+func firstInvalid(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
