@@ -65,6 +65,8 @@ type Client struct {
 	Public bool
 	// FirstParty clients skip the consent page.
 	FirstParty bool
+	// RequireMFA makes every sign-in to this client use a second factor.
+	RequireMFA bool
 	// IDTokenAlg is "RS256" (default) or "ES256".
 	IDTokenAlg string
 	// AccessTokenFormat is "jwt" (default) or "opaque".
