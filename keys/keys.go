@@ -21,7 +21,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,7 +116,8 @@ type Snapshot struct {
 	// ETag is a strong validator of JWKS.
 	ETag string
 	// Version changes whenever the published set changes.
-	Version uint64
+	Version     uint64
+	fingerprint string
 }
 
 // Signer returns the active signer for alg.
@@ -134,11 +138,14 @@ func (s *Snapshot) Lookup(kid string) (PublicKey, bool) {
 // Manager holds the current snapshot and reloads it after every change.
 type Manager struct {
 	store   storage.Keys
-	sealer  *sealer
+	sealer  atomic.Pointer[sealer]
 	policy  Policy
 	now     func() time.Time
 	snap    atomic.Pointer[Snapshot]
 	version atomic.Uint64
+	// mu serialises this process's writes (rotation loop, admin commands);
+	// other processes are serialised by the storage transaction.
+	mu sync.Mutex
 	// onChange, when set, is called after every snapshot swap (discovery and JWKS
 	// bytes depend on it).
 	onChange func(*Snapshot)
@@ -153,7 +160,9 @@ func NewManager(store storage.Keys, kek [32]byte, policy Policy, now func() time
 	if now == nil {
 		now = time.Now
 	}
-	return &Manager{store: store, sealer: s, policy: policy, now: now}, nil
+	m := &Manager{store: store, policy: policy, now: now}
+	m.sealer.Store(s)
+	return m, nil
 }
 
 // OnChange registers fn to be called with every new snapshot.
@@ -162,38 +171,170 @@ func (m *Manager) OnChange(fn func(*Snapshot)) { m.onChange = fn }
 // Snapshot returns the current snapshot. It never touches storage.
 func (m *Manager) Snapshot() *Snapshot { return m.snap.Load() }
 
-// Init ensures every algorithm has an active key (generating them on first start),
-// then loads the snapshot. A wrong key-encryption key is ErrWrongKEK.
+// Init ensures every algorithm has an active and a next key (generating them on
+// first start), then loads the snapshot. A wrong key-encryption key is ErrWrongKEK.
 func (m *Manager) Init(ctx context.Context) error {
 	if err := m.Rotate(ctx); err != nil {
 		return err
 	}
-	return m.Reload(ctx)
-}
-
-// Rotate applies the policy decision once, as a compare-and-swap on the stored set.
-func (m *Manager) Rotate(ctx context.Context) error {
-	now := m.now().UTC()
-	changed := false
-	err := m.store.UpdateKeys(ctx, func(cur []*storage.SigningKey) ([]*storage.SigningKey, error) {
-		plan := Decide(cur, now, m.policy)
-		if plan.Empty() {
-			return cur, nil
-		}
-		next, err := m.apply(cur, plan, now)
-		if err != nil {
-			return nil, err
-		}
-		changed = true
-		return next, nil
-	})
-	if err != nil {
-		return fmt.Errorf("keys: rotate: %w", err)
-	}
-	if changed {
+	if m.Snapshot() == nil {
 		return m.Reload(ctx)
 	}
 	return nil
+}
+
+// errNoChange aborts a key transaction that has nothing to write.
+var errNoChange = errors.New("keys: no change")
+
+// Rotate applies the policy decision once and reloads the snapshot if the stored
+// keys changed, here or in another process sharing the database. The background
+// loop calls it; it never blocks signing, which reads the snapshot.
+func (m *Manager) Rotate(ctx context.Context) error {
+	return m.update(ctx, nil)
+}
+
+// RotateNow makes the next key of alg (both algorithms when alg is empty) sign
+// now: the active key retires and a new next key is published.
+func (m *Manager) RotateNow(ctx context.Context, alg string) error {
+	if alg != "" && alg != string(jose.RS256) && alg != string(jose.ES256) {
+		return fmt.Errorf("keys: unsupported algorithm %q (RS256 or ES256)", alg)
+	}
+	return m.update(ctx, func(set []*storage.SigningKey, now time.Time) ([]*storage.SigningKey, error) {
+		for _, k := range set {
+			if k.State == storage.KeyActive && (alg == "" || k.Alg == alg) {
+				retire(k, now, m.policy)
+			}
+		}
+		return set, nil
+	})
+}
+
+// ErrUnknownKey is returned by Retire for a kid that is not stored.
+var ErrUnknownKey = fmt.Errorf("unknown key id: %w", storage.ErrNotFound)
+
+// Retire removes a (compromised) key at once: it leaves the JWKS, so tokens it
+// signed stop verifying; if it was signing, the next key takes over.
+func (m *Manager) Retire(ctx context.Context, kid string) error {
+	return m.update(ctx, func(set []*storage.SigningKey, _ time.Time) ([]*storage.SigningKey, error) {
+		i := slices.IndexFunc(set, func(k *storage.SigningKey) bool { return k.ID == kid })
+		if i < 0 {
+			return nil, fmt.Errorf("keys: retire %q: %w", kid, ErrUnknownKey)
+		}
+		return slices.Delete(set, i, i+1), nil
+	})
+}
+
+// Rewrap seals every private key under newKEK, in one transaction, and from then
+// on uses newKEK. The caller persists newKEK (before calling, so that a crash
+// leaves a key that opens the database).
+func (m *Manager) Rewrap(ctx context.Context, newKEK [32]byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := newSealer(newKEK)
+	if err != nil {
+		return err
+	}
+	old := m.sealer.Load()
+	err = m.store.UpdateKeys(ctx, func(cur []*storage.SigningKey) ([]*storage.SigningKey, error) {
+		out := make([]*storage.SigningKey, len(cur))
+		for i, k := range cur {
+			der, err := old.openDER(k.Sealed, k.ID)
+			if err != nil {
+				return nil, err
+			}
+			c := *k
+			if c.Sealed, err = next.seal(der, k.ID); err != nil {
+				return nil, err
+			}
+			out[i] = &c
+		}
+		return out, nil
+	})
+	if err != nil {
+		return fmt.Errorf("keys: rewrap: %w", err)
+	}
+	m.sealer.Store(next)
+	return nil
+}
+
+// update runs mutate (if any) and the policy decision as one compare-and-swap on
+// the stored set. Keys the decision will need are generated before the write
+// transaction (RSA generation takes tens of milliseconds; token writes must not
+// wait for it) and re-checked inside it.
+func (m *Manager) update(ctx context.Context, mutate func([]*storage.SigningKey, time.Time) ([]*storage.SigningKey, error)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now().UTC()
+	listed, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list: %w", err)
+	}
+	preview := cloneKeys(listed)
+	if mutate != nil {
+		if preview, err = mutate(preview, now); err != nil {
+			return err
+		}
+	}
+	plan := Decide(preview, now, m.policy)
+	if mutate == nil && plan.Empty() {
+		// Nothing to write; pick up what another process changed.
+		if snap := m.Snapshot(); snap == nil || snap.fingerprint != fingerprint(listed) {
+			return m.reload(listed)
+		}
+		return nil
+	}
+	pool := map[jose.SignatureAlgorithm][]*storage.SigningKey{}
+	for _, g := range plan.Generate {
+		k, err := m.generate(g.Alg)
+		if err != nil {
+			return err
+		}
+		pool[g.Alg] = append(pool[g.Alg], k)
+	}
+	var written []*storage.SigningKey
+	err = m.store.UpdateKeys(ctx, func(cur []*storage.SigningKey) ([]*storage.SigningKey, error) {
+		set := cloneKeys(cur)
+		var err error
+		if mutate != nil {
+			if set, err = mutate(set, now); err != nil {
+				return nil, err
+			}
+		}
+		plan := Decide(set, now, m.policy)
+		if mutate == nil && plan.Empty() {
+			return nil, errNoChange // another process got there first
+		}
+		if written, err = m.apply(set, plan, now, pool); err != nil {
+			return nil, err
+		}
+		return written, nil
+	})
+	switch {
+	case errors.Is(err, errNoChange):
+		return m.Reload(ctx)
+	case err != nil:
+		return fmt.Errorf("keys: %w", err)
+	}
+	return m.reload(written)
+}
+
+func cloneKeys(in []*storage.SigningKey) []*storage.SigningKey {
+	out := make([]*storage.SigningKey, len(in))
+	for i, k := range in {
+		c := *k
+		out[i] = &c
+	}
+	return out
+}
+
+// fingerprint identifies a key set's published content (ids and states).
+func fingerprint(keys []*storage.SigningKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k.ID + ":" + k.State
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
 }
 
 // Reload rebuilds the snapshot from storage.
@@ -202,7 +343,11 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keys: list: %w", err)
 	}
-	snap, err := m.build(stored)
+	return m.reload(stored)
+}
+
+func (m *Manager) reload(stored []*storage.SigningKey) error {
+	snap, err := m.build(cloneKeys(stored))
 	if err != nil {
 		return err
 	}
@@ -222,9 +367,11 @@ func (m *Manager) build(stored []*storage.SigningKey) (*Snapshot, error) {
 		return stored[i].CreatedAt.Before(stored[j].CreatedAt)
 	})
 	snap := &Snapshot{
-		active: map[jose.SignatureAlgorithm]*Signer{},
-		byID:   map[string]PublicKey{},
+		active:      map[jose.SignatureAlgorithm]*Signer{},
+		byID:        map[string]PublicKey{},
+		fingerprint: fingerprint(stored),
 	}
+	sl := m.sealer.Load()
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range stored {
 		var pub jose.JSONWebKey
@@ -241,7 +388,7 @@ func (m *Manager) build(stored []*storage.SigningKey) (*Snapshot, error) {
 		if k.State != storage.KeyActive {
 			continue
 		}
-		priv, err := m.sealer.open(k.Sealed, k.ID)
+		priv, err := sl.open(k.Sealed, k.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -274,8 +421,9 @@ func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*Si
 	return &Signer{KID: kid, Alg: alg, jwt: jwt, atJWT: at, private: priv}, nil
 }
 
-// generate makes a new key for alg in state, sealed under the manager's KEK.
-func (m *Manager) generate(alg jose.SignatureAlgorithm, state string, now time.Time) (*storage.SigningKey, error) {
+// generate makes a new key for alg, sealed under the manager's KEK; apply sets
+// its state and dates.
+func (m *Manager) generate(alg jose.SignatureAlgorithm) (*storage.SigningKey, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
@@ -303,16 +451,9 @@ func (m *Manager) generate(alg jose.SignatureAlgorithm, state string, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("keys: marshal private key: %w", err)
 	}
-	sealed, err := m.sealer.seal(der, pub.KeyID)
+	sealed, err := m.sealer.Load().seal(der, pub.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	k := &storage.SigningKey{
-		ID: pub.KeyID, Alg: string(alg), State: state,
-		PublicJWK: pubJSON, Sealed: sealed, CreatedAt: now,
-	}
-	if state == storage.KeyActive {
-		k.ActivatedAt = now
-	}
-	return k, nil
+	return &storage.SigningKey{ID: pub.KeyID, Alg: string(alg), PublicJWK: pubJSON, Sealed: sealed}, nil
 }

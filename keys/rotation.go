@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -8,9 +9,9 @@ import (
 	"github.com/signet-idp/signet/storage"
 )
 
-// Plan is what Decide says to do, per algorithm.
+// Plan is what Decide says to do.
 type Plan struct {
-	// Generate lists the algorithms that need a new key, and in which state.
+	// Generate lists the keys to create, and in which state.
 	Generate []Generation
 	// Activate lists kids of next keys that start signing now.
 	Activate []string
@@ -32,93 +33,106 @@ func (p Plan) Empty() bool {
 }
 
 // Decide is the pure rotation decision: given the stored keys, the time and the
-// policy, it says what to change. It is called inside the write transaction, so
+// policy, it says what to change. It runs again inside the write transaction, so
 // several processes sharing one database act on the same view and rotate once.
 //
-// Per algorithm: with no active key (first start, or after a retire), the oldest
-// next key is activated or, if there is none, a key is generated active. An active
-// key older than RotationPeriod is replaced by a next key that has been published
-// for at least PrepublishLead. A next key is published (generated) once the active
-// key is within PrepublishLead of its rotation, so that relying parties' cached JWKS
-// already contain it when it starts signing. Retired keys are deleted after
-// Retention.
+// Per algorithm it keeps exactly one active key and always one published next
+// key, so that relying parties' cached JWKS already hold the key that signs after
+// a rotation (scheduled or manual):
+//   - no active key (first start, or after a retire): the oldest next key is
+//     activated, or a key is generated active when there is none;
+//   - more than one active key: all but the newest retire;
+//   - the active key has signed for RotationPeriod and the next key has been
+//     published for PrepublishLead: the active key retires, the next activates;
+//   - no next key left: one is generated;
+//   - retired keys are deleted once DeleteAfter has passed.
 func Decide(keys []*storage.SigningKey, now time.Time, p Policy) Plan {
 	var plan Plan
 	for _, alg := range Algorithms {
-		var active, next *storage.SigningKey
+		var actives, nexts []*storage.SigningKey
 		for _, k := range keys {
 			if k.Alg != string(alg) {
 				continue
 			}
 			switch k.State {
 			case storage.KeyActive:
-				if active == nil || k.ActivatedAt.After(active.ActivatedAt) {
-					active = k
-				}
+				actives = append(actives, k)
 			case storage.KeyNext:
-				if next == nil || k.CreatedAt.Before(next.CreatedAt) {
-					next = k
-				}
+				nexts = append(nexts, k)
 			case storage.KeyRetired:
-				if !k.DeleteAfter.IsZero() && !now.Before(k.DeleteAfter) {
+				if !now.Before(k.DeleteAfter) {
 					plan.Delete = append(plan.Delete, k.ID)
 				}
 			}
 		}
+		// Newest active last, oldest next first.
+		slices.SortFunc(actives, func(a, b *storage.SigningKey) int { return a.ActivatedAt.Compare(b.ActivatedAt) })
+		slices.SortFunc(nexts, func(a, b *storage.SigningKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		for len(actives) > 1 {
+			plan.Retire = append(plan.Retire, actives[0].ID)
+			actives = actives[1:]
+		}
+		needNext := len(nexts) == 0
 		switch {
-		case active == nil && next != nil:
-			plan.Activate = append(plan.Activate, next.ID)
-		case active == nil:
+		case len(actives) == 0 && len(nexts) > 0:
+			plan.Activate = append(plan.Activate, nexts[0].ID)
+			needNext = len(nexts) == 1
+		case len(actives) == 0:
 			plan.Generate = append(plan.Generate, Generation{Alg: alg, State: storage.KeyActive})
-		default:
-			rotateAt := active.ActivatedAt.Add(p.RotationPeriod)
-			if p.RotationPeriod <= 0 {
-				break
-			}
-			if next != nil && !now.Before(rotateAt) && !now.Before(next.CreatedAt.Add(p.PrepublishLead)) {
-				plan.Retire = append(plan.Retire, active.ID)
-				plan.Activate = append(plan.Activate, next.ID)
-			} else if next == nil && !now.Before(rotateAt.Add(-p.PrepublishLead)) {
-				plan.Generate = append(plan.Generate, Generation{Alg: alg, State: storage.KeyNext})
-			}
+		case p.RotationPeriod > 0 && len(nexts) > 0 &&
+			!now.Before(actives[0].ActivatedAt.Add(p.RotationPeriod)) &&
+			!now.Before(nexts[0].CreatedAt.Add(p.PrepublishLead)):
+			plan.Retire = append(plan.Retire, actives[0].ID)
+			plan.Activate = append(plan.Activate, nexts[0].ID)
+			needNext = len(nexts) == 1
+		}
+		if needNext {
+			plan.Generate = append(plan.Generate, Generation{Alg: alg, State: storage.KeyNext})
 		}
 	}
 	return plan
 }
 
-// apply carries out plan on cur and returns the new set.
-func (m *Manager) apply(cur []*storage.SigningKey, plan Plan, now time.Time) ([]*storage.SigningKey, error) {
-	in := func(list []string, id string) bool {
-		for _, x := range list {
-			if x == id {
-				return true
-			}
-		}
-		return false
-	}
+// apply carries out plan on cur and returns the new set. pool holds keys generated
+// ahead of the transaction; more are generated only if it runs short.
+func (m *Manager) apply(cur []*storage.SigningKey, plan Plan, now time.Time, pool map[jose.SignatureAlgorithm][]*storage.SigningKey) ([]*storage.SigningKey, error) {
 	out := make([]*storage.SigningKey, 0, len(cur)+len(plan.Generate))
 	for _, k := range cur {
-		if in(plan.Delete, k.ID) {
+		if slices.Contains(plan.Delete, k.ID) {
 			continue
 		}
 		c := *k
 		switch {
-		case in(plan.Activate, k.ID):
+		case slices.Contains(plan.Activate, k.ID):
 			c.State = storage.KeyActive
 			c.ActivatedAt = now
-		case in(plan.Retire, k.ID):
-			c.State = storage.KeyRetired
-			c.RetiredAt = now
-			c.DeleteAfter = now.Add(m.policy.Retention)
+		case slices.Contains(plan.Retire, k.ID):
+			retire(&c, now, m.policy)
 		}
 		out = append(out, &c)
 	}
 	for _, g := range plan.Generate {
-		k, err := m.generate(g.Alg, g.State, now)
-		if err != nil {
-			return nil, err
+		var k *storage.SigningKey
+		if p := pool[g.Alg]; len(p) > 0 {
+			k, pool[g.Alg] = p[0], p[1:]
+		} else {
+			var err error
+			if k, err = m.generate(g.Alg); err != nil {
+				return nil, err
+			}
+		}
+		k.State = g.State
+		k.CreatedAt = now
+		if g.State == storage.KeyActive {
+			k.ActivatedAt = now
 		}
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+func retire(k *storage.SigningKey, now time.Time, p Policy) {
+	k.State = storage.KeyRetired
+	k.RetiredAt = now
+	k.DeleteAfter = now.Add(p.Retention)
 }

@@ -33,7 +33,8 @@ func (s *sealer) seal(plain []byte, kid string) ([]byte, error) {
 	return s.aead.Seal(nonce, nonce, plain, []byte(kid)), nil
 }
 
-func (s *sealer) open(sealed []byte, kid string) (crypto.Signer, error) {
+// openDER decrypts a sealed private key to its PKCS #8 DER.
+func (s *sealer) openDER(sealed []byte, kid string) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n+s.aead.Overhead() {
 		return nil, fmt.Errorf("keys: key %s: corrupted private key record", kid)
@@ -41,6 +42,14 @@ func (s *sealer) open(sealed []byte, kid string) (crypto.Signer, error) {
 	der, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
 	if err != nil {
 		return nil, fmt.Errorf("keys: key %s: %w", kid, ErrWrongKEK)
+	}
+	return der, nil
+}
+
+func (s *sealer) open(sealed []byte, kid string) (crypto.Signer, error) {
+	der, err := s.openDER(sealed, kid)
+	if err != nil {
+		return nil, err
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {

@@ -1,0 +1,297 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/storage/boltstore"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openStore(t *testing.T) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "signet.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newTestManager(t *testing.T, store storage.Keys, kek byte, clk *fakeClock) *Manager {
+	t.Helper()
+	m, err := NewManager(store, [32]byte{kek}, testPolicy, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func states(t *testing.T, store storage.Keys) map[string]map[string][]string {
+	t.Helper()
+	keys, err := store.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string][]string{}
+	for _, k := range keys {
+		if out[k.Alg] == nil {
+			out[k.Alg] = map[string][]string{}
+		}
+		out[k.Alg][k.State] = append(out[k.Alg][k.State], k.ID)
+	}
+	return out
+}
+
+func jwksKIDs(t *testing.T, snap *Snapshot) map[string]bool {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(snap.JWKS, &set); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			t.Fatalf("private key material in the JWKS (kid %s)", k.KeyID)
+		}
+		if k.Use != "sig" || k.Algorithm == "" {
+			t.Fatalf("JWKS key %s lacks use/alg", k.KeyID)
+		}
+		out[k.KeyID] = true
+	}
+	for _, part := range []string{`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`} {
+		if strings.Contains(string(snap.JWKS), part) {
+			t.Fatalf("JWKS contains %s", part)
+		}
+	}
+	return out
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	m := newTestManager(t, store, 1, clk)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := states(t, store)
+	for _, alg := range []string{"RS256", "ES256"} {
+		if len(st[alg][storage.KeyActive]) != 1 || len(st[alg][storage.KeyNext]) != 1 {
+			t.Fatalf("%s after init: %v", alg, st[alg])
+		}
+	}
+	snap := m.Snapshot()
+	if got := len(jwksKIDs(t, snap)); got != 4 {
+		t.Fatalf("JWKS has %d keys, want 4 (active and next per algorithm)", got)
+	}
+	rs, _ := snap.Signer(jose.RS256)
+	if rs.KID != st["RS256"][storage.KeyActive][0] {
+		t.Fatalf("RS256 signer %s is not the active key", rs.KID)
+	}
+
+	// A token signed now verifies with the published key.
+	tok, err := rs.SignJWT([]byte(`{"sub":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(s *Snapshot, tok string) error {
+		jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+		if err != nil {
+			return err
+		}
+		pk, ok := s.Lookup(jws.Signatures[0].Header.KeyID)
+		if !ok {
+			return errors.New("kid not published")
+		}
+		_, err = jws.Verify(pk.JWK.Key)
+		return err
+	}
+	if err := verify(snap, tok); err != nil {
+		t.Fatal(err)
+	}
+
+	// Manual rotation: the published next key signs; the old one stays published.
+	nextRS := st["RS256"][storage.KeyNext][0]
+	if err := m.RotateNow(ctx, "RS256"); err != nil {
+		t.Fatal(err)
+	}
+	snap2 := m.Snapshot()
+	rs2, _ := snap2.Signer(jose.RS256)
+	if rs2.KID != nextRS {
+		t.Fatalf("after rotate the signer is %s, want the pre-published %s", rs2.KID, nextRS)
+	}
+	if !jwksKIDs(t, snap)[rs2.KID] {
+		t.Fatalf("the new signing key was not in the JWKS before the rotation")
+	}
+	if err := verify(snap2, tok); err != nil {
+		t.Fatalf("token signed before the rotation no longer verifies: %v", err)
+	}
+	es1, _ := snap.Signer(jose.ES256)
+	if es2, _ := snap2.Signer(jose.ES256); es2.KID != es1.KID {
+		t.Fatalf("rotating RS256 changed ES256")
+	}
+	if len(states(t, store)["RS256"][storage.KeyNext]) != 1 {
+		t.Fatalf("no new next key after rotation")
+	}
+
+	// The retired key leaves the JWKS after its retention.
+	clk.Advance(testPolicy.Retention + time.Minute)
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if jwksKIDs(t, m.Snapshot())[rs.KID] {
+		t.Fatalf("retired key still published after retention")
+	}
+
+	// Retire (compromise) the signing key: gone at once, the next one signs.
+	st = states(t, store)
+	nextRS = st["RS256"][storage.KeyNext][0]
+	if err := m.Retire(ctx, rs2.KID); err != nil {
+		t.Fatal(err)
+	}
+	snap3 := m.Snapshot()
+	if jwksKIDs(t, snap3)[rs2.KID] {
+		t.Fatalf("retired key still in JWKS")
+	}
+	if rs3, _ := snap3.Signer(jose.RS256); rs3.KID != nextRS {
+		t.Fatalf("after retire the signer is %s, want %s", rs3.KID, nextRS)
+	}
+	if err := m.Retire(ctx, "no-such-kid"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("retire unknown kid: %v", err)
+	}
+	if err := m.RotateNow(ctx, "HS256"); err == nil {
+		t.Fatalf("rotate with an unsupported alg succeeded")
+	}
+}
+
+func TestManagerWrongKEKAndRewrap(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := &fakeClock{t: time.Now()}
+	if err := newTestManager(t, store, 1, clk).Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := states(t, store)
+	err := newTestManager(t, store, 2, clk).Init(ctx)
+	if !errors.Is(err, ErrWrongKEK) {
+		t.Fatalf("wrong KEK: err = %v, want ErrWrongKEK", err)
+	}
+	if after := states(t, store); len(after["RS256"][storage.KeyActive]) != 1 || after["RS256"][storage.KeyActive][0] != before["RS256"][storage.KeyActive][0] {
+		t.Fatalf("a wrong KEK changed the key set: %v", after)
+	}
+
+	m := newTestManager(t, store, 1, clk)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Rewrap(ctx, [32]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTestManager(t, store, 3, clk).Init(ctx); err != nil {
+		t.Fatalf("new KEK after rewrap: %v", err)
+	}
+	if err := newTestManager(t, store, 1, clk).Init(ctx); !errors.Is(err, ErrWrongKEK) {
+		t.Fatalf("old KEK after rewrap: %v", err)
+	}
+	// New keys are sealed under the new KEK.
+	if err := m.RotateNow(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTestManager(t, store, 3, clk).Init(ctx); err != nil {
+		t.Fatalf("keys made after rewrap: %v", err)
+	}
+}
+
+// TestManagerConcurrentRotation races two managers (as two replicas would be)
+// over one database: they rotate once, not twice.
+func TestManagerConcurrentRotation(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a, b := newTestManager(t, store, 1, clk), newTestManager(t, store, 1, clk)
+	run := func(f func(*Manager) error) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, m := range []*Manager{a, b} {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- f(m) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(func(m *Manager) error { return m.Init(ctx) })
+	if keys, _ := store.ListKeys(ctx); len(keys) != 4 {
+		t.Fatalf("two concurrent first starts made %d keys, want 4", len(keys))
+	}
+	clk.Advance(testPolicy.RotationPeriod + time.Hour)
+	run(func(m *Manager) error { return m.Rotate(ctx) })
+	st := states(t, store)
+	for _, alg := range []string{"RS256", "ES256"} {
+		if len(st[alg][storage.KeyActive]) != 1 || len(st[alg][storage.KeyNext]) != 1 || len(st[alg][storage.KeyRetired]) != 1 {
+			t.Fatalf("%s after a raced rotation: %v", alg, st[alg])
+		}
+	}
+	// Both replicas sign with the same key afterwards.
+	sa, _ := a.Snapshot().Signer(jose.RS256)
+	sb, _ := b.Snapshot().Signer(jose.RS256)
+	if sa.KID != sb.KID {
+		t.Fatalf("replicas sign with different keys: %s and %s", sa.KID, sb.KID)
+	}
+}
+
+func TestManagerCorruptedRecordKeepsSigning(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := &fakeClock{t: time.Now()}
+	m := newTestManager(t, store, 1, clk)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := m.Snapshot()
+	err := store.UpdateKeys(ctx, func(cur []*storage.SigningKey) ([]*storage.SigningKey, error) {
+		for _, k := range cur {
+			if k.State == storage.KeyNext && k.Alg == "ES256" {
+				k.PublicJWK = []byte("{not json")
+			}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(ctx); err == nil || !strings.Contains(err.Error(), "corrupted") {
+		t.Fatalf("reload of a corrupted record: %v", err)
+	}
+	if m.Snapshot() != before {
+		t.Fatalf("a failed reload replaced the snapshot")
+	}
+	if _, ok := m.Snapshot().Signer(jose.RS256); !ok {
+		t.Fatalf("signing stopped")
+	}
+}
