@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/password"
@@ -179,7 +180,15 @@ func openManager(cfg *Config) (admin.Manager, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return admin.NewService(store, newHasher(cfg), time.Now), store.Close, nil
+	svc := admin.NewService(store, newHasher(cfg), time.Now)
+	// Key commands need the key-encryption key; without it the other commands
+	// still work.
+	if secrets, err := LoadSecrets(cfg.DataDir); err == nil {
+		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now); err == nil {
+			svc.SetKeys(km, rewrapper(cfg, km))
+		}
+	}
+	return svc, store.Close, nil
 }
 
 // newHasher returns the password hasher configured by cfg.Passwords.

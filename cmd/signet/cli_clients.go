@@ -72,6 +72,7 @@ secret and must use PKCE.`,
 	f.StringArrayVar(&in.RedirectURIs, "redirect-uri", nil, "redirect URI, repeat for several (at least one)")
 	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
 	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
+	f.BoolVar(&in.RequireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (TOTP)")
 	f.StringVar(&in.IDTokenAlg, "id-token-alg", "RS256", "ID token signing algorithm: RS256 or ES256")
 	f.StringVar(&in.AccessTokenFormat, "access-token-format", "jwt", "access token format: jwt or opaque")
 	_ = cmd.MarkFlagRequired("id")
@@ -181,6 +182,9 @@ func clientType(cl admin.ClientInfo) string {
 	t := "confidential"
 	if cl.Public {
 		t = "public"
+	}
+	if cl.RequireMFA {
+		t += ",require-mfa"
 	}
 	if cl.FirstParty {
 		t += ",first-party"

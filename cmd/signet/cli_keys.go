@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,7 +14,7 @@ import (
 func (c *cli) keysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Inspect the signing keys",
+		Short: "Inspect and rotate the signing keys",
 	}
 	list := &cobra.Command{
 		Use:   "list",
@@ -39,19 +41,100 @@ and dates. Private keys never leave the server.`,
 				}
 				return writeJSON(w, keys)
 			}
-			if len(keys) == 0 {
-				fmt.Fprintln(w, "No keys yet: signet serve creates them.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tDELETE_AFTER")
-			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.State,
-					formatTime(k.CreatedAt), formatTime(k.ActivatedAt), formatTime(k.RetiredAt), formatTime(k.DeleteAfter))
-			}
-			return tw.Flush()
+			return printKeys(w, keys)
 		})
 	}
-	cmd.AddCommand(list)
+
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make the published next key sign now; the active key retires and a new next key is published",
+		Long: `Rotate the signing keys now. The next key, already published in the JWKS,
+starts signing; the active key retires (it stays published until every token it
+signed has expired); a new next key is published. Works while signet serve runs.`,
+		Args: cobra.NoArgs,
+	}
+	alg := rotate.Flags().String("alg", "", "rotate only this algorithm: RS256 or ES256 (default: both)")
+	rotateOut := outputFlag(rotate)
+	rotate.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*rotateOut); err != nil {
+			return err
+		}
+		if *alg != "" && *alg != "RS256" && *alg != "ES256" {
+			return fmt.Errorf("--alg must be RS256 or ES256, not %q", *alg)
+		}
+		return c.manage(func(m admin.Manager) error {
+			keys, err := m.RotateKeys(cmd.Context(), *alg)
+			if err != nil {
+				return err
+			}
+			if *rotateOut == "json" {
+				return writeJSON(cmd.OutOrStdout(), keys)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Rotated. The keys are now:")
+			return printKeys(cmd.OutOrStdout(), keys)
+		})
+	}
+
+	retire := &cobra.Command{
+		Use:   "retire KID",
+		Short: "Remove a compromised key from the JWKS at once (tokens it signed stop verifying)",
+		Args:  cobra.ExactArgs(1),
+	}
+	retireOut := outputFlag(retire)
+	retire.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*retireOut); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			keys, err := m.RetireKey(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *retireOut == "json" {
+				return writeJSON(cmd.OutOrStdout(), keys)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Key %s is removed; tokens it signed no longer verify. The keys are now:\n", args[0])
+			return printKeys(cmd.OutOrStdout(), keys)
+		})
+	}
+
+	rewrap := &cobra.Command{
+		Use:   "rewrap",
+		Short: "Seal the private signing keys under a new key-encryption key",
+		Long: `Seal every private signing key under a new key-encryption key, in one transaction.
+
+If ` + EnvNewKeyEncryptionKey + ` is set (base64 of 32 bytes), that is the new key;
+otherwise one is generated. When the key-encryption key lives in data_dir, the new
+one replaces it there. When it comes from ` + EnvKeyEncryptionKey + `, pass the new
+key in ` + EnvNewKeyEncryptionKey + ` and set ` + EnvKeyEncryptionKey + ` to it before
+the next start. Works while signet serve runs.`,
+		Args: cobra.NoArgs,
+	}
+	rewrap.RunE = func(cmd *cobra.Command, _ []string) error {
+		in := admin.RewrapInput{NewKey: os.Getenv(EnvNewKeyEncryptionKey)}
+		return c.manage(func(m admin.Manager) error {
+			res, err := m.RewrapKeys(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Message)
+			return nil
+		})
+	}
+	cmd.AddCommand(list, rotate, retire, rewrap)
 	return cmd
+}
+
+func printKeys(w io.Writer, keys []admin.KeyInfo) error {
+	if len(keys) == 0 {
+		fmt.Fprintln(w, "No keys yet: signet serve creates them.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tDELETE_AFTER")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.State,
+			formatTime(k.CreatedAt), formatTime(k.ActivatedAt), formatTime(k.RetiredAt), formatTime(k.DeleteAfter))
+	}
+	return tw.Flush()
 }

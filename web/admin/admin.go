@@ -27,6 +27,24 @@ type Manager interface {
 	RemoveClient(ctx context.Context, id string) error
 
 	ListKeys(ctx context.Context) ([]KeyInfo, error)
+	// RotateKeys makes the published next key of alg (both when empty) sign now;
+	// the active key retires and a new next key is published.
+	RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error)
+	// RetireKey removes a (compromised) key from the JWKS at once.
+	RetireKey(ctx context.Context, kid string) ([]KeyInfo, error)
+	// RewrapKeys seals the private keys under a new key-encryption key.
+	RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult, error)
+}
+
+// RewrapInput carries the new key-encryption key (base64 of 32 bytes), or nothing
+// to have one generated into data_dir.
+type RewrapInput struct {
+	NewKey string `json:"new_key,omitempty"`
+}
+
+// RewrapResult says where the new key-encryption key now lives.
+type RewrapResult struct {
+	Message string `json:"message"`
 }
 
 var (
@@ -65,6 +83,8 @@ type AddClientInput struct {
 	IDTokenAlg string `json:"id_token_alg,omitempty"`
 	// AccessTokenFormat is jwt (when empty) or opaque.
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// RequireMFA makes every sign-in to this client use a second factor.
+	RequireMFA bool `json:"require_mfa,omitempty"`
 }
 
 // ClientCreated is the result of AddClient. ClientSecret is empty for public clients.
@@ -82,6 +102,7 @@ type ClientInfo struct {
 	FirstParty             bool      `json:"first_party"`
 	IDTokenAlg             string    `json:"id_token_alg"`
 	AccessTokenFormat      string    `json:"access_token_format"`
+	RequireMFA             bool      `json:"require_mfa"`
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`

@@ -129,6 +129,27 @@ func (c *Client) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 	return ks, err
 }
 
+// RotateKeys implements Manager.
+func (c *Client) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error) {
+	var ks []KeyInfo
+	err := c.do(ctx, http.MethodPost, "/v1/keys/rotate", rotateRequest{Alg: alg}, &ks)
+	return ks, err
+}
+
+// RetireKey implements Manager.
+func (c *Client) RetireKey(ctx context.Context, kid string) ([]KeyInfo, error) {
+	var ks []KeyInfo
+	err := c.do(ctx, http.MethodPost, "/v1/keys/"+pathSegment(kid)+"/retire", nil, &ks)
+	return ks, err
+}
+
+// RewrapKeys implements Manager.
+func (c *Client) RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult, error) {
+	var res RewrapResult
+	err := c.do(ctx, http.MethodPost, "/v1/keys/rewrap", in, &res)
+	return res, err
+}
+
 // do sends in (when not nil) as JSON and decodes the answer into out (when not
 // nil). An error response becomes an *Error of the same kind and message as on the
 // server. Transport errors name the method and path, never the body.

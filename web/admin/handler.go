@@ -25,6 +25,9 @@ const maxBody = 64 << 10
 //	GET  /v1/clients/{id}               -> ClientInfo
 //	DELETE /v1/clients/{id}             -> 204
 //	GET  /v1/keys                       -> []KeyInfo
+//	POST /v1/keys/rotate                {"alg": "RS256"|"ES256"|""} -> []KeyInfo
+//	POST /v1/keys/{kid}/retire          -> []KeyInfo
+//	POST /v1/keys/rewrap                RewrapInput -> RewrapResult
 //
 // Bodies are at most 64 KiB of JSON without unknown fields. Errors are
 // {"error": "one line", "kind": "..."} with 400 (invalid), 404 (not found), 409
@@ -43,6 +46,9 @@ func NewHandler(m Manager) http.Handler {
 	mux.HandleFunc("GET /v1/clients/{id}", h.showClient)
 	mux.HandleFunc("DELETE /v1/clients/{id}", h.removeClient)
 	mux.HandleFunc("GET /v1/keys", h.listKeys)
+	mux.HandleFunc("POST /v1/keys/rotate", h.rotateKeys)
+	mux.HandleFunc("POST /v1/keys/{kid}/retire", h.retireKey)
+	mux.HandleFunc("POST /v1/keys/rewrap", h.rewrapKeys)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, KindNotFound, "no such admin API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -119,6 +125,34 @@ func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) {
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	ks, err := h.m.ListKeys(r.Context())
 	h.reply(w, r, http.StatusOK, ks, err)
+}
+
+// rotateRequest is the body of POST /v1/keys/rotate.
+type rotateRequest struct {
+	Alg string `json:"alg"`
+}
+
+func (h *handler) rotateKeys(w http.ResponseWriter, r *http.Request) {
+	var in rotateRequest
+	if !readJSON(w, r, &in) {
+		return
+	}
+	ks, err := h.m.RotateKeys(r.Context(), in.Alg)
+	h.reply(w, r, http.StatusOK, ks, err)
+}
+
+func (h *handler) retireKey(w http.ResponseWriter, r *http.Request) {
+	ks, err := h.m.RetireKey(r.Context(), r.PathValue("kid"))
+	h.reply(w, r, http.StatusOK, ks, err)
+}
+
+func (h *handler) rewrapKeys(w http.ResponseWriter, r *http.Request) {
+	var in RewrapInput
+	if !readJSON(w, r, &in) {
+		return
+	}
+	res, err := h.m.RewrapKeys(r.Context(), in)
+	h.reply(w, r, http.StatusOK, res, err)
 }
 
 // reply writes v with status, or the error.

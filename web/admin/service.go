@@ -23,6 +23,92 @@ type Service struct {
 	store  storage.Store
 	hasher *password.Hasher
 	now    func() time.Time
+	keys   KeyController
+	rewrap Rewrapper
+}
+
+// KeyController is what the Service needs of the signing keys (keys.Manager).
+type KeyController interface {
+	RotateNow(ctx context.Context, alg string) error
+	Retire(ctx context.Context, kid string) error
+}
+
+// Rewrapper seals the signing keys under newKEK (nil: generate one) and says where
+// the new key-encryption key now lives. main builds it: only it knows where the
+// key-encryption key is kept.
+type Rewrapper func(ctx context.Context, newKEK []byte) (string, error)
+
+// SetKeys enables the key commands.
+func (s *Service) SetKeys(kc KeyController, rewrap Rewrapper) {
+	s.keys, s.rewrap = kc, rewrap
+}
+
+var errNoKeys = &Error{Kind: KindConflict, Msg: "key management is not available here (no key-encryption key)"}
+
+// RotateKeys implements Manager.
+func (s *Service) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error) {
+	if s.keys == nil {
+		return nil, errNoKeys
+	}
+	if alg != "" && alg != "RS256" && alg != "ES256" {
+		return nil, invalidf("unsupported algorithm %q: use RS256 or ES256", alg)
+	}
+	if err := s.keys.RotateNow(ctx, alg); err != nil {
+		return nil, fmt.Errorf("rotate keys: %w", err)
+	}
+	return s.ListKeys(ctx)
+}
+
+// RetireKey implements Manager.
+func (s *Service) RetireKey(ctx context.Context, kid string) ([]KeyInfo, error) {
+	if s.keys == nil {
+		return nil, errNoKeys
+	}
+	if kid == "" || len(kid) > 128 {
+		return nil, invalidf("a key id (kid) is required")
+	}
+	if err := s.keys.Retire(ctx, kid); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("no signing key with kid %q (see signet keys list)", kid)}
+		}
+		return nil, fmt.Errorf("retire key: %w", err)
+	}
+	return s.ListKeys(ctx)
+}
+
+// RewrapKeys implements Manager.
+func (s *Service) RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult, error) {
+	if s.rewrap == nil {
+		return RewrapResult{}, errNoKeys
+	}
+	var kek []byte
+	if in.NewKey != "" {
+		var err error
+		kek, err = decodeKey32(in.NewKey)
+		if err != nil {
+			return RewrapResult{}, invalidf("the new key-encryption key must be base64 of exactly 32 bytes")
+		}
+	}
+	msg, err := s.rewrap(ctx, kek)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return RewrapResult{}, err
+		}
+		return RewrapResult{}, fmt.Errorf("rewrap keys: %w", err)
+	}
+	return RewrapResult{Message: msg}, nil
+}
+
+// decodeKey32 accepts standard or URL base64, padded or not, of 32 bytes.
+func decodeKey32(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64 of 32 bytes")
 }
 
 // NewService returns a Service over store, hashing passwords with hasher and taking
@@ -235,6 +321,7 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		RedirectURIs:      slices.Clone(in.RedirectURIs),
 		Public:            in.Public,
 		FirstParty:        in.FirstParty,
+		RequireMFA:        in.RequireMFA,
 		IDTokenAlg:        alg,
 		AccessTokenFormat: format,
 		CreatedAt:         s.now().UTC(),
@@ -317,6 +404,7 @@ func clientInfo(c *storage.Client) ClientInfo {
 		RedirectURIs:           slices.Clone(c.RedirectURIs),
 		Public:                 c.Public,
 		FirstParty:             c.FirstParty,
+		RequireMFA:             c.RequireMFA,
 		IDTokenAlg:             cmp.Or(c.IDTokenAlg, defaultIDTokenAlg),
 		AccessTokenFormat:      cmp.Or(c.AccessTokenFormat, defaultTokenFormat),
 		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),

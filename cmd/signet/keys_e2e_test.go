@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// fetchJWKS returns the JWKS as a relying party would cache it, with its ETag.
+func fetchJWKS(t *testing.T, issuer string) (jose.JSONWebKeySet, string) {
+	t.Helper()
+	resp, err := http.Get(issuer + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return set, resp.Header.Get("ETag")
+}
+
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	h, _ := jwtParts(t, tok)
+	kid, _ := h["kid"].(string)
+	return kid
+}
+
+// cachedVerifier verifies ID tokens against a JWKS fetched once, never refetched.
+func (r *rp) cachedVerifier(set jose.JSONWebKeySet) *oidc.IDTokenVerifier {
+	var pubs []crypto.PublicKey
+	for _, k := range set.Keys {
+		pubs = append(pubs, k.Key)
+	}
+	return oidc.NewVerifier(r.ti.URL, &oidc.StaticKeySet{PublicKeys: pubs},
+		&oidc.Config{ClientID: r.oauth.ClientID, Now: r.ti.clock.Now, SupportedSigningAlgs: []string{"RS256", "ES256"}})
+}
+
+func TestKeyRotationEndToEnd(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+	b := newBrowser(t)
+	signIn := func() *oauthTokens {
+		code, ap := app.signIn(b)
+		tok, err := app.exchange(code, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &oauthTokens{id: tok.Extra("id_token").(string), access: tok.AccessToken}
+	}
+
+	before := signIn()
+	cached, etag := fetchJWKS(t, ti.URL)
+	if _, err := app.cachedVerifier(cached).Verify(ti.ctx, before.id); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := ti.srv.admin.RotateKeys(ti.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	after := signIn()
+	if kidOf(t, after.id) == kidOf(t, before.id) {
+		t.Fatalf("the rotation did not change the signing key")
+	}
+	// The RP's JWKS, cached before the rotation, already holds the new key.
+	if _, err := app.cachedVerifier(cached).Verify(ti.ctx, after.id); err != nil {
+		t.Fatalf("a token signed after the rotation does not verify with the JWKS cached before it: %v", err)
+	}
+	current, etag2 := fetchJWKS(t, ti.URL)
+	if etag2 == etag {
+		t.Errorf("the JWKS ETag did not change with the key set")
+	}
+	// A token signed before the rotation still verifies (its key is retired, not gone).
+	if _, err := app.cachedVerifier(current).Verify(ti.ctx, before.id); err != nil {
+		t.Fatalf("a token signed before the rotation no longer verifies: %v", err)
+	}
+	if _, err := app.userinfo(before.access); err != nil {
+		t.Fatalf("an access token signed before the rotation is refused: %v", err)
+	}
+
+	// A compromised key is removed at once; its tokens stop verifying.
+	compromised := kidOf(t, after.id)
+	if _, err := ti.srv.admin.RetireKey(ti.ctx, compromised); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := fetchJWKS(t, ti.URL)
+	for _, k := range fresh.Keys {
+		if k.KeyID == compromised {
+			t.Fatalf("retired key %s still in the JWKS", compromised)
+		}
+	}
+	if _, err := app.cachedVerifier(fresh).Verify(ti.ctx, after.id); err == nil {
+		t.Fatalf("a token of the retired key still verifies")
+	}
+	if _, err := app.userinfo(after.access); err == nil {
+		t.Fatalf("userinfo accepts an access token of the retired key")
+	}
+	// Signing goes on with the next key.
+	third := signIn()
+	if kid := kidOf(t, third.id); kid == compromised {
+		t.Fatalf("still signing with the retired key")
+	}
+	if _, err := ti.srv.admin.RetireKey(ti.ctx, "no-such-kid"); err == nil {
+		t.Fatalf("retiring an unknown kid succeeded")
+	}
+}
+
+type oauthTokens struct{ id, access string }
+
+// TestKeysCLIWhileServing drives `signet keys rotate`, `retire` and `rewrap`
+// through the admin socket of a running server.
+func TestKeysCLIWhileServing(t *testing.T) {
+	ti := startIssuer(t)
+	cfgPath := filepath.Join(t.TempDir(), "signet.yaml")
+	yaml := "issuer: " + ti.URL + "\nlisten: " + strings.TrimPrefix(ti.URL, "http://") + "\ndata_dir: " + ti.srv.cfg.DataDir +
+		"\npasswords:\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		admin.ListenAndServe(ctx, filepath.Join(ti.srv.cfg.DataDir, socketFileName), admin.NewHandler(ti.srv.admin))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	for range 200 {
+		if c, err := admin.Dial(filepath.Join(ti.srv.cfg.DataDir, socketFileName)); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cli := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"--config", cfgPath}, args...), strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	list := func() []admin.KeyInfo {
+		code, out, errs := cli("keys", "list", "--output", "json")
+		if code != 0 {
+			t.Fatalf("keys list: %s", errs)
+		}
+		var ks []admin.KeyInfo
+		if err := json.Unmarshal([]byte(out), &ks); err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	find := func(ks []admin.KeyInfo, alg, state string) string {
+		for _, k := range ks {
+			if k.Alg == alg && k.State == state {
+				return k.ID
+			}
+		}
+		return ""
+	}
+	jwks, _ := fetchJWKS(t, ti.URL)
+	published := map[string]bool{}
+	for _, k := range jwks.Keys {
+		published[k.KeyID] = true
+	}
+	ks := list()
+	next := find(ks, "RS256", "next")
+	if next == "" || !published[next] {
+		t.Fatalf("no published next RS256 key: %v", ks)
+	}
+	if code, _, errs := cli("keys", "rotate", "--alg", "RS256"); code != 0 {
+		t.Fatalf("keys rotate: %s", errs)
+	}
+	if sg, _ := ti.srv.keys.Snapshot().Signer(jose.RS256); sg.KID != next {
+		t.Fatalf("the running server signs with %s, want the pre-published %s", sg.KID, next)
+	}
+	if code, _, errs := cli("keys", "retire", "nope"); code == 0 || !strings.Contains(errs, "nope") {
+		t.Fatalf("retire unknown kid: code %d, %q", code, errs)
+	}
+	if code, _, errs := cli("keys", "rotate", "--alg", "HS256"); code == 0 || errs == "" {
+		t.Fatalf("rotate with a bad alg succeeded")
+	}
+	if code, _, errs := cli("keys", "retire", next); code != 0 {
+		t.Fatalf("keys retire: %s", errs)
+	}
+	if _, ok := ti.srv.keys.Snapshot().Lookup(next); ok {
+		t.Fatalf("the running server still publishes the retired key")
+	}
+	if code, out, errs := cli("keys", "rewrap"); code != 0 || !strings.Contains(out, "key-encryption key") {
+		t.Fatalf("keys rewrap: %d %q %q", code, out, errs)
+	}
+	// The keys now open with the new key in data_dir and not with the old one.
+	secrets, err := LoadSecrets(ti.srv.cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now); err != nil {
+		t.Fatalf("keys do not open with the new key-encryption key: %v", err)
+	}
+	// And the running server keeps signing and sealing new keys.
+	if code, _, errs := cli("keys", "rotate"); code != 0 {
+		t.Fatalf("rotate after rewrap: %s", errs)
+	}
+	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now); err != nil {
+		t.Fatalf("keys made after the rewrap do not open: %v", err)
+	}
+	_ = io.Discard
+}
