@@ -70,24 +70,13 @@ func newServer(ctx context.Context, cfg *Config, now func() time.Time) (*server,
 
 func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Secrets, now func() time.Time) (*server, error) {
 	lt := cfg.Lifetimes
-	longest := max(lt.IDToken.D(), lt.AccessToken.D())
-	km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keys.Policy{
-		RotationPeriod: cfg.Keys.RotationPeriod.D(),
-		PrepublishLead: cfg.Keys.PrepublishLead.D(),
-		Retention:      longest + cfg.Keys.RetentionMargin.D(),
-	}, now)
+	km, err := initKeys(ctx, cfg, store, secrets, now)
 	if err != nil {
-		return nil, err
-	}
-	if err := km.Init(ctx); err != nil {
-		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, fmt.Errorf("%w: set SIGNET_KEY_ENCRYPTION_KEY or restore %s to the key these keys were sealed with",
-				err, filepath.Join(cfg.DataDir, "key-encryption.key"))
-		}
 		return nil, err
 	}
 	hasher := newHasher(cfg)
 	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now)}
+	s.admin.SetKeys(km, rewrapper(cfg, km))
 
 	scopes := make([]provider.Scope, len(cfg.Scopes))
 	for i, sc := range cfg.Scopes {
