@@ -42,6 +42,7 @@ type Store interface {
 	AuthRequests
 	Tokens
 	Keys
+	Logouts
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.
@@ -250,6 +251,9 @@ type RefreshFamily struct {
 	// ExpiresAt is the absolute lifetime of the family.
 	ExpiresAt time.Time
 	Revoked   bool
+	// Offline families were granted with offline_access and outlive the browser
+	// session; the others end with it.
+	Offline bool
 }
 
 // Expired reports whether the family has passed its absolute lifetime.

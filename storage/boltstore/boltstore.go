@@ -43,26 +43,30 @@ type Store struct {
 
 // Bucket names. Index buckets are named after what they map.
 var (
-	bucketClients       = []byte("clients")          // id -> Client
-	bucketUsers         = []byte("users")            // id -> User
-	bucketUsernames     = []byte("usernames")        // username -> user id
-	bucketSessions      = []byte("sessions")         // id -> Session
-	bucketUserSessions  = []byte("user_sessions")    // key(user id, session id) -> ""
-	bucketAuthRequests  = []byte("auth_requests")    // id -> AuthRequest
-	bucketCodes         = []byte("codes")            // code hash -> auth request id
-	bucketAccessTokens  = []byte("access_tokens")    // id -> AccessToken
-	bucketFamilies      = []byte("refresh_families") // id -> RefreshFamily
-	bucketRefreshTokens = []byte("refresh_tokens")   // hash -> RefreshToken
-	bucketUserFamilies  = []byte("user_families")    // key(user id, family id) -> ""
-	bucketFamilyMembers = []byte("family_members")   // key(family id, kind, token key) -> ""
-	bucketKeys          = []byte("signing_keys")     // kid -> SigningKey
-	bucketExpiry        = []byte("expiry")           // expiry(8) kind(1) record key -> ""
+	bucketClients        = []byte("clients")          // id -> Client
+	bucketUsers          = []byte("users")            // id -> User
+	bucketUsernames      = []byte("usernames")        // username -> user id
+	bucketSessions       = []byte("sessions")         // id -> Session
+	bucketUserSessions   = []byte("user_sessions")    // key(user id, session id) -> ""
+	bucketAuthRequests   = []byte("auth_requests")    // id -> AuthRequest
+	bucketCodes          = []byte("codes")            // code hash -> auth request id
+	bucketAccessTokens   = []byte("access_tokens")    // id -> AccessToken
+	bucketFamilies       = []byte("refresh_families") // id -> RefreshFamily
+	bucketRefreshTokens  = []byte("refresh_tokens")   // hash -> RefreshToken
+	bucketUserFamilies   = []byte("user_families")    // key(user id, family id) -> ""
+	bucketFamilyMembers  = []byte("family_members")   // key(family id, kind, token key) -> ""
+	bucketKeys           = []byte("signing_keys")     // kid -> SigningKey
+	bucketExpiry         = []byte("expiry")           // expiry(8) kind(1) record key -> ""
+	bucketSessionClients = []byte("session_clients")  // key(sid, client id) -> ""
+	bucketLogouts        = []byte("logouts")          // id -> LogoutDelivery
+	bucketLogoutQueue    = []byte("logout_queue")     // next attempt(8) id -> ""
 )
 
 var (
 	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
-		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry}
+		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
+		bucketSessionClients, bucketLogouts, bucketLogoutQueue}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")
@@ -80,6 +84,8 @@ const (
 	kindAccessToken  byte = 't'
 	kindRefreshToken byte = 'r'
 	kindFamily       byte = 'f'
+	kindSessClient   byte = 'c'
+	kindLogout       byte = 'l'
 )
 
 // Open opens (creating it with mode 0600 if needed) the database at path. If another
@@ -355,6 +361,10 @@ func deleteExpiredRecord(tx *bolt.Tx, kind byte, key string) (bool, error) {
 		return deleteRefreshToken(tx, key)
 	case kindFamily:
 		return deleteFamily(tx, key)
+	case kindSessClient:
+		return deleteSessionClient(tx, key)
+	case kindLogout:
+		return deleteLogout(tx, key)
 	default:
 		return false, fmt.Errorf("unknown record kind %q in the expiry index", kind)
 	}

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Refresh", refreshTests},
 		{"Keys", keyTests},
 		{"DeleteExpired", expiryTests},
+		{"Logouts", logoutTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
