@@ -56,9 +56,11 @@ type Policy struct {
 type Signer struct {
 	KID string
 	Alg jose.SignatureAlgorithm
-	// jwt signs with header typ "JWT" (ID tokens); atJWT with "at+jwt" (RFC 9068).
-	jwt   jose.Signer
-	atJWT jose.Signer
+	// jwt signs with header typ "JWT" (ID tokens); atJWT with "at+jwt" (RFC 9068);
+	// logoutJWT with "logout+jwt" (back-channel logout tokens).
+	jwt       jose.Signer
+	atJWT     jose.Signer
+	logoutJWT jose.Signer
 	// Private is the private key (for op.SigningKey); it never leaves the process.
 	private crypto.Signer
 }
@@ -68,6 +70,9 @@ func (s *Signer) SignJWT(payload []byte) (string, error) { return sign(s.jwt, pa
 
 // SignAccessToken signs payload as a JWS with typ "at+jwt" (RFC 9068).
 func (s *Signer) SignAccessToken(payload []byte) (string, error) { return sign(s.atJWT, payload) }
+
+// SignLogoutToken signs payload as a JWS with typ "logout+jwt".
+func (s *Signer) SignLogoutToken(payload []byte) (string, error) { return sign(s.logoutJWT, payload) }
 
 // SignatureAlgorithm, Key and ID make a Signer an op.SigningKey.
 func (s *Signer) SignatureAlgorithm() jose.SignatureAlgorithm { return s.Alg }
@@ -418,7 +423,11 @@ func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for %s: %w", kid, err)
 	}
-	return &Signer{KID: kid, Alg: alg, jwt: jwt, atJWT: at, private: priv}, nil
+	lo, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		return nil, fmt.Errorf("keys: signer for %s: %w", kid, err)
+	}
+	return &Signer{KID: kid, Alg: alg, jwt: jwt, atJWT: at, logoutJWT: lo, private: priv}, nil
 }
 
 // generate makes a new key for alg, sealed under the manager's KEK; apply sets

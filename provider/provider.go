@@ -60,6 +60,9 @@ type Lifetimes struct {
 	RefreshReuseGrace    time.Duration
 	AuthRequest          time.Duration
 	AuthorizationCode    time.Duration
+	// Session is the browser session's lifetime: refresh tokens granted without
+	// offline_access end with it.
+	Session time.Duration
 }
 
 // Scope is an extra scope offered beside the built-in ones.
@@ -85,6 +88,9 @@ type Config struct {
 	// ErrorPage renders a page for errors that must not redirect to the client.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	Now       func() time.Time
+	// HTTPClient delivers back-channel logouts (a client that follows no
+	// redirects when nil).
+	HTTPClient *http.Client
 }
 
 // Provider serves the protocol endpoints.
@@ -101,6 +107,9 @@ type Provider struct {
 	discovery atomic.Pointer[servedDoc]
 	jwks      atomic.Pointer[servedDoc]
 	origins   originCache
+
+	httpClient *http.Client
+	logoutWake chan struct{}
 }
 
 // servedDoc is a JSON document built once and served from memory.
@@ -122,7 +131,15 @@ func New(cfg Config) (*Provider, error) {
 			http.Error(w, title+": "+message, status)
 		}
 	}
-	p := &Provider{cfg: cfg, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{}}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{
+			Timeout: logoutTimeout,
+			// A logout URI is registered exactly; never follow it elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	p := &Provider{cfg: cfg, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
+		httpClient: cfg.HTTPClient, logoutWake: make(chan struct{}, 1)}
 	for _, s := range builtinScopes {
 		p.scopes[s] = true
 	}
@@ -243,7 +260,7 @@ var supportedClaims = []string{
 func (p *Provider) buildDiscovery() error {
 	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
 	d := op.CreateDiscoveryConfig(ctx, p.op, &opStorage{p: p})
-	d.EndSessionEndpoint = ""
+	d.EndSessionEndpoint = p.cfg.Issuer + PathEndSession
 	d.DeviceAuthorizationEndpoint = ""
 	d.CheckSessionIframe = ""
 	d.ScopesSupported = p.scopeNames()
@@ -267,8 +284,8 @@ func (p *Provider) buildDiscovery() error {
 	d.ACRValuesSupported = []string{ACRPassword}
 	d.UILocalesSupported = nil
 	d.ClaimsLocalesSupported = nil
-	d.BackChannelLogoutSupported = false
-	d.BackChannelLogoutSessionSupported = false
+	d.BackChannelLogoutSupported = true
+	d.BackChannelLogoutSessionSupported = true
 
 	// Extras the library's struct does not carry.
 	b, err := json.Marshal(d)

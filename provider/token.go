@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -91,16 +92,20 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		rt           *storage.RefreshToken
 		refreshToken string
 	)
-	if slices.Contains(scopes, oidc.ScopeOfflineAccess) {
-		fam = &storage.RefreshFamily{
-			ID: randomID(16), ClientID: c.ID, UserID: ar.UserID, Scopes: scopes,
-			AuthTime: ar.AuthTime, AMR: ar.AMR, ACR: ar.ACR, SessionSID: ar.SessionSID,
-			CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute),
-		}
-		refreshToken = randomID(32)
-		rt = p.newRefreshToken(refreshToken, fam, scopes, now)
-		rt.FamilyID = fam.ID
+	// Every grant gets a refresh token. One granted with offline_access outlives
+	// the browser session; any other ends with it (logout or the session's end).
+	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
+	fam = &storage.RefreshFamily{
+		ID: randomID(16), ClientID: c.ID, UserID: ar.UserID, Scopes: scopes,
+		AuthTime: ar.AuthTime, AMR: ar.AMR, ACR: ar.ACR, SessionSID: ar.SessionSID,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
 	}
+	if end := now.Add(p.cfg.Lifetimes.Session); !offline && p.cfg.Lifetimes.Session > 0 && end.Before(fam.ExpiresAt) {
+		fam.ExpiresAt = end
+	}
+	refreshToken = randomID(32)
+	rt = p.newRefreshToken(refreshToken, fam, scopes, now)
+	rt.FamilyID = fam.ID
 	switch err := p.store.RedeemCode(ctx, hashSecret(req.Code), at, fam, rt); {
 	case errors.Is(err, storage.ErrReused):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
@@ -108,6 +113,12 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if ar.SessionSID != "" {
+		// Back-channel logout reaches every client that received tokens in the session.
+		if err := p.store.AddSessionClient(ctx, ar.SessionSID, c.ID, now.Add(max(p.cfg.Lifetimes.Session, time.Hour))); err != nil {
+			slog.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
+		}
 	}
 	return p.respond(c, user, at, idClaims{
 		nonce: ar.Nonce, acr: ar.ACR, amr: ar.AMR, authTime: ar.AuthTime, sid: ar.SessionSID,

@@ -93,6 +93,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 			RefreshReuseGrace:    lt.RefreshReuseGrace.D(),
 			AuthRequest:          lt.AuthRequest.D(),
 			AuthorizationCode:    lt.AuthorizationCode.D(),
+			Session:              lt.Session.D(),
 		},
 		AccessTokenAlg: jose.SignatureAlgorithm(cfg.Keys.AccessTokenAlg),
 		SecretKey:      secrets.KeyEncryptionKey,
@@ -136,8 +137,10 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	return s, nil
 }
 
-// runBackground runs the janitor and the key-rotation loop until ctx ends.
+// runBackground runs the janitor, the key-rotation loop and back-channel logout
+// delivery until ctx ends.
 func (s *server) runBackground(ctx context.Context, now func() time.Time) {
+	go s.provider.RunLogoutDelivery(ctx)
 	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()

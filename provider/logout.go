@@ -1,0 +1,271 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+// PathEndSession is the RP-initiated logout endpoint (web/ serves its pages).
+const PathEndSession = "/end_session"
+
+// backchannelEvent is the event claim of a logout token.
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// Back-channel delivery policy.
+const (
+	logoutTimeout    = 5 * time.Second
+	logoutGiveUp     = 24 * time.Hour
+	logoutFirstRetry = 5 * time.Second
+	logoutMaxRetry   = 10 * time.Minute
+	logoutBatch      = 20
+	maxIDTokenHint   = 16 << 10
+)
+
+// IDTokenHint is what an id_token_hint says, once its signature is verified.
+type IDTokenHint struct {
+	Subject  string
+	SID      string
+	ClientID string
+}
+
+// VerifyIDTokenHint checks that hint is an ID token this issuer signed with a
+// published key. Expiry is not checked: an expired ID token is a valid hint for
+// logout (OpenID Connect RP-Initiated Logout 1.0, section 2).
+func (p *Provider) VerifyIDTokenHint(hint string) (IDTokenHint, error) {
+	if hint == "" || len(hint) > maxIDTokenHint {
+		return IDTokenHint{}, errors.New("id_token_hint is empty or too long")
+	}
+	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return IDTokenHint{}, errors.New("id_token_hint is not a signed JWT")
+	}
+	h := jws.Signatures[0].Header
+	if h.ExtraHeaders["typ"] != nil && h.ExtraHeaders["typ"] != "JWT" {
+		return IDTokenHint{}, errors.New("id_token_hint is not an ID token")
+	}
+	key, ok := p.keys.Snapshot().Lookup(h.KeyID)
+	if !ok || key.JWK.Algorithm != h.Algorithm {
+		return IDTokenHint{}, errors.New("id_token_hint is not signed by a published key")
+	}
+	payload, err := jws.Verify(key.JWK.Key)
+	if err != nil {
+		return IDTokenHint{}, errors.New("id_token_hint signature does not verify")
+	}
+	var c struct {
+		Issuer   string          `json:"iss"`
+		Subject  string          `json:"sub"`
+		SID      string          `json:"sid"`
+		AZP      string          `json:"azp"`
+		Audience json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != p.cfg.Issuer || c.Subject == "" {
+		return IDTokenHint{}, errors.New("id_token_hint is not an ID token of this issuer")
+	}
+	client := c.AZP
+	if client == "" {
+		var one string
+		var many []string
+		if json.Unmarshal(c.Audience, &one) == nil {
+			client = one
+		} else if json.Unmarshal(c.Audience, &many) == nil && len(many) == 1 {
+			client = many[0]
+		}
+	}
+	return IDTokenHint{Subject: c.Subject, SID: c.SID, ClientID: client}, nil
+}
+
+// PostLogoutRedirect returns where to send the browser after logout: uri with
+// state, when uri is registered exactly for clientID; otherwise "".
+func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state string) string {
+	if clientID == "" || uri == "" || strings.Contains(uri, "#") {
+		return ""
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, uri) {
+		return ""
+	}
+	if state == "" {
+		return uri
+	}
+	return appendQuery(uri, url.Values{"state": {state}})
+}
+
+// EndSession ends a browser session: it deletes it, revokes the refresh tokens
+// granted in it without offline_access, and queues a back-channel logout notice
+// for every client that received tokens in it and registered a
+// backchannel_logout_uri. Delivery runs in the background; it never blocks the
+// person's logout.
+func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
+	now := p.now().UTC()
+	if err := p.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	fams, err := p.store.ListUserFamilies(ctx, s.UserID)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	for _, f := range fams {
+		if f.SessionSID == s.SID && !f.Offline && !f.Revoked {
+			if err := p.store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("end session: %w", err)
+			}
+		}
+	}
+	clients, err := p.store.ListSessionClients(ctx, s.SID)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	var ds []*storage.LogoutDelivery
+	for _, id := range clients {
+		c, err := p.store.GetClient(ctx, id)
+		if err != nil || c.BackchannelLogoutURI == "" {
+			continue
+		}
+		ds = append(ds, &storage.LogoutDelivery{
+			ID: randomID(16), ClientID: id, SID: s.SID, Subject: s.UserID,
+			CreatedAt: now, NextAttempt: now, ExpiresAt: now.Add(logoutGiveUp),
+		})
+	}
+	if len(ds) > 0 {
+		if err := p.store.EnqueueLogouts(ctx, ds); err != nil {
+			return fmt.Errorf("end session: %w", err)
+		}
+		p.wakeLogouts()
+	}
+	slog.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", len(ds))
+	return nil
+}
+
+func (p *Provider) wakeLogouts() {
+	select {
+	case p.logoutWake <- struct{}{}:
+	default:
+	}
+}
+
+// logoutClaims is a back-channel logout token.
+type logoutClaims struct {
+	Issuer   string                    `json:"iss"`
+	Subject  string                    `json:"sub"`
+	Audience []string                  `json:"aud"`
+	IssuedAt int64                     `json:"iat"`
+	Expiry   int64                     `json:"exp"`
+	JWTID    string                    `json:"jti"`
+	SID      string                    `json:"sid"`
+	Events   map[string]map[string]any `json:"events"`
+}
+
+// LogoutToken signs a back-channel logout token for client c, like its ID tokens.
+func (p *Provider) LogoutToken(c *storage.Client, sub, sid string, now time.Time) (string, error) {
+	alg := jose.RS256
+	if c.IDTokenAlg == string(jose.ES256) {
+		alg = jose.ES256
+	}
+	signer, ok := p.keys.Snapshot().Signer(alg)
+	if !ok {
+		return "", errors.New("no active signing key")
+	}
+	payload, err := json.Marshal(logoutClaims{
+		Issuer: p.cfg.Issuer, Subject: sub, Audience: []string{c.ID},
+		IssuedAt: now.Unix(), Expiry: now.Add(2 * time.Minute).Unix(), JWTID: randomID(16), SID: sid,
+		Events: map[string]map[string]any{backchannelEvent: {}},
+	})
+	if err != nil {
+		return "", err
+	}
+	return signer.SignLogoutToken(payload)
+}
+
+// DeliverDueLogouts posts every due logout token once and reschedules failures
+// with exponential backoff, until they are abandoned after a day. It returns how
+// many were delivered.
+func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
+	now := p.now().UTC()
+	due, err := p.store.DueLogouts(ctx, now, logoutBatch)
+	if err != nil {
+		return 0, err
+	}
+	delivered := 0
+	for _, d := range due {
+		err := p.deliver(ctx, d, now)
+		if err == nil {
+			delivered++
+			p.store.DeleteLogout(ctx, d.ID)
+			continue
+		}
+		if d.Expired(now) {
+			slog.WarnContext(ctx, "back-channel logout abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
+			p.store.DeleteLogout(ctx, d.ID)
+			continue
+		}
+		backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
+		slog.InfoContext(ctx, "back-channel logout failed; will retry", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
+		p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
+			x.Attempts++
+			x.NextAttempt = now.Add(backoff)
+			x.LastError = err.Error()
+			return nil
+		})
+	}
+	return delivered, nil
+}
+
+func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now time.Time) error {
+	c, err := p.store.GetClient(ctx, d.ClientID)
+	if err != nil || c.BackchannelLogoutURI == "" {
+		return nil // the client is gone or no longer listens: nothing to deliver
+	}
+	tok, err := p.LogoutToken(c, d.Subject, d.SID, now)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, logoutTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI,
+		strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := p.httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", errors.Unwrap(err))
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// RunLogoutDelivery delivers back-channel logouts until ctx ends: at once when a
+// session ends, and every few seconds for retries.
+func (p *Provider) RunLogoutDelivery(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if _, err := p.DeliverDueLogouts(ctx); err != nil && ctx.Err() == nil {
+			slog.ErrorContext(ctx, "back-channel logout delivery", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.logoutWake:
+		}
+	}
+}
