@@ -22,7 +22,7 @@ func (c *cli) clientCmd() *cobra.Command {
 func (c *cli) clientAddCmd() *cobra.Command {
 	var in admin.AddClientInput
 	cmd := &cobra.Command{
-		Use:   "add --id ID --name NAME --redirect-uri URI [--redirect-uri URI ...]",
+		Use:   "add --id ID --name NAME --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]",
 		Short: "Register a relying party; a confidential client's secret is printed once",
 		Long: `Register a relying party.
 
@@ -70,6 +70,8 @@ secret and must use PKCE.`,
 	f.StringVar(&in.Name, "name", "", "name shown to people on the consent page (required)")
 	// StringArray, not StringSlice: a URI may contain commas.
 	f.StringArrayVar(&in.RedirectURIs, "redirect-uri", nil, "redirect URI, repeat for several (at least one)")
+	f.StringArrayVar(&in.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return (exact match), repeat for several")
+	f.StringVar(&in.BackchannelLogoutURI, "backchannel-logout-uri", "", "URI that receives a logout token when a session ends")
 	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
 	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
 	f.BoolVar(&in.RequireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (TOTP)")

@@ -19,7 +19,7 @@ func (c *cli) userCmd() *cobra.Command {
 		Use:   "user",
 		Short: "Manage the people who sign in",
 	}
-	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd())
+	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd())
 	return cmd
 }
 
@@ -153,6 +153,32 @@ func (c *cli) userDisableCmd() *cobra.Command {
 			})
 		},
 	}
+}
+
+func (c *cli) userLogoutCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "logout USERNAME",
+		Short: "End every session of a person; each app of those sessions gets a back-channel logout",
+		Args:  cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			n, err := m.LogoutUser(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), admin.LogoutResult{Sessions: n})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Ended %d session(s) of %s; their apps are notified.\n", n, args[0])
+			return nil
+		})
+	}
+	return cmd
 }
 
 func (c *cli) userSetPasswordCmd() *cobra.Command {

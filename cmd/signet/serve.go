@@ -107,6 +107,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		return nil, err
 	}
 	s.provider = p
+	s.admin.SetSessionEnder(p.EndSession)
 	wh, err := web.New(web.Config{
 		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
 		SessionLifetime: lt.Session.D(),

@@ -18,6 +18,9 @@ type Manager interface {
 	// tokens.
 	DisableUser(ctx context.Context, username string) error
 	SetPassword(ctx context.Context, username, password string) error
+	// LogoutUser ends every session of the user, notifying the clients of each
+	// (back-channel logout), and reports how many ended.
+	LogoutUser(ctx context.Context, username string) (int, error)
 
 	// AddClient registers a relying party. ClientCreated.ClientSecret is the only
 	// copy of a confidential client's secret.
@@ -85,6 +88,15 @@ type AddClientInput struct {
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
 	// RequireMFA makes every sign-in to this client use a second factor.
 	RequireMFA bool `json:"require_mfa,omitempty"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return (exact match).
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// BackchannelLogoutURI receives logout tokens when a session ends.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+}
+
+// LogoutResult is the answer of LogoutUser.
+type LogoutResult struct {
+	Sessions int `json:"sessions"`
 }
 
 // ClientCreated is the result of AddClient. ClientSecret is empty for public clients.

@@ -129,6 +129,13 @@ func (c *Client) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 	return ks, err
 }
 
+// LogoutUser implements Manager.
+func (c *Client) LogoutUser(ctx context.Context, username string) (int, error) {
+	var res LogoutResult
+	err := c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/logout", nil, &res)
+	return res.Sessions, err
+}
+
 // RotateKeys implements Manager.
 func (c *Client) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error) {
 	var ks []KeyInfo

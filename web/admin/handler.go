@@ -20,6 +20,7 @@ const maxBody = 64 << 10
 //	GET  /v1/users/{username}           -> UserInfo
 //	POST /v1/users/{username}/disable   -> 204
 //	POST /v1/users/{username}/password  {"password": "..."} -> 204
+//	POST /v1/users/{username}/logout    -> LogoutResult
 //	POST /v1/clients                    AddClientInput -> 201 ClientCreated
 //	GET  /v1/clients                    -> []ClientInfo
 //	GET  /v1/clients/{id}               -> ClientInfo
@@ -41,6 +42,7 @@ func NewHandler(m Manager) http.Handler {
 	mux.HandleFunc("GET /v1/users/{username}", h.showUser)
 	mux.HandleFunc("POST /v1/users/{username}/disable", h.disableUser)
 	mux.HandleFunc("POST /v1/users/{username}/password", h.setPassword)
+	mux.HandleFunc("POST /v1/users/{username}/logout", h.logoutUser)
 	mux.HandleFunc("POST /v1/clients", h.addClient)
 	mux.HandleFunc("GET /v1/clients", h.listClients)
 	mux.HandleFunc("GET /v1/clients/{id}", h.showClient)
@@ -120,6 +122,11 @@ func (h *handler) showClient(w http.ResponseWriter, r *http.Request) {
 func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) {
 	err := h.m.RemoveClient(r.Context(), r.PathValue("id"))
 	h.reply(w, r, http.StatusNoContent, nil, err)
+}
+
+func (h *handler) logoutUser(w http.ResponseWriter, r *http.Request) {
+	n, err := h.m.LogoutUser(r.Context(), r.PathValue("username"))
+	h.reply(w, r, http.StatusOK, LogoutResult{Sessions: n}, err)
 }
 
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) {

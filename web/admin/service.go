@@ -20,11 +20,54 @@ import (
 // Service is the Manager that works directly on a store. It is safe for concurrent
 // use.
 type Service struct {
-	store  storage.Store
-	hasher *password.Hasher
-	now    func() time.Time
-	keys   KeyController
-	rewrap Rewrapper
+	store      storage.Store
+	hasher     *password.Hasher
+	now        func() time.Time
+	keys       KeyController
+	rewrap     Rewrapper
+	endSession SessionEnder
+}
+
+// SessionEnder ends a browser session with back-channel logout notices (the
+// provider's EndSession). Without one, sessions are simply deleted.
+type SessionEnder func(ctx context.Context, s *storage.Session) error
+
+// SetSessionEnder makes session ends notify the clients of the session.
+func (s *Service) SetSessionEnder(end SessionEnder) { s.endSession = end }
+
+// endSessions ends every session of the user.
+func (s *Service) endSessions(ctx context.Context, userID string) error {
+	sessions, err := s.store.ListUserSessions(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	for _, sess := range sessions {
+		if s.endSession != nil {
+			err = s.endSession(ctx, sess)
+		} else {
+			err = s.store.DeleteSession(ctx, sess.ID)
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("end session: %w", err)
+		}
+	}
+	return nil
+}
+
+// LogoutUser implements Manager.
+func (s *Service) LogoutUser(ctx context.Context, username string) (int, error) {
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return 0, err
+	}
+	sessions, err := s.store.ListUserSessions(ctx, u.ID)
+	if err != nil {
+		return 0, fmt.Errorf("log out user: %w", err)
+	}
+	if err := s.endSessions(ctx, u.ID); err != nil {
+		return 0, fmt.Errorf("log out user: %w", err)
+	}
+	return len(sessions), nil
 }
 
 // KeyController is what the Service needs of the signing keys (keys.Manager).
@@ -200,14 +243,8 @@ func (s *Service) DisableUser(ctx context.Context, username string) error {
 	if err != nil {
 		return classify(err, "disable user", fmt.Sprintf("user %q", username))
 	}
-	sessions, err := s.store.ListUserSessions(ctx, u.ID)
-	if err != nil {
-		return fmt.Errorf("disable user: list sessions: %w", err)
-	}
-	for _, sess := range sessions {
-		if err := s.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("disable user: delete session: %w", err)
-		}
+	if err := s.endSessions(ctx, u.ID); err != nil {
+		return fmt.Errorf("disable user: %w", err)
 	}
 	families, err := s.store.ListUserFamilies(ctx, u.ID)
 	if err != nil {
@@ -307,6 +344,22 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 			return nil, invalidf("redirect URI %q is listed twice", u)
 		}
 	}
+	for i, u := range in.PostLogoutRedirectURIs {
+		if err := validateRedirectURI(u, in.Public); err != nil {
+			return nil, invalidf("post-logout %s", err.Error())
+		}
+		if slices.Contains(in.PostLogoutRedirectURIs[:i], u) {
+			return nil, invalidf("post-logout redirect URI %q is listed twice", u)
+		}
+	}
+	if len(in.PostLogoutRedirectURIs) > maxRedirectURIs {
+		return nil, invalidf("at most %d post-logout redirect URIs", maxRedirectURIs)
+	}
+	if in.BackchannelLogoutURI != "" {
+		if err := validateRedirectURI(in.BackchannelLogoutURI, false); err != nil {
+			return nil, invalidf("back-channel logout %s", err.Error())
+		}
+	}
 	alg := cmp.Or(in.IDTokenAlg, defaultIDTokenAlg)
 	if alg != "RS256" && alg != "ES256" {
 		return nil, invalidf("id token algorithm %q is not RS256 or ES256", in.IDTokenAlg)
@@ -316,15 +369,17 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		return nil, invalidf("access token format %q is not jwt or opaque", in.AccessTokenFormat)
 	}
 	return &storage.Client{
-		ID:                in.ID,
-		Name:              in.Name,
-		RedirectURIs:      slices.Clone(in.RedirectURIs),
-		Public:            in.Public,
-		FirstParty:        in.FirstParty,
-		RequireMFA:        in.RequireMFA,
-		IDTokenAlg:        alg,
-		AccessTokenFormat: format,
-		CreatedAt:         s.now().UTC(),
+		ID:                     in.ID,
+		Name:                   in.Name,
+		RedirectURIs:           slices.Clone(in.RedirectURIs),
+		Public:                 in.Public,
+		FirstParty:             in.FirstParty,
+		RequireMFA:             in.RequireMFA,
+		PostLogoutRedirectURIs: slices.Clone(in.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:   in.BackchannelLogoutURI,
+		IDTokenAlg:             alg,
+		AccessTokenFormat:      format,
+		CreatedAt:              s.now().UTC(),
 	}, nil
 }
 
