@@ -43,6 +43,7 @@ type Store interface {
 	Tokens
 	Keys
 	Logouts
+	Grants
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.
@@ -100,7 +101,37 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// TOTP is the person's second factor; its zero value means none. Every change
+	// to it goes through UpdateUser, so that checking a code and recording it
+	// (replay, throttling) is one transaction.
+	TOTP TOTP
 }
+
+// TOTP is a person's time-based one-time password (RFC 6238) enrolment and the
+// state that guards it. Only web/totp interprets it; the secrets arrive sealed.
+type TOTP struct {
+	// Secret is the sealed TOTP secret (AES-256-GCM, sealed by web/totp); empty
+	// when the person has no second factor.
+	Secret []byte
+	// EnrolledAt is when the enrolment was confirmed with a correct code.
+	EnrolledAt time.Time
+	// LastStep is the time step (Unix time / 30 s) of the last accepted code. A
+	// code of that step or an earlier one is refused, so no code works twice.
+	LastStep int64
+	// RecoveryCodes holds the SHA-256 (hex) of each unused recovery code.
+	RecoveryCodes []string
+	// Failures counts wrong codes since the last accepted one.
+	Failures int
+	// LockedUntil is when the next code may be checked, after repeated failures.
+	LockedUntil time.Time
+	// PendingSecret is a sealed secret shown for enrolment and not yet confirmed
+	// by a code; PendingSince is when it was created.
+	PendingSecret []byte
+	PendingSince  time.Time
+}
+
+// Enrolled reports whether the person has a confirmed second factor.
+func (t *TOTP) Enrolled() bool { return len(t.Secret) > 0 }
 
 // Users stores people. Usernames are unique.
 type Users interface {
@@ -146,6 +177,9 @@ type Sessions interface {
 }
 
 // AuthRequest is an authorization request between /authorize and the code exchange.
+// A request with an empty ClientID is the login UI's own sign-in to the account
+// pages (holding the state between a password and a second factor); it never
+// becomes Done and never gets a code.
 type AuthRequest struct {
 	ID                  string
 	ClientID            string
@@ -167,6 +201,14 @@ type AuthRequest struct {
 	UILocales          []string
 	CreatedAt          time.Time
 	ExpiresAt          time.Time
+
+	// Set by the login UI between the first factor and the second: who passed
+	// the first factor (a password, or a browser session that used only one),
+	// when, and the SHA-256 (hex) of a random value held in a cookie by the
+	// browser that passed it. Cleared when the request is done.
+	FirstFactorUserID  string
+	FirstFactorAt      time.Time
+	FirstFactorBinding string
 
 	// Set by the login UI once the person is authenticated (and has consented).
 	Done          bool
