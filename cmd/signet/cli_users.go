@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,8 @@ func (c *cli) userCmd() *cobra.Command {
 		Use:   "user",
 		Short: "Manage the people who sign in",
 	}
-	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd())
+	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd(),
+		c.userGrantsCmd(), c.userRevokeGrantCmd())
 	return cmd
 }
 
@@ -179,6 +181,62 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 		})
 	}
 	return cmd
+}
+
+func (c *cli) userGrantsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "grants USERNAME",
+		Short: "List the apps a person approved, with the scopes and dates",
+		Args:  cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			gs, err := m.ListGrants(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if *output == "json" {
+				if gs == nil {
+					gs = []admin.GrantInfo{}
+				}
+				return writeJSON(w, gs)
+			}
+			if len(gs) == 0 {
+				fmt.Fprintf(w, "%s has approved no apps.\n", args[0])
+				return nil
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT\tNAME\tSCOPES\tGRANTED\tUPDATED")
+			for _, g := range gs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ClientID, g.ClientName, strings.Join(g.Scopes, " "),
+					formatTime(g.CreatedAt), formatTime(g.UpdatedAt))
+			}
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) userRevokeGrantCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke-grant USERNAME CLIENT_ID",
+		Short: "Take back a person's approval of an app and revoke every token the app holds for them",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.RevokeGrant(cmd.Context(), args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s's grant to %s and the app's tokens for them.\n", args[0], args[1])
+				return nil
+			})
+		},
+	}
 }
 
 func (c *cli) userSetPasswordCmd() *cobra.Command {

@@ -108,6 +108,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	}
 	s.provider = p
 	s.admin.SetSessionEnder(p.EndSession)
+	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
 		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
 		SessionLifetime: lt.Session.D(),

@@ -21,6 +21,11 @@ type Manager interface {
 	// LogoutUser ends every session of the user, notifying the clients of each
 	// (back-channel logout), and reports how many ended.
 	LogoutUser(ctx context.Context, username string) (int, error)
+	// ListGrants returns the apps the user approved, with scopes and dates.
+	ListGrants(ctx context.Context, username string) ([]GrantInfo, error)
+	// RevokeGrant deletes the user's grant to a client and revokes every token
+	// the client holds for them.
+	RevokeGrant(ctx context.Context, username, clientID string) error
 
 	// AddClient registers a relying party. ClientCreated.ClientSecret is the only
 	// copy of a confidential client's secret.
@@ -92,6 +97,16 @@ type AddClientInput struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// BackchannelLogoutURI receives logout tokens when a session ends.
 	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+}
+
+// GrantInfo is one app a person approved.
+type GrantInfo struct {
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name,omitempty"`
+	Scopes     []string  `json:"scopes"`
+	Declined   []string  `json:"declined,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // LogoutResult is the answer of LogoutUser.

@@ -136,6 +136,18 @@ func (c *Client) LogoutUser(ctx context.Context, username string) (int, error) {
 	return res.Sessions, err
 }
 
+// ListGrants implements Manager.
+func (c *Client) ListGrants(ctx context.Context, username string) ([]GrantInfo, error) {
+	var gs []GrantInfo
+	err := c.do(ctx, http.MethodGet, "/v1/users/"+pathSegment(username)+"/grants", nil, &gs)
+	return gs, err
+}
+
+// RevokeGrant implements Manager.
+func (c *Client) RevokeGrant(ctx context.Context, username, clientID string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/users/"+pathSegment(username)+"/grants/"+pathSegment(clientID), nil, nil)
+}
+
 // RotateKeys implements Manager.
 func (c *Client) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error) {
 	var ks []KeyInfo

@@ -21,6 +21,8 @@ const maxBody = 64 << 10
 //	POST /v1/users/{username}/disable   -> 204
 //	POST /v1/users/{username}/password  {"password": "..."} -> 204
 //	POST /v1/users/{username}/logout    -> LogoutResult
+//	GET  /v1/users/{username}/grants    -> []GrantInfo
+//	DELETE /v1/users/{username}/grants/{client} -> 204
 //	POST /v1/clients                    AddClientInput -> 201 ClientCreated
 //	GET  /v1/clients                    -> []ClientInfo
 //	GET  /v1/clients/{id}               -> ClientInfo
@@ -43,6 +45,8 @@ func NewHandler(m Manager) http.Handler {
 	mux.HandleFunc("POST /v1/users/{username}/disable", h.disableUser)
 	mux.HandleFunc("POST /v1/users/{username}/password", h.setPassword)
 	mux.HandleFunc("POST /v1/users/{username}/logout", h.logoutUser)
+	mux.HandleFunc("GET /v1/users/{username}/grants", h.listGrants)
+	mux.HandleFunc("DELETE /v1/users/{username}/grants/{client}", h.revokeGrant)
 	mux.HandleFunc("POST /v1/clients", h.addClient)
 	mux.HandleFunc("GET /v1/clients", h.listClients)
 	mux.HandleFunc("GET /v1/clients/{id}", h.showClient)
@@ -127,6 +131,16 @@ func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) {
 func (h *handler) logoutUser(w http.ResponseWriter, r *http.Request) {
 	n, err := h.m.LogoutUser(r.Context(), r.PathValue("username"))
 	h.reply(w, r, http.StatusOK, LogoutResult{Sessions: n}, err)
+}
+
+func (h *handler) listGrants(w http.ResponseWriter, r *http.Request) {
+	gs, err := h.m.ListGrants(r.Context(), r.PathValue("username"))
+	h.reply(w, r, http.StatusOK, gs, err)
+}
+
+func (h *handler) revokeGrant(w http.ResponseWriter, r *http.Request) {
+	err := h.m.RevokeGrant(r.Context(), r.PathValue("username"), r.PathValue("client"))
+	h.reply(w, r, http.StatusNoContent, nil, err)
 }
 
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) {

@@ -26,6 +26,50 @@ type Service struct {
 	keys       KeyController
 	rewrap     Rewrapper
 	endSession SessionEnder
+	revoke     GrantRevoker
+}
+
+// GrantRevoker deletes a grant and revokes the client's tokens for the person
+// (the provider's RevokeGrant).
+type GrantRevoker func(ctx context.Context, userID, clientID string) error
+
+// SetGrantRevoker enables RevokeGrant.
+func (s *Service) SetGrantRevoker(r GrantRevoker) { s.revoke = r }
+
+// ListGrants implements Manager.
+func (s *Service) ListGrants(ctx context.Context, username string) ([]GrantInfo, error) {
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	grants, err := s.store.ListUserGrants(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	out := make([]GrantInfo, 0, len(grants))
+	for _, g := range grants {
+		gi := GrantInfo{ClientID: g.ClientID, Scopes: slices.Clone(g.Scopes), Declined: slices.Clone(g.Declined), CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+		if c, err := s.store.GetClient(ctx, g.ClientID); err == nil {
+			gi.ClientName = c.Name
+		}
+		out = append(out, gi)
+	}
+	return out, nil
+}
+
+// RevokeGrant implements Manager.
+func (s *Service) RevokeGrant(ctx context.Context, username, clientID string) error {
+	if s.revoke == nil {
+		return &Error{Kind: KindConflict, Msg: "grant revocation is not available here"}
+	}
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return err
+	}
+	if err := s.revoke(ctx, u.ID, clientID); err != nil {
+		return classify(err, "revoke grant", fmt.Sprintf("a grant of user %q to client %q", username, clientID))
+	}
+	return nil
 }
 
 // SessionEnder ends a browser session with back-channel logout notices (the
