@@ -60,13 +60,14 @@ var (
 	bucketSessionClients = []byte("session_clients")  // key(sid, client id) -> ""
 	bucketLogouts        = []byte("logouts")          // id -> LogoutDelivery
 	bucketLogoutQueue    = []byte("logout_queue")     // next attempt(8) id -> ""
+	bucketGrants         = []byte("grants")           // key(user id, client id) -> Grant
 )
 
 var (
 	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
 		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
-		bucketSessionClients, bucketLogouts, bucketLogoutQueue}
+		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")

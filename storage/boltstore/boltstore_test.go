@@ -60,7 +60,7 @@ func checkNoLeftovers(t *testing.T, s *boltstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kept := range []string{"clients", "users", "usernames", "signing_keys"} {
+	for _, kept := range []string{"clients", "users", "usernames", "signing_keys", "grants"} {
 		delete(left, kept)
 	}
 	if len(left) > 0 {

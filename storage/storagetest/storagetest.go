@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Keys", keyTests},
 		{"DeleteExpired", expiryTests},
 		{"Logouts", logoutTests},
+		{"Grants", grantTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
