@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -45,6 +47,13 @@ type Config struct {
 	// RedirectURL is the absolute URL of this relying party's /callback route,
 	// as registered for the client.
 	RedirectURL string
+	// PostLogoutRedirectURL is where the issuer sends the browser back after
+	// RP-initiated logout: this relying party's home page, as registered for the
+	// client. Empty means the default derived from RedirectURL (same scheme and
+	// host, path "/"); see Config.PostLogoutRedirect. When set, it must be that
+	// same URL spelled the same way, because the home page is where the logout's
+	// state is checked, with the session cookie of RedirectURL's host.
+	PostLogoutRedirectURL string
 	// Scopes are the scopes requested; they must include "openid". Empty means
 	// DefaultScopes.
 	Scopes []string
@@ -72,10 +81,55 @@ func (c Config) Validate() error {
 	} else if u, _ := url.Parse(c.RedirectURL); u.Path != "/callback" {
 		errs = append(errs, fmt.Errorf("demo: redirect url: path must be /callback, got %q", u.Path))
 	}
+	if c.PostLogoutRedirectURL != "" {
+		if err := checkHTTPURL(c.PostLogoutRedirectURL); err != nil {
+			errs = append(errs, fmt.Errorf("demo: post-logout redirect url: %w", err))
+		} else if want := c.baseURL("/"); want != "" && c.PostLogoutRedirectURL != want {
+			errs = append(errs, fmt.Errorf("demo: post-logout redirect url: must be %q (this app's home page, on the redirect url's origin), got %q", want, c.PostLogoutRedirectURL))
+		}
+	}
 	if len(c.Scopes) > 0 && !slices.Contains(c.Scopes, oidc.ScopeOpenID) {
 		errs = append(errs, errors.New(`demo: scopes: must include "openid"`))
 	}
 	return errors.Join(errs...)
+}
+
+// PostLogoutRedirect returns the post_logout_redirect_uri this relying party
+// sends at RP-initiated logout, to be registered for the client:
+// PostLogoutRedirectURL, or when that is empty RedirectURL's scheme and host
+// with path "/". It returns "" when RedirectURL is not a valid URL.
+func (c Config) PostLogoutRedirect() string {
+	if c.PostLogoutRedirectURL != "" {
+		return c.PostLogoutRedirectURL
+	}
+	return c.baseURL("/")
+}
+
+// BackchannelLogoutURL returns the URL of this relying party's back-channel
+// logout route (RedirectURL's scheme and host, path "/backchannel-logout"), to
+// be registered as the client's backchannel_logout_uri. It returns "" when
+// RedirectURL is not a valid URL.
+func (c Config) BackchannelLogoutURL() string {
+	return c.baseURL(PathBackchannelLogout)
+}
+
+// baseURL returns RedirectURL's scheme and host with the given path, or "".
+func (c Config) baseURL(path string) string {
+	if checkHTTPURL(c.RedirectURL) != nil {
+		return ""
+	}
+	u, _ := url.Parse(c.RedirectURL)
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: path}).String()
+}
+
+// origin returns the scheme and host of an absolute http(s) URL, or "".
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		strings.ContainsAny(u.Host, " \t;,'\"") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func checkHTTPURL(s string) error {
@@ -101,8 +155,14 @@ func checkHTTPURL(s string) error {
 //	GET  /login           starts the authorization code flow
 //	GET  /callback        the redirect URI: exchanges the code, verifies the tokens
 //	POST /refresh         uses the refresh token
-//	POST /logout          forgets this browser's session (local sign-out only)
+//	POST /logout          RP-initiated logout: forgets this browser's tokens and
+//	                      sends it to the issuer's end_session_endpoint
+//	POST /backchannel-logout
+//	                      back-channel logout, called by the issuer (not a browser)
 //	GET  /static/demo.css the stylesheet
+//
+// Every route but /backchannel-logout is behind cross-origin protection, and its
+// POST forms carry a per-session token.
 type RP struct {
 	cfg          Config
 	scopes       []string
@@ -114,6 +174,12 @@ type RP struct {
 	secureCookie bool
 	handler      http.Handler
 	now          func() time.Time
+	seenJTIs     *jtiCache
+	// csp is the Content-Security-Policy header. Its form-action lists the
+	// origins the sign-out form may be redirected to (the issuer's, and its
+	// end_session_endpoint's once discovered): browsers apply form-action to
+	// the redirects that follow a form submission.
+	csp atomic.Pointer[string]
 
 	discoverMu sync.Mutex // held during discovery, so that concurrent first requests make one attempt
 	discovered *issuer    // nil until discovery succeeds; then never changes
@@ -130,6 +196,11 @@ type issuer struct {
 	// iss, exp; the audience is the resource server's business, client_id is
 	// checked by the caller.
 	accessTokens *oidc.IDTokenVerifier
+	// logoutTokens checks back-channel logout tokens with the same key set and
+	// algorithms as ID tokens: signature, iss, aud contains our client id, exp.
+	logoutTokens *oidc.IDTokenVerifier
+	// endSession is the end_session_endpoint, or "" when the issuer has none.
+	endSession string
 }
 
 var _ http.Handler = (*RP)(nil)
@@ -161,7 +232,9 @@ func New(cfg Config) (*RP, error) {
 		css:      css,
 		sessions: newSessionStore(maxSessions, sessionIdle),
 		now:      time.Now,
+		seenJTIs: newJTICache(maxSeenJTIs),
 	}
+	rp.setFormActions(origin(cfg.Issuer))
 	if len(rp.scopes) == 0 {
 		rp.scopes = slices.Clone(DefaultScopes)
 	}
@@ -192,19 +265,39 @@ func New(cfg Config) (*RP, error) {
 			cause:       errors.New("cross-origin request"),
 		})
 	}))
-	rp.handler = cop.Handler(mux)
+	// The back-channel route is called server to server by the issuer: no
+	// browser, no cookie, no form token. It is authenticated by the logout
+	// token's signature, so it is not behind the cross-origin protection.
+	root := http.NewServeMux()
+	root.HandleFunc(PathBackchannelLogout, rp.backchannelLogout)
+	root.Handle("/", cop.Handler(mux))
+	rp.handler = root
 	return rp, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (rp *RP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", *rp.csp.Load())
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	// The callback URL carries the authorization code: never send it onwards.
 	h.Set("Referrer-Policy", "no-referrer")
 	rp.handler.ServeHTTP(w, r)
+}
+
+// setFormActions sets the Content-Security-Policy header with form-action
+// allowing this origin and the given ones (empty strings are skipped).
+func (rp *RP) setFormActions(origins ...string) {
+	sources := []string{"'self'"}
+	for _, o := range origins {
+		if o != "" && !slices.Contains(sources, o) {
+			sources = append(sources, o)
+		}
+	}
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + strings.Join(sources, " ") +
+		"; frame-ancestors 'none'; base-uri 'none'"
+	rp.csp.Store(&csp)
 }
 
 // discover returns the issuer's configuration, fetching the discovery document
@@ -225,6 +318,7 @@ func (rp *RP) discover(ctx context.Context) (*issuer, error) {
 	endpoint := p.Endpoint()
 	endpoint.AuthStyle = oauth2.AuthStyleInHeader // client_secret_basic
 	now := func() time.Time { return rp.now() }
+	endSession := rp.endSessionEndpoint(ctx, p)
 	rp.discovered = &issuer{
 		provider: p,
 		oauth2: &oauth2.Config{
@@ -246,7 +340,12 @@ func (rp *RP) discover(ctx context.Context) (*issuer, error) {
 			},
 			Now: now,
 		}),
+		// Logout tokens are signed like ID tokens: same algorithms (from
+		// discovery), and our client id must be in aud.
+		logoutTokens: p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, Now: now}),
+		endSession:   endSession,
 	}
+	rp.setFormActions(origin(rp.cfg.Issuer), origin(endSession))
 	return rp.discovered, nil
 }
 
@@ -304,8 +403,20 @@ type pageData struct {
 	Issuer   string
 	ClientID string
 	Notice   string
-	Error    *errorView
-	Session  *sessionView
+	// SignedOutAtIssuer is set when the browser came back from the issuer's
+	// end_session_endpoint with the state of the logout it started.
+	SignedOutAtIssuer bool
+	// Backchannel is set when the issuer ended this browser's session by a
+	// back-channel logout.
+	Backchannel *backchannelView
+	Error       *errorView
+	Session     *sessionView
+}
+
+// backchannelView says when the issuer signed this browser out.
+type backchannelView struct {
+	At       string // for people, UTC
+	DateTime string // RFC 3339, for the time element
 }
 
 type errorView struct {

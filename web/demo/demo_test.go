@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,7 @@ type misbehaviour struct {
 	userinfoDown   bool   // userinfo answers 500
 	userinfoSub    string // userinfo sub instead of the user's
 	refreshIDNonce string // nonce in ID tokens from refresh (default none)
+	noEndSession   bool   // discovery advertises no end_session_endpoint
 }
 
 type authRequest struct {
@@ -78,6 +80,8 @@ type fakeIssuer struct {
 	issuedAccess   int
 	lastAuthorize  url.Values
 	lastTokenQuery url.Values
+	idTokens       []string   // every ID token issued, oldest first
+	lastEndSession url.Values // the query of the last end_session request
 }
 
 func newFakeIssuer(t *testing.T) *fakeIssuer {
@@ -96,6 +100,7 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 	mux.HandleFunc("GET /authorize", f.authorize)
 	mux.HandleFunc("POST /token", f.token)
 	mux.HandleFunc("GET /userinfo", f.userinfo)
+	mux.HandleFunc("GET /end_session", f.endSession)
 	f.srv = httptest.NewUnstartedServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -123,13 +128,14 @@ func (f *fakeIssuer) discovery(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.discoveryHits++
 	down := f.bad.discoveryDown
+	noEndSession := f.bad.noEndSession
 	f.mu.Unlock()
 	if down {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	}
 	iss := f.url()
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer":                                iss,
 		"authorization_endpoint":                iss + "/authorize",
 		"token_endpoint":                        iss + "/token",
@@ -140,7 +146,52 @@ func (f *fakeIssuer) discovery(w http.ResponseWriter, r *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-	})
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+	}
+	if !noEndSession {
+		doc["end_session_endpoint"] = iss + "/end_session"
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// endSession is RP-initiated logout, simplified: it requires an ID token it
+// issued as id_token_hint, our client id and the demo's home page as
+// post_logout_redirect_uri, and redirects there with the state.
+func (f *fakeIssuer) endSession(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f.mu.Lock()
+	f.lastEndSession = q
+	known := slices.Contains(f.idTokens, q.Get("id_token_hint"))
+	f.mu.Unlock()
+	back := q.Get("post_logout_redirect_uri")
+	if !known || q.Get("client_id") != testClientID || !strings.HasSuffix(back, "/") {
+		http.Error(w, "bad logout request", http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, back+"?"+url.Values{"state": {q.Get("state")}}.Encode(), http.StatusFound)
+}
+
+// logoutToken signs a back-channel logout token like Signet's: header typ
+// logout+jwt, claims iss, aud, iat, exp, jti, sid, sub, events. edit may change
+// the header typ, the key and the claims first.
+func (f *fakeIssuer) logoutToken(sid, sub string, edit func(typ *string, key **ecdsa.PrivateKey, claims map[string]any)) string {
+	f.t.Helper()
+	now := time.Now()
+	claims := map[string]any{
+		"iss": f.url(), "aud": []string{testClientID}, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": rand.Text(), "sid": sid, "sub": sub,
+		"events": map[string]any{backchannelEvent: map[string]any{}},
+	}
+	typ, key := "logout+jwt", f.key
+	if edit != nil {
+		edit(&typ, &key, claims)
+	}
+	tok := f.sign(key, typ, claims)
+	f.mu.Lock()
+	f.secrets = append(f.secrets, tok)
+	f.mu.Unlock()
+	return tok
 }
 
 func (f *fakeIssuer) jwks(w http.ResponseWriter, r *http.Request) {
@@ -297,6 +348,7 @@ func (f *fakeIssuer) issueLocked(nonce string) map[string]any {
 	}
 	resp["id_token"] = f.sign(key, typ, claims)
 	f.secrets = append(f.secrets, resp["id_token"].(string))
+	f.idTokens = append(f.idTokens, resp["id_token"].(string))
 	return resp
 }
 
@@ -970,8 +1022,9 @@ func TestPostsRefused(t *testing.T) {
 	}
 }
 
-func TestLogout(t *testing.T) {
+func TestLocalLogoutWithoutEndSessionEndpoint(t *testing.T) {
 	s := newSetup(t)
+	s.iss.misbehave(misbehaviour{noEndSession: true})
 	b := newBrowser(t)
 	csrf := csrfToken(t, s.signIn(t, b))
 	home := b.follow(postThenLocation(t, b, s.srv.URL+"/logout", csrf))

@@ -12,5 +12,14 @@
 // decisions of what to show; the markup is templates/demo.html and the stylesheet
 // templates/static/demo.css. It does not own the issuer, its clients or its keys: it
 // knows Signet only through the issuer URL and the client credentials it is given,
-// exactly as any other relying party would. Sign-out is local to the demo.
+// exactly as any other relying party would.
+//
+// Sign-out is RP-initiated logout: the demo forgets the browser's tokens and
+// sends it to the issuer's end_session_endpoint with id_token_hint, client_id,
+// post_logout_redirect_uri and a state it checks on return (local sign-out only
+// when the issuer advertises no such endpoint). The issuer in turn tells the
+// demo when a session ends elsewhere, by back-channel logout: a signed logout
+// token POSTed server to server to /backchannel-logout, validated as OpenID
+// Connect Back-Channel Logout 1.0 section 2.6 requires, after which the
+// sessions it names are signed out and say so.
 package demo

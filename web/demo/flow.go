@@ -5,21 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
-// home shows the sign-in button, or what this browser's sign-in verified.
+// home shows the sign-in button, or what this browser's sign-in verified. It
+// is also the post_logout_redirect_uri: when the issuer sends the browser back
+// with the state of the logout this browser started, it says that the session
+// at the issuer ended. Any other state is ignored.
 func (rp *RP) home(w http.ResponseWriter, r *http.Request) {
 	data := pageData{Title: "Demo app"}
 	if s := rp.session(r); s != nil {
 		s.mu.Lock()
+		if state := r.URL.Query().Get("state"); state != "" && s.signedIn == nil {
+			data.SignedOutAtIssuer = s.takeLogout(state, rp.now())
+		}
 		data.Notice, s.notice = s.notice, ""
 		if s.signedIn != nil {
 			v := s.signedIn.view
 			v.CSRF = s.csrf
 			data.Session = &v
+		} else if !s.endedByIssuer.IsZero() {
+			at := s.endedByIssuer.UTC()
+			data.Backchannel = &backchannelView{
+				At:       at.Format("2006-01-02 15:04:05 UTC"),
+				DateTime: at.Format(time.RFC3339),
+			}
 		}
 		s.mu.Unlock()
 	}
@@ -122,6 +136,8 @@ func (rp *RP) handleCallback(w http.ResponseWriter, r *http.Request) *pageError 
 	}
 	s.signedIn = si
 	s.notice = "Signed in. Everything below was verified by this app."
+	s.endedByIssuer = time.Time{}
+	s.logout = pendingLogout{}
 	rp.setCookie(w, rp.sessions.rotate(s))
 	rp.log.InfoContext(r.Context(), "demo: signed in", "sub", si.subject)
 	// Post/redirect/get: the code leaves the address bar and the history.
@@ -177,19 +193,60 @@ func (rp *RP) handleRefresh(w http.ResponseWriter, r *http.Request) *pageError {
 	return nil
 }
 
-// logout forgets this browser's session. It does not end the session at the
-// issuer.
+// logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): it
+// forgets this browser's tokens, then sends the browser to the issuer's
+// end_session_endpoint with the ID token as id_token_hint, our client id, the
+// post_logout_redirect_uri and a fresh state, which the home page checks when
+// the browser comes back. When the issuer has no end_session_endpoint (or
+// cannot be reached), the sign-out is local only.
 func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 	s, e := rp.postSession(w, r)
 	if e != nil {
 		rp.fail(w, r, e)
 		return
 	}
-	if s != nil {
-		rp.sessions.delete(s)
-		s.signedIn = nil
-		s.mu.Unlock()
+	if s == nil {
+		rp.clearCookie(w)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
 	}
+	defer s.mu.Unlock()
+	si := s.signedIn
+	s.signedIn = nil
+	s.notice = ""
+	if si == nil {
+		rp.localLogout(w, r, s)
+		return
+	}
+	iss, err := rp.discover(r.Context())
+	if err != nil {
+		rp.log.WarnContext(r.Context(), "demo: signed out locally only: the issuer is unreachable", "err", err)
+		rp.localLogout(w, r, s)
+		return
+	}
+	if iss.endSession == "" {
+		rp.log.InfoContext(r.Context(), "demo: signed out locally only: the issuer has no end_session_endpoint", "sub", si.subject)
+		rp.localLogout(w, r, s)
+		return
+	}
+	params := url.Values{
+		"client_id":                {rp.cfg.ClientID},
+		"post_logout_redirect_uri": {rp.cfg.PostLogoutRedirect()},
+		"state":                    {s.startLogout(rp.now())},
+	}
+	if si.idToken != "" {
+		params.Set("id_token_hint", si.idToken)
+	}
+	s.endedByIssuer = time.Time{}
+	// A fresh session id: the one that was signed in is worthless from now on.
+	rp.setCookie(w, rp.sessions.rotate(s))
+	rp.log.InfoContext(r.Context(), "demo: signed out; sending the browser to the end_session_endpoint", "sub", si.subject)
+	http.Redirect(w, r, withQuery(iss.endSession, params), http.StatusSeeOther)
+}
+
+// localLogout forgets the session s (locked by the caller) and its cookie.
+func (rp *RP) localLogout(w http.ResponseWriter, r *http.Request, s *session) {
+	rp.sessions.delete(s)
 	rp.clearCookie(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

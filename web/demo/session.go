@@ -32,6 +32,13 @@ type session struct {
 	pending  []pendingAuth // sign-ins started and not yet come back, oldest first
 	signedIn *signedIn     // nil until a sign-in succeeds
 	notice   string        // shown once on the next page
+	// logout is the RP-initiated logout this browser started, whose state the
+	// issuer sends back to the home page; zero when none.
+	logout pendingLogout
+	// endedByIssuer is when a back-channel logout ended this browser's
+	// sign-in; zero when it did not. The home page says so until the next
+	// sign-in.
+	endedByIssuer time.Time
 
 	// Guarded by the store's mutex.
 	id       string
@@ -45,6 +52,32 @@ type pendingAuth struct {
 	nonce    string
 	verifier string
 	started  time.Time
+}
+
+// pendingLogout is an RP-initiated logout sent to the issuer.
+type pendingLogout struct {
+	state   string
+	started time.Time
+}
+
+// startLogout records a new logout state and returns it.
+func (s *session) startLogout(now time.Time) string {
+	s.logout = pendingLogout{state: rand.Text(), started: now}
+	return s.logout.state
+}
+
+// takeLogout reports whether state is that of the live pending logout, and
+// if so consumes it: a state is good for one return.
+func (s *session) takeLogout(state string, now time.Time) bool {
+	l := s.logout
+	if l.state == "" || state == "" || now.Sub(l.started) >= pendingTTL {
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(l.state), []byte(state)) != 1 {
+		return false
+	}
+	s.logout = pendingLogout{}
+	return true
 }
 
 // addPending records p, dropping expired sign-ins and, past maxPending, the oldest.
@@ -153,6 +186,19 @@ func (st *sessionStore) delete(s *session) {
 	if e, ok := st.byID[s.id]; ok {
 		st.removeLocked(e)
 	}
+}
+
+// all returns every session in the store, most recently used first. The
+// caller locks each session itself: the store's mutex is not held, because
+// handlers take it while holding a session's.
+func (st *sessionStore) all() []*session {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ss := make([]*session, 0, st.lru.Len())
+	for e := st.lru.Front(); e != nil; e = e.Next() {
+		ss = append(ss, e.Value.(*session))
+	}
+	return ss
 }
 
 func (st *sessionStore) len() int {

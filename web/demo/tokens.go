@@ -22,7 +22,27 @@ type signedIn struct {
 	token   *oauth2.Token // holds the refresh token; never logged or shown
 	subject string        // sub of the ID token from sign-in
 	nonce   string        // nonce of the original authentication request
-	view    sessionView   // what the page shows, built once when verified
+	// idToken is the latest verified ID token, sent back to the issuer as
+	// id_token_hint at logout; never logged or shown.
+	idToken string
+	// sids are the sid claims of the ID tokens received in this sign-in (at
+	// most maxSIDs, oldest first): a back-channel logout naming one of them
+	// ends it.
+	sids []string
+	view sessionView // what the page shows, built once when verified
+}
+
+// maxSIDs bounds signedIn.sids.
+const maxSIDs = 8
+
+// endedBy reports whether a back-channel logout for sid and sub ends this
+// sign-in: with a sid, a sign-in whose ID tokens carried that sid (and, if sub
+// is given too, of that subject); without one, every sign-in of sub.
+func (si *signedIn) endedBy(sid, sub string) bool {
+	if sid != "" {
+		return slices.Contains(si.sids, sid) && (sub == "" || sub == si.subject)
+	}
+	return sub != "" && sub == si.subject
 }
 
 // sessionView is what the page shows of a signed-in session.
@@ -91,6 +111,8 @@ func (rp *RP) verifyTokens(ctx context.Context, iss *issuer, tok *oauth2.Token, 
 	consequence := "Nobody was signed in."
 	if prev != nil {
 		si.subject = prev.subject
+		si.idToken = prev.idToken
+		si.sids = slices.Clone(prev.sids)
 		consequence = "The new tokens were discarded; the page still shows the previous ones."
 	}
 	fail := func(desc string, cause error) *pageError {
@@ -138,7 +160,18 @@ func (rp *RP) verifyTokens(ctx context.Context, iss *issuer, tok *oauth2.Token, 
 		if err != nil {
 			return nil, fail("Its claims are not a JSON object.", fmt.Errorf("id token: %w", err))
 		}
+		var sid struct {
+			SID string `json:"sid"`
+		}
+		_ = json.Unmarshal(payload, &sid) // a non-string sid is as good as none
+		if sid.SID != "" && !slices.Contains(si.sids, sid.SID) {
+			si.sids = append(si.sids, sid.SID)
+			if len(si.sids) > maxSIDs {
+				si.sids = si.sids[len(si.sids)-maxSIDs:]
+			}
+		}
 		si.subject = idt.Subject
+		si.idToken = raw
 		si.view.IDToken = view
 	case prev == nil:
 		return nil, fail("The token response carried no ID token.", errors.New("token response without id_token"))
