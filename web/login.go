@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -11,10 +12,40 @@ import (
 	"github.com/signet-idp/signet/web/password"
 )
 
-// Authentication context references and methods (RFC 8176).
+// Authentication context class references (the acr claim; discovery's
+// acr_values_supported is ACRValuesSupported). An application that sends
+// acr_values containing ACRMFA gets a sign-in with a second factor, and an ID token
+// whose acr is ACRMFA.
 const (
+	// ACRPassword is a sign-in with a password alone.
 	ACRPassword = "urn:signet:acr:pwd"
+	// ACRMFA is a sign-in with a password and a second factor (a TOTP code or a
+	// recovery code).
+	ACRMFA = "urn:signet:acr:mfa"
+)
+
+// ACRValuesSupported returns the ACR values Signet issues, weakest first.
+func ACRValuesSupported() []string { return []string{ACRPassword, ACRMFA} }
+
+// Authentication method references (the amr claim, RFC 8176). A password alone is
+// ["pwd"]; with a second factor ["pwd", "otp", "mfa"]. A recovery code counts as
+// "otp": it is a one-time password (single use, from a list the person holds),
+// which is what RFC 8176 section 2 means by "otp", and with the password it makes
+// two factors ("mfa").
+const (
 	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRMFA      = "mfa"
+)
+
+// MFA policies (Config.MFAPolicy).
+const (
+	// MFAOptional asks for a second factor from people who enrolled one, and from
+	// everyone where a client requires it (storage.Client.RequireMFA) or the
+	// request's acr_values ask for ACRMFA.
+	MFAOptional = "optional"
+	// MFARequired asks everyone; people without a second factor enrol at sign-in.
+	MFARequired = "required"
 )
 
 // Input bounds of the login form.
@@ -28,6 +59,10 @@ const (
 const genericLoginError = "The username or password is incorrect."
 
 type loginData struct {
+	// Action is where the form posts; Account marks the sign-in to the account
+	// pages (no application).
+	Action        string
+	Account       bool
 	AuthRequestID string
 	FormToken     string
 	ClientName    string
@@ -42,7 +77,7 @@ func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id str
 		return nil
 	}
 	ar, err := h.store.GetAuthRequest(r.Context(), id)
-	if err != nil || ar.Expired(h.now()) {
+	if err != nil || ar.Expired(h.now()) || ar.ClientID == "" {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Return to the application and start again.")
 		return nil
 	}
@@ -53,30 +88,82 @@ func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id str
 	return ar
 }
 
-// loginPage decides, from the browser session and the request's prompt, max_age
-// and id_token_hint, whether the person must sign in or is already signed in.
+// loginPage decides, from the browser session and the request's prompt, max_age,
+// id_token_hint and need for a second factor, whether the person must sign in, is
+// already signed in, must give a second factor (step-up, without the password
+// again) or must first enrol one.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	ar := h.loadAuthRequest(w, r, r.URL.Query().Get("authRequestID"))
 	if ar == nil {
 		return
 	}
 	ctx := r.Context()
-	sess, _ := h.currentSession(ctx, r)
+	sess, user := h.currentSession(ctx, r)
 	usable := sess != nil && h.sessionSatisfies(sess, ar)
-	if slices.Contains(ar.Prompt, "none") {
-		if !usable {
-			h.redirectError(w, r, ar, "login_required", "the user is not signed in")
-			return
+	none := slices.Contains(ar.Prompt, "none")
+	forceLogin := !none && (slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account"))
+	if usable && !forceLogin {
+		switch h.nextFactor(ctx, ar, sess, user) {
+		case factorsDone:
+			h.complete(w, r, ar, sess)
+		case factorStepUp:
+			if none {
+				h.redirectError(w, r, ar, "interaction_required", "a second factor is required")
+				return
+			}
+			h.startSecondFactor(w, r, ar, user.ID, sess.AuthTime)
+		case factorEnrol:
+			if none {
+				h.redirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
+				return
+			}
+			http.Redirect(w, r, enrolURL(ar.ID), http.StatusSeeOther)
 		}
-		h.complete(w, r, ar, sess)
 		return
 	}
-	forceLogin := slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account")
-	if usable && !forceLogin {
-		h.complete(w, r, ar, sess)
+	if none {
+		h.redirectError(w, r, ar, "login_required", "the user is not signed in")
 		return
 	}
 	h.showLogin(w, r, http.StatusOK, ar, ar.LoginHint, "")
+}
+
+// What a signed-in person still needs for a request.
+const (
+	factorsDone  = iota // the session suffices
+	factorStepUp        // a second factor, without the password again
+	factorEnrol         // a second factor they do not have yet
+)
+
+// nextFactor decides what sess (of user) lacks for ar. A person who enrolled a
+// second factor always uses it; others need one where the policy, the client or
+// the request's acr_values ask for it.
+func (h *Handler) nextFactor(ctx context.Context, ar *storage.AuthRequest, sess *storage.Session, user *storage.User) int {
+	switch {
+	case sess.ACR == ACRMFA:
+		return factorsDone
+	case user.TOTP.Enrolled():
+		return factorStepUp
+	case h.needsMFA(ctx, ar):
+		return factorEnrol
+	}
+	return factorsDone
+}
+
+// needsMFA reports whether ar must be answered with a second factor whoever signs
+// in: the policy says so, the client requires it, or acr_values ask for it.
+func (h *Handler) needsMFA(ctx context.Context, ar *storage.AuthRequest) bool {
+	if h.mfaRequired || slices.Contains(ar.ACRValues, ACRMFA) {
+		return true
+	}
+	c, err := h.store.GetClient(ctx, ar.ClientID)
+	return err == nil && c.RequireMFA
+}
+
+// enrolURL is the account page that enrols a second factor and then continues
+// the auth request.
+func enrolURL(authRequestID string) string {
+	return PathAccountTOTP + "?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
 // sessionSatisfies reports whether an existing session may answer the request
@@ -97,6 +184,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 		username = ""
 	}
 	h.render(w, r, status, "login", "Sign in", loginData{
+		Action:        "/login",
 		AuthRequestID: ar.ID,
 		FormToken:     h.formToken("login", ar.ID),
 		ClientName:    h.clientName(r.Context(), ar.ClientID),
@@ -119,6 +207,16 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
+	if id == "" && h.checkFormToken(stepAccount, "", r.PostForm.Get("csrf_token")) {
+		// The account sign-in form, posted here.
+		h.accountLoginSubmit(w, r)
+		return
+	}
+	if r.PostForm.Get("step") == stepTOTP {
+		// The second-factor form, posted here.
+		h.secondFactorSubmit(w, r)
+		return
+	}
 	if !h.checkFormToken("login", id, r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
 		return
@@ -140,24 +238,25 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.showLogin(w, r, http.StatusUnauthorized, ar, username, genericLoginError)
 		return
 	}
-	now := h.now().UTC()
+	if user.TOTP.Enrolled() {
+		// The session starts only after the second factor.
+		h.log.InfoContext(ctx, "password accepted, second factor next", "event", "login_first_factor", "subject", user.ID, "client", ar.ClientID, "address", r.RemoteAddr)
+		h.startSecondFactor(w, r, ar, user.ID, h.now().UTC())
+		return
+	}
 	// A new session id on every sign-in (no fixation); the old one ends.
-	if c, err := r.Cookie(h.cookieName); err == nil && len(c.Value) <= 128 {
-		h.store.DeleteSession(ctx, sessionKey(c.Value))
-	}
-	value := newSecret()
-	sess := &storage.Session{
-		ID: sessionKey(value), SID: newSecret()[:22], UserID: user.ID,
-		AuthTime: now, AMR: []string{AMRPassword}, ACR: ACRPassword,
-		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(h.cfg.SessionLifetime),
-	}
-	if err := h.store.CreateSession(ctx, sess); err != nil {
+	sess, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false)
+	if err != nil {
 		h.log.ErrorContext(ctx, "create session", "error", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
 		return
 	}
-	h.setSessionCookie(w, value, sess.ExpiresAt)
 	h.log.InfoContext(ctx, "signed in", "event", "login", "subject", user.ID, "client", ar.ClientID, "address", r.RemoteAddr)
+	if h.needsMFA(ctx, ar) {
+		// Signed in, but this request needs a second factor the person lacks.
+		http.Redirect(w, r, enrolURL(ar.ID), http.StatusSeeOther)
+		return
+	}
 	h.complete(w, r, ar, sess)
 }
 
@@ -203,9 +302,10 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 // browser to the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, s *storage.Session) {
 	_, err := h.store.UpdateAuthRequest(r.Context(), ar.ID, func(a *storage.AuthRequest) error {
-		if a.Done {
+		if a.Done || a.ClientID == "" {
 			return storage.ErrConflict
 		}
+		a.FirstFactorUserID, a.FirstFactorAt, a.FirstFactorBinding = "", time.Time{}, ""
 		a.Done = true
 		a.UserID = s.UserID
 		a.AuthTime = s.AuthTime

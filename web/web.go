@@ -1,12 +1,14 @@
 // Package web owns every page a person sees on Signet: the browser session cookie,
-// the login form, error pages, and the security headers and cross-origin checks
-// around them. It marks an auth request done in storage (subject, auth_time, amr,
-// acr, session id) and then sends the browser to the provider's callback, which
-// issues the code.
+// the login form, the second step (TOTP code or recovery code, step-up), the
+// account page that enrols and manages the second factor, error pages, and the
+// security headers and cross-origin checks around them. It marks an auth request
+// done in storage (subject, auth_time, amr, acr, session id) and then sends the
+// browser to the provider's callback, which issues the code.
 //
 // It does not speak the token protocol (provider/ does) and never imports it: main
 // hands it the callback URL function. Password hashing lives in web/password, the
-// admin API in web/admin, the demo relying party in web/demo.
+// codes, their replay protection and throttling in web/totp, the admin API in
+// web/admin, the demo relying party in web/demo.
 package web
 
 import (
@@ -17,15 +19,18 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/totp"
 )
 
 // Config configures the pages.
@@ -34,6 +39,13 @@ type Config struct {
 	Hasher *password.Hasher
 	// CookieKey keys the HMACs that bind each form to its auth request.
 	CookieKey [32]byte
+	// TOTPKey seals TOTP secrets at rest (AES-256-GCM). Derive it from the
+	// key-encryption key with totp.DeriveKey; it must not be all zero.
+	TOTPKey [32]byte
+	// MFAPolicy is MFAOptional (the default when empty: a second factor for those
+	// who enrolled one, and where a client or acr_values asks for it) or
+	// MFARequired (everyone, enrolling at the next sign-in if needed).
+	MFAPolicy string
 	// Issuer is shown on every page and decides whether cookies are Secure.
 	Issuer          string
 	SessionLifetime time.Duration
@@ -55,12 +67,17 @@ type Handler struct {
 	log        *slog.Logger
 	secure     bool
 	cookieName string
-	issuerName string
+	// pendingCookie names the cookie that binds a half-done sign-in (password
+	// passed, second factor not yet) to the browser that passed the password.
+	pendingCookie string
+	issuerName    string
+	totp          *totp.Authenticator
+	mfaRequired   bool
 }
 
 // pages are the templates web renders; each file defines one page and shares the
 // layout.
-var pages = []string{"layout.html", "login.html", "error.html"}
+var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html"}
 
 // New parses the templates once; a missing or broken template fails start-up.
 func New(cfg Config) (*Handler, error) {
@@ -75,13 +92,27 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, tmpl: t, now: cfg.Now, log: cfg.Log}
+	switch cfg.MFAPolicy {
+	case "", MFAOptional:
+	case MFARequired:
+		h.mfaRequired = true
+	default:
+		return nil, fmt.Errorf("web: MFA policy %q is not %q or %q", cfg.MFAPolicy, MFAOptional, MFARequired)
+	}
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
-	h.cookieName = "signet_session"
+	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
 	if h.secure {
 		// __Host- pins the cookie to this host, path / and Secure.
-		h.cookieName = "__Host-signet_session"
+		h.cookieName, h.pendingCookie = "__Host-signet_session", "__Host-signet_pending"
 	}
 	h.issuerName = strings.TrimPrefix(strings.TrimPrefix(cfg.Issuer, "https://"), "http://")
+	label := "Signet"
+	if u, err := url.Parse(cfg.Issuer); err == nil && u.Hostname() != "" {
+		label = "Signet (" + u.Hostname() + ")"
+	}
+	if h.totp, err = totp.New(cfg.TOTPKey, label, cfg.Now); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	return h, nil
 }
 
@@ -97,6 +128,13 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	page := func(f http.HandlerFunc) http.Handler { return SecurityHeaders(cop.Handler(f)) }
 	mux.Handle("GET /login", page(h.loginPage))
 	mux.Handle("POST /login", page(h.loginSubmit))
+	mux.Handle("GET "+PathSecondFactor, page(h.secondFactorPage))
+	mux.Handle("POST "+PathSecondFactor, page(h.secondFactorSubmit))
+	mux.Handle("GET "+PathAccountLogin, page(h.accountLoginPage))
+	mux.Handle("POST "+PathAccountLogin, page(h.accountLoginSubmit))
+	mux.Handle("GET "+PathAccountTOTP, page(h.accountTOTPPage))
+	mux.Handle("POST "+PathAccountTOTP, page(h.accountTOTPConfirm))
+	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
 	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(templates.FS)))
 	mux.Handle("GET /{$}", page(h.home))
 }
@@ -191,6 +229,62 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		return nil, nil
 	}
 	return s, u
+}
+
+// pendingBinding returns the SHA-256 (hex) of the browser's pending-sign-in
+// cookie, setting a new random one when the browser has none. The value is reused
+// while it lives, so that sign-ins in two tabs do not undo each other.
+func (h *Handler) pendingBinding(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(h.pendingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
+		return sessionKey(c.Value)
+	}
+	value := newSecret()
+	http.SetCookie(w, &http.Cookie{
+		Name: h.pendingCookie, Value: value, Path: "/", MaxAge: int(pendingCookieLifetime / time.Second),
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return sessionKey(value)
+}
+
+// pendingCookieLifetime bounds the pending-sign-in cookie; the auth request it
+// binds expires sooner.
+const pendingCookieLifetime = time.Hour
+
+// boundToBrowser reports whether the request comes from the browser that passed
+// the first factor of ar.
+func (h *Handler) boundToBrowser(r *http.Request, ar *storage.AuthRequest) bool {
+	c, err := r.Cookie(h.pendingCookie)
+	if err != nil || len(c.Value) < 32 || len(c.Value) > 128 || ar.FirstFactorBinding == "" {
+		return false
+	}
+	return hmac.Equal([]byte(sessionKey(c.Value)), []byte(ar.FirstFactorBinding))
+}
+
+// newSession starts a browser session for userID with a fresh id (no fixation),
+// ending the one the browser had. With keepSID, a session of the same person that
+// is replaced (a step-up) keeps its public sid, which applications already hold.
+func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string, keepSID bool) (*storage.Session, error) {
+	now := h.now().UTC()
+	sid := newSecret()[:22]
+	created := now
+	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" && len(c.Value) <= 128 {
+		key := sessionKey(c.Value)
+		if old, err := h.store.GetSession(ctx, key); err == nil && keepSID && old.UserID == userID && !old.Expired(now) {
+			sid, created = old.SID, old.CreatedAt
+		}
+		h.store.DeleteSession(ctx, key)
+	}
+	value := newSecret()
+	sess := &storage.Session{
+		ID: sessionKey(value), SID: sid, UserID: userID,
+		AuthTime: now, AMR: amr, ACR: acr,
+		CreatedAt: created, LastSeen: now, ExpiresAt: now.Add(h.cfg.SessionLifetime),
+	}
+	if err := h.store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	h.setSessionCookie(w, value, sess.ExpiresAt)
+	return sess, nil
 }
 
 func (h *Handler) setSessionCookie(w http.ResponseWriter, value string, expires time.Time) {

@@ -35,6 +35,15 @@ type Config struct {
 	Lifetimes LifetimesConfig `yaml:"lifetimes"`
 	Keys      KeysConfig      `yaml:"keys"`
 	Passwords PasswordsConfig `yaml:"passwords"`
+	MFA       MFAConfig       `yaml:"mfa"`
+}
+
+// MFAConfig is the second-factor (TOTP) policy.
+type MFAConfig struct {
+	// Policy is "optional" (a second factor for people who enrolled one, and
+	// where a client requires it or acr_values ask for it) or "required"
+	// (everyone; people without one enrol at their next sign-in).
+	Policy string `yaml:"policy"`
 }
 
 // ScopeConfig is one extra scope with the description a person reads.
@@ -175,6 +184,7 @@ func DefaultConfig() *Config {
 			Argon2Parallelism: 2,
 			MaxConcurrent:     0,
 		},
+		MFA: MFAConfig{Policy: "optional"},
 	}
 }
 
@@ -216,6 +226,7 @@ func (c *Config) ApplyDefaults() {
 	if p.Argon2Parallelism == 0 {
 		p.Argon2Parallelism = dp.Argon2Parallelism
 	}
+	setString(&c.MFA.Policy, def.MFA.Policy)
 }
 
 func setString(s *string, def string) {
@@ -637,6 +648,12 @@ func (c *Config) problems() []configProblem {
 	}
 	if p.MaxConcurrent < 0 {
 		add("passwords.max_concurrent", "must not be negative (0 derives it from the CPUs)")
+	}
+
+	switch c.MFA.Policy {
+	case "optional", "required":
+	default:
+		add("mfa.policy", "%q is not optional or required", c.MFA.Policy)
 	}
 	return ps
 }

@@ -212,6 +212,16 @@ func TestLoadConfigErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "bad mfa policy",
+			body: "mfa:\n  policy: Required\n",
+			want: []string{`line 2: mfa.policy: "Required" is not optional or required`},
+		},
+		{
+			name: "unknown key in mfa",
+			body: "mfa:\n  polcy: required\n",
+			want: []string{"line 2: mfa.polcy: unknown key"},
+		},
+		{
 			name: "syntax error",
 			body: "issuer: [\n",
 			want: []string{"line"},
@@ -301,6 +311,23 @@ passwords:
 	}
 }
 
+func TestLoadConfigMFAPolicy(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "mfa:\n  policy: required\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MFA.Policy != "required" {
+		t.Errorf("mfa.policy = %q, want required", cfg.MFA.Policy)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "log_level: info\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MFA.Policy != "optional" {
+		t.Errorf("default mfa.policy = %q, want optional", cfg.MFA.Policy)
+	}
+}
+
 func TestLoadConfigFileProblems(t *testing.T) {
 	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: got %v", err)
@@ -375,6 +402,10 @@ func TestValidateBounds(t *testing.T) {
 		{"empty scope name", func(c *Config) { c.Scopes = []ScopeConfig{{Description: "x"}} }, "scopes[0].name: required"},
 		{"scope with quote", func(c *Config) { c.Scopes = []ScopeConfig{{Name: `a"b`, Description: "x"}} }, "scopes[0].name: "},
 		{"scope offline_access", func(c *Config) { c.Scopes = []ScopeConfig{{Name: "offline_access", Description: "x"}} }, "scopes[0].name: "},
+		{"mfa required", func(c *Config) { c.MFA.Policy = "required" }, ""},
+		{"mfa optional", func(c *Config) { c.MFA.Policy = "optional" }, ""},
+		{"mfa unknown", func(c *Config) { c.MFA.Policy = "always" }, `mfa.policy: "always" is not optional or required`},
+		{"mfa empty", func(c *Config) { c.MFA.Policy = "" }, "mfa.policy: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/demo"
+	"github.com/signet-idp/signet/web/totp"
 )
 
 // File names inside data_dir.
@@ -111,6 +113,8 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
 		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
+		TOTPKey:         totp.DeriveKey(secrets.KeyEncryptionKey),
+		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
 		CallbackURL:     p.CallbackURL,
 		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
@@ -284,21 +288,26 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 		return nil, fmt.Errorf("demo relying party: listen on %s: %w", demoListen, err)
 	}
 	rpURL := "http://" + ln.Addr().String()
-	secret, err := seedDemo(ctx, s.admin, cfg.DataDir, rpURL+"/callback")
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
 	scopes := []string{"openid", "profile", "email", "offline_access"}
 	for _, sc := range cfg.Scopes {
 		scopes = append(scopes, sc.Name)
 	}
-	rp, err := demo.New(demo.Config{
-		Issuer: cfg.Issuer, ClientID: demoClientID, ClientSecret: secret,
-		RedirectURL: rpURL + "/callback", Scopes: scopes,
+	dc := demo.Config{
+		Issuer: cfg.Issuer, ClientID: demoClientID, RedirectURL: rpURL + "/callback", Scopes: scopes,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Logger:     slog.Default(),
+	}
+	secret, err := seedDemo(ctx, s.admin, cfg.DataDir, admin.AddClientInput{
+		ID: demoClientID, Name: "Signet demo app", RedirectURIs: []string{dc.RedirectURL},
+		PostLogoutRedirectURIs: []string{dc.PostLogoutRedirect()},
+		BackchannelLogoutURI:   dc.BackchannelLogoutURL(),
 	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	dc.ClientSecret = secret
+	rp, err := demo.New(dc)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -310,9 +319,10 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 	return srv, nil
 }
 
-// seedDemo creates the demo user and client if missing and returns the client
-// secret, kept in data_dir (0600) so that restarts reuse it.
-func seedDemo(ctx context.Context, m *admin.Service, dataDir, redirect string) (string, error) {
+// seedDemo creates the demo user and client if missing (or if the client's
+// registration changed) and returns the client secret, kept in data_dir (0600) so
+// that restarts reuse it.
+func seedDemo(ctx context.Context, m *admin.Service, dataDir string, client admin.AddClientInput) (string, error) {
 	if _, err := m.ShowUser(ctx, demoUsername); errors.Is(err, storage.ErrNotFound) {
 		if _, err := m.AddUser(ctx, admin.AddUserInput{
 			Username: demoUsername, Email: "demo@example.com", Name: "Demo Person", Password: demoPassword,
@@ -324,16 +334,15 @@ func seedDemo(ctx context.Context, m *admin.Service, dataDir, redirect string) (
 	}
 	secretPath := filepath.Join(dataDir, "demo-client.secret")
 	if b, err := os.ReadFile(secretPath); err == nil {
-		if c, err := m.ShowClient(ctx, demoClientID); err == nil && len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == redirect {
+		if c, err := m.ShowClient(ctx, client.ID); err == nil && slices.Equal(c.RedirectURIs, client.RedirectURIs) &&
+			slices.Equal(c.PostLogoutRedirectURIs, client.PostLogoutRedirectURIs) && c.BackchannelLogoutURI == client.BackchannelLogoutURI {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	if err := m.RemoveClient(ctx, demoClientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := m.RemoveClient(ctx, client.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return "", fmt.Errorf("demo client: %w", err)
 	}
-	created, err := m.AddClient(ctx, admin.AddClientInput{
-		ID: demoClientID, Name: "Signet demo app", RedirectURIs: []string{redirect},
-	})
+	created, err := m.AddClient(ctx, client)
 	if err != nil {
 		return "", fmt.Errorf("demo client: %w", err)
 	}

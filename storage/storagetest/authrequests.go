@@ -12,6 +12,8 @@ var authRequestTests = []test{
 	{"CreateGetDelete", testAuthRequestCreateGetDelete},
 	{"Update", testAuthRequestUpdate},
 	{"UpdateKeepsCodeFields", testAuthRequestUpdateKeepsCodeFields},
+	{"FirstFactor", testAuthRequestFirstFactor},
+	{"AccountRequest", testAuthRequestAccount},
 	{"IssueCode", testIssueCode},
 }
 
@@ -103,6 +105,56 @@ func testAuthRequestUpdate(t *testing.T, s storage.Store) {
 	stored, err = s.GetAuthRequest(ctx, "r1")
 	must(t, err)
 	wantEqual(t, stored, want, "request after an aborted update")
+}
+
+// The state between a first and a second factor is stored, and cleared when the
+// request is done.
+func testAuthRequestFirstFactor(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateAuthRequest(ctx, newAuthRequest("r1")))
+	want := newAuthRequest("r1")
+	want.FirstFactorUserID, want.FirstFactorAt, want.FirstFactorBinding = "u1", t0.Add(time.Second), "0123abcd"
+	_, err := s.UpdateAuthRequest(ctx, "r1", func(a *storage.AuthRequest) error {
+		a.FirstFactorUserID, a.FirstFactorAt, a.FirstFactorBinding = want.FirstFactorUserID, want.FirstFactorAt, want.FirstFactorBinding
+		return nil
+	})
+	must(t, err)
+	got, err := s.GetAuthRequest(ctx, "r1")
+	must(t, err)
+	wantEqual(t, got, want, "request with a first factor")
+
+	done := doneAuthRequest("r1", "u1")
+	_, err = s.UpdateAuthRequest(ctx, "r1", func(a *storage.AuthRequest) error {
+		a.FirstFactorUserID, a.FirstFactorAt, a.FirstFactorBinding = "", time.Time{}, ""
+		a.Done, a.UserID, a.AuthTime, a.AMR, a.ACR, a.SessionSID, a.GrantedScopes =
+			true, done.UserID, done.AuthTime, done.AMR, done.ACR, done.SessionSID, done.GrantedScopes
+		return nil
+	})
+	must(t, err)
+	got, err = s.GetAuthRequest(ctx, "r1")
+	must(t, err)
+	wantEqual(t, got, done, "done request")
+}
+
+// A request without a client (the login UI's own account sign-in) is stored,
+// expires and is deleted like any other.
+func testAuthRequestAccount(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := &storage.AuthRequest{
+		ID: "acct1", MaxAge: -1, CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute),
+		FirstFactorUserID: "u1", FirstFactorAt: t0, FirstFactorBinding: "beef",
+	}
+	must(t, s.CreateAuthRequest(ctx, a))
+	got, err := s.GetAuthRequest(ctx, "acct1")
+	must(t, err)
+	wantEqual(t, got, a, "account request")
+	n, err := s.DeleteExpired(ctx, t0.Add(11*time.Minute), 100)
+	must(t, err)
+	if n < 1 {
+		t.Errorf("DeleteExpired removed %d records, want the expired account request", n)
+	}
+	_, err = s.GetAuthRequest(ctx, "acct1")
+	wantErr(t, err, storage.ErrNotFound, "expired account request")
 }
 
 // The code fields change only through IssueCode and RedeemCode. Whether a backend

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ var userTests = []test{
 	{"Update", testUserUpdate},
 	{"UpdateErrorAborts", testUserUpdateErrorAborts},
 	{"UpdateKeepsUsername", testUserUpdateKeepsUsername},
+	{"TOTPRoundTrip", testUserTOTPRoundTrip},
+	{"TOTPStepOnce", testUserTOTPStepOnce},
 }
 
 func newUser(id, username string) *storage.User {
@@ -154,4 +158,93 @@ func testUserUpdateKeepsUsername(t *testing.T, s storage.Store) {
 	}
 	_, err := s.GetUserByUsername(ctx, "mallory")
 	wantErr(t, err, storage.ErrNotFound, "GetUserByUsername of a name fn tried to set")
+}
+
+// The second-factor state is stored and returned as it was set, and cleared again.
+func testUserTOTPRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateUser(ctx, newUser("u1", "alice")))
+	want := newUser("u1", "alice")
+	want.TOTP = storage.TOTP{
+		Secret:        []byte{1, 2, 3, 0, 255},
+		EnrolledAt:    t0,
+		LastStep:      t0.Unix() / 30,
+		RecoveryCodes: []string{"aa", "bb", "cc"},
+		Failures:      4,
+		LockedUntil:   t0.Add(time.Minute),
+		PendingSecret: []byte{9, 8, 7},
+		PendingSince:  t0.Add(-time.Minute),
+	}
+	_, err := s.UpdateUser(ctx, "u1", func(u *storage.User) error {
+		u.TOTP = want.TOTP
+		return nil
+	})
+	must(t, err)
+	got, err := s.GetUser(ctx, "u1")
+	must(t, err)
+	wantEqual(t, got, want, "user with TOTP")
+	if !got.TOTP.Enrolled() {
+		t.Errorf("Enrolled() = false with a secret")
+	}
+	got, err = s.GetUserByUsername(ctx, "alice")
+	must(t, err)
+	wantEqual(t, got, want, "user with TOTP by username")
+
+	_, err = s.UpdateUser(ctx, "u1", func(u *storage.User) error {
+		u.TOTP = storage.TOTP{}
+		return nil
+	})
+	must(t, err)
+	got, err = s.GetUser(ctx, "u1")
+	must(t, err)
+	wantEqual(t, got, newUser("u1", "alice"), "user after clearing TOTP")
+	if got.TOTP.Enrolled() {
+		t.Errorf("Enrolled() = true after clearing")
+	}
+}
+
+// Accepting a time step is a read-modify-write inside UpdateUser: of concurrent
+// updates that each accept the same step only if it is newer than the stored one,
+// exactly one succeeds (the replay protection of one-time codes relies on it).
+func testUserTOTPStepOnce(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateUser(ctx, newUser("u1", "alice")))
+	const step = 1000
+	errReplay := errors.New("step already used")
+	var wg sync.WaitGroup
+	results := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateUser(ctx, "u1", func(u *storage.User) error {
+				if u.TOTP.LastStep >= step {
+					return errReplay
+				}
+				u.TOTP.LastStep = step
+				u.TOTP.Failures++
+				return nil
+			})
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, errReplay):
+			t.Errorf("UpdateUser: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d concurrent updates accepted the step, want 1", ok)
+	}
+	got, err := s.GetUser(ctx, "u1")
+	must(t, err)
+	if got.TOTP.LastStep != step || got.TOTP.Failures != 1 {
+		t.Errorf("stored LastStep %d, Failures %d; want %d, 1", got.TOTP.LastStep, got.TOTP.Failures, step)
+	}
 }

@@ -1,0 +1,161 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/totp"
+)
+
+// Paths of the second step and the account pages.
+const (
+	// PathSecondFactor is the page asking for a TOTP or recovery code.
+	PathSecondFactor = "/login/totp"
+	// PathAccountLogin signs in to the account pages, without an application.
+	PathAccountLogin = "/account/login"
+	// PathAccountTOTP enrols (GET shows the QR code and secret, POST confirms with
+	// a code) and manages the second factor.
+	PathAccountTOTP = "/account/totp"
+	// PathAccountTOTPManage re-enrols, renews the recovery codes or turns the
+	// second factor off, each after the current password or a current code.
+	PathAccountTOTPManage = "/account/totp/manage"
+)
+
+// Form steps bound into form tokens.
+const (
+	stepTOTP    = "totp"
+	stepAccount = "account"
+)
+
+// genericCodeError is the one answer to every refused second factor: wrong,
+// malformed, stale, already used, or refused while backing off.
+const genericCodeError = "That code was not accepted. Enter the current code from your authenticator app, or an unused recovery code."
+
+// accountRequestLifetime bounds the half-done sign-in to the account pages.
+const accountRequestLifetime = 10 * time.Minute
+
+type secondFactorData struct {
+	AuthRequestID string
+	FormToken     string
+	// ClientName is empty for the sign-in to the account pages.
+	ClientName string
+	Error      string
+}
+
+// ResetMFA removes a person's second factor (TOTP secret, recovery codes, pending
+// enrolment, failure count) atomically through store.UpdateUser. It is
+// totp.ResetMFA, offered here for the admin service.
+func ResetMFA(ctx context.Context, store storage.Users, userID string) error {
+	return totp.ResetMFA(ctx, store, userID)
+}
+
+// startSecondFactor records on ar that userID passed the first factor at
+// firstAt, binds that to this browser, and sends it to the code page.
+func (h *Handler) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, userID string, firstAt time.Time) {
+	binding := h.pendingBinding(w, r)
+	_, err := h.store.UpdateAuthRequest(r.Context(), ar.ID, func(a *storage.AuthRequest) error {
+		if a.Done {
+			return storage.ErrConflict
+		}
+		a.FirstFactorUserID, a.FirstFactorAt, a.FirstFactorBinding = userID, firstAt.UTC(), binding
+		return nil
+	})
+	if err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
+		return
+	}
+	http.Redirect(w, r, secondFactorURL(ar.ID), http.StatusSeeOther)
+}
+
+func secondFactorURL(authRequestID string) string {
+	return PathSecondFactor + "?authRequestID=" + url.QueryEscape(authRequestID)
+}
+
+// loadSecondFactor returns a live request (of an application or of the account
+// pages) whose first factor this browser passed, or shows why not. Skipping to
+// the second step, or coming from another browser, ends here.
+func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
+	refuse := func() {
+		h.ErrorPage(w, r, http.StatusForbidden, "Sign in first",
+			"This step of the sign-in is not open for this browser. Return to the application (or your account page) and sign in again.")
+	}
+	if id == "" || len(id) > 128 {
+		refuse()
+		return nil
+	}
+	ar, err := h.store.GetAuthRequest(r.Context(), id)
+	if err != nil || ar.Expired(h.now()) || ar.Done || ar.FirstFactorUserID == "" || !h.boundToBrowser(r, ar) {
+		refuse()
+		return nil
+	}
+	return ar
+}
+
+func (h *Handler) secondFactorPage(w http.ResponseWriter, r *http.Request) {
+	ar := h.loadSecondFactor(w, r, r.URL.Query().Get("authRequestID"))
+	if ar == nil {
+		return
+	}
+	h.showSecondFactor(w, r, http.StatusOK, ar, "")
+}
+
+func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, msg string) {
+	d := secondFactorData{AuthRequestID: ar.ID, FormToken: h.formToken(stepTOTP, ar.ID), Error: msg}
+	if ar.ClientID != "" {
+		d.ClientName = h.clientName(r.Context(), ar.ClientID)
+	}
+	h.render(w, r, status, "totp", "Two-step sign-in", d)
+}
+
+// secondFactorSubmit checks the code for the person who passed the first factor
+// of this request, in this browser. Only then does the session start (or, after
+// a step-up, get replaced by one that used both factors).
+func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+		return
+	}
+	id := r.PostForm.Get("auth_request_id")
+	if !h.checkFormToken(stepTOTP, id, r.PostForm.Get("csrf_token")) {
+		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
+		return
+	}
+	ar := h.loadSecondFactor(w, r, id)
+	if ar == nil {
+		return
+	}
+	ctx := r.Context()
+	userID := ar.FirstFactorUserID
+	_, err := h.totp.Verify(ctx, h.store, userID, r.PostForm.Get("code"))
+	if errors.Is(err, totp.ErrRejected) {
+		// The reason is logged, never the code.
+		h.log.InfoContext(ctx, "second factor refused", "event", "second_factor_failed", "reason", err.Error(),
+			"subject", userID, "client", ar.ClientID, "address", r.RemoteAddr)
+		h.showSecondFactor(w, r, http.StatusUnauthorized, ar, genericCodeError)
+		return
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "check second factor", "subject", userID, "error", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not check the code. Please try again.")
+		return
+	}
+	sess, err := h.newSession(ctx, w, r, userID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true)
+	if err != nil {
+		h.log.ErrorContext(ctx, "create session", "error", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
+		return
+	}
+	h.log.InfoContext(ctx, "signed in with a second factor", "event", "login", "subject", userID, "client", ar.ClientID, "acr", ACRMFA, "address", r.RemoteAddr)
+	if ar.ClientID == "" {
+		// The sign-in to the account pages is done with.
+		h.store.DeleteAuthRequest(ctx, ar.ID)
+		http.Redirect(w, r, PathAccountTOTP, http.StatusSeeOther)
+		return
+	}
+	h.complete(w, r, ar, sess)
+}
