@@ -20,9 +20,6 @@ import (
 	"github.com/signet-idp/signet/storage"
 )
 
-// ACR values. ACRPassword is a single-factor sign-in.
-const ACRPassword = "urn:signet:acr:pwd"
-
 // opStorage adapts our storage and keys to the library's op.Storage. The library
 // calls it for authorize, userinfo, introspection, revocation and client
 // authentication; the grants that issue tokens are ours (token.go).

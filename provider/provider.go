@@ -88,6 +88,8 @@ type Config struct {
 	// ErrorPage renders a page for errors that must not redirect to the client.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	Now       func() time.Time
+	// ACRValues are the acr values the login UI can satisfy (for discovery).
+	ACRValues []string
 	// HTTPClient delivers back-channel logouts (a client that follows no
 	// redirects when nil).
 	HTTPClient *http.Client
@@ -281,7 +283,7 @@ func (p *Provider) buildDiscovery() error {
 	d.RequestParameterSupported = false
 	d.RequestURIParameterSupported = false
 	d.RequestObjectSigningAlgValuesSupported = nil
-	d.ACRValuesSupported = []string{ACRPassword}
+	d.ACRValuesSupported = p.cfg.ACRValues
 	d.UILocalesSupported = nil
 	d.ClaimsLocalesSupported = nil
 	d.BackChannelLogoutSupported = true

@@ -21,7 +21,7 @@ func (c *cli) userCmd() *cobra.Command {
 		Short: "Manage the people who sign in",
 	}
 	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd(),
-		c.userGrantsCmd(), c.userRevokeGrantCmd())
+		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd())
 	return cmd
 }
 
@@ -180,6 +180,28 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 			return nil
 		})
 	}
+	return cmd
+}
+
+func (c *cli) userMFACmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mfa",
+		Short: "Manage a person's two-step sign-in",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "reset USERNAME",
+		Short: "Remove a person's TOTP and recovery codes (for a lost phone); they enrol again at /account/totp",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.ResetMFA(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removed two-step sign-in of %s; they can enrol again at /account/totp.\n", args[0])
+				return nil
+			})
+		},
+	})
 	return cmd
 }
 

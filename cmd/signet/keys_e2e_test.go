@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,31 +122,7 @@ type oauthTokens struct{ id, access string }
 // through the admin socket of a running server.
 func TestKeysCLIWhileServing(t *testing.T) {
 	ti := startIssuer(t)
-	cfgPath := filepath.Join(t.TempDir(), "signet.yaml")
-	yaml := "issuer: " + ti.URL + "\nlisten: " + strings.TrimPrefix(ti.URL, "http://") + "\ndata_dir: " + ti.srv.cfg.DataDir +
-		"\npasswords:\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n"
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		admin.ListenAndServe(ctx, filepath.Join(ti.srv.cfg.DataDir, socketFileName), admin.NewHandler(ti.srv.admin))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	for range 200 {
-		if c, err := admin.Dial(filepath.Join(ti.srv.cfg.DataDir, socketFileName)); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cli := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append([]string{"--config", cfgPath}, args...), strings.NewReader(""), &out, &errb)
-		return code, out.String(), errb.String()
-	}
+	cli := serveAdminSocket(t, ti)
 	list := func() []admin.KeyInfo {
 		code, out, errs := cli("keys", "list", "--output", "json")
 		if code != 0 {
@@ -216,5 +188,4 @@ func TestKeysCLIWhileServing(t *testing.T) {
 	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now); err != nil {
 		t.Fatalf("keys made after the rewrap do not open: %v", err)
 	}
-	_ = io.Discard
 }

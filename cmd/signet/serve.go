@@ -98,6 +98,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 			Session:              lt.Session.D(),
 		},
 		AccessTokenAlg: jose.SignatureAlgorithm(cfg.Keys.AccessTokenAlg),
+		ACRValues:      web.ACRValuesSupported(),
 		SecretKey:      secrets.KeyEncryptionKey,
 		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {

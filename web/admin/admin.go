@@ -21,6 +21,8 @@ type Manager interface {
 	// LogoutUser ends every session of the user, notifying the clients of each
 	// (back-channel logout), and reports how many ended.
 	LogoutUser(ctx context.Context, username string) (int, error)
+	// ResetMFA removes the user's TOTP and recovery codes (a lost phone).
+	ResetMFA(ctx context.Context, username string) error
 	// ListGrants returns the apps the user approved, with scopes and dates.
 	ListGrants(ctx context.Context, username string) ([]GrantInfo, error)
 	// RevokeGrant deletes the user's grant to a client and revokes every token

@@ -136,6 +136,11 @@ func (c *Client) LogoutUser(ctx context.Context, username string) (int, error) {
 	return res.Sessions, err
 }
 
+// ResetMFA implements Manager.
+func (c *Client) ResetMFA(ctx context.Context, username string) error {
+	return c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/mfa/reset", nil, nil)
+}
+
 // ListGrants implements Manager.
 func (c *Client) ListGrants(ctx context.Context, username string) ([]GrantInfo, error) {
 	var gs []GrantInfo

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/totp"
 )
 
 // Service is the Manager that works directly on a store. It is safe for concurrent
@@ -94,6 +95,18 @@ func (s *Service) endSessions(ctx context.Context, userID string) error {
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("end session: %w", err)
 		}
+	}
+	return nil
+}
+
+// ResetMFA implements Manager.
+func (s *Service) ResetMFA(ctx context.Context, username string) error {
+	u, err := s.user(ctx, username)
+	if err != nil {
+		return err
+	}
+	if err := totp.ResetMFA(ctx, s.store, u.ID); err != nil {
+		return classify(err, "reset two-step sign-in", fmt.Sprintf("user %q", username))
 	}
 	return nil
 }
