@@ -56,6 +56,36 @@ type Config struct {
 	ErrorRedirectURL func(redirectURI, state, errCode, description string) string
 	Now              func() time.Time
 	Log              *slog.Logger
+
+	// EndSession ends a browser session with back-channel logout notices (the
+	// provider's EndSession).
+	EndSession func(ctx context.Context, s *storage.Session) error
+	// VerifyIDTokenHint checks an id_token_hint's signature and issuer (not its
+	// expiry) and says whose it is.
+	VerifyIDTokenHint func(hint string) (IDTokenHint, error)
+	// PostLogoutRedirect returns uri with state when uri is registered for
+	// clientID as a post-logout redirect URI, or "".
+	PostLogoutRedirect func(ctx context.Context, clientID, uri, state string) string
+	// RevokeGrant deletes a person's grant to a client and revokes the client's
+	// tokens for them (the provider's RevokeGrant).
+	RevokeGrant func(ctx context.Context, userID, clientID string) error
+	// Scopes describes every scope a person may be asked to approve.
+	Scopes []Scope
+}
+
+// IDTokenHint is what a verified id_token_hint says.
+type IDTokenHint struct {
+	Subject  string
+	SID      string
+	ClientID string
+}
+
+// Scope is a scope as the consent page shows it.
+type Scope struct {
+	Name        string
+	Description string
+	// Optional scopes may be unticked on the consent page; the others are required.
+	Optional bool
 }
 
 // Handler serves the pages.
@@ -77,7 +107,7 @@ type Handler struct {
 
 // pages are the templates web renders; each file defines one page and shares the
 // layout.
-var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html"}
+var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html"}
 
 // New parses the templates once; a missing or broken template fails start-up.
 func New(cfg Config) (*Handler, error) {
@@ -135,6 +165,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET "+PathAccountTOTP, page(h.accountTOTPPage))
 	mux.Handle("POST "+PathAccountTOTP, page(h.accountTOTPConfirm))
 	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
+	h.logoutRoutes(mux, page)
+	h.consentRoutes(mux, page)
 	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(templates.FS)))
 	mux.Handle("GET /{$}", page(h.home))
 }

@@ -118,6 +118,13 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
 		CallbackURL:     p.CallbackURL,
+		EndSession:      p.EndSession,
+		VerifyIDTokenHint: func(hint string) (web.IDTokenHint, error) {
+			h, err := p.VerifyIDTokenHint(hint)
+			return web.IDTokenHint(h), err
+		},
+		PostLogoutRedirect: p.PostLogoutRedirect,
+		RevokeGrant:        p.RevokeGrant,
 		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
 			return provider.ErrorRedirectURL(cfg.Issuer, redirectURI, state, code, desc)
 		},
