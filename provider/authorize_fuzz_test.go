@@ -62,7 +62,7 @@ func newFuzzProvider(tb testing.TB) *provider.Provider {
 	}
 	p, err := provider.New(provider.Config{
 		Issuer: fuzzIssuer, Store: st, Keys: km,
-		Scopes: []provider.Scope{{Name: "calendar.read", Description: "Calendar"}},
+		Scopes: []provider.Scope{{Name: "calendar.read"}},
 		Lifetimes: provider.Lifetimes{
 			AccessToken: 10 * time.Minute, IDToken: time.Hour, RefreshTokenIdle: time.Hour, RefreshTokenAbsolute: 2 * time.Hour,
 			AuthRequest: 10 * time.Minute, AuthorizationCode: time.Minute,

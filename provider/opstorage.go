@@ -54,12 +54,19 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
+	scopes := slices.Clone(req.Scopes)
+	if c, err := s.p.store.GetClient(ctx, req.ClientID); err == nil && len(c.AllowedScopes) > 0 {
+		// A client limited to some scopes gets only those (and openid).
+		scopes = slices.DeleteFunc(scopes, func(sc string) bool {
+			return sc != oidc.ScopeOpenID && !slices.Contains(c.AllowedScopes, sc)
+		})
+	}
 	now := s.p.now().UTC()
 	ar := &storage.AuthRequest{
 		ID:                  randomID(24),
 		ClientID:            req.ClientID,
 		RedirectURI:         req.RedirectURI,
-		Scopes:              slices.Clone(req.Scopes),
+		Scopes:              scopes,
 		ResponseType:        string(req.ResponseType),
 		ResponseMode:        string(req.ResponseMode),
 		State:               req.State,
@@ -272,13 +279,20 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 		return err
 	}
 	ui.Subject = u.ID
-	if slices.Contains(scopes, oidc.ScopeProfile) {
+	c := p.claimsOf(scopes)
+	if c&claimName != 0 {
 		ui.Name = u.Name
+	}
+	if c&claimPreferredUsername != 0 {
 		ui.PreferredUsername = u.Username
+	}
+	if c&claimUpdatedAt != 0 {
 		ui.UpdatedAt = oidc.FromTime(u.UpdatedAt)
 	}
-	if slices.Contains(scopes, oidc.ScopeEmail) {
+	if c&claimEmail != 0 {
 		ui.Email = u.Email
+	}
+	if c&claimEmailVerified != 0 {
 		ui.EmailVerified = oidc.Bool(u.EmailVerified)
 	}
 	return nil

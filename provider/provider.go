@@ -67,8 +67,10 @@ type Lifetimes struct {
 
 // Scope is an extra scope offered beside the built-in ones.
 type Scope struct {
-	Name        string
-	Description string
+	Name string
+	// Claims are the user claims the scope releases (name, preferred_username,
+	// updated_at, email, email_verified).
+	Claims []string
 }
 
 // Config configures a Provider.
@@ -105,6 +107,8 @@ type Provider struct {
 	handler http.Handler
 	// scopes is the set of every supported scope.
 	scopes map[string]bool
+	// releases maps a scope to the claims it releases (claim* bits).
+	releases map[string]int
 
 	discovery atomic.Pointer[servedDoc]
 	jwks      atomic.Pointer[servedDoc]
@@ -148,6 +152,7 @@ func New(cfg Config) (*Provider, error) {
 	for _, s := range cfg.Scopes {
 		p.scopes[s.Name] = true
 	}
+	p.buildReleases()
 	p.origins.store = cfg.Store
 	p.origins.now = cfg.Now
 
@@ -237,21 +242,40 @@ func (p *Provider) scopeNames() []string {
 	return names
 }
 
-// ScopeDescription returns the human description of a scope.
-func (p *Provider) ScopeDescription(name string) string {
-	for _, s := range p.cfg.Scopes {
-		if s.Name == name {
-			return s.Description
-		}
-	}
-	return builtinScopeDescriptions[name]
+// Claims a scope may release.
+const (
+	claimName = 1 << iota
+	claimPreferredUsername
+	claimUpdatedAt
+	claimEmail
+	claimEmailVerified
+)
+
+var claimBits = map[string]int{
+	"name": claimName, "preferred_username": claimPreferredUsername, "updated_at": claimUpdatedAt,
+	"email": claimEmail, "email_verified": claimEmailVerified,
 }
 
-var builtinScopeDescriptions = map[string]string{
-	oidc.ScopeOpenID:        "Know who you are",
-	oidc.ScopeProfile:       "See your name and username",
-	oidc.ScopeEmail:         "See your email address",
-	oidc.ScopeOfflineAccess: "Stay signed in when you are away",
+// releases maps each scope to the claims it releases; built once in New.
+func (p *Provider) buildReleases() {
+	p.releases = map[string]int{
+		oidc.ScopeProfile: claimName | claimPreferredUsername | claimUpdatedAt,
+		oidc.ScopeEmail:   claimEmail | claimEmailVerified,
+	}
+	for _, s := range p.cfg.Scopes {
+		for _, c := range s.Claims {
+			p.releases[s.Name] |= claimBits[c]
+		}
+	}
+}
+
+// claimsOf returns the claims the scopes release.
+func (p *Provider) claimsOf(scopes []string) int {
+	bits := 0
+	for _, s := range scopes {
+		bits |= p.releases[s]
+	}
+	return bits
 }
 
 var supportedClaims = []string{

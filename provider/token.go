@@ -277,11 +277,18 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 			AuthTime: ic.authTime.Unix(), Nonce: ic.nonce, ACR: ic.acr, AMR: ic.amr,
 			AZP: c.ID, AtHash: atHash, SID: ic.sid,
 		}
-		if slices.Contains(at.Scopes, oidc.ScopeProfile) {
-			claims.Name, claims.PreferredUsername = u.Name, u.Username
+		rel := p.claimsOf(at.Scopes)
+		if rel&claimName != 0 {
+			claims.Name = u.Name
 		}
-		if slices.Contains(at.Scopes, oidc.ScopeEmail) {
-			claims.Email, claims.EmailVerified = u.Email, &u.EmailVerified
+		if rel&claimPreferredUsername != 0 {
+			claims.PreferredUsername = u.Username
+		}
+		if rel&claimEmail != 0 {
+			claims.Email = u.Email
+		}
+		if rel&claimEmailVerified != 0 {
+			claims.EmailVerified = &u.EmailVerified
 		}
 		payload, err := json.Marshal(claims)
 		if err != nil {

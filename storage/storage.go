@@ -69,6 +69,9 @@ type Client struct {
 	FirstParty bool
 	// RequireMFA makes every sign-in to this client use a second factor.
 	RequireMFA bool
+	// AllowedScopes limits the scopes the client may request beside openid; empty
+	// means every configured scope.
+	AllowedScopes []string
 	// IDTokenAlg is "RS256" (default) or "ES256".
 	IDTokenAlg string
 	// AccessTokenFormat is "jwt" (default) or "opaque".
@@ -209,6 +212,10 @@ type AuthRequest struct {
 	FirstFactorUserID  string
 	FirstFactorAt      time.Time
 	FirstFactorBinding string
+
+	// ConsentSID is set while the request waits on the consent page: the public
+	// id of the session whose person must approve it.
+	ConsentSID string
 
 	// Set by the login UI once the person is authenticated (and has consented).
 	Done          bool

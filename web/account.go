@@ -16,24 +16,42 @@ import (
 // to /account/totp.
 
 func (h *Handler) accountLoginPage(w http.ResponseWriter, r *http.Request) {
+	next := accountNext(r.URL.Query().Get("next"))
 	if sess, _ := h.currentSession(r.Context(), r); sess != nil {
-		http.Redirect(w, r, PathAccountTOTP, http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	h.showAccountLogin(w, r, http.StatusOK, "", "")
+}
+
+// accountNext is where the account sign-in returns: one of the account pages,
+// never an address from outside.
+func accountNext(next string) string {
+	if next == PathAccount {
+		return PathAccount
+	}
+	return PathAccountTOTP
 }
 
 func (h *Handler) showAccountLogin(w http.ResponseWriter, r *http.Request, status int, username, msg string) {
 	if len(username) > maxUsernameLen {
 		username = ""
 	}
-	h.render(w, r, status, "login", "Sign in", loginData{
+	next := r.URL.Query().Get("next")
+	if r.Method == http.MethodPost {
+		next = r.PostForm.Get("next")
+	}
+	d := loginData{
 		Action:    PathAccountLogin,
 		Account:   true,
 		FormToken: h.formToken(stepAccount, ""),
 		Username:  username,
 		Error:     msg,
-	})
+	}
+	if accountNext(next) == PathAccount {
+		d.Next = PathAccount
+	}
+	h.render(w, r, status, "login", "Sign in", d)
 }
 
 // accountLoginSubmit checks the password. A person with a second factor is asked
@@ -83,7 +101,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "signed in to the account pages", "event", "login", "subject", user.ID, "address", r.RemoteAddr)
-	http.Redirect(w, r, PathAccountTOTP, http.StatusSeeOther)
+	http.Redirect(w, r, accountNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 // accountSession returns the browser's session and person, or sends the browser

@@ -68,6 +68,8 @@ type loginData struct {
 	ClientName    string
 	Username      string
 	Error         string
+	// Next is where the account sign-in returns (an account page).
+	Next string
 }
 
 // loadAuthRequest returns a live, not yet completed auth request, or shows why not.
@@ -296,30 +298,6 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		}
 	}
 	return user, nil
-}
-
-// complete marks the auth request done for the session's person and sends the
-// browser to the provider's callback.
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, s *storage.Session) {
-	_, err := h.store.UpdateAuthRequest(r.Context(), ar.ID, func(a *storage.AuthRequest) error {
-		if a.Done || a.ClientID == "" {
-			return storage.ErrConflict
-		}
-		a.FirstFactorUserID, a.FirstFactorAt, a.FirstFactorBinding = "", time.Time{}, ""
-		a.Done = true
-		a.UserID = s.UserID
-		a.AuthTime = s.AuthTime
-		a.AMR = slices.Clone(s.AMR)
-		a.ACR = s.ACR
-		a.SessionSID = s.SID
-		a.GrantedScopes = slices.Clone(a.Scopes)
-		return nil
-	})
-	if err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
-		return
-	}
-	http.Redirect(w, r, h.cfg.CallbackURL(ar.ID), http.StatusSeeOther)
 }
 
 // redirectError returns an OAuth error to the request's registered redirect URI.

@@ -72,6 +72,7 @@ secret and must use PKCE.`,
 	f.StringArrayVar(&in.RedirectURIs, "redirect-uri", nil, "redirect URI, repeat for several (at least one)")
 	f.StringArrayVar(&in.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return (exact match), repeat for several")
 	f.StringVar(&in.BackchannelLogoutURI, "backchannel-logout-uri", "", "URI that receives a logout token when a session ends")
+	f.StringArrayVar(&in.AllowedScopes, "allowed-scope", nil, "limit the scopes this client may request (beside openid), repeat for several; default: all")
 	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
 	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
 	f.BoolVar(&in.RequireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (TOTP)")
@@ -155,6 +156,9 @@ func (c *cli) clientShowCmd() *cobra.Command {
 			}
 			if cl.BackchannelLogoutURI != "" {
 				fmt.Fprintf(tw, "backchannel_logout_uri:\t%s\n", cl.BackchannelLogoutURI)
+			}
+			if len(cl.AllowedScopes) > 0 {
+				fmt.Fprintf(tw, "allowed_scopes:\t%s\n", strings.Join(cl.AllowedScopes, " "))
 			}
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(cl.CreatedAt))
 			return tw.Flush()

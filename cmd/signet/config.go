@@ -50,7 +50,14 @@ type MFAConfig struct {
 type ScopeConfig struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
+	// Optional scopes may be unticked on the consent page; others are required.
+	Optional bool `yaml:"optional"`
+	// Claims are the user claims the scope releases in ID tokens and userinfo.
+	Claims []string `yaml:"claims,omitempty"`
 }
+
+// releasableClaims are the user claims a scope may release.
+var releasableClaims = []string{"name", "preferred_username", "email", "email_verified", "updated_at"}
 
 // LifetimesConfig holds every token and session lifetime.
 type LifetimesConfig struct {
@@ -193,6 +200,11 @@ func DefaultConfig() *Config {
 // and strips trailing slashes from the issuer. LoadConfig calls it; call it
 // yourself after changing a Config in code, before Validate.
 func (c *Config) ApplyDefaults() {
+	for i := range c.Scopes {
+		if len(c.Scopes[i].Claims) == 0 {
+			c.Scopes[i].Claims = nil // "claims: []" and no key mean the same
+		}
+	}
 	def := DefaultConfig()
 	setString(&c.Issuer, def.Issuer)
 	c.Issuer = strings.TrimRight(c.Issuer, "/")
@@ -579,6 +591,11 @@ func (c *Config) problems() []configProblem {
 		}
 		if strings.TrimSpace(s.Description) == "" {
 			add(key+".description", "required: people read it on the consent page")
+		}
+		for j, cl := range s.Claims {
+			if !slices.Contains(releasableClaims, cl) {
+				add(fmt.Sprintf("%s.claims[%d]", key, j), "%q is not one of %s", cl, strings.Join(releasableClaims, ", "))
+			}
 		}
 	}
 

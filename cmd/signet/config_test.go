@@ -29,7 +29,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatalf("LoadConfig(%s): %v", examplePath, err)
 	}
 	want := DefaultConfig()
-	want.Scopes = []ScopeConfig{{Name: "calendar.read", Description: "See your calendar availability"}}
+	want.Scopes = []ScopeConfig{{Name: "calendar.read", Description: "See your calendar availability", Optional: true}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("example config differs from DefaultConfig plus the example scope:\n got %+v\nwant %+v", cfg, want)
 	}

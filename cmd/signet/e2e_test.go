@@ -105,7 +105,16 @@ type rp struct {
 	verifier *oidc.IDTokenVerifier
 }
 
+// addClient registers a first-party client (no consent page), so that tests of
+// other features need not click through consent; addThirdParty registers one
+// that asks.
 func (ti *testIssuer) addClient(in admin.AddClientInput) *rp {
+	ti.t.Helper()
+	in.FirstParty = true
+	return ti.addThirdParty(in)
+}
+
+func (ti *testIssuer) addThirdParty(in admin.AddClientInput) *rp {
 	ti.t.Helper()
 	if len(in.RedirectURIs) == 0 {
 		in.RedirectURIs = []string{ti.rpBase + "/" + in.ID}
@@ -179,7 +188,10 @@ func (b *browser) get(u string) page {
 	return b.do(req)
 }
 
-var inputRE = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
+var (
+	inputRE    = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
+	checkboxRE = regexp.MustCompile(`<input[^>]*type="checkbox"[^>]*name="([^"]+)"[^>]*value="([^"]*)"[^>]*>`)
+)
 
 // submit posts the page's form (its hidden inputs plus fields), as a browser would.
 func (b *browser) submit(p page, action string, fields url.Values) page {
@@ -187,6 +199,12 @@ func (b *browser) submit(p page, action string, fields url.Values) page {
 	form := url.Values{}
 	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	// Checked, enabled checkboxes are submitted as a browser would.
+	for _, m := range checkboxRE.FindAllStringSubmatch(p.body, -1) {
+		if strings.Contains(m[0], " checked") && !strings.Contains(m[0], " disabled") {
+			form.Add(m[1], html.UnescapeString(m[2]))
+		}
 	}
 	for k, v := range fields {
 		form[k] = v

@@ -82,7 +82,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 
 	scopes := make([]provider.Scope, len(cfg.Scopes))
 	for i, sc := range cfg.Scopes {
-		scopes[i] = provider.Scope{Name: sc.Name, Description: sc.Description}
+		scopes[i] = provider.Scope{Name: sc.Name, Claims: sc.Claims}
 	}
 	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
 	p, err := provider.New(provider.Config{
@@ -125,6 +125,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		},
 		PostLogoutRedirect: p.PostLogoutRedirect,
 		RevokeGrant:        p.RevokeGrant,
+		Scopes:             scopeRegistry(cfg),
 		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
 			return provider.ErrorRedirectURL(cfg.Issuer, redirectURI, state, code, desc)
 		},
@@ -358,4 +359,19 @@ func seedDemo(ctx context.Context, m *admin.Service, dataDir string, client admi
 		return "", fmt.Errorf("demo client secret: %w", err)
 	}
 	return created.ClientSecret, nil
+}
+
+// scopeRegistry is every scope a person may be asked to approve, as the consent
+// page shows it: the built-in ones, then the configured ones.
+func scopeRegistry(cfg *Config) []web.Scope {
+	reg := []web.Scope{
+		{Name: "openid", Description: "Know who you are (your Signet account identifier)"},
+		{Name: "profile", Description: "See your name and username", Optional: true},
+		{Name: "email", Description: "See your email address", Optional: true},
+		{Name: "offline_access", Description: "Keep access while you are not using the app", Optional: true},
+	}
+	for _, sc := range cfg.Scopes {
+		reg = append(reg, web.Scope{Name: sc.Name, Description: sc.Description, Optional: sc.Optional})
+	}
+	return reg
 }

@@ -95,6 +95,8 @@ type AddClientInput struct {
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
 	// RequireMFA makes every sign-in to this client use a second factor.
 	RequireMFA bool `json:"require_mfa,omitempty"`
+	// AllowedScopes limits the scopes the client may request (empty: all).
+	AllowedScopes []string `json:"allowed_scopes,omitempty"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return (exact match).
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// BackchannelLogoutURI receives logout tokens when a session ends.
@@ -132,6 +134,7 @@ type ClientInfo struct {
 	IDTokenAlg             string    `json:"id_token_alg"`
 	AccessTokenFormat      string    `json:"access_token_format"`
 	RequireMFA             bool      `json:"require_mfa"`
+	AllowedScopes          []string  `json:"allowed_scopes,omitempty"`
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`

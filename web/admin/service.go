@@ -417,6 +417,11 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 			return nil, invalidf("back-channel logout %s", err.Error())
 		}
 	}
+	for _, sc := range in.AllowedScopes {
+		if sc == "" || len(sc) > 128 || strings.ContainsAny(sc, " \t\r\n\"\\") {
+			return nil, invalidf("allowed scope %q is not a scope name", sc)
+		}
+	}
 	alg := cmp.Or(in.IDTokenAlg, defaultIDTokenAlg)
 	if alg != "RS256" && alg != "ES256" {
 		return nil, invalidf("id token algorithm %q is not RS256 or ES256", in.IDTokenAlg)
@@ -434,6 +439,7 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		RequireMFA:             in.RequireMFA,
 		PostLogoutRedirectURIs: slices.Clone(in.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   in.BackchannelLogoutURI,
+		AllowedScopes:          slices.Clone(in.AllowedScopes),
 		IDTokenAlg:             alg,
 		AccessTokenFormat:      format,
 		CreatedAt:              s.now().UTC(),
@@ -521,6 +527,7 @@ func clientInfo(c *storage.Client) ClientInfo {
 		AccessTokenFormat:      cmp.Or(c.AccessTokenFormat, defaultTokenFormat),
 		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		AllowedScopes:          slices.Clone(c.AllowedScopes),
 		CreatedAt:              c.CreatedAt,
 	}
 }
