@@ -44,7 +44,7 @@ func (h *Handler) showAccountLogin(w http.ResponseWriter, r *http.Request, statu
 	d := loginData{
 		Action:    PathAccountLogin,
 		Account:   true,
-		FormToken: h.formToken(stepAccount, ""),
+		FormToken: h.formToken(stepAccount, h.pendingBinding(w, r)),
 		Username:  username,
 		Error:     msg,
 	}
@@ -63,13 +63,16 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
 		return
 	}
-	if !h.checkFormToken(stepAccount, "", r.PostForm.Get("csrf_token")) {
+	if !h.checkFormToken(stepAccount, h.browserBinding(r), r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid. Open your account page and sign in again.")
+		return
+	}
+	if h.addressLocked(w, r) {
 		return
 	}
 	ctx := r.Context()
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	user, err := h.authenticate(ctx, username, pw)
+	user, err := h.checkPassword(r, username, pw)
 	if errors.Is(err, password.ErrBusy) {
 		w.Header().Set("Retry-After", "1")
 		h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})

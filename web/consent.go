@@ -499,7 +499,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		h.showAccountHome(w, r, http.StatusBadRequest, sess, user, "", "The new password and its confirmation differ.")
 		return
 	}
-	if _, err := h.authenticate(ctx, user.Username, current); err != nil {
+	if _, err := h.checkPassword(r, user.Username, current); err != nil {
 		h.log.InfoContext(ctx, "password change refused", "event", "password_change_failed", "subject", user.ID, "address", r.RemoteAddr)
 		h.showAccountHome(w, r, http.StatusUnauthorized, sess, user, "", "The current password is incorrect.")
 		return

@@ -188,7 +188,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 	h.render(w, r, status, "login", "Sign in", loginData{
 		Action:        "/login",
 		AuthRequestID: ar.ID,
-		FormToken:     h.formToken("login", ar.ID),
+		FormToken:     h.formToken("login", ar.ID+"\x00"+h.pendingBinding(w, r)),
 		ClientName:    h.clientName(r.Context(), ar.ClientID),
 		Username:      username,
 		Error:         msg,
@@ -209,7 +209,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
-	if id == "" && h.checkFormToken(stepAccount, "", r.PostForm.Get("csrf_token")) {
+	if id == "" && h.checkFormToken(stepAccount, h.browserBinding(r), r.PostForm.Get("csrf_token")) {
 		// The account sign-in form, posted here.
 		h.accountLoginSubmit(w, r)
 		return
@@ -219,7 +219,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.secondFactorSubmit(w, r)
 		return
 	}
-	if !h.checkFormToken("login", id, r.PostForm.Get("csrf_token")) {
+	// The form token binds the form to its auth request and to this browser
+	// (a cookie set with the form), so a form fetched elsewhere cannot be posted
+	// from here, nor this one for another request.
+	if !h.checkFormToken("login", id+"\x00"+h.browserBinding(r), r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
 		return
 	}
@@ -227,9 +230,12 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if ar == nil {
 		return
 	}
+	if h.addressLocked(w, r) {
+		return
+	}
 	ctx := r.Context()
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	user, err := h.authenticate(ctx, username, pw)
+	user, err := h.checkPassword(r, username, pw)
 	if errors.Is(err, password.ErrBusy) {
 		w.Header().Set("Retry-After", "1")
 		h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})

@@ -1,8 +1,396 @@
 package web
 
-import "net/http"
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+)
+
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+const (
+	// PathEndSession is the end_session_endpoint. Applications send the browser
+	// here with GET, or POST a form from their own origin, so it is not behind
+	// CrossOriginProtection: it ends a session only for a verified id_token_hint
+	// of the browser's own session, and otherwise asks.
+	PathEndSession = "/end_session"
+	// PathEndSessionConfirm receives the confirmation form (cross-origin posts
+	// refused).
+	PathEndSessionConfirm = PathEndSession + "/confirm"
+	// PathEndSessionContinue continues a POST to PathEndSession that arrived
+	// without the session cookie (a SameSite=Lax cookie is not sent on a
+	// cross-site POST) as a top-level GET, which carries it.
+	PathEndSessionContinue = PathEndSession + "/continue"
+)
+
+// Form token steps of the logout pages.
+const (
+	stepLogout         = "logout"
+	stepLogoutContinue = "logout-continue"
+)
+
+// decisionLogout is the value of the confirmation form's "decision" button that
+// signs out; any other decision (the "Stay signed in" button) ends nothing.
+const decisionLogout = "logout"
+
+// logoutContinueLifetime bounds how long a continuation link (PathEndSessionContinue)
+// is valid: it is followed by the browser at once.
+const logoutContinueLifetime = 2 * time.Minute
+
+// logoutParamLimits bounds every parameter the logout endpoints read; a longer or
+// repeated one makes the request invalid. An ID token is about 1 KiB.
+var logoutParamLimits = map[string]int{
+	"id_token_hint":            8 << 10,
+	"client_id":                256,
+	"post_logout_redirect_uri": 2048,
+	"state":                    2048,
+	"ui_locales":               256,
+	"csrf_token":               128,
+	"decision":                 32,
+	"r":                        16 << 10,
+}
+
+// logoutRequest is a logout as the application asked for it.
+type logoutRequest struct {
+	// hint is a verified id_token_hint, or nil.
+	hint *IDTokenHint
+	// clientID is the hint's client, or else the client_id parameter.
+	clientID    string
+	redirectURI string
+	state       string
+}
 
 // logoutRoutes registers RP-initiated logout (OpenID Connect RP-Initiated Logout
 // 1.0): the end-session endpoint, its confirmation and the signed-out page.
 func (h *Handler) logoutRoutes(mux *http.ServeMux, page func(http.HandlerFunc) http.Handler) {
+	// Not page(): an application's own origin may POST here. Nothing is ended
+	// on a cross-site request without a valid id_token_hint for this browser's
+	// session.
+	mux.Handle("GET "+PathEndSession, SecurityHeaders(http.HandlerFunc(h.logoutEndpoint)))
+	mux.Handle("POST "+PathEndSession, SecurityHeaders(http.HandlerFunc(h.logoutEndpoint)))
+	mux.Handle("GET "+PathEndSessionContinue, SecurityHeaders(http.HandlerFunc(h.logoutContinue)))
+	mux.Handle("POST "+PathEndSessionConfirm, page(h.logoutConfirm))
+}
+
+// logoutEndpoint is the end_session_endpoint. With a verified id_token_hint of the
+// browser's current session it signs out at once; otherwise it asks.
+func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// A HEAD (a link checker, a prefetch) never ends anything.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	v, ok := h.logoutParams(w, r)
+	if !ok {
+		return
+	}
+	lr := logoutRequest{
+		clientID:    v.Get("client_id"),
+		redirectURI: v.Get("post_logout_redirect_uri"),
+		state:       v.Get("state"),
+	}
+	if raw := v.Get("id_token_hint"); raw != "" {
+		hint, err := h.logoutVerifyHint(raw)
+		switch {
+		case err != nil:
+			// Forged, foreign or garbled: as if there were none (the person is asked).
+			h.log.InfoContext(r.Context(), "id_token_hint rejected at logout", "event", "logout_hint_rejected", "address", r.RemoteAddr, "error", err)
+		case lr.clientID != "" && lr.clientID != hint.ClientID:
+			h.log.InfoContext(r.Context(), "logout refused: client_id disagrees with id_token_hint", "event", "logout_refused",
+				"client", logoutClip(lr.clientID, 64), "hint_client", hint.ClientID, "address", r.RemoteAddr)
+			h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out refused",
+				"The application that sent you here is not the one your sign-in was for, so Signet did not sign you out. Return to the application and try again.")
+			return
+		default:
+			lr.hint = &hint
+			lr.clientID = hint.ClientID
+		}
+	}
+	if r.Method == http.MethodPost {
+		if _, err := r.Cookie(h.cookieName); err != nil {
+			// A cross-site POST does not carry the SameSite=Lax session cookie: go
+			// on as a top-level GET, which does, with what was verified sealed.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, PathEndSessionContinue+"?r="+url.QueryEscape(h.logoutSeal(lr)), http.StatusSeeOther)
+			return
+		}
+	}
+	h.logoutDecide(w, r, lr)
+}
+
+// logoutContinue resumes a POST to the end-session endpoint that carried no
+// session cookie.
+func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	v, ok := h.logoutParams(w, r)
+	if !ok {
+		return
+	}
+	lr, ok := h.logoutOpen(v.Get("r"))
+	if !ok {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out expired",
+			"This sign-out link is not valid or has expired. Nothing was changed. Return to the application and sign out again.")
+		return
+	}
+	h.logoutDecide(w, r, lr)
+}
+
+// logoutDecide decides between signing out at once and asking.
+func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
+	sess, user := h.currentSession(r.Context(), r)
+	switch {
+	case sess == nil:
+		// Nothing to end.
+		h.logoutSignedOut(w, r, lr, false)
+	case lr.hint != nil && logoutHintIsSession(*lr.hint, sess):
+		h.logoutFinish(w, r, sess, lr, "id_token_hint")
+	default:
+		h.logoutShowConfirm(w, r, sess, user, lr)
+	}
+}
+
+// logoutHintIsSession reports whether a verified id_token_hint was issued in session
+// s: its sid is the session's (or, without sid, its subject is the session's
+// person).
+func logoutHintIsSession(hint IDTokenHint, s *storage.Session) bool {
+	if hint.Subject == "" || hint.Subject != s.UserID {
+		return false
+	}
+	return hint.SID == "" || hint.SID == s.SID
+}
+
+type logoutData struct {
+	Action    string
+	FormToken string
+	// ClientID and ClientName name the application that asked, when it is a
+	// registered client.
+	ClientID   string
+	ClientName string
+	// PostLogoutRedirectURI and State are carried only when the URI is
+	// registered for the client.
+	PostLogoutRedirectURI string
+	State                 string
+	Username              string
+	// OtherSignIn marks a valid id_token_hint from another session or person.
+	OtherSignIn bool
+}
+
+// logoutShowConfirm asks the person whether to sign out.
+func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User, lr logoutRequest) {
+	ctx := r.Context()
+	data := logoutData{
+		Action:      PathEndSessionConfirm,
+		FormToken:   h.formToken(stepLogout, sess.ID),
+		Username:    user.Username,
+		OtherSignIn: lr.hint != nil,
+	}
+	if name, ok := h.logoutClientName(ctx, lr.clientID); ok {
+		data.ClientID, data.ClientName = lr.clientID, name
+		if h.logoutRedirect(ctx, lr) != "" {
+			data.PostLogoutRedirectURI, data.State = lr.redirectURI, lr.state
+		}
+	}
+	h.render(w, r, http.StatusOK, "logout", "Sign out of Signet?", data)
+}
+
+// logoutConfirm is the confirmation form's answer. Only decision=logout with
+// the form token of the browser's session signs out.
+func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
+	v, ok := h.logoutParams(w, r)
+	if !ok {
+		return
+	}
+	lr := logoutRequest{
+		clientID:    v.Get("client_id"),
+		redirectURI: v.Get("post_logout_redirect_uri"),
+		state:       v.Get("state"),
+	}
+	sess, _ := h.currentSession(r.Context(), r)
+	if sess == nil {
+		// Signed out meanwhile (another tab, expiry): nothing to end.
+		h.logoutSignedOut(w, r, lr, false)
+		return
+	}
+	if !h.checkFormToken(stepLogout, sess.ID, v.Get("csrf_token")) {
+		h.ErrorPage(w, r, http.StatusForbidden, "Request refused",
+			"This sign-out form is not valid for your session. Nothing was changed: you are still signed in.")
+		return
+	}
+	if v.Get("decision") != decisionLogout {
+		h.render(w, r, http.StatusOK, "still_signed_in", "Still signed in", nil)
+		return
+	}
+	h.logoutFinish(w, r, sess, lr, "confirmed")
+}
+
+// logoutFinish ends the session (with back-channel notices), clears the cookie
+// and sends the browser on.
+func (h *Handler) logoutFinish(w http.ResponseWriter, r *http.Request, sess *storage.Session, lr logoutRequest, how string) {
+	ctx := r.Context()
+	var err error
+	if h.cfg.EndSession != nil {
+		err = h.cfg.EndSession(ctx, sess)
+	} else if err = h.store.DeleteSession(ctx, sess.ID); errors.Is(err, storage.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "end session", "subject", sess.UserID, "error", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you out. Please try again.")
+		return
+	}
+	h.log.InfoContext(ctx, "signed out", "event", "logout_rp", "subject", sess.UserID, "client", lr.clientID, "by", how, "address", r.RemoteAddr)
+	h.logoutSignedOut(w, r, lr, true)
+}
+
+type logoutSignedOutData struct {
+	// Ended is set when this request ended a session.
+	Ended bool
+}
+
+// logoutSignedOut clears the session cookie and returns to the application's
+// post-logout redirect URI with state when it is registered for the client;
+// otherwise it shows the signed-out page.
+func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, ended bool) {
+	if _, err := r.Cookie(h.cookieName); err == nil {
+		http.SetCookie(w, &http.Cookie{
+			Name: h.cookieName, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+		})
+	}
+	if to := h.logoutRedirect(r.Context(), lr); to != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
+	h.render(w, r, http.StatusOK, "signed_out", "Signed out", logoutSignedOutData{Ended: ended})
+}
+
+// logoutRedirect returns where to send the browser after logout, or "":
+// only a URI registered exactly for the request's client, without fragment.
+func (h *Handler) logoutRedirect(ctx context.Context, lr logoutRequest) string {
+	if h.cfg.PostLogoutRedirect == nil || lr.clientID == "" || lr.redirectURI == "" || strings.Contains(lr.redirectURI, "#") {
+		return ""
+	}
+	return h.cfg.PostLogoutRedirect(ctx, lr.clientID, lr.redirectURI, lr.state)
+}
+
+// logoutClientName returns the display name of a registered client.
+func (h *Handler) logoutClientName(ctx context.Context, id string) (string, bool) {
+	if id == "" {
+		return "", false
+	}
+	c, err := h.store.GetClient(ctx, id)
+	if err != nil {
+		return "", false
+	}
+	if c.Name != "" {
+		return c.Name, true
+	}
+	return c.ID, true
+}
+
+func (h *Handler) logoutVerifyHint(raw string) (IDTokenHint, error) {
+	if h.cfg.VerifyIDTokenHint == nil {
+		return IDTokenHint{}, errors.New("id_token_hint verification is not configured")
+	}
+	return h.cfg.VerifyIDTokenHint(raw)
+}
+
+var errLogoutParams = errors.New("logout parameters too long or repeated")
+
+// logoutParams reads the parameters of a logout request: the query of a GET, the
+// form body (at most maxFormBody) of a POST. A parameter that is too long or
+// repeated makes the whole request invalid.
+func (h *Handler) logoutParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	var v url.Values
+	var err error
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		if err = r.ParseForm(); err == nil {
+			v = r.PostForm
+		}
+	} else if len(r.URL.RawQuery) > maxFormBody {
+		err = errLogoutParams
+	} else {
+		v, err = url.ParseQuery(r.URL.RawQuery)
+	}
+	if err == nil {
+		for name, limit := range logoutParamLimits {
+			if vals := v[name]; len(vals) > 1 || (len(vals) == 1 && len(vals[0]) > limit) {
+				err = fmt.Errorf("%w: %s", errLogoutParams, name)
+				break
+			}
+		}
+	}
+	if err != nil {
+		h.log.InfoContext(r.Context(), "logout request refused", "event", "logout_bad_request", "address", r.RemoteAddr, "error", err)
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out request not valid",
+			"This sign-out request could not be read. Nothing was changed. Return to the application and try again.")
+		return nil, false
+	}
+	return v, true
+}
+
+// logoutSealed is a logout request carried across the redirect to
+// PathEndSessionContinue: what the end-session endpoint verified, sealed with an
+// HMAC under the cookie key so that it cannot be forged or altered.
+type logoutSealed struct {
+	Hinted      bool   `json:"h,omitempty"`
+	Subject     string `json:"sub,omitempty"`
+	SID         string `json:"sid,omitempty"`
+	ClientID    string `json:"cid,omitempty"`
+	RedirectURI string `json:"uri,omitempty"`
+	State       string `json:"st,omitempty"`
+	Expiry      int64  `json:"exp"`
+}
+
+func (h *Handler) logoutSeal(lr logoutRequest) string {
+	s := logoutSealed{ClientID: lr.clientID, RedirectURI: lr.redirectURI, State: lr.state,
+		Expiry: h.now().Add(logoutContinueLifetime).Unix()}
+	if lr.hint != nil {
+		s.Hinted, s.Subject, s.SID = true, lr.hint.Subject, lr.hint.SID
+	}
+	b, _ := json.Marshal(s)
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + h.formToken(stepLogoutContinue, payload)
+}
+
+func (h *Handler) logoutOpen(sealed string) (logoutRequest, bool) {
+	payload, mac, ok := strings.Cut(sealed, ".")
+	if !ok || !h.checkFormToken(stepLogoutContinue, payload, mac) {
+		return logoutRequest{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return logoutRequest{}, false
+	}
+	var s logoutSealed
+	if err := json.Unmarshal(b, &s); err != nil || !h.now().Before(time.Unix(s.Expiry, 0)) {
+		return logoutRequest{}, false
+	}
+	lr := logoutRequest{clientID: s.ClientID, redirectURI: s.RedirectURI, state: s.State}
+	if s.Hinted {
+		lr.hint = &IDTokenHint{Subject: s.Subject, SID: s.SID, ClientID: s.ClientID}
+	}
+	return lr, true
+}
+
+// logoutClip shortens an untrusted value for a log line.
+func logoutClip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

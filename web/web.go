@@ -13,6 +13,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -49,6 +50,8 @@ type Config struct {
 	// Issuer is shown on every page and decides whether cookies are Secure.
 	Issuer          string
 	SessionLifetime time.Duration
+	// SessionIdle ends a session unused for this long (zero: no idle limit).
+	SessionIdle time.Duration
 	// CallbackURL returns where the browser goes once an auth request is done.
 	CallbackURL func(authRequestID string) string
 	// ErrorRedirectURL builds the redirect that returns an OAuth error to a
@@ -71,6 +74,8 @@ type Config struct {
 	RevokeGrant func(ctx context.Context, userID, clientID string) error
 	// Scopes describes every scope a person may be asked to approve.
 	Scopes []Scope
+	// Throttle sets the brute-force limits (DefaultThrottle for zero fields).
+	Throttle ThrottleConfig
 }
 
 // IDTokenHint is what a verified id_token_hint says.
@@ -103,6 +108,10 @@ type Handler struct {
 	issuerName    string
 	totp          *totp.Authenticator
 	mfaRequired   bool
+	// accounts and addresses count failed sign-ins per username and per client
+	// address.
+	accounts  *throttle
+	addresses *throttle
 }
 
 // pages are the templates web renders; each file defines one page and shares the
@@ -129,6 +138,11 @@ func New(cfg Config) (*Handler, error) {
 	default:
 		return nil, fmt.Errorf("web: MFA policy %q is not %q or %q", cfg.MFAPolicy, MFAOptional, MFARequired)
 	}
+	tc, d := cfg.Throttle, DefaultThrottle
+	tc.AccountFree, tc.AddressFree = cmp.Or(tc.AccountFree, d.AccountFree), cmp.Or(tc.AddressFree, d.AddressFree)
+	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
+	h.accounts = newThrottle(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
+	h.addresses = newThrottle(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
 	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
 	if h.secure {
@@ -253,12 +267,26 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		return nil, nil
 	}
 	s, err := h.store.GetSession(ctx, sessionKey(c.Value))
-	if err != nil || s.Expired(h.now()) {
+	now := h.now()
+	if err != nil || s.Expired(now) {
+		return nil, nil
+	}
+	if idle := h.cfg.SessionIdle; idle > 0 && now.Sub(s.LastSeen) > idle {
+		h.endSession(ctx, s)
 		return nil, nil
 	}
 	u, err := h.store.GetUser(ctx, s.UserID)
 	if err != nil || u.Disabled {
 		return nil, nil
+	}
+	// Record use, at most once a minute: a write per page would be waste.
+	if now.Sub(s.LastSeen) > time.Minute {
+		if ns, err := h.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
+			x.LastSeen = now.UTC()
+			return nil
+		}); err == nil {
+			s = ns
+		}
 	}
 	return s, u
 }
@@ -276,6 +304,14 @@ func (h *Handler) pendingBinding(w http.ResponseWriter, r *http.Request) string 
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return sessionKey(value)
+}
+
+// browserBinding is the hash of the browser's binding cookie, or "" without one.
+func (h *Handler) browserBinding(r *http.Request) string {
+	if c, err := r.Cookie(h.pendingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
+		return sessionKey(c.Value)
+	}
+	return "none"
 }
 
 // pendingCookieLifetime bounds the pending-sign-in cookie; the auth request it

@@ -21,7 +21,7 @@ func (c *cli) userCmd() *cobra.Command {
 		Short: "Manage the people who sign in",
 	}
 	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd(),
-		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd())
+		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd(), c.userUnlockCmd())
 	return cmd
 }
 
@@ -181,6 +181,28 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 		})
 	}
 	return cmd
+}
+
+func (c *cli) userUnlockCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock USERNAME",
+		Short: "Clear a person's sign-in lockout after repeated wrong passwords (it also clears by itself)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				was, err := m.UnlockUser(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if was {
+					fmt.Fprintf(cmd.OutOrStdout(), "Unlocked %s.\n", args[0])
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s was not locked.\n", args[0])
+				}
+				return nil
+			})
+		},
+	}
 }
 
 func (c *cli) userMFACmd() *cobra.Command {

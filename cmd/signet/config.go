@@ -36,9 +36,20 @@ type Config struct {
 	Keys      KeysConfig      `yaml:"keys"`
 	Passwords PasswordsConfig `yaml:"passwords"`
 	MFA       MFAConfig       `yaml:"mfa"`
+	Throttle  ThrottleConfig  `yaml:"throttle"`
 }
 
 // MFAConfig is the second-factor (TOTP) policy.
+// ThrottleConfig bounds password and code guessing: after the free failures an
+// account (or a client address) is locked for base_lockout, doubling with each
+// further failure up to max_lockout; the lock clears by itself.
+type ThrottleConfig struct {
+	AccountFailures int      `yaml:"account_failures"`
+	AddressFailures int      `yaml:"address_failures"`
+	BaseLockout     Duration `yaml:"base_lockout"`
+	MaxLockout      Duration `yaml:"max_lockout"`
+}
+
 type MFAConfig struct {
 	// Policy is "optional" (a second factor for people who enrolled one, and
 	// where a client requires it or acr_values ask for it) or "required"
@@ -71,6 +82,8 @@ type LifetimesConfig struct {
 	AuthRequest       Duration `yaml:"auth_request"`
 	AuthorizationCode Duration `yaml:"authorization_code"`
 	Session           Duration `yaml:"session"`
+	// SessionIdle ends a browser session unused for this long.
+	SessionIdle Duration `yaml:"session_idle"`
 }
 
 // KeysConfig is the signing-key policy.
@@ -177,6 +190,7 @@ func DefaultConfig() *Config {
 			AuthRequest:          Duration(10 * time.Minute),
 			AuthorizationCode:    Duration(time.Minute),
 			Session:              Duration(12 * time.Hour),
+			SessionIdle:          Duration(2 * time.Hour),
 		},
 		Keys: KeysConfig{
 			RotationPeriod:    Duration(720 * time.Hour),
@@ -192,6 +206,12 @@ func DefaultConfig() *Config {
 			MaxConcurrent:     0,
 		},
 		MFA: MFAConfig{Policy: "optional"},
+		Throttle: ThrottleConfig{
+			AccountFailures: 5,
+			AddressFailures: 100,
+			BaseLockout:     Duration(30 * time.Second),
+			MaxLockout:      Duration(15 * time.Minute),
+		},
 	}
 }
 
@@ -220,6 +240,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&l.AuthRequest, dl.AuthRequest)
 	setDuration(&l.AuthorizationCode, dl.AuthorizationCode)
 	setDuration(&l.Session, dl.Session)
+	setDuration(&l.SessionIdle, dl.SessionIdle)
 
 	k, dk := &c.Keys, def.Keys
 	setDuration(&k.RotationPeriod, dk.RotationPeriod)
@@ -239,6 +260,15 @@ func (c *Config) ApplyDefaults() {
 		p.Argon2Parallelism = dp.Argon2Parallelism
 	}
 	setString(&c.MFA.Policy, def.MFA.Policy)
+	t, dt := &c.Throttle, def.Throttle
+	if t.AccountFailures == 0 {
+		t.AccountFailures = dt.AccountFailures
+	}
+	if t.AddressFailures == 0 {
+		t.AddressFailures = dt.AddressFailures
+	}
+	setDuration(&t.BaseLockout, dt.BaseLockout)
+	setDuration(&t.MaxLockout, dt.MaxLockout)
 }
 
 func setString(s *string, def string) {
@@ -611,6 +641,7 @@ func (c *Config) problems() []configProblem {
 		{"lifetimes.auth_request", l.AuthRequest},
 		{"lifetimes.authorization_code", l.AuthorizationCode},
 		{"lifetimes.session", l.Session},
+		{"lifetimes.session_idle", l.SessionIdle},
 	} {
 		if f.d <= 0 {
 			add(f.key, "must be positive")
@@ -671,6 +702,19 @@ func (c *Config) problems() []configProblem {
 	case "optional", "required":
 	default:
 		add("mfa.policy", "%q is not optional or required", c.MFA.Policy)
+	}
+	t := c.Throttle
+	if t.AccountFailures < 1 || t.AccountFailures > 100 {
+		add("throttle.account_failures", "%d is outside 1 to 100", t.AccountFailures)
+	}
+	if t.AddressFailures < 1 {
+		add("throttle.address_failures", "must be at least 1")
+	}
+	if t.BaseLockout <= 0 {
+		add("throttle.base_lockout", "must be positive")
+	}
+	if t.MaxLockout < t.BaseLockout {
+		add("throttle.max_lockout", "%s is shorter than throttle.base_lockout", t.MaxLockout)
 	}
 	return ps
 }

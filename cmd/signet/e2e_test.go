@@ -639,6 +639,11 @@ func TestLoginFailuresAreGeneric(t *testing.T) {
 		t.Errorf("cross-site login post: %d", p.status)
 	}
 
+	// A login form fetched by another browser cannot be posted from this one.
+	if p := newBrowser(t).login(p, "alice", "correct horse battery"); p.status != http.StatusForbidden {
+		t.Errorf("login form posted from another browser: %d", p.status)
+	}
+
 	// A form token for another auth request is refused.
 	u2, _ := app.authURL()
 	p2 := b.get(u2)
@@ -682,9 +687,10 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("expired code: %v", err)
 	}
 	u, _ := app.authURL()
-	p := newBrowser(t).get(u)
+	b2 := newBrowser(t)
+	p := b2.get(u)
 	ti.clock.Advance(11 * time.Minute) // past the auth request lifetime
-	if p2 := b.login(p, "alice", "correct horse battery"); p2.status != http.StatusBadRequest || p2.url.Host == "127.0.0.1:9" {
+	if p2 := b2.login(p, "alice", "correct horse battery"); p2.status != http.StatusBadRequest || p2.url.Host == "127.0.0.1:9" {
 		t.Fatalf("expired auth request: %d %s", p2.status, p2.url)
 	}
 }

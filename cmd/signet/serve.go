@@ -117,8 +117,13 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		TOTPKey:         totp.DeriveKey(secrets.KeyEncryptionKey),
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
-		CallbackURL:     p.CallbackURL,
-		EndSession:      p.EndSession,
+		SessionIdle:     lt.SessionIdle.D(),
+		Throttle: web.ThrottleConfig{
+			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
+			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),
+		},
+		CallbackURL: p.CallbackURL,
+		EndSession:  p.EndSession,
 		VerifyIDTokenHint: func(hint string) (web.IDTokenHint, error) {
 			h, err := p.VerifyIDTokenHint(hint)
 			return web.IDTokenHint(h), err
@@ -135,6 +140,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	errorPage = wh.ErrorPage
+	s.admin.SetUnlocker(wh.Unlock)
 	s.web = wh
 
 	mux := http.NewServeMux()

@@ -21,6 +21,8 @@ type Manager interface {
 	// LogoutUser ends every session of the user, notifying the clients of each
 	// (back-channel logout), and reports how many ended.
 	LogoutUser(ctx context.Context, username string) (int, error)
+	// UnlockUser clears the user's sign-in lockout and reports whether one was set.
+	UnlockUser(ctx context.Context, username string) (bool, error)
 	// ResetMFA removes the user's TOTP and recovery codes (a lost phone).
 	ResetMFA(ctx context.Context, username string) error
 	// ListGrants returns the apps the user approved, with scopes and dates.
@@ -111,6 +113,11 @@ type GrantInfo struct {
 	Declined   []string  `json:"declined,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// UnlockResult is the answer of UnlockUser.
+type UnlockResult struct {
+	WasLocked bool `json:"was_locked"`
 }
 
 // LogoutResult is the answer of LogoutUser.

@@ -136,6 +136,13 @@ func (c *Client) LogoutUser(ctx context.Context, username string) (int, error) {
 	return res.Sessions, err
 }
 
+// UnlockUser implements Manager.
+func (c *Client) UnlockUser(ctx context.Context, username string) (bool, error) {
+	var res UnlockResult
+	err := c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/unlock", nil, &res)
+	return res.WasLocked, err
+}
+
 // ResetMFA implements Manager.
 func (c *Client) ResetMFA(ctx context.Context, username string) error {
 	return c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/mfa/reset", nil, nil)

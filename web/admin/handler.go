@@ -22,6 +22,7 @@ const maxBody = 64 << 10
 //	POST /v1/users/{username}/password  {"password": "..."} -> 204
 //	POST /v1/users/{username}/logout    -> LogoutResult
 //	POST /v1/users/{username}/mfa/reset -> 204
+//	POST /v1/users/{username}/unlock    -> UnlockResult
 //	GET  /v1/users/{username}/grants    -> []GrantInfo
 //	DELETE /v1/users/{username}/grants/{client} -> 204
 //	POST /v1/clients                    AddClientInput -> 201 ClientCreated
@@ -47,6 +48,7 @@ func NewHandler(m Manager) http.Handler {
 	mux.HandleFunc("POST /v1/users/{username}/password", h.setPassword)
 	mux.HandleFunc("POST /v1/users/{username}/logout", h.logoutUser)
 	mux.HandleFunc("POST /v1/users/{username}/mfa/reset", h.resetMFA)
+	mux.HandleFunc("POST /v1/users/{username}/unlock", h.unlockUser)
 	mux.HandleFunc("GET /v1/users/{username}/grants", h.listGrants)
 	mux.HandleFunc("DELETE /v1/users/{username}/grants/{client}", h.revokeGrant)
 	mux.HandleFunc("POST /v1/clients", h.addClient)
@@ -133,6 +135,11 @@ func (h *handler) removeClient(w http.ResponseWriter, r *http.Request) {
 func (h *handler) logoutUser(w http.ResponseWriter, r *http.Request) {
 	n, err := h.m.LogoutUser(r.Context(), r.PathValue("username"))
 	h.reply(w, r, http.StatusOK, LogoutResult{Sessions: n}, err)
+}
+
+func (h *handler) unlockUser(w http.ResponseWriter, r *http.Request) {
+	was, err := h.m.UnlockUser(r.Context(), r.PathValue("username"))
+	h.reply(w, r, http.StatusOK, UnlockResult{WasLocked: was}, err)
 }
 
 func (h *handler) resetMFA(w http.ResponseWriter, r *http.Request) {

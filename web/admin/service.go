@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,24 @@ type Service struct {
 	rewrap     Rewrapper
 	endSession SessionEnder
 	revoke     GrantRevoker
+	unlock     func(username string) bool
+}
+
+// SetUnlocker enables UnlockUser: the running server's sign-in throttle.
+func (s *Service) SetUnlocker(unlock func(username string) bool) { s.unlock = unlock }
+
+// UnlockUser implements Manager. Lockouts live in the running server's memory;
+// without a server there is nothing to clear.
+func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error) {
+	if _, err := s.user(ctx, username); err != nil {
+		return false, err
+	}
+	if s.unlock == nil {
+		return false, nil
+	}
+	was := s.unlock(username)
+	slog.InfoContext(ctx, "account unlocked", "event", "admin_unlock", "username", username, "was_locked", was)
+	return was, nil
 }
 
 // GrantRevoker deletes a grant and revokes the client's tokens for the person

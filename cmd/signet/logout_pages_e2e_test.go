@@ -1,0 +1,630 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// RP-initiated logout (issue 9, item 3) end to end: the end-session endpoint,
+// its confirmation page and the signed-out page, driven by a cookie-jar browser
+// and go-oidc relying parties.
+
+// outURI is a registered post-logout redirect URI of client id; the test browser
+// stops at the RP host (127.0.0.1:9).
+func outURI(id string) string { return "http://127.0.0.1:9/out/" + id }
+
+// loSignIn is one client's sign-in: its tokens, raw ID token, sid and subject.
+type loSignIn struct {
+	tok      *oauth2.Token
+	idToken  string
+	sid, sub string
+}
+
+// logoutClient registers a first-party client (no consent page) with a
+// post-logout redirect URI and, when rcv is not nil, a back-channel receiver.
+func (ti *testIssuer) logoutClient(id string, rcv *logoutReceiver, mutate ...func(*admin.AddClientInput)) *rp {
+	in := admin.AddClientInput{ID: id, FirstParty: true, PostLogoutRedirectURIs: []string{outURI(id)}}
+	if rcv != nil {
+		in.BackchannelLogoutURI = rcv.srv.URL + "/bcl"
+	}
+	for _, m := range mutate {
+		m(&in)
+	}
+	return ti.addClient(in)
+}
+
+func (r *rp) loSignIn(b *browser) loSignIn {
+	r.ti.t.Helper()
+	code, ap := r.signIn(b)
+	tok, err := r.exchange(code, ap)
+	if err != nil {
+		r.ti.t.Fatalf("exchange: %v", err)
+	}
+	idt := r.verifyID(tok, ap.nonce)
+	var c struct {
+		SID string `json:"sid"`
+	}
+	if err := idt.Claims(&c); err != nil || c.SID == "" {
+		r.ti.t.Fatalf("ID token without sid: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	return loSignIn{tok: tok, idToken: raw, sid: c.SID, sub: idt.Subject}
+}
+
+// promptNone reports what prompt=none answers for the browser: "signed-in" (a
+// code) or the OAuth error code.
+func (r *rp) promptNone(b *browser) string {
+	r.ti.t.Helper()
+	u, ap := r.authURL(oauth2.SetAuthURLParam("prompt", "none"))
+	p := b.get(u)
+	q := p.url.Query()
+	if p.url.Host != "127.0.0.1:9" || q.Get("state") != ap.state {
+		r.ti.t.Fatalf("prompt=none did not return to the RP: %d %s", p.status, p.url)
+	}
+	if q.Get("code") != "" {
+		return "signed-in"
+	}
+	return q.Get("error")
+}
+
+// endSession drives GET /end_session.
+func (ti *testIssuer) endSession(b *browser, params url.Values) page {
+	return b.get(ti.URL + "/end_session?" + params.Encode())
+}
+
+// postEndSession posts the end-session form from the RP's origin, as a
+// cross-site form post. With a nil browser the post carries no cookie (a
+// SameSite=Lax cookie on a real browser's cross-site POST) and stops at the
+// first response.
+func (ti *testIssuer) postEndSession(b *browser, params url.Values) page {
+	ti.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session", strings.NewReader(params.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://127.0.0.1:9")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if b == nil {
+		b = &browser{t: ti.t, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	}
+	return b.do(req)
+}
+
+func wantRedirectOut(t *testing.T, p page, id, state string) {
+	t.Helper()
+	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
+		t.Fatalf("expected a redirect to %s, got %d %s: %s", outURI(id), p.status, p.url, p.body)
+	}
+	if got := p.url.Scheme + "://" + p.url.Host + p.url.Path; got != outURI(id) || p.url.Fragment != "" {
+		t.Fatalf("redirected to %s, want %s", p.url, outURI(id))
+	}
+	if p.url.Query().Get("state") != state {
+		t.Fatalf("state = %q, want %q", p.url.Query().Get("state"), state)
+	}
+}
+
+func wantSignedOutPage(t *testing.T, p page) {
+	t.Helper()
+	if p.status != http.StatusOK || p.url.Host == "127.0.0.1:9" || !strings.Contains(p.body, `id="signed-out"`) ||
+		!strings.Contains(p.body, "<title>Signed out · Signet</title>") {
+		t.Fatalf("expected the signed-out page, got %d %s: %s", p.status, p.url, p.body)
+	}
+	checkPageHeaders(t, p)
+}
+
+func wantConfirmPage(t *testing.T, p page) {
+	t.Helper()
+	if p.status != http.StatusOK || p.url.Host == "127.0.0.1:9" ||
+		!strings.Contains(p.body, `name="decision" value="logout"`) || !strings.Contains(p.body, `action="/end_session/confirm"`) {
+		t.Fatalf("expected the confirmation page, got %d %s: %s", p.status, p.url, p.body)
+	}
+	checkPageHeaders(t, p)
+}
+
+// checkPageHeaders checks a logout page's security headers and markup.
+func checkPageHeaders(t *testing.T, p page) {
+	t.Helper()
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP = %q", csp)
+	}
+	if p.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", p.header.Get("Cache-Control"))
+	}
+	for _, bad := range []string{"<script", "<style", " style=", " onclick=", " onload=", "javascript:"} {
+		if strings.Contains(strings.ToLower(p.body), bad) {
+			t.Errorf("page has inline %q", bad)
+		}
+	}
+}
+
+// wantCookieCleared checks that the response deletes the session cookie.
+func wantCookieCleared(t *testing.T, p page) {
+	t.Helper()
+	for _, c := range p.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "signet_session=;") && strings.Contains(c, "Max-Age=0") {
+			return
+		}
+	}
+	t.Errorf("session cookie not cleared: %v", p.header.Values("Set-Cookie"))
+}
+
+// hiddenForm returns a page's hidden inputs.
+func hiddenForm(p page) url.Values {
+	form := url.Values{}
+	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return form
+}
+
+func TestRPInitiatedLogout(t *testing.T) {
+	ti := startIssuer(t)
+	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
+	appA := ti.logoutClient("a", rcvA)
+	appB := ti.logoutClient("b", rcvB, func(in *admin.AddClientInput) { in.IDTokenAlg = "ES256" })
+	appB.oauth.Scopes = []string{"openid", "profile"} // no offline_access: a session-bound refresh token
+
+	b := newBrowser(t)
+	a := appA.loSignIn(b)
+	bb := appB.loSignIn(b) // SSO: the same session
+	if a.sid != bb.sid {
+		t.Fatalf("sid differs across one session: %q %q", a.sid, bb.sid)
+	}
+	if bb.tok.RefreshToken == "" {
+		t.Fatal("no session-bound refresh token")
+	}
+
+	// Log out from b with its ID token: no question asked, back to b with state.
+	p := ti.endSession(b, url.Values{
+		"id_token_hint": {bb.idToken}, "post_logout_redirect_uri": {outURI("b")},
+		"state": {"st-123"}, "ui_locales": {"en"},
+	})
+	wantRedirectOut(t, p, "b", "st-123")
+	wantCookieCleared(t, p)
+
+	// Both applications of the session are told.
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcvA.received(); len(got) != 1 {
+		t.Fatalf("client a received %d logout tokens, want 1", len(got))
+	} else {
+		checkLogoutToken(t, appA, got[0], a.sid, a.sub)
+	}
+	if got := rcvB.received(); len(got) != 1 {
+		t.Fatalf("client b received %d logout tokens, want 1", len(got))
+	} else {
+		checkLogoutToken(t, appB, got[0], bb.sid, bb.sub)
+	}
+
+	// The session is gone.
+	if got := appA.promptNone(b); got != "login_required" {
+		t.Errorf("prompt=none after logout = %s, want login_required", got)
+	}
+	// offline_access survives; the session-bound refresh token dies.
+	if _, err := appA.refresh(a.tok.RefreshToken); err != nil {
+		t.Errorf("offline_access refresh token died with the session: %v", err)
+	}
+	if _, err := appB.refresh(bb.tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		t.Errorf("session-bound refresh token survived logout: %v", err)
+	}
+
+	// The same hint again, with no session left: nothing to end, back to b.
+	wantRedirectOut(t, ti.endSession(b, url.Values{
+		"id_token_hint": {bb.idToken}, "post_logout_redirect_uri": {outURI("b")}, "state": {"again"},
+	}), "b", "again")
+	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	if len(rcvA.received()) != 1 || len(rcvB.received()) != 1 {
+		t.Errorf("a second logout notified again")
+	}
+}
+
+func TestRPInitiatedLogoutExpiredHint(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.logoutClient("a", nil)
+	b := newBrowser(t)
+	s := app.loSignIn(b)
+	ti.clock.Advance(2 * time.Hour) // past the ID token lifetime, within the session's
+	if _, err := app.verifier.Verify(ti.ctx, s.idToken); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("the hint should have expired: %v", err)
+	}
+	if got := app.promptNone(b); got != "signed-in" {
+		t.Fatalf("session ended early: %s", got)
+	}
+	p := ti.endSession(b, url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {outURI("a")}, "state": {"x"}})
+	wantRedirectOut(t, p, "a", "x")
+	if got := app.promptNone(b); got != "login_required" {
+		t.Errorf("prompt=none after logout with an expired hint = %s", got)
+	}
+}
+
+// forgeHint re-signs the claims of a real ID token with a key Signet never
+// published, under the real key id.
+func forgeHint(t *testing.T, real string) string {
+	t.Helper()
+	h, _ := jwtParts(t, real)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := h["kid"].(string)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(real, ".")[1])
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tamperHint changes a claim of a real ID token and keeps its signature.
+func tamperHint(t *testing.T, real, claim, value string) string {
+	t.Helper()
+	parts := strings.Split(real, ".")
+	_, claims := jwtParts(t, real)
+	claims[claim] = value
+	b, _ := json.Marshal(claims)
+	parts[1] = base64.RawURLEncoding.EncodeToString(b)
+	return strings.Join(parts, ".")
+}
+
+func TestRPInitiatedLogoutBadInput(t *testing.T) {
+	ti := startIssuer(t)
+	rcv := newLogoutReceiver(t)
+	appA := ti.logoutClient("a", rcv)
+	appB := ti.logoutClient("b", nil)
+	b := newBrowser(t)
+	s := appA.loSignIn(b)
+	appB.loSignIn(b)
+	other := appA.loSignIn(newBrowser(t)) // the same person, another browser
+
+	unsignedHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	noneHint := unsignedHeader + "." + strings.Split(s.idToken, ".")[1] + "."
+
+	intact := func(t *testing.T) {
+		t.Helper()
+		if got := appA.promptNone(b); got != "signed-in" {
+			t.Fatalf("session ended by a bad request: prompt=none = %s", got)
+		}
+	}
+	withHint := func(hint string, extra ...string) url.Values {
+		v := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {outURI("a")}, "state": {"s"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return v
+	}
+
+	// A hint Signet did not sign (or that was changed, or is unsigned, or of
+	// another session) is not a reason to end anything: the person is asked.
+	for name, params := range map[string]url.Values{
+		"forged":                 withHint(forgeHint(t, s.idToken)),
+		"tampered sid":           withHint(tamperHint(t, s.idToken, "sid", "forged-sid")),
+		"tampered sub":           withHint(tamperHint(t, s.idToken, "sub", "someone-else")),
+		"alg none":               withHint(noneHint),
+		"garbage":                withHint("not.a.jwt"),
+		"another session's hint": withHint(other.idToken),
+		"no hint, client_id":     {"client_id": {"a"}, "post_logout_redirect_uri": {outURI("a")}, "state": {"s"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := ti.endSession(b, params)
+			wantConfirmPage(t, p)
+			intact(t)
+		})
+	}
+	t.Run("another session's hint says so", func(t *testing.T) {
+		if p := ti.endSession(b, withHint(other.idToken)); !strings.Contains(p.body, `id="logout-other"`) {
+			t.Errorf("confirmation for another session's hint lacks the note")
+		}
+	})
+	t.Run("forged hint posted from the RP", func(t *testing.T) {
+		wantConfirmPage(t, ti.postEndSession(b, withHint(forgeHint(t, s.idToken))))
+		intact(t)
+	})
+
+	// A client_id that disagrees with the hint: a clear page, nothing ended, no redirect.
+	t.Run("client_id disagrees", func(t *testing.T) {
+		for _, p := range []page{
+			ti.endSession(b, withHint(s.idToken, "client_id", "b")),
+			ti.endSession(b, withHint(s.idToken, "client_id", "b", "post_logout_redirect_uri", outURI("b"))),
+			ti.postEndSession(b, withHint(s.idToken, "client_id", "nope")),
+		} {
+			if p.status != http.StatusBadRequest || p.url.Host == "127.0.0.1:9" || !strings.Contains(p.body, "Sign-out refused") {
+				t.Errorf("client_id mismatch: %d %s: %s", p.status, p.url, p.body)
+			}
+			if len(p.header.Values("Set-Cookie")) != 0 {
+				t.Errorf("client_id mismatch touched cookies: %v", p.header.Values("Set-Cookie"))
+			}
+		}
+		intact(t)
+	})
+
+	// Oversized or repeated parameters: refused before anything is looked at.
+	t.Run("bounds", func(t *testing.T) {
+		for name, raw := range map[string]string{
+			"long hint":      "id_token_hint=" + strings.Repeat("a", 9<<10),
+			"long state":     "id_token_hint=" + s.idToken + "&state=" + strings.Repeat("s", 3000),
+			"long uri":       "id_token_hint=" + s.idToken + "&post_logout_redirect_uri=" + strings.Repeat("u", 3000),
+			"long client_id": "client_id=" + strings.Repeat("c", 300),
+			"long locales":   "id_token_hint=" + s.idToken + "&ui_locales=" + strings.Repeat("en+", 200),
+			"repeated hint":  "id_token_hint=" + s.idToken + "&id_token_hint=" + s.idToken,
+			"huge query":     "x=" + strings.Repeat("a", 20<<10) + "&id_token_hint=" + s.idToken,
+		} {
+			p := b.get(ti.URL + "/end_session?" + raw)
+			if p.status != http.StatusBadRequest || p.url.Host == "127.0.0.1:9" {
+				t.Errorf("%s: %d %s", name, p.status, p.url)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session",
+			strings.NewReader("id_token_hint="+url.QueryEscape(s.idToken)+"&pad="+strings.Repeat("a", 17<<10)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if p := b.do(req); p.status != http.StatusBadRequest {
+			t.Errorf("oversized form body: %d", p.status)
+		}
+		intact(t)
+	})
+
+	// A HEAD, as a link checker sends, never signs out.
+	t.Run("head", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodHead, ti.URL+"/end_session?"+withHint(s.idToken).Encode(), nil)
+		b.do(req)
+		intact(t)
+	})
+
+	// A forged continuation of a cookieless POST.
+	t.Run("forged continuation", func(t *testing.T) {
+		p := ti.postEndSession(nil, withHint(s.idToken))
+		loc := p.url
+		if p.status != http.StatusSeeOther || loc.Path != "/end_session/continue" {
+			t.Fatalf("cookieless POST: %d %s", p.status, loc)
+		}
+		sealed := loc.Query().Get("r")
+		payload, mac, _ := strings.Cut(sealed, ".")
+		for name, r := range map[string]string{
+			"bad mac":      payload + "." + strings.Repeat("A", len(mac)),
+			"other client": base64.RawURLEncoding.EncodeToString([]byte(`{"h":true,"sub":"`+s.sub+`","sid":"`+s.sid+`","cid":"b","exp":9999999999}`)) + "." + mac,
+			"empty":        "",
+		} {
+			if p := b.get(ti.URL + "/end_session/continue?r=" + url.QueryEscape(r)); p.status != http.StatusBadRequest {
+				t.Errorf("%s: %d %s", name, p.status, p.url)
+			}
+		}
+		ti.clock.Advance(5 * time.Minute) // the continuation expires
+		if p := b.get(loc.String()); p.status != http.StatusBadRequest {
+			t.Errorf("expired continuation: %d %s", p.status, p.url)
+		}
+		intact(t)
+	})
+
+	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	if n := len(rcv.received()); n != 0 {
+		t.Errorf("bad requests sent %d back-channel logouts", n)
+	}
+}
+
+func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
+	ti := startIssuer(t)
+	appA := ti.logoutClient("a", nil)
+	ti.logoutClient("b", nil)
+	for name, params := range map[string]url.Values{
+		"unregistered":           {"post_logout_redirect_uri": {"https://evil.example/out"}},
+		"fragment":               {"post_logout_redirect_uri": {outURI("a") + "#frag"}},
+		"empty fragment":         {"post_logout_redirect_uri": {outURI("a") + "#"}},
+		"prefix of registered":   {"post_logout_redirect_uri": {outURI("a") + "/more"}},
+		"query added":            {"post_logout_redirect_uri": {outURI("a") + "?x=1"}},
+		"another client's":       {"post_logout_redirect_uri": {outURI("b")}},
+		"another client's by id": {"post_logout_redirect_uri": {outURI("b")}, "client_id": {"a"}},
+		"none given":             {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBrowser(t)
+			s := appA.loSignIn(b)
+			params.Set("id_token_hint", s.idToken)
+			params.Set("state", "st")
+			p := ti.endSession(b, params)
+			wantSignedOutPage(t, p)
+			wantCookieCleared(t, p)
+			if strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "/out/") {
+				t.Errorf("signed-out page links to the unverified URI")
+			}
+			if got := appA.promptNone(b); got != "login_required" {
+				t.Errorf("not signed out: prompt=none = %s", got)
+			}
+		})
+	}
+
+	t.Run("no session at all", func(t *testing.T) {
+		b := newBrowser(t)
+		wantSignedOutPage(t, ti.endSession(b, url.Values{}))
+		// A URI without a client to check it against never redirects.
+		wantSignedOutPage(t, ti.endSession(b, url.Values{"post_logout_redirect_uri": {outURI("a")}, "state": {"s"}}))
+		wantSignedOutPage(t, ti.endSession(b, url.Values{"client_id": {"nope"}, "post_logout_redirect_uri": {outURI("a")}}))
+		// With the client named, its registered URI is fine.
+		wantRedirectOut(t, ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {outURI("a")}, "state": {"s"}}), "a", "s")
+		// The confirmation form posted without a session: nothing to end.
+		wantSignedOutPage(t, b.submit(page{url: mustURL(t, ti.URL+"/end_session")}, "/end_session/confirm", url.Values{"decision": {"logout"}}))
+	})
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestRPInitiatedLogoutConfirmation(t *testing.T) {
+	ti := startIssuer(t)
+	rcv := newLogoutReceiver(t)
+	app := ti.logoutClient("a", rcv, func(in *admin.AddClientInput) { in.Name = "Team Calendar" })
+	b := newBrowser(t)
+	s := app.loSignIn(b)
+
+	ask := func() page {
+		p := ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {outURI("a")}, "state": {"st<&>"}})
+		wantConfirmPage(t, p)
+		return p
+	}
+	p := ask()
+	for _, want := range []string{
+		"<title>Sign out of Signet? · Signet</title>", "Team Calendar", `id="logout-form"`,
+		`name="decision" value="stay"`, `<input type="hidden" name="csrf_token"`,
+	} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("confirmation page lacks %q", want)
+		}
+	}
+	form := hiddenForm(p)
+	if form.Get("client_id") != "a" || form.Get("post_logout_redirect_uri") != outURI("a") || form.Get("state") != "st<&>" || form.Get("csrf_token") == "" {
+		t.Errorf("confirmation form carries %v", form)
+	}
+
+	// An unregistered URI is not carried into the form.
+	p2 := ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {"https://evil.example/"}})
+	wantConfirmPage(t, p2)
+	if strings.Contains(p2.body, "evil.example") {
+		t.Errorf("unregistered URI carried into the confirmation form")
+	}
+
+	// Stay signed in: nothing ends.
+	if p := b.submit(p, "/end_session/confirm", url.Values{"decision": {"stay"}}); p.status != http.StatusOK || !strings.Contains(p.body, `id="still-signed-in"`) {
+		t.Errorf("stay: %d %s", p.status, p.body)
+	}
+	if got := app.promptNone(b); got != "signed-in" {
+		t.Fatalf("stay signed in ended the session: %s", got)
+	}
+
+	// A cross-site post of the confirmation is refused.
+	cross := func(fields url.Values) page {
+		f := hiddenForm(p)
+		for k, v := range fields {
+			f[k] = v
+		}
+		req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session/confirm", strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://evil.example")
+		return b.do(req)
+	}
+	if p := cross(url.Values{"decision": {"logout"}}); p.status != http.StatusForbidden || p.url.Host == "127.0.0.1:9" {
+		t.Errorf("cross-site confirmation: %d %s", p.status, p.url)
+	}
+	// A token of another session, or none, is refused.
+	otherBrowser := newBrowser(t)
+	app.loSignIn(otherBrowser)
+	otherForm := hiddenForm(ti.endSession(otherBrowser, url.Values{}))
+	for name, tok := range map[string]string{"other session's token": otherForm.Get("csrf_token"), "no token": ""} {
+		if p := b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}, "csrf_token": {tok}}); p.status != http.StatusForbidden {
+			t.Errorf("%s: %d", name, p.status)
+		}
+	}
+	// Missing decision: nothing ends.
+	b.submit(p, "/end_session/confirm", url.Values{})
+	if got := app.promptNone(b); got != "signed-in" {
+		t.Fatalf("a refused confirmation ended the session: %s", got)
+	}
+	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	if len(rcv.received()) != 0 {
+		t.Fatalf("logout notice without a logout")
+	}
+
+	// The person confirms: signed out, back to the app with its state, app told.
+	p = ask()
+	out := b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
+	wantRedirectOut(t, out, "a", "st<&>")
+	wantCookieCleared(t, out)
+	if got := app.promptNone(b); got != "login_required" {
+		t.Errorf("prompt=none after confirmed logout = %s", got)
+	}
+	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	if got := rcv.received(); len(got) != 1 {
+		t.Fatalf("received %d logout tokens, want 1", len(got))
+	} else {
+		checkLogoutToken(t, app, got[0], s.sid, s.sub)
+	}
+	// The other browser's session is untouched.
+	if got := app.promptNone(otherBrowser); got != "signed-in" {
+		t.Errorf("logout in one browser ended another: %s", got)
+	}
+
+	// Without any client: the signed-out page.
+	b2 := newBrowser(t)
+	app.loSignIn(b2)
+	p = ti.endSession(b2, url.Values{})
+	wantConfirmPage(t, p)
+	if strings.Contains(p.body, `id="client-name"`) {
+		t.Errorf("confirmation names an app that did not ask")
+	}
+	wantSignedOutPage(t, b2.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}}))
+	if got := app.promptNone(b2); got != "login_required" {
+		t.Errorf("prompt=none after confirmed logout = %s", got)
+	}
+}
+
+func TestRPInitiatedLogoutPost(t *testing.T) {
+	ti := startIssuer(t)
+	rcv := newLogoutReceiver(t)
+	app := ti.logoutClient("a", rcv)
+
+	t.Run("form post with the cookie", func(t *testing.T) {
+		b := newBrowser(t)
+		s := app.loSignIn(b)
+		// Without a hint the post only asks.
+		wantConfirmPage(t, ti.postEndSession(b, url.Values{"client_id": {"a"}}))
+		if got := app.promptNone(b); got != "signed-in" {
+			t.Fatalf("a post without hint ended the session: %s", got)
+		}
+		p := ti.postEndSession(b, url.Values{"id_token_hint": {s.idToken}, "client_id": {"a"},
+			"post_logout_redirect_uri": {outURI("a")}, "state": {"p1"}})
+		wantRedirectOut(t, p, "a", "p1")
+		wantCookieCleared(t, p)
+		if got := app.promptNone(b); got != "login_required" {
+			t.Errorf("prompt=none after POST logout = %s", got)
+		}
+	})
+
+	// A real browser does not send a SameSite=Lax cookie on a cross-site POST:
+	// the endpoint continues as a top-level GET, which carries it.
+	t.Run("form post without the cookie", func(t *testing.T) {
+		b := newBrowser(t)
+		s := app.loSignIn(b)
+		p := ti.postEndSession(nil, url.Values{"id_token_hint": {s.idToken},
+			"post_logout_redirect_uri": {outURI("a")}, "state": {"p2"}})
+		if p.status != http.StatusSeeOther || p.url.Path != "/end_session/continue" {
+			t.Fatalf("cookieless POST: %d %s", p.status, p.url)
+		}
+		if strings.Contains(p.url.RawQuery, strings.Split(s.idToken, ".")[2]) {
+			t.Errorf("the ID token was put in the URL")
+		}
+		wantRedirectOut(t, b.get(p.url.String()), "a", "p2")
+		if got := app.promptNone(b); got != "login_required" {
+			t.Errorf("prompt=none after cookieless POST logout = %s", got)
+		}
+	})
+
+	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	if n := len(rcv.received()); n != 2 {
+		t.Errorf("received %d logout tokens, want 2", n)
+	}
+}
