@@ -79,8 +79,8 @@ func (t *throttle) fail(key string, now time.Time) bool {
 	}
 	e.failures++
 	e.last = now
-	if over := e.failures - t.free; over > 0 {
-		d := t.base << min(over-1, 30)
+	if over := e.failures - t.free; over >= 0 {
+		d := t.base << min(over, 30)
 		if d <= 0 || d > t.max {
 			d = t.max
 		}

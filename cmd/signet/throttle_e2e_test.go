@@ -1,0 +1,82 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// TestAccountLockout: after the free failures a correct password is answered
+// exactly like a wrong one, until the lock clears by itself or an admin unlocks.
+func TestAccountLockout(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+	b := newBrowser(t)
+	u, _ := app.authURL()
+	p := b.get(u)
+	var wrong page
+	for range 5 {
+		wrong = b.login(p, "alice", "wrong password")
+	}
+	locked := b.login(p, "alice", "correct horse battery")
+	if locked.status != wrong.status || !strings.Contains(locked.body, "The username or password is incorrect.") {
+		t.Fatalf("a locked account answers %d, a wrong password %d", locked.status, wrong.status)
+	}
+	// An unknown user locks the same way: the answer tells nothing.
+	for range 6 {
+		wrong = b.login(p, "nobody", "wrong password")
+	}
+	if wrong.status != http.StatusUnauthorized {
+		t.Fatalf("unknown user after lock: %d", wrong.status)
+	}
+	// The lock clears by itself.
+	ti.clock.Advance(31 * time.Second)
+	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
+		t.Fatalf("the lock did not clear: %d %s", ok.status, ok.url)
+	}
+
+	// An admin unlock clears a lock at once.
+	b = newBrowser(t)
+	u, _ = app.authURL()
+	p = b.get(u)
+	for range 6 {
+		b.login(p, "alice", "wrong password")
+	}
+	if r := b.login(p, "alice", "correct horse battery"); r.status != http.StatusUnauthorized {
+		t.Fatalf("not locked: %d", r.status)
+	}
+	cli := serveAdminSocket(t, ti)
+	if code, out, errs := cli("user", "unlock", "alice"); code != 0 || !strings.Contains(out, "Unlocked") {
+		t.Fatalf("user unlock: %d %q %q", code, out, errs)
+	}
+	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
+		t.Fatalf("still locked after unlock: %d %s", ok.status, ok.url)
+	}
+	if code, out, _ := cli("user", "unlock", "alice"); code != 0 || !strings.Contains(out, "was not locked") {
+		t.Fatalf("second unlock: %d %q", code, out)
+	}
+}
+
+// TestAddressThrottle: many failures from one address (across usernames) get a
+// quick 429 without a password check.
+func TestAddressThrottle(t *testing.T) {
+	ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 8 })
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+	b := newBrowser(t)
+	u, _ := app.authURL()
+	p := b.get(u)
+	for i := range 9 {
+		b.login(p, "user"+string(rune('a'+i)), "wrong password")
+	}
+	r := b.login(p, "alice", "correct horse battery")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("flooding address: %d %v", r.status, r.header)
+	}
+	ti.clock.Advance(time.Minute)
+	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
+		t.Fatalf("address lock did not clear: %d", ok.status)
+	}
+}
