@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -139,6 +140,9 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// hashWait bounds how long a sign-in waits for a password-hashing slot.
+const hashWait = 3 * time.Second
+
 // Unlock clears the sign-in lockout of username; it reports whether one was set.
 func (h *Handler) Unlock(username string) bool {
 	return h.accounts.forget(accountKey(username))
@@ -164,7 +168,10 @@ func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
 // costs the same hash and gets the same answer as a wrong password; failures count
 // against the account and the client address.
 func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
-	ctx := r.Context()
+	// Under a flood, a sign-in that cannot get a hashing slot soon gets a quick
+	// "busy" page rather than joining a queue that grows.
+	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
+	defer cancel()
 	now := h.now()
 	acct, addr := accountKey(username), clientAddress(r)
 	if locked, _ := h.accounts.locked(acct, now); locked {

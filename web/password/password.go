@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -69,6 +70,10 @@ var DefaultParams = Params{MemoryKiB: 64 * 1024, Iterations: 3, Parallelism: 4}
 type Hasher struct {
 	params Params
 	sem    chan struct{}
+	// waiting counts callers queued for a slot; past maxWaiting more are turned
+	// away at once (ErrBusy), so a flood cannot grow an unbounded queue.
+	waiting    atomic.Int64
+	maxWaiting int64
 	// dummy is an argon2id hash with the current parameters that no password
 	// matches; VerifyDummy verifies against it.
 	dummy string
@@ -101,7 +106,7 @@ func New(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.NumCPU()
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxWaiting: int64(16 * maxConcurrent)}
 	// The dummy needs no hashing: random bytes in place of the key make a hash that
 	// costs exactly as much to check as a real one and that nothing matches.
 	h.dummy = encode(p, randomBytes(saltLen), randomBytes(keyLen))
@@ -204,8 +209,17 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 	select {
 	case h.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+	default:
+		if h.waiting.Add(1) > h.maxWaiting {
+			h.waiting.Add(-1)
+			return fmt.Errorf("%w: %d callers already waiting", ErrBusy, h.maxWaiting)
+		}
+		defer h.waiting.Add(-1)
+		select {
+		case h.sem <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+		}
 	}
 	if h.testHook != nil {
 		h.testHook(true)

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -320,4 +321,31 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify(%q): %v is not ErrMalformed", enc, err)
 		}
 	})
+}
+
+// TestQueueBound: with every slot taken, at most 16 callers per slot wait; the
+// next is turned away at once rather than growing the queue.
+func TestQueueBound(t *testing.T) {
+	h := New(small, 1)
+	enc, _ := h.Hash(context.Background(), "pw")
+	h.sem <- struct{}{} // the only slot is busy
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() { h.Verify(ctx, enc, "pw") })
+	}
+	for h.waiting.Load() < 16 {
+		runtime.Gosched()
+	}
+	// No deadline: only the queue bound can answer this call.
+	_, _, err := h.Verify(context.Background(), enc, "pw")
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("17th waiter: err = %v, want ErrBusy", err)
+	}
+	cancel()
+	wg.Wait()
+	<-h.sem
+	if ok, _, err := h.Verify(context.Background(), enc, "pw"); !ok || err != nil {
+		t.Fatalf("after the flood: %v %v", ok, err)
+	}
 }
