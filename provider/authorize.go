@@ -200,6 +200,11 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in not finished", "Sign in first, then you will be returned to the application.")
 		return
 	}
+	if p.cfg.BrowserSID != nil && (ar.SessionSID == "" || p.cfg.BrowserSID(r) != ar.SessionSID) {
+		p.cfg.ErrorPage(w, r, http.StatusForbidden, "Request refused",
+			"This sign-in was completed in another browser. Return to the application and start again.")
+		return
+	}
 	code := randomID(32)
 	now := p.now().UTC()
 	if err := p.store.IssueCode(ctx, id, hashSecret(code), now.Add(p.cfg.Lifetimes.AuthorizationCode)); err != nil {

@@ -90,6 +90,9 @@ type Config struct {
 	// ErrorPage renders a page for errors that must not redirect to the client.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
 	Now       func() time.Time
+	// BrowserSID returns the sid of the browser session a request carries ("" for
+	// none): the callback issues a code only to the browser that signed in.
+	BrowserSID func(r *http.Request) string
 	// ACRValues are the acr values the login UI can satisfy (for discovery).
 	ACRValues []string
 	// HTTPClient delivers back-channel logouts (a client that follows no

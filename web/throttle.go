@@ -141,7 +141,7 @@ func clientAddress(r *http.Request) string {
 }
 
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
-const hashWait = 3 * time.Second
+const hashWait = 25 * time.Second
 
 // Unlock clears the sign-in lockout of username; it reports whether one was set.
 func (h *Handler) Unlock(username string) bool {

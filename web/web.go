@@ -291,6 +291,14 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 	return s, u
 }
 
+// BrowserSID returns the sid of the browser's live session, or "".
+func (h *Handler) BrowserSID(r *http.Request) string {
+	if s, _ := h.currentSession(r.Context(), r); s != nil {
+		return s.SID
+	}
+	return ""
+}
+
 // pendingBinding returns the SHA-256 (hex) of the browser's pending-sign-in
 // cookie, setting a new random one when the browser has none. The value is reused
 // while it lives, so that sign-ins in two tabs do not undo each other.

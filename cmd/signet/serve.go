@@ -84,7 +84,9 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	for i, sc := range cfg.Scopes {
 		scopes[i] = provider.Scope{Name: sc.Name, Claims: sc.Claims}
 	}
+	// The pages are built after the provider; these reach them once they are.
 	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
+	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, Store: store, Keys: km, Scopes: scopes,
 		Lifetimes: provider.Lifetimes{
@@ -104,7 +106,8 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			errorPage(w, r, status, title, msg)
 		},
-		Now: now,
+		BrowserSID: func(r *http.Request) string { return browserSID(r) },
+		Now:        now,
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +142,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	errorPage = wh.ErrorPage
+	errorPage, browserSID = wh.ErrorPage, wh.BrowserSID
 	s.admin.SetUnlocker(wh.Unlock)
 	s.web = wh
 
@@ -271,7 +274,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      40 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),

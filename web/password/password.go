@@ -106,7 +106,7 @@ func New(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.NumCPU()
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxWaiting: int64(16 * maxConcurrent)}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent), maxWaiting: int64(128 * maxConcurrent)}
 	// The dummy needs no hashing: random bytes in place of the key make a hash that
 	// costs exactly as much to check as a real one and that nothing matches.
 	h.dummy = encode(p, randomBytes(saltLen), randomBytes(keyLen))

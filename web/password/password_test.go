@@ -323,10 +323,11 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// TestQueueBound: with every slot taken, at most 16 callers per slot wait; the
+// TestQueueBound: with every slot taken, at most maxWaiting callers wait; the
 // next is turned away at once rather than growing the queue.
 func TestQueueBound(t *testing.T) {
 	h := New(small, 1)
+	h.maxWaiting = 16
 	enc, _ := h.Hash(context.Background(), "pw")
 	h.sem <- struct{}{} // the only slot is busy
 	ctx, cancel := context.WithCancel(context.Background())
