@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,7 +30,6 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/password"
 	"github.com/signet-idp/signet/web/totp"
 )
@@ -76,6 +76,9 @@ type Config struct {
 	Scopes []Scope
 	// Throttle sets the brute-force limits (DefaultThrottle for zero fields).
 	Throttle ThrottleConfig
+	// ThemeDir, when set, holds templates (*.html) and static/ files that replace
+	// the embedded ones of the same name.
+	ThemeDir string
 }
 
 // IDTokenHint is what a verified id_token_hint says.
@@ -112,6 +115,8 @@ type Handler struct {
 	// address.
 	accounts  *throttle
 	addresses *throttle
+	// files holds the pages and static files (embedded, or themed).
+	files fs.FS
 }
 
 // pages are the templates web renders; each file defines one page and shares the
@@ -126,11 +131,15 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	t, err := template.New("").ParseFS(templates.FS, pages...)
+	fsys, err := pagesFS(cfg.ThemeDir)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, store: cfg.Store, tmpl: t, now: cfg.Now, log: cfg.Log}
+	t, err := parsePages(fsys, cfg.ThemeDir)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, store: cfg.Store, tmpl: t, now: cfg.Now, log: cfg.Log, files: fsys}
 	switch cfg.MFAPolicy {
 	case "", MFAOptional:
 	case MFARequired:
@@ -181,7 +190,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
 	h.logoutRoutes(mux, page)
 	h.consentRoutes(mux, page)
-	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(templates.FS)))
+	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(h.files)))
 	mux.Handle("GET /{$}", page(h.home))
 }
 

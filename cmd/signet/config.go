@@ -30,6 +30,8 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// ThemeDir holds templates and static files that replace the embedded ones.
+	ThemeDir string `yaml:"theme_dir,omitempty"`
 	// Scopes are offered beside openid, profile, email and offline_access.
 	Scopes    []ScopeConfig   `yaml:"scopes"`
 	Lifetimes LifetimesConfig `yaml:"lifetimes"`

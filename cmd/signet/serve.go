@@ -121,6 +121,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
 		SessionIdle:     lt.SessionIdle.D(),
+		ThemeDir:        cfg.ThemeDir,
 		Throttle: web.ThrottleConfig{
 			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
 			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),
