@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -194,6 +195,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 		if err := s.p.store.RevokeRefreshFamily(ctx, fam); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return oidc.ErrServerError().WithParent(err)
 		}
+		slog.InfoContext(ctx, "refresh token revoked", "event", "revoke", "kind", "refresh_token", "subject", userID, "client", clientID)
 		return nil
 	}
 	if len(tokenID) > 128 {
@@ -212,6 +214,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 	if err := s.p.store.RevokeAccessToken(ctx, tokenID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrServerError().WithParent(err)
 	}
+	slog.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
 	return nil
 }
 

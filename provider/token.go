@@ -108,6 +108,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	rt.FamilyID = fam.ID
 	switch err := p.store.RedeemCode(ctx, hashSecret(req.Code), at, fam, rt); {
 	case errors.Is(err, storage.ErrReused):
+		slog.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
@@ -152,6 +153,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	})
 	switch {
 	case errors.Is(err, storage.ErrReused):
+		slog.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "event", "refresh_reuse", "subject", rr.rt.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used; the grant is revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")

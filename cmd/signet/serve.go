@@ -196,8 +196,11 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 			case <-t.C:
 			}
 			// Rotation never blocks signing: the snapshot is swapped atomically.
+			before := s.keys.Snapshot().Version
 			if err := s.keys.Rotate(ctx); err != nil {
 				slog.ErrorContext(ctx, "keys: rotate", "error", err)
+			} else if s.keys.Snapshot().Version != before {
+				slog.InfoContext(ctx, "signing keys changed", "event", "key_change")
 			}
 		}
 	}()

@@ -192,6 +192,16 @@ func (h *handler) rewrapKeys(w http.ResponseWriter, r *http.Request) {
 
 // reply writes v with status, or the error.
 func (h *handler) reply(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if r.Method != http.MethodGet {
+		// Audit every change made through the admin API: what, on what, and the
+		// outcome; never a body (it may hold a password).
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		h.log.InfoContext(r.Context(), "admin action", "event", "admin", "action", r.Pattern,
+			"username", r.PathValue("username"), "client", r.PathValue("id")+r.PathValue("client"), "kid", r.PathValue("kid"), "result", result)
+	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Kind != KindInternal {
