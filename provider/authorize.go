@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -109,7 +110,29 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		fail(oidc.ErrInvalidScope().WithDescription("the openid scope is required"))
 		return
 	}
-	op.Authorize(w, r, p.op)
+	// The library redirects some errors itself (an invalid id_token_hint, a
+	// prompt it refuses); make sure those carry iss too.
+	op.Authorize(&issRedirect{ResponseWriter: w, redirectURI: redirectURI, issuer: p.cfg.Issuer}, r, p.op)
+}
+
+// issRedirect adds the iss parameter (RFC 9207) to a redirect to the client's
+// validated redirect URI that lacks it.
+type issRedirect struct {
+	http.ResponseWriter
+	redirectURI string
+	issuer      string
+}
+
+func (w *issRedirect) WriteHeader(status int) {
+	if status/100 == 3 {
+		loc := w.Header().Get("Location")
+		if strings.HasPrefix(loc, w.redirectURI) {
+			if u, err := url.Parse(loc); err == nil && !u.Query().Has("iss") {
+				w.Header().Set("Location", appendQuery(loc, url.Values{"iss": {w.issuer}}))
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // redirectRegistered is exact matching, with one exception from RFC 8252, section
@@ -125,13 +148,26 @@ func redirectRegistered(c *storage.Client, uri string) bool {
 		return false
 	}
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || !isLoopbackHost(u.Hostname()) {
+	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackHost(u.Hostname()) {
 		return false
 	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
+	// Exact match but for the port: compare the strings with the port removed.
+	withoutPort := func(s string, u *url.URL) string {
+		if u.Port() == "" {
+			return s
+		}
+		return strings.Replace(s, u.Host, u.Hostname(), 1)
+	}
+	want := withoutPort(uri, u)
 	for _, reg := range c.RedirectURIs {
 		ru, err := url.Parse(reg)
-		if err == nil && ru.Scheme == "http" && ru.Hostname() == u.Hostname() &&
-			ru.Path == u.Path && ru.RawQuery == u.RawQuery {
+		if err == nil && ru.Scheme == "http" && ru.User == nil && withoutPort(reg, ru) == want {
 			return true
 		}
 	}

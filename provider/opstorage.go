@@ -240,13 +240,19 @@ func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
 	return out, nil
 }
 
+// GetClientByClientID returns the client, or invalid_client: the library passes
+// this error on as it is at the token endpoint, so it must be an OAuth error (a
+// bare storage error would answer 500 and name the storage).
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	if id == "" || len(id) > 128 {
-		return nil, storage.ErrNotFound
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
 	c, err := s.p.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
+	}
 	if err != nil {
-		return nil, err
+		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	return &client{c: c, p: s.p}, nil
 }

@@ -505,9 +505,9 @@ func (idx keyIndex) containerAt(line int, kind yaml.Kind) string {
 }
 
 var (
-	reLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
+	reLine       = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 	reUnknown    = regexp.MustCompile("^field (.+) not found in type \\S+$")
-	reCannotDecd = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+	reCannotDecd = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
 
 // decodeProblem turns one of yaml.v3's decode messages into a problem with a
@@ -518,7 +518,7 @@ func (idx keyIndex) decodeProblem(msg string) configProblem {
 		return configProblem{Msg: msg}
 	}
 	line, _ := strconv.Atoi(m[1])
-	p := configProblem{Line: line, Msg: m[2]}
+	p := configProblem{Line: line, Msg: oneLine(m[2])}
 	if u := reUnknown.FindStringSubmatch(m[2]); u != nil {
 		name := u[1]
 		p.Key = idx.names[line][name]
@@ -535,7 +535,7 @@ func (idx keyIndex) decodeProblem(msg string) configProblem {
 			got = "!!" + c[1]
 		}
 		if c[2] != "" {
-			got = fmt.Sprintf("%s %q", got, c[2])
+			got = fmt.Sprintf("%s %q", got, oneLine(c[2]))
 		} else {
 			got = "a " + got
 		}

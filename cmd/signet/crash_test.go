@@ -1,0 +1,605 @@
+package main
+
+// Crash safety and graceful shutdown of the real binary: `signet serve` is built,
+// started on a loopback port with a temporary data directory, killed with SIGKILL
+// in the middle of token traffic, restarted on the same directory, and finally
+// stopped with SIGTERM while requests are in flight.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// syncBuffer collects a process's output from its copying goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// buildSignet builds this command into a temporary directory.
+func buildSignet(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "signet")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// signetEnv is a configuration for the binary: a free loopback port, a private
+// data directory and argon2id at the validated minimum.
+type signetEnv struct {
+	t       *testing.T
+	bin     string
+	config  string
+	dataDir string
+	issuer  string
+	addr    string
+}
+
+func newSignetEnv(t *testing.T, bin string) *signetEnv {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "signet.yaml")
+	body := fmt.Sprintf("issuer: http://%s\nlisten: %s\ndata_dir: %s\nlog_level: warn\n"+
+		"passwords:\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  argon2_parallelism: 1\n", addr, addr, dataDir)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &signetEnv{t: t, bin: bin, config: cfg, dataDir: dataDir, issuer: "http://" + addr, addr: addr}
+}
+
+// environ is the test's environment without Signet's secrets: the binary keeps
+// its keys in the data directory.
+func environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SIGNET_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// cli runs a management command and returns its standard output.
+func (e *signetEnv) cli(stdin string, args ...string) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, append([]string{"--config", e.config}, args...)...)
+	cmd.Env = environ()
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("signet %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// signetProc is a running `signet serve`.
+type signetProc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error // of Wait, once exited is closed
+}
+
+// serve starts `signet serve` and waits until it answers /healthz.
+func (e *signetEnv) serve() *signetProc {
+	e.t.Helper()
+	p := &signetProc{out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(e.bin, "--config", e.config, "serve")
+	p.cmd.Env = environ()
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	e.t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if e.t.Failed() {
+			e.t.Logf("signet serve (pid %d) output:\n%s", p.cmd.Process.Pid, p.out)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			e.t.Fatalf("signet serve exited: %v\n%s", p.err, p.out)
+		default:
+		}
+		resp, err := http.Get(e.issuer + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.t.Fatalf("signet serve did not become healthy\n%s", p.out)
+	return nil
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *signetProc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		t.Fatalf("signet serve did not exit within %v\n%s", timeout, p.out)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// crashClient is a relying party speaking to the binary over real HTTP.
+type crashClient struct {
+	t        *testing.T
+	env      *signetEnv
+	secret   string
+	redirect string
+	verifier string
+	http     *http.Client
+	browser  *browser
+}
+
+// code runs the browser part of a flow (the first one signs alice in) and
+// returns the code.
+func (c *crashClient) code() string {
+	c.t.Helper()
+	q := url.Values{
+		"client_id": {"app"}, "redirect_uri": {c.redirect}, "response_type": {"code"},
+		"scope": {"openid offline_access"}, "state": {randHex()}, "nonce": {randHex()},
+		"code_challenge": {pkceChallenge(c.verifier)}, "code_challenge_method": {"S256"},
+	}
+	p := c.browser.get(c.env.issuer + "/authorize?" + q.Encode())
+	if strings.Contains(p.body, `name="password"`) {
+		p = c.browser.login(p, "alice", "correct horse battery")
+	}
+	code := p.url.Query().Get("code")
+	if p.url.Host != "127.0.0.1:9" || code == "" {
+		c.t.Fatalf("no code: %d %s\n%s", p.status, p.url, p.body)
+	}
+	return code
+}
+
+// post sends a form to an endpoint with app's credentials. A transport error
+// (no answer: the process died) is returned as err.
+func (c *crashClient) post(path string, form url.Values) (int, tokenResponse, map[string]any, error) {
+	req, _ := http.NewRequest(http.MethodPost, c.env.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", c.secret)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, tokenResponse{}, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, tokenResponse{}, nil, err
+	}
+	var tr tokenResponse
+	var m map[string]any
+	json.Unmarshal(body, &tr)
+	json.Unmarshal(body, &m)
+	return resp.StatusCode, tr, m, nil
+}
+
+func (c *crashClient) exchange(code string) (int, tokenResponse, error) {
+	st, tr, _, err := c.post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {c.redirect}, "code_verifier": {c.verifier}})
+	return st, tr, err
+}
+
+func (c *crashClient) refresh(rt string) (int, tokenResponse, error) {
+	st, tr, _, err := c.post("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	return st, tr, err
+}
+
+func (c *crashClient) active(at string) bool {
+	c.t.Helper()
+	st, _, m, err := c.post("/oauth/introspect", url.Values{"token": {at}})
+	if err != nil || st != http.StatusOK {
+		c.t.Fatalf("introspect: %d %v", st, err)
+	}
+	return m["active"] == true
+}
+
+// Outcomes of a request sent before the crash.
+const (
+	untried  = iota // never sent
+	answered        // the client got tokens
+	refused         // the client got an error answer
+	lost            // sent, no answer: the process died with it in flight
+)
+
+// TestCrashSafety kills `signet serve` with SIGKILL while code exchanges and
+// refresh rotations are in flight, restarts it on the same data directory, and
+// checks that the database opens, every token a client received still works
+// (access tokens introspect active, refresh tokens refresh exactly once more),
+// what was lost in flight was either fully issued or not at all, and no code is
+// redeemed twice across the crash.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL and SIGTERM")
+	}
+	start := time.Now()
+	env := newSignetEnv(t, buildSignet(t))
+	proc := env.serve()
+	env.cli("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--name", "Alice", "--password-stdin")
+	var created struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	out := env.cli("", "client", "add", "--id", "app", "--name", "App", "--first-party",
+		"--redirect-uri", "http://127.0.0.1:9/cb", "--output", "json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ClientSecret == "" {
+		t.Fatalf("client add: %v %q", err, out)
+	}
+	rc := &crashClient{
+		t: t, env: env, secret: created.ClientSecret, redirect: "http://127.0.0.1:9/cb",
+		verifier: oauth2.GenerateVerifier(), browser: newBrowser(t),
+		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+
+	// Codes to exchange during the traffic, and refresh chains to rotate.
+	const nCodes, nChains, finiteChains = 64, 12, 6
+	codes := make([]string, nCodes)
+	for i := range codes {
+		codes[i] = rc.code()
+	}
+	type chain struct {
+		tokens []tokenResponse // received, in order
+		budget int
+		last   int // outcome of the last request sent
+	}
+	chains := make([]*chain, nChains)
+	for i := range chains {
+		st, tr, err := rc.exchange(rc.code())
+		if err != nil || st != http.StatusOK || tr.RefreshToken == "" {
+			t.Fatalf("chain %d: %d %v %+v", i, st, err, tr)
+		}
+		budget := 1 << 30 // until the crash
+		if i < finiteChains {
+			budget = 2 // done before the crash: definite outcomes
+		}
+		chains[i] = &chain{tokens: []tokenResponse{tr}, budget: budget, last: answered}
+	}
+	t.Logf("seeded %d codes and %d chains in %v", nCodes, nChains, time.Since(start).Round(time.Millisecond))
+
+	// The traffic, and the kill when half the codes are exchanged.
+	var (
+		killed   atomic.Bool
+		done     atomic.Int32
+		outcome  = make([]int, nCodes)
+		received = make([]tokenResponse, nCodes)
+		next     = make(chan int, nCodes)
+		half     = make(chan struct{})
+		halfOnce sync.Once
+		wg       sync.WaitGroup
+	)
+	for i := range nCodes {
+		next <- i
+	}
+	close(next)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				if killed.Load() {
+					return
+				}
+				outcome[i] = lost
+				st, tr, err := rc.exchange(codes[i])
+				switch {
+				case err != nil:
+					return
+				case st == http.StatusOK:
+					outcome[i], received[i] = answered, tr
+				default:
+					outcome[i] = refused
+				}
+				if done.Add(1) >= nCodes/2 {
+					halfOnce.Do(func() { close(half) })
+				}
+			}
+		})
+	}
+	for _, ch := range chains {
+		wg.Go(func() {
+			for n := 0; n < ch.budget && !killed.Load(); n++ {
+				ch.last = lost
+				st, tr, err := rc.refresh(ch.tokens[len(ch.tokens)-1].RefreshToken)
+				switch {
+				case err != nil:
+					return
+				case st == http.StatusOK:
+					ch.last = answered
+					ch.tokens = append(ch.tokens, tr)
+				default:
+					ch.last = refused
+					return
+				}
+			}
+		})
+	}
+	select {
+	case <-half:
+	case <-time.After(10 * time.Second):
+		t.Errorf("half the exchanges took more than 10s")
+	}
+	killed.Store(true)
+	if err := proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proc.wait(t, 5*time.Second)
+	wg.Wait()
+	count := map[int]int{}
+	for _, o := range outcome {
+		count[o]++
+	}
+	rotations, inFlight := 0, 0
+	for i, ch := range chains {
+		rotations += len(ch.tokens) - 1
+		if ch.last == refused {
+			t.Errorf("chain %d: a rotation was refused before the crash", i)
+		}
+		if ch.last == lost {
+			inFlight++
+		}
+	}
+	t.Logf("killed after %v: codes answered %d, refused %d, lost in flight %d, untried %d; %d rotations, %d in flight",
+		time.Since(start).Round(time.Millisecond), count[answered], count[refused], count[lost], count[untried], rotations, inFlight)
+	if count[refused] > 0 {
+		t.Errorf("%d fresh codes were refused before the crash", count[refused])
+	}
+	if count[answered] == 0 || count[untried]+count[lost] == 0 {
+		t.Fatalf("the crash did not fall in the middle of the traffic: %v", count)
+	}
+
+	// Restart on the same data directory.
+	proc = env.serve()
+	if users := env.cli("", "user", "list", "--output", "json"); !strings.Contains(users, `"alice"`) {
+		t.Errorf("user list after the restart: %s", users)
+	}
+
+	// Every access token a client received is still active.
+	for i := range nCodes {
+		if outcome[i] == answered && !rc.active(received[i].AccessToken) {
+			t.Errorf("code %d: its access token is inactive after the restart", i)
+		}
+	}
+	for i, ch := range chains {
+		for j, tr := range ch.tokens {
+			if !rc.active(tr.AccessToken) {
+				t.Errorf("chain %d: access token %d of %d is inactive after the restart", i, j, len(ch.tokens))
+			}
+		}
+	}
+
+	// Refresh tokens: the last one received refreshes exactly once more; a
+	// rotation the crash cut off either happened or did not, but its token
+	// then refreshes at most once.
+	onceMore := func(what, rt string, mayBeSpent bool) {
+		t.Helper()
+		st, _, err := rc.refresh(rt)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		switch {
+		case st == http.StatusOK:
+			if st2, _, _ := rc.refresh(rt); st2 == http.StatusOK {
+				t.Errorf("%s: refreshed twice after the restart", what)
+			}
+		case !mayBeSpent:
+			t.Errorf("%s: refresh after the restart answered %d", what, st)
+		}
+	}
+	for i := range nCodes {
+		if outcome[i] == answered {
+			onceMore(fmt.Sprintf("code %d's refresh token", i), received[i].RefreshToken, false)
+		}
+	}
+	for i, ch := range chains {
+		last := ch.tokens[len(ch.tokens)-1].RefreshToken
+		switch {
+		case ch.last == lost:
+			onceMore(fmt.Sprintf("chain %d (rotation lost in flight)", i), last, true)
+		case i%2 == 0 && len(ch.tokens) > 1:
+			// A rotation before the crash is durable: the previous token is a
+			// replay, and the replay revokes the family with the last token.
+			if st, _, _ := rc.refresh(ch.tokens[len(ch.tokens)-2].RefreshToken); st == http.StatusOK {
+				t.Errorf("chain %d: a token rotated before the crash refreshed after it", i)
+			}
+			if st, _, _ := rc.refresh(last); st == http.StatusOK {
+				t.Errorf("chain %d: the family survived a replay", i)
+			}
+		default:
+			onceMore(fmt.Sprintf("chain %d", i), last, false)
+		}
+	}
+
+	// Codes: redeemed before the crash stay redeemed; lost ones were redeemed
+	// or not, and work at most once; untried ones work exactly once.
+	for i, code := range codes {
+		st, _, err := rc.exchange(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch outcome[i] {
+		case answered:
+			if st == http.StatusOK {
+				t.Errorf("code %d: redeemed before the crash and again after it", i)
+			}
+			continue
+		case untried:
+			if st != http.StatusOK {
+				t.Errorf("code %d: never sent, refused after the restart (%d)", i, st)
+			}
+		}
+		if st == http.StatusOK {
+			if st2, _, _ := rc.exchange(code); st2 == http.StatusOK {
+				t.Errorf("code %d: redeemed twice after the restart", i)
+			}
+		}
+	}
+
+	// The browser session survived too: a new sign-in needs no password.
+	rc.code()
+	proc.cmd.Process.Signal(syscall.SIGTERM)
+	if code := proc.wait(t, 15*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d", code)
+	}
+	t.Logf("crash test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestGracefulShutdown sends SIGTERM while code exchanges are in flight (their
+// bodies half sent): the listener closes at once, each of them still gets its
+// tokens, and the process exits 0 and removes its admin socket.
+func TestGracefulShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGTERM")
+	}
+	env := newSignetEnv(t, buildSignet(t))
+	proc := env.serve()
+	env.cli("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--password-stdin")
+	var created struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	out := env.cli("", "client", "add", "--id", "app", "--name", "App", "--first-party",
+		"--redirect-uri", "http://127.0.0.1:9/cb", "--output", "json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	rc := &crashClient{
+		t: t, env: env, secret: created.ClientSecret, redirect: "http://127.0.0.1:9/cb",
+		verifier: oauth2.GenerateVerifier(), browser: newBrowser(t), http: &http.Client{Timeout: 10 * time.Second},
+	}
+	if _, err := os.Stat(filepath.Join(env.dataDir, socketFileName)); err != nil {
+		t.Fatalf("admin socket: %v", err)
+	}
+
+	// Three exchanges, each sent up to the middle of its body.
+	type inflight struct {
+		conn net.Conn
+		rest string
+	}
+	var reqs []inflight
+	for range 3 {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {rc.code()},
+			"redirect_uri": {rc.redirect}, "code_verifier": {rc.verifier}}.Encode()
+		conn, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		cut := len(form) / 2
+		head := fmt.Sprintf("POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+			"Authorization: Basic %s\r\nContent-Length: %d\r\n\r\n%s",
+			env.addr, basic("app", rc.secret)[len("Basic "):], len(form), form[:cut])
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, inflight{conn, form[cut:]})
+	}
+	time.Sleep(200 * time.Millisecond) // the server has read the headers
+	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	// The listener closes; the requests in flight are not cut off.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", env.addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("still accepting connections 5s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-proc.exited:
+		t.Fatalf("exited with requests in flight: %v\n%s", proc.err, proc.out)
+	default:
+	}
+	for i, r := range reqs {
+		if _, err := io.WriteString(r.conn, r.rest); err != nil {
+			t.Fatalf("request %d: finish the body: %v", i, err)
+		}
+		r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+		if err != nil {
+			t.Fatalf("request %d: no answer after SIGTERM: %v", i, err)
+		}
+		var tr tokenResponse
+		json.NewDecoder(resp.Body).Decode(&tr)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
+			t.Errorf("request %d: %d %+v", i, resp.StatusCode, tr)
+		}
+	}
+	if code := proc.wait(t, 15*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d\n%s", code, proc.out)
+	}
+	if _, err := os.Stat(filepath.Join(env.dataDir, socketFileName)); !os.IsNotExist(err) {
+		t.Errorf("admin socket left behind: %v", err)
+	}
+}
