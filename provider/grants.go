@@ -9,16 +9,20 @@ import (
 	"github.com/signet-idp/signet/storage"
 )
 
-// RevokeGrant takes back what a person approved for a client: it deletes the
-// remembered consent and revokes every refresh family (and with them every access
-// token) of that client for that person. A missing grant is not an error when
-// tokens were revoked; ErrNotFound is returned only when there was nothing at all.
+// RevokeGrant takes back what a person approved for a client: it revokes every
+// refresh family (and with them every access token) of that client for that
+// person, then deletes the remembered consent. ErrNotFound means there was
+// nothing at all to revoke.
 func (p *Provider) RevokeGrant(ctx context.Context, userID, clientID string) error {
-	grantErr := p.store.DeleteGrant(ctx, userID, clientID)
-	if grantErr != nil && !errors.Is(grantErr, storage.ErrNotFound) {
-		return fmt.Errorf("revoke grant: %w", grantErr)
-	}
-	fams, err := p.store.ListUserFamilies(ctx, userID)
+	return RevokeGrant(ctx, p.store, userID, clientID)
+}
+
+// RevokeGrant is Provider.RevokeGrant on a store alone (the CLI without a
+// server). Tokens go first and a cancelled request does not stop halfway, so the
+// app never keeps working tokens once its grant is gone.
+func RevokeGrant(ctx context.Context, store storage.Store, userID, clientID string) error {
+	ctx = context.WithoutCancel(ctx)
+	fams, err := store.ListUserFamilies(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
 	}
@@ -27,10 +31,14 @@ func (p *Provider) RevokeGrant(ctx context.Context, userID, clientID string) err
 		if f.ClientID != clientID || f.Revoked {
 			continue
 		}
-		if err := p.store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("revoke grant: %w", err)
 		}
 		revoked++
+	}
+	grantErr := store.DeleteGrant(ctx, userID, clientID)
+	if grantErr != nil && !errors.Is(grantErr, storage.ErrNotFound) {
+		return fmt.Errorf("revoke grant: %w", grantErr)
 	}
 	if grantErr != nil && revoked == 0 {
 		return fmt.Errorf("revoke grant: %w", storage.ErrNotFound)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -103,34 +104,42 @@ func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state 
 	return appendQuery(uri, url.Values{"state": {state}})
 }
 
-// EndSession ends a browser session: it deletes it, revokes the refresh tokens
-// granted in it without offline_access, and queues a back-channel logout notice
-// for every client that received tokens in it and registered a
-// backchannel_logout_uri. Delivery runs in the background; it never blocks the
-// person's logout.
+// EndSession ends a browser session: it revokes the refresh tokens granted in it
+// without offline_access, queues a back-channel logout notice for every client
+// that received tokens in it and registered a backchannel_logout_uri, and deletes
+// it. Delivery runs in the background; it never blocks the person's logout.
 func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
-	now := p.now().UTC()
-	if err := p.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("end session: %w", err)
+	n, err := EndSession(ctx, p.store, s, p.now().UTC())
+	if n > 0 {
+		p.wakeLogouts()
 	}
-	fams, err := p.store.ListUserFamilies(ctx, s.UserID)
+	return err
+}
+
+// EndSession is Provider.EndSession on a store alone (the CLI without a server):
+// the notices it queues go out when a server runs. The session is deleted last,
+// and a cancelled request does not stop halfway, so an ended session never leaves
+// live tokens behind. It reports how many notices it queued.
+func EndSession(ctx context.Context, store storage.Store, s *storage.Session, now time.Time) (int, error) {
+	ctx = context.WithoutCancel(ctx)
+	fams, err := store.ListUserFamilies(ctx, s.UserID)
 	if err != nil {
-		return fmt.Errorf("end session: %w", err)
+		return 0, fmt.Errorf("end session: %w", err)
 	}
 	for _, f := range fams {
 		if f.SessionSID == s.SID && !f.Offline && !f.Revoked {
-			if err := p.store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("end session: %w", err)
+			if err := store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return 0, fmt.Errorf("end session: %w", err)
 			}
 		}
 	}
-	clients, err := p.store.ListSessionClients(ctx, s.SID)
+	clients, err := store.ListSessionClients(ctx, s.SID)
 	if err != nil {
-		return fmt.Errorf("end session: %w", err)
+		return 0, fmt.Errorf("end session: %w", err)
 	}
 	var ds []*storage.LogoutDelivery
 	for _, id := range clients {
-		c, err := p.store.GetClient(ctx, id)
+		c, err := store.GetClient(ctx, id)
 		if err != nil || c.BackchannelLogoutURI == "" {
 			continue
 		}
@@ -140,13 +149,15 @@ func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
 		})
 	}
 	if len(ds) > 0 {
-		if err := p.store.EnqueueLogouts(ctx, ds); err != nil {
-			return fmt.Errorf("end session: %w", err)
+		if err := store.EnqueueLogouts(ctx, ds); err != nil {
+			return 0, fmt.Errorf("end session: %w", err)
 		}
-		p.wakeLogouts()
+	}
+	if err := store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return len(ds), fmt.Errorf("end session: %w", err)
 	}
 	slog.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", len(ds))
-	return nil
+	return len(ds), nil
 }
 
 func (p *Provider) wakeLogouts() {
@@ -198,29 +209,51 @@ func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	delivered := 0
+	// Deliver concurrently (bounded), so one client that is down does not delay
+	// the others' notices.
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		delivered int
+		sem       = make(chan struct{}, 8)
+	)
 	for _, d := range due {
-		err := p.deliver(ctx, d, now)
-		if err == nil {
-			delivered++
-			p.store.DeleteLogout(ctx, d.ID)
-			continue
-		}
-		if d.Expired(now) {
-			slog.WarnContext(ctx, "back-channel logout abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
-			p.store.DeleteLogout(ctx, d.ID)
-			continue
-		}
-		backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
-		slog.InfoContext(ctx, "back-channel logout failed; will retry", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
-		p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
-			x.Attempts++
-			x.NextAttempt = now.Add(backoff)
-			x.LastError = err.Error()
-			return nil
-		})
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if p.deliverOne(ctx, d, now) {
+				mu.Lock()
+				delivered++
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	return delivered, nil
+}
+
+// deliverOne attempts one notice and records the outcome; it reports success.
+func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, now time.Time) bool {
+	err := p.deliver(ctx, d, now)
+	if err == nil {
+		p.store.DeleteLogout(ctx, d.ID)
+		return true
+	}
+	if d.Expired(now) {
+		slog.WarnContext(ctx, "back-channel logout abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
+		p.store.DeleteLogout(ctx, d.ID)
+		return false
+	}
+	backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
+	slog.InfoContext(ctx, "back-channel logout failed; will retry", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
+	p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
+		x.Attempts++
+		x.NextAttempt = now.Add(backoff)
+		x.LastError = err.Error()
+		return nil
+	})
+	return false
 }
 
 func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now time.Time) error {

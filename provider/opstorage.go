@@ -55,7 +55,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
-	scopes := slices.Clone(req.Scopes)
+	// Only supported scopes survive: the library itself keeps phone and address,
+	// which Signet does not offer.
+	scopes := slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return !s.p.scopes[sc] })
 	if c, err := s.p.store.GetClient(ctx, req.ClientID); err == nil && len(c.AllowedScopes) > 0 {
 		// A client limited to some scopes gets only those (and openid).
 		scopes = slices.DeleteFunc(scopes, func(sc string) bool {

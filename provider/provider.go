@@ -198,7 +198,7 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
-	mux.Handle(PathUserinfo, noStore(o))
+	mux.Handle(PathUserinfo, noStore(invalidToken401(o)))
 	mux.Handle("POST "+PathIntrospect, noStore(o))
 	mux.Handle("POST "+PathRevoke, noStore(o))
 	c := cors.New(cors.Options{
@@ -381,6 +381,40 @@ func noStore(h http.Handler) http.Handler {
 		w.Header().Set("Pragma", "no-cache")
 		h.ServeHTTP(&authChallenge{ResponseWriter: w}, r)
 	})
+}
+
+// invalidToken401 answers a refused bearer token as RFC 6750 section 3.1 says:
+// 401 with WWW-Authenticate and error invalid_token (the library answers 403).
+func invalidToken401(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&forbiddenAs401{ResponseWriter: w}, r)
+	})
+}
+
+type forbiddenAs401 struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (f *forbiddenAs401) WriteHeader(status int) {
+	if status == http.StatusForbidden || status == http.StatusUnauthorized {
+		f.replaced = true
+		h := f.Header()
+		h.Set("WWW-Authenticate", `Bearer realm="signet", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
+		h.Set("Content-Type", "application/json")
+		h.Del("Content-Length")
+		f.ResponseWriter.WriteHeader(http.StatusUnauthorized)
+		f.ResponseWriter.Write([]byte(`{"error":"invalid_token","error_description":"the access token is invalid, expired or revoked"}`))
+		return
+	}
+	f.ResponseWriter.WriteHeader(status)
+}
+
+func (f *forbiddenAs401) Write(b []byte) (int, error) {
+	if f.replaced {
+		return len(b), nil // the library's body is replaced
+	}
+	return f.ResponseWriter.Write(b)
 }
 
 // authChallenge adds a WWW-Authenticate header to 401 responses that lack one.

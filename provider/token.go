@@ -39,6 +39,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		resp *oidc.AccessTokenResponse
 		err  error
 	)
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		// private_key_jwt is not enabled for any client.
+		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("client assertions are not accepted; use client_secret_basic, client_secret_post or none"), nil)
+		return
+	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
 	case string(oidc.GrantTypeCode):
 		resp, err = p.exchangeCode(r)
@@ -100,8 +105,18 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		AuthTime: ar.AuthTime, AMR: ar.AMR, ACR: ar.ACR, SessionSID: ar.SessionSID,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
 	}
-	if end := now.Add(p.cfg.Lifetimes.Session); !offline && p.cfg.Lifetimes.Session > 0 && end.Before(fam.ExpiresAt) {
-		fam.ExpiresAt = end
+	if !offline {
+		// A session-bound grant ends with its session at the latest.
+		end := ar.SessionExpiresAt
+		if end.IsZero() && p.cfg.Lifetimes.Session > 0 {
+			end = now.Add(p.cfg.Lifetimes.Session)
+		}
+		if !end.IsZero() && end.Before(fam.ExpiresAt) {
+			fam.ExpiresAt = end
+		}
+	}
+	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
 	}
 	refreshToken = randomID(32)
 	rt = p.newRefreshToken(refreshToken, fam, scopes, now)

@@ -218,13 +218,16 @@ type AuthRequest struct {
 	ConsentSID string
 
 	// Set by the login UI once the person is authenticated (and has consented).
-	Done          bool
-	UserID        string
-	AuthTime      time.Time
-	AMR           []string
-	ACR           string
-	SessionSID    string
-	GrantedScopes []string
+	Done       bool
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	SessionSID string
+	// SessionExpiresAt is the end of that session: grants without
+	// offline_access end with it.
+	SessionExpiresAt time.Time
+	GrantedScopes    []string
 
 	// Set when the code is issued and redeemed.
 	CodeHash      []byte

@@ -338,7 +338,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 	case code != "":
 		_, err = h.totp.Verify(ctx, h.store, user.ID, code)
 	case pw != "" && sess.ACR == ACRMFA:
-		_, err = h.authenticate(ctx, user.Username, pw)
+		_, err = h.checkPassword(r, user.Username, pw)
 		if errors.Is(err, password.ErrBusy) {
 			w.Header().Set("Retry-After", "1")
 			h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})

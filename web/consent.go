@@ -129,6 +129,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar *storage.Aut
 		a.AMR = slices.Clone(s.AMR)
 		a.ACR = s.ACR
 		a.SessionSID = s.SID
+		a.SessionExpiresAt = s.ExpiresAt
 		a.GrantedScopes = slices.Clone(scopes)
 		return nil
 	})

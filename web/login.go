@@ -291,14 +291,24 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		return nil, err
 	}
 	if err != nil || !ok || user.Disabled {
+		if rehash {
+			// A hash with old parameters (or imported bcrypt) may cost less than
+			// the dummy an unknown user costs: pay the dummy too, so a failure
+			// never answers faster than for a user who does not exist.
+			h.cfg.Hasher.VerifyDummy(ctx, pw)
+		}
 		return nil, errBadCredentials
 	}
 	if rehash {
 		if enc, err := h.cfg.Hasher.Hash(ctx, pw); err == nil {
+			old := user.PasswordHash
 			if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
+				if u.PasswordHash != old {
+					return storage.ErrConflict // changed meanwhile: keep the newer password
+				}
 				u.PasswordHash = enc
 				return nil
-			}); err != nil {
+			}); err != nil && !errors.Is(err, storage.ErrConflict) {
 				h.log.WarnContext(ctx, "upgrade password hash", "subject", user.ID, "error", err)
 			}
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -172,8 +173,16 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// "busy" page rather than joining a queue that grows.
 	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
 	defer cancel()
-	now := h.now()
 	acct, addr := accountKey(username), clientAddress(r)
+	// At most a few checks of one account run at once, so guesses sent in
+	// parallel cannot all pass the lock check before any failure is counted
+	// (the bound on guesses before a lock is twice the free failures).
+	release, err := h.gate.enter(ctx, acct)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
+	}
+	defer release()
+	now := h.now()
 	if locked, _ := h.accounts.locked(acct, now); locked {
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
@@ -194,4 +203,45 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 		h.accounts.forget(acct)
 	}
 	return u, err
+}
+
+// gate bounds how many checks of one key run at once; entries live only while
+// in use, so its memory is bounded by the requests in flight.
+type gate struct {
+	mu      sync.Mutex
+	entries map[string]*gateEntry
+	width   int
+}
+
+type gateEntry struct {
+	slots chan struct{}
+	refs  int
+}
+
+func newGate(width int) *gate { return &gate{entries: map[string]*gateEntry{}, width: width} }
+
+// enter waits for one of key's slots (or ctx) and returns its release.
+func (g *gate) enter(ctx context.Context, key string) (func(), error) {
+	g.mu.Lock()
+	e := g.entries[key]
+	if e == nil {
+		e = &gateEntry{slots: make(chan struct{}, g.width)}
+		g.entries[key] = e
+	}
+	e.refs++
+	g.mu.Unlock()
+	leave := func() {
+		g.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(g.entries, key)
+		}
+		g.mu.Unlock()
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return func() { <-e.slots; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }

@@ -41,7 +41,8 @@ type Config struct {
 	// CookieKey keys the HMACs that bind each form to its auth request.
 	CookieKey [32]byte
 	// TOTPKey seals TOTP secrets at rest (AES-256-GCM). Derive it from the
-	// key-encryption key with totp.DeriveKey; it must not be all zero.
+	// cookie key with totp.DeriveKey (not the key-encryption key, which keys
+	// rewrap replaces); it must not be all zero.
 	TOTPKey [32]byte
 	// MFAPolicy is MFAOptional (the default when empty: a second factor for those
 	// who enrolled one, and where a client or acr_values asks for it) or
@@ -115,6 +116,8 @@ type Handler struct {
 	// address.
 	accounts  *throttle
 	addresses *throttle
+	// gate keeps the checks of one account from running all at once.
+	gate *gate
 	// files holds the pages and static files (embedded, or themed).
 	files fs.FS
 }
@@ -152,6 +155,7 @@ func New(cfg Config) (*Handler, error) {
 	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
 	h.accounts = newThrottle(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
 	h.addresses = newThrottle(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
+	h.gate = newGate(tc.AccountFree)
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
 	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
 	if h.secure {
@@ -354,10 +358,17 @@ func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http
 	created := now
 	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" && len(c.Value) <= 128 {
 		key := sessionKey(c.Value)
-		if old, err := h.store.GetSession(ctx, key); err == nil && keepSID && old.UserID == userID && !old.Expired(now) {
-			sid, created = old.SID, old.CreatedAt
+		if old, err := h.store.GetSession(ctx, key); err == nil {
+			if keepSID && old.UserID == userID && !old.Expired(now) {
+				// A step-up: the same session goes on under a new cookie.
+				sid, created = old.SID, old.CreatedAt
+				h.store.DeleteSession(ctx, key)
+			} else {
+				// Another sign-in replaces the session: end it properly, so its
+				// apps are told and its session-bound tokens die.
+				h.endSession(ctx, old)
+			}
 		}
-		h.store.DeleteSession(ctx, key)
 	}
 	value := newSecret()
 	sess := &storage.Session{

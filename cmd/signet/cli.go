@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-idp/signet/keys"
+	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/password"
@@ -181,6 +184,15 @@ func openManager(cfg *Config) (admin.Manager, func() error, error) {
 		return nil, nil, err
 	}
 	svc := admin.NewService(store, newHasher(cfg), time.Now)
+	// The same session and grant semantics as the server's (logout notices are
+	// queued and go out when a server runs).
+	svc.SetSessionEnder(func(ctx context.Context, s *storage.Session) error {
+		_, err := provider.EndSession(ctx, store, s, time.Now().UTC())
+		return err
+	})
+	svc.SetGrantRevoker(func(ctx context.Context, userID, clientID string) error {
+		return provider.RevokeGrant(ctx, store, userID, clientID)
+	})
 	// Key commands need the key-encryption key; without it the other commands
 	// still work.
 	if secrets, err := LoadSecrets(cfg.DataDir); err == nil {

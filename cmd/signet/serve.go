@@ -101,7 +101,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		},
 		AccessTokenAlg: jose.SignatureAlgorithm(cfg.Keys.AccessTokenAlg),
 		ACRValues:      web.ACRValuesSupported(),
-		SecretKey:      secrets.KeyEncryptionKey,
+		SecretKey:      secrets.CookieKey, // not the KEK: keys rewrap must not change it
 		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
 		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 			errorPage(w, r, status, title, msg)
@@ -117,7 +117,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
 		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
-		TOTPKey:         totp.DeriveKey(secrets.KeyEncryptionKey),
+		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
 		SessionIdle:     lt.SessionIdle.D(),

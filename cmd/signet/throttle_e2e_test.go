@@ -80,3 +80,24 @@ func TestAddressThrottle(t *testing.T) {
 		t.Fatalf("address lock did not clear: %d", ok.status)
 	}
 }
+
+// TestLockoutHoldsUnderParallelGuesses: guesses sent all at once cannot slip past
+// the lock: at most twice the free failures are checked before it holds, and the
+// right password sent with them is refused once it does.
+func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+	b := newBrowser(t)
+	u, _ := app.authURL()
+	p := b.get(u)
+	done := make(chan page, 40)
+	for range 40 {
+		go func() { done <- b.login(p, "alice", "wrong password") }()
+	}
+	for range 40 {
+		<-done
+	}
+	if r := b.login(p, "alice", "correct horse battery"); r.status != http.StatusUnauthorized {
+		t.Fatalf("the right password after 40 parallel guesses: %d, want the lockout's 401", r.status)
+	}
+}

@@ -496,6 +496,22 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 	if err := validateClientID(id); err != nil {
 		return err
 	}
+	if _, err := s.store.GetClient(ctx, id); err != nil {
+		return classify(err, "delete client", fmt.Sprintf("client %q", id))
+	}
+	// Take back every grant and token of the client first, so that a client
+	// registered later under the same id inherits neither consent nor tokens.
+	if s.revoke != nil {
+		users, err := s.store.ListUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("delete client: %w", err)
+		}
+		for _, u := range users {
+			if err := s.revoke(ctx, u.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("delete client: %w", err)
+			}
+		}
+	}
 	return classify(s.store.DeleteClient(ctx, id), "delete client", fmt.Sprintf("client %q", id))
 }
 

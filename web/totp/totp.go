@@ -65,11 +65,12 @@ var (
 	ErrSealed = errors.New("totp: cannot open the sealed secret")
 )
 
-// DeriveKey derives the key that seals TOTP secrets from the key-encryption key
+// DeriveKey derives the key that seals TOTP secrets from a server secret
 // (HMAC-SHA256 with a label of its own), so that it differs from every other key
-// derived from it.
-func DeriveKey(kek [32]byte) [32]byte {
-	m := hmac.New(sha256.New, kek[:])
+// derived from it. Signet derives it from the cookie key, which `keys rewrap`
+// leaves alone: rewrapping the signing keys must not lock people out.
+func DeriveKey(secret [32]byte) [32]byte {
+	m := hmac.New(sha256.New, secret[:])
 	m.Write([]byte("signet/totp-secret-seal/v1"))
 	var k [32]byte
 	copy(k[:], m.Sum(nil))
