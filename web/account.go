@@ -74,8 +74,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	user, err := h.checkPassword(r, username, pw)
 	if errors.Is(err, password.ErrBusy) {
-		w.Header().Set("Retry-After", "1")
-		h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
+		h.busy(w, r)
 		return
 	}
 	if err != nil {
@@ -340,8 +339,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 	case pw != "" && sess.ACR == ACRMFA:
 		_, err = h.checkPassword(r, user.Username, pw)
 		if errors.Is(err, password.ErrBusy) {
-			w.Header().Set("Retry-After", "1")
-			h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
+			h.busy(w, r)
 			return
 		}
 	default:

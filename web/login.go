@@ -237,8 +237,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
 	user, err := h.checkPassword(r, username, pw)
 	if errors.Is(err, password.ErrBusy) {
-		w.Header().Set("Retry-After", "1")
-		h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
+		h.busy(w, r)
 		return
 	}
 	if err != nil {

@@ -141,6 +141,12 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
+// busy answers a sign-in that found no password-hashing slot: a quick 503.
+func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
+}
+
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
 const hashWait = 25 * time.Second
 
