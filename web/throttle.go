@@ -148,7 +148,7 @@ func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
 }
 
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
-const hashWait = 25 * time.Second
+const hashWait = 60 * time.Second
 
 // Unlock clears the sign-in lockout of username; it reports whether one was set.
 func (h *Handler) Unlock(username string) bool {

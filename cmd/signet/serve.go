@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -210,6 +212,7 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 // gracefully, finishing in-flight requests.
 func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) error {
 	setupLogging(cfg.LogLevel)
+	setMemoryLimit(cfg)
 	s, err := newServer(ctx, cfg, time.Now)
 	if err != nil {
 		return err
@@ -271,6 +274,21 @@ func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) er
 	return err
 }
 
+// setMemoryLimit gives the garbage collector a soft limit sized for the
+// password hashes that may run at once (each allocates argon2's memory), so that
+// a burst of sign-ins does not let the heap double; GOMEMLIMIT overrides it.
+func setMemoryLimit(cfg *Config) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	slots := cfg.Passwords.MaxConcurrent
+	if slots <= 0 {
+		slots = runtime.NumCPU()
+	}
+	perHash := int64(cfg.Passwords.Argon2MemoryKiB) << 10
+	debug.SetMemoryLimit(128<<20 + 2*int64(slots)*perHash)
+}
+
 // newHTTPServer sets every timeout and bounds headers: a slow or oversized client
 // cannot hold a connection or memory for long.
 func newHTTPServer(h http.Handler) *http.Server {
@@ -278,7 +296,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      40 * time.Second,
+		WriteTimeout:      75 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
