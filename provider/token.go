@@ -130,8 +130,9 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	if ar.SessionSID != "" {
-		// Back-channel logout reaches every client that received tokens in the session.
+	if ar.SessionSID != "" && ar.SessionExpiresAt.IsZero() {
+		// RedeemCode records the session's clients when it knows the session's
+		// end; a request without one still gets back-channel logout.
 		if err := p.store.AddSessionClient(ctx, ar.SessionSID, c.ID, now.Add(max(p.cfg.Lifetimes.Session, time.Hour))); err != nil {
 			slog.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
 		}

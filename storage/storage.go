@@ -352,7 +352,9 @@ type Rotation struct {
 type Tokens interface {
 	// RedeemCode marks the code used and stores what it issues, atomically: the
 	// access token, and when family is not nil the new family with its first
-	// refresh token. Of two concurrent redemptions exactly one succeeds. A code
+	// refresh token; when the request names its session (SessionSID and
+	// SessionExpiresAt), it records the client as one of the session's (see
+	// Logouts.AddSessionClient). Of two concurrent redemptions exactly one succeeds. A code
 	// already used returns ErrReused after revoking (in the same transaction) the
 	// access token and family its first redemption issued; an unknown code
 	// returns ErrNotFound.

@@ -19,25 +19,27 @@ func (s *Store) AddSessionClient(ctx context.Context, sid, clientID string, expi
 	if err := checkKey(clientID); err != nil {
 		return fmt.Errorf("boltstore: add session client: %w", err)
 	}
-	key := indexKey(sid, clientID)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSessionClients)
-		if old := b.Get(key); old != nil && len(old) == 8 {
-			if err := deleteExpiry(tx, time.Unix(0, int64(binary.BigEndian.Uint64(old))), kindSessClient, string(key)); err != nil {
-				return err
-			}
-		}
-		// The value is the expiry, so that a later call can move its index entry.
-		v := binary.BigEndian.AppendUint64(nil, uint64(expiresAt.UnixNano()))
-		if err := b.Put(key, v); err != nil {
-			return err
-		}
-		return putExpiry(tx, expiresAt, kindSessClient, string(key))
-	})
+	err := s.update(ctx, func(tx *bolt.Tx) error { return putSessionClient(tx, sid, clientID, expiresAt) })
 	if err != nil {
 		return fmt.Errorf("boltstore: add session client: %w", err)
 	}
 	return nil
+}
+
+func putSessionClient(tx *bolt.Tx, sid, clientID string, expiresAt time.Time) error {
+	key := indexKey(sid, clientID)
+	b := tx.Bucket(bucketSessionClients)
+	if old := b.Get(key); old != nil && len(old) == 8 {
+		if err := deleteExpiry(tx, time.Unix(0, int64(binary.BigEndian.Uint64(old))), kindSessClient, string(key)); err != nil {
+			return err
+		}
+	}
+	// The value is the expiry, so that a later call can move its index entry.
+	v := binary.BigEndian.AppendUint64(nil, uint64(expiresAt.UnixNano()))
+	if err := b.Put(key, v); err != nil {
+		return err
+	}
+	return putExpiry(tx, expiresAt, kindSessClient, string(key))
 }
 
 // ListSessionClients returns the clients recorded for sid.

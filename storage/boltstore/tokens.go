@@ -56,6 +56,13 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 		if err := putAccessToken(tx, at); err != nil {
 			return err
 		}
+		if a.SessionSID != "" && !a.SessionExpiresAt.IsZero() {
+			// Back-channel logout reaches every client that received tokens in
+			// the session: recorded in the same transaction (one commit, one sync).
+			if err := putSessionClient(tx, a.SessionSID, a.ClientID, a.SessionExpiresAt); err != nil {
+				return err
+			}
+		}
 		return put(tx, bucketAuthRequests, a.ID, a)
 	})
 	if err != nil && id == "" {

@@ -14,6 +14,7 @@ var codeTests = []test{
 	{"Redeem", testRedeem},
 	{"RedeemReplay", testRedeemReplay},
 	{"RedeemReplayWithoutFamily", testRedeemReplayWithoutFamily},
+	{"RedeemRecordsSessionClient", testRedeemRecordsSessionClient},
 	{"RedeemFailureLeavesCodeUnused", testRedeemFailureLeavesCodeUnused},
 	{"RedeemConcurrent", testRedeemConcurrent},
 }
@@ -304,4 +305,16 @@ func testAccessTokenCreateGetRevoke(t *testing.T, s storage.Store) {
 	wantRevoked(t, s, false, "at-3")
 	must(t, s.RevokeAccessToken(ctx, "at-1")) // revoking twice is harmless
 	wantRevoked(t, s, true, "at-1")
+}
+
+func testRedeemRecordsSessionClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ar := doneAuthRequest("r1", "u1")
+	ar.SessionSID, ar.SessionExpiresAt = "sid-1", t0.Add(time.Hour)
+	must(t, s.CreateAuthRequest(ctx, ar))
+	must(t, s.IssueCode(ctx, "r1", codeHash("r1"), t0.Add(time.Minute)))
+	must(t, s.RedeemCode(ctx, codeHash("r1"), newAccessToken("at-1", "u1", t0.Add(time.Hour)), nil, nil))
+	clients, err := s.ListSessionClients(ctx, "sid-1")
+	must(t, err)
+	wantEqual(t, clients, []string{ar.ClientID}, "clients of the session after a redemption")
 }
