@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,14 +132,44 @@ func accountKey(username string) string {
 	return strings.ToLower(strings.TrimSpace(username))
 }
 
-// clientAddress is the peer's IP address. Signet does not trust forwarding
-// headers: behind a proxy, throttle at the edge too.
-func clientAddress(r *http.Request) string {
+// clientAddress is the client's IP address: the peer's, or, when the peer is a
+// trusted proxy (config trusted_proxies), the nearest address in
+// X-Forwarded-For that is not one. Without trusted proxies forwarding headers
+// are ignored, since anyone can send them.
+func (h *Handler) clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(h.cfg.TrustedProxies) == 0 || !h.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0 && i >= len(hops)-32; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break
+		}
+		if !h.trusted(hop) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func (h *Handler) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range h.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // busy answers a sign-in that found no password-hashing slot: a quick 503.
@@ -158,13 +189,13 @@ func (h *Handler) Unlock(username string) bool {
 // addressLocked answers a locked client address at once (no password hashing
 // for a flood) and reports whether it did.
 func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
-	locked, until := h.addresses.locked(clientAddress(r), h.now())
+	locked, until := h.addresses.locked(h.clientAddress(r), h.now())
 	if !locked {
 		return false
 	}
 	secs := int(until.Sub(h.now())/time.Second) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	h.log.WarnContext(r.Context(), "sign-in refused: address locked", "event", "address_locked", "address", clientAddress(r))
+	h.log.WarnContext(r.Context(), "sign-in refused: address locked", "event", "address_locked", "address", h.clientAddress(r))
 	h.render(w, r, http.StatusTooManyRequests, "error", "Too many attempts", errorData{
 		Message: "There were too many failed sign-ins from your network. Wait a few minutes, then try again.",
 	})
@@ -179,7 +210,7 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// "busy" page rather than joining a queue that grows.
 	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
 	defer cancel()
-	acct, addr := accountKey(username), clientAddress(r)
+	acct, addr := accountKey(username), h.clientAddress(r)
 	// At most a few checks of one account run at once, so guesses sent in
 	// parallel cannot all pass the lock check before any failure is counted
 	// (the bound on guesses before a lock is twice the free failures).

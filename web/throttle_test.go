@@ -2,6 +2,9 @@ package web
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -54,6 +57,29 @@ func TestThrottleBoundedMemory(t *testing.T) {
 		th.fail(fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255), now)
 		if len(th.entries) > 1000 {
 			t.Fatalf("%d entries after %d keys, cap 1000", len(th.entries), i+1)
+		}
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	h := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	for _, tc := range []struct{ remote, xff, want string }{
+		{"203.0.113.5:1234", "", "203.0.113.5"},
+		{"203.0.113.5:1234", "1.2.3.4", "203.0.113.5"},              // untrusted peer: header ignored
+		{"10.0.0.2:1234", "198.51.100.7", "198.51.100.7"},           // one trusted proxy
+		{"10.0.0.2:1234", "6.6.6.6, 198.51.100.7", "198.51.100.7"},  // a spoofed hop on the left is skipped
+		{"10.0.0.2:1234", "198.51.100.7, 10.0.0.9", "198.51.100.7"}, // two proxies
+		{"10.0.0.2:1234", "garbage, 198.51.100.7", "198.51.100.7"},
+		{"10.0.0.2:1234", "garbage", "10.0.0.2"},
+		{"[::1]:80", "2001:db8::1", "2001:db8::1"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := h.clientAddress(r); got != tc.want {
+			t.Errorf("remote %s, X-Forwarded-For %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
 	}
 }

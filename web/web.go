@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ type Config struct {
 	Scopes []Scope
 	// Throttle sets the brute-force limits (DefaultThrottle for zero fields).
 	Throttle ThrottleConfig
+	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For
+	// names the client (for per-address throttling); empty trusts none.
+	TrustedProxies []netip.Prefix
 	// ThemeDir, when set, holds templates (*.html) and static/ files that replace
 	// the embedded ones of the same name.
 	ThemeDir string

@@ -30,6 +30,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// TrustedProxies are reverse proxies (IP or CIDR) whose X-Forwarded-For names
+	// the client address used for throttling; empty trusts none.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 	// ThemeDir holds templates and static files that replace the embedded ones.
 	ThemeDir string `yaml:"theme_dir,omitempty"`
 	// Scopes are offered beside openid, profile, email and offline_access.
@@ -222,6 +225,9 @@ func DefaultConfig() *Config {
 // and strips trailing slashes from the issuer. LoadConfig calls it; call it
 // yourself after changing a Config in code, before Validate.
 func (c *Config) ApplyDefaults() {
+	if len(c.TrustedProxies) == 0 {
+		c.TrustedProxies = nil // "[]" and no key mean the same
+	}
 	for i := range c.Scopes {
 		if len(c.Scopes[i].Claims) == 0 {
 			c.Scopes[i].Claims = nil // "claims: []" and no key mean the same
@@ -705,6 +711,11 @@ func (c *Config) problems() []configProblem {
 	default:
 		add("mfa.policy", "%q is not optional or required", c.MFA.Policy)
 	}
+	for i, tp := range c.TrustedProxies {
+		if _, err := parseProxy(tp); err != nil {
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR prefix", tp)
+		}
+	}
 	t := c.Throttle
 	if t.AccountFailures < 1 || t.AccountFailures > 100 {
 		add("throttle.account_failures", "%d is outside 1 to 100", t.AccountFailures)
@@ -784,4 +795,29 @@ func isScopeToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// parseProxy reads a trusted proxy: an IP address or a CIDR prefix.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// trustedProxies returns the validated trusted proxies as prefixes.
+func (c *Config) trustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, tp := range c.TrustedProxies {
+		if p, err := parseProxy(tp); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -124,6 +124,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		SessionLifetime: lt.Session.D(),
 		SessionIdle:     lt.SessionIdle.D(),
 		ThemeDir:        cfg.ThemeDir,
+		TrustedProxies:  cfg.trustedProxies(),
 		Throttle: web.ThrottleConfig{
 			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
 			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),

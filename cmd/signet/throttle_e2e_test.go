@@ -1,7 +1,9 @@
 package main
 
 import (
+	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,46 @@ func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
 	}
 	if r := b.login(p, "alice", "correct horse battery"); r.status != http.StatusUnauthorized {
 		t.Fatalf("the right password after 40 parallel guesses: %d, want the lockout's 401", r.status)
+	}
+}
+
+// TestTrustedProxyAddresses: behind a trusted proxy each person is throttled by
+// their own address (X-Forwarded-For); from an untrusted peer the header is
+// ignored, so it cannot be used to dodge the limit.
+func TestTrustedProxyAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		limited bool
+	}{
+		{"trusted proxy: per person", []string{"127.0.0.0/8"}, false},
+		{"no trusted proxy: header ignored", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 4; c.TrustedProxies = tc.proxies })
+			app := ti.addClient(admin.AddClientInput{ID: "app"})
+			b := newBrowser(t)
+			u, _ := app.authURL()
+			p := b.get(u)
+			post := func(xff, user, pw string) page {
+				form := url.Values{"username": {user}, "password": {pw}}
+				for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+					form.Set(m[1], html.UnescapeString(m[2]))
+				}
+				req, _ := http.NewRequest(http.MethodPost, ti.URL+"/login", strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", xff)
+				return b.do(req)
+			}
+			// Five people behind the proxy each mistype once...
+			for i := range 5 {
+				post("198.51.100."+string(rune('1'+i)), "user"+string(rune('a'+i)), "wrong")
+			}
+			// ...and a sixth signs in: limited only if they all count as one address.
+			r := post("198.51.100.9", "alice", "correct horse battery")
+			if limited := r.status == http.StatusTooManyRequests; limited != tc.limited {
+				t.Fatalf("sixth person: %d, limited = %v, want %v", r.status, limited, tc.limited)
+			}
+		})
 	}
 }
