@@ -121,6 +121,11 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	refreshToken = randomID(32)
 	rt = p.newRefreshToken(refreshToken, fam, scopes, now)
 	rt.FamilyID = fam.ID
+	// Sign while the write commits: the write waits on the disk, the signatures on
+	// the CPU. The response is used only if the write succeeded.
+	signed := p.signAsync(c, user, at, idClaims{
+		nonce: ar.Nonce, acr: ar.ACR, amr: ar.AMR, authTime: ar.AuthTime, sid: ar.SessionSID,
+	}, refreshToken)
 	switch err := p.store.RedeemCode(ctx, hashSecret(req.Code), at, fam, rt); {
 	case errors.Is(err, storage.ErrReused):
 		slog.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
@@ -137,9 +142,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 			slog.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
 		}
 	}
-	return p.respond(c, user, at, idClaims{
-		nonce: ar.Nonce, acr: ar.ACR, amr: ar.AMR, authTime: ar.AuthTime, sid: ar.SessionSID,
-	}, refreshToken)
+	return signed.wait()
 }
 
 func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, error) {
@@ -163,7 +166,11 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	refreshToken := randomID(32)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
-	fam, err := p.store.RotateRefreshToken(ctx, storage.Rotation{
+	// The ID token's inputs are the family's, which rotation does not change.
+	signed := p.signAsync(c, user, at, idClaims{
+		acr: rr.fam.ACR, amr: rr.fam.AMR, authTime: rr.fam.AuthTime, sid: rr.fam.SessionSID,
+	}, refreshToken)
+	_, err = p.store.RotateRefreshToken(ctx, storage.Rotation{
 		OldHash: hashHex(req.RefreshToken), Now: now, Grace: p.cfg.Lifetimes.RefreshReuseGrace,
 		Next: next, Access: at,
 	})
@@ -176,9 +183,31 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	return p.respond(c, user, at, idClaims{
-		acr: fam.ACR, amr: fam.AMR, authTime: fam.AuthTime, sid: fam.SessionSID,
-	}, refreshToken)
+	return signed.wait()
+}
+
+// pendingResponse is a token response being signed in the background.
+type pendingResponse struct {
+	done chan struct{}
+	resp *oidc.AccessTokenResponse
+	err  error
+}
+
+// signAsync starts signing the response; wait returns it. The access token
+// record is only read meanwhile (the store sets fields respond does not read).
+func (p *Provider) signAsync(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) *pendingResponse {
+	pr := &pendingResponse{done: make(chan struct{})}
+	snapshot := *at
+	go func() {
+		defer close(pr.done)
+		pr.resp, pr.err = p.respond(c, u, &snapshot, ic, refreshToken)
+	}()
+	return pr
+}
+
+func (pr *pendingResponse) wait() (*oidc.AccessTokenResponse, error) {
+	<-pr.done
+	return pr.resp, pr.err
 }
 
 func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []string, sid string, authTime time.Time, amr []string, now time.Time) *storage.AccessToken {
