@@ -388,20 +388,7 @@ func startBrowserIssuer(t *testing.T) *testIssuer {
 	cfg := testConfig(t)
 	cfg.Issuer = "http://" + ln.Addr().String()
 	cfg.Listen = ln.Addr().String()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Now()}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	s, err := newServer(ctx, cfg, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
-	ts.Start()
-	t.Cleanup(func() { ts.Close(); s.store.Close() })
-	return &testIssuer{t: t, URL: cfg.Issuer, srv: s, clock: clk, ctx: ctx, rpBase: "http://127.0.0.1:9/cb"}
+	return serveIssuerOn(t, ln, cfg)
 }
 
 // demoRP is a demo relying party (web/demo) served in the test.

@@ -77,6 +77,16 @@ func startIssuer(t *testing.T, mutate ...func(*Config)) *testIssuer {
 	for _, m := range mutate {
 		m(cfg)
 	}
+	ti := serveIssuerOn(t, ln, cfg)
+	if _, err := ti.srv.admin.AddUser(ti.ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Example", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	return ti
+}
+
+// serveIssuerOn runs the real wiring for cfg on ln until the test ends.
+func serveIssuerOn(t *testing.T, ln net.Listener, cfg *Config) *testIssuer {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +100,7 @@ func startIssuer(t *testing.T, mutate ...func(*Config)) *testIssuer {
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
 	ts.Start()
 	t.Cleanup(func() { ts.Close(); s.store.Close() })
-	ti := &testIssuer{t: t, URL: cfg.Issuer, srv: s, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
-	if _, err := s.admin.AddUser(ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Example", Password: "correct horse battery"}); err != nil {
-		t.Fatal(err)
-	}
-	return ti
+	return &testIssuer{t: t, URL: cfg.Issuer, srv: s, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
 }
 
 // rp is a relying party built from go-oidc and x/oauth2.
