@@ -24,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/admin"
 )
 
@@ -737,6 +738,10 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		if got != fmt.Sprint(want) {
 			t.Errorf("%s = %s, want %v", key, got, want)
 		}
+	}
+	// provider advertises, web serves: the two must name one path.
+	if d["end_session_endpoint"] != ti.URL+web.PathEndSession {
+		t.Errorf("end_session_endpoint = %v, want %s", d["end_session_endpoint"], ti.URL+web.PathEndSession)
 	}
 	check("response_types_supported", "code")
 	check("code_challenge_methods_supported", "S256")
