@@ -432,26 +432,37 @@ func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*Si
 
 // generate makes a new key for alg, sealed under the manager's KEK; apply sets
 // its state and dates.
+//
+// The kid is the RFC 7638 thumbprint in base64url, which begins with '-' for
+// one key in 64; such a kid reads as a flag on a command line
+// ("signet keys retire -xyz"), so a key whose kid would begin with '-' is
+// discarded and another generated.
 func (m *Manager) generate(alg jose.SignatureAlgorithm) (*storage.SigningKey, error) {
 	var priv crypto.Signer
-	var err error
-	switch alg {
-	case jose.RS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	case jose.ES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	default:
-		return nil, fmt.Errorf("keys: unsupported algorithm %q", alg)
+	var pub jose.JSONWebKey
+	for {
+		var err error
+		switch alg {
+		case jose.RS256:
+			priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		case jose.ES256:
+			priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		default:
+			return nil, fmt.Errorf("keys: unsupported algorithm %q", alg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate %s: %w", alg, err)
+		}
+		pub = jose.JSONWebKey{Key: priv.Public(), Algorithm: string(alg), Use: "sig"}
+		tp, err := pub.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("keys: thumbprint: %w", err)
+		}
+		pub.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+		if !strings.HasPrefix(pub.KeyID, "-") {
+			break
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("keys: generate %s: %w", alg, err)
-	}
-	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(alg), Use: "sig"}
-	tp, err := pub.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("keys: thumbprint: %w", err)
-	}
-	pub.KeyID = base64.RawURLEncoding.EncodeToString(tp)
 	pubJSON, err := json.Marshal(pub)
 	if err != nil {
 		return nil, fmt.Errorf("keys: marshal public key: %w", err)

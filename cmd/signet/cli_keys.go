@@ -81,6 +81,12 @@ signed has expired); a new next key is published. Works while signet serve runs.
 		Args:  cobra.ExactArgs(1),
 	}
 	retireOut := outputFlag(retire)
+	// Keys made by Signet never have a kid beginning with '-', but a store
+	// may hold older ones; say how to pass such a kid instead of only
+	// "unknown shorthand flag".
+	retire.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("%w (a key id that begins with '-' goes after '--': signet keys retire -- KID)", err)
+	})
 	retire.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := checkOutput(*retireOut); err != nil {
 			return err

@@ -161,6 +161,19 @@ func TestKeysCLIWhileServing(t *testing.T) {
 	if code, _, errs := cli("keys", "retire", "nope"); code == 0 || !strings.Contains(errs, "nope") {
 		t.Fatalf("retire unknown kid: code %d, %q", code, errs)
 	}
+	// A kid that begins with '-' (older stores may hold one) reads as a flag:
+	// the error says to put it after "--", and after "--" it is a key id.
+	if code, _, errs := cli("keys", "retire", "-dashKid"); code == 0 || !strings.Contains(errs, "signet keys retire -- KID") {
+		t.Fatalf("retire -dashKid: code %d, %q", code, errs)
+	}
+	if code, _, errs := cli("keys", "retire", "--", "-dashKid"); code == 0 || !strings.Contains(errs, "-dashKid") || strings.Contains(errs, "flag") {
+		t.Fatalf("retire -- -dashKid: code %d, %q", code, errs)
+	}
+	for _, k := range list() {
+		if strings.HasPrefix(k.ID, "-") {
+			t.Fatalf("key %s has a kid that begins with '-'", k.ID)
+		}
+	}
 	if code, _, errs := cli("keys", "rotate", "--alg", "HS256"); code == 0 || errs == "" {
 		t.Fatalf("rotate with a bad alg succeeded")
 	}
