@@ -37,8 +37,9 @@ type Options struct {
 
 // Store is a storage.Store on one bbolt file. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db    *bolt.DB
+	path  string
+	group groupCommit
 }
 
 // Bucket names. Index buckets are named after what they map.

@@ -32,7 +32,8 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 	}
 	var id string
 	var reused bool
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		id, reused = "", false // batch may run this more than once
 		a, err := getAuthRequestByCode(tx, codeHash)
 		if err != nil {
 			return err
@@ -353,7 +354,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 	}
 	var fam *storage.RefreshFamily
 	var reused bool
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		fam, reused = nil, false // batch may run this more than once
 		old, err := get[storage.RefreshToken](tx, bucketRefreshTokens, r.OldHash)
 		if err != nil {
 			return err

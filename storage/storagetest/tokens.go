@@ -17,6 +17,7 @@ var codeTests = []test{
 	{"RedeemRecordsSessionClient", testRedeemRecordsSessionClient},
 	{"RedeemFailureLeavesCodeUnused", testRedeemFailureLeavesCodeUnused},
 	{"RedeemConcurrent", testRedeemConcurrent},
+	{"ManyWritersAtOnce", testManyWritersAtOnce},
 }
 
 var accessTokenTests = []test{
@@ -317,4 +318,79 @@ func testRedeemRecordsSessionClient(t *testing.T, s storage.Store) {
 	clients, err := s.ListSessionClients(ctx, "sid-1")
 	must(t, err)
 	wantEqual(t, clients, []string{ar.ClientID}, "clients of the session after a redemption")
+}
+
+// testManyWritersAtOnce: concurrent redemptions of distinct codes, rotations of
+// distinct refresh tokens, and redemptions of unknown codes, all at once (a
+// backend may commit them together): each valid one succeeds with exactly its
+// records, each unknown one fails with ErrNotFound and stores nothing.
+func testManyWritersAtOnce(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const n = 16
+	grants := make([]*grant, n)
+	for i := range n {
+		grants[i] = newGrant(t, s, fmt.Sprint("g", i), "u1", t0.Add(24*time.Hour), t0.Add(time.Hour))
+		must(t, s.CreateAuthRequest(ctx, doneAuthRequest(fmt.Sprint("fresh-", i), "u1")))
+		must(t, s.IssueCode(ctx, fmt.Sprint("fresh-", i), codeHash(fmt.Sprint("fresh-", i)), t0.Add(time.Minute)))
+	}
+	redeemErrs, unknownErrs, rotateErrs := make([]error, n), make([]error, n), make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			name := fmt.Sprint("fresh-", i)
+			fam := newFamily("fam-"+name, "u1", t0.Add(24*time.Hour))
+			rt := newRefreshToken(name, "u1", t0.Add(time.Hour))
+			<-start
+			redeemErrs[i] = s.RedeemCode(ctx, codeHash(name), newAccessToken("at-"+name, "u1", t0.Add(time.Hour)), fam, rt)
+		})
+		wg.Go(func() {
+			name := fmt.Sprint("unknown-", i)
+			fam := newFamily("fam-"+name, "u1", t0.Add(24*time.Hour))
+			rt := newRefreshToken(name, "u1", t0.Add(time.Hour))
+			<-start
+			unknownErrs[i] = s.RedeemCode(ctx, codeHash(name), newAccessToken("at-"+name, "u1", t0.Add(time.Hour)), fam, rt)
+		})
+		wg.Go(func() {
+			r := rotation(fmt.Sprint("g", i), fmt.Sprint("g", i, "-next"), t0.Add(time.Minute), 0)
+			<-start
+			_, rotateErrs[i] = s.RotateRefreshToken(ctx, r)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		name := fmt.Sprint("fresh-", i)
+		if redeemErrs[i] != nil {
+			t.Errorf("redemption %s: %v", name, redeemErrs[i])
+		} else {
+			req, err := s.GetAuthRequest(ctx, name)
+			must(t, err)
+			if !req.CodeUsed || req.IssuedAccessTokenID != "at-"+name || req.IssuedRefreshFamilyID != "fam-"+name {
+				t.Errorf("request %s: used %v, issued %q/%q", name, req.CodeUsed, req.IssuedAccessTokenID, req.IssuedRefreshFamilyID)
+			}
+			wantRevoked(t, s, false, "at-"+name)
+			rt, err := s.GetRefreshToken(ctx, tokenHash(name))
+			must(t, err)
+			if rt.FamilyID != "fam-"+name {
+				t.Errorf("refresh token %s in family %q", name, rt.FamilyID)
+			}
+		}
+		wantErr(t, unknownErrs[i], storage.ErrNotFound, "redemption of an unknown code")
+		_, err := s.GetAccessToken(ctx, fmt.Sprint("at-unknown-", i))
+		wantErr(t, err, storage.ErrNotFound, "access token of a refused redemption")
+		_, err = s.GetRefreshFamily(ctx, fmt.Sprint("fam-unknown-", i))
+		wantErr(t, err, storage.ErrNotFound, "family of a refused redemption")
+
+		if rotateErrs[i] != nil {
+			t.Errorf("rotation of g%d: %v", i, rotateErrs[i])
+			continue
+		}
+		next, err := s.GetRefreshToken(ctx, tokenHash(fmt.Sprint("g", i, "-next")))
+		must(t, err)
+		if next.FamilyID != grants[i].fam.ID {
+			t.Errorf("rotated token of g%d in family %q, want %q", i, next.FamilyID, grants[i].fam.ID)
+		}
+		wantFamilyRevoked(t, s, grants[i].fam.ID, false)
+	}
 }

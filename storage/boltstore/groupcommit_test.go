@@ -1,0 +1,176 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openInternal(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "signet.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (s *Store) pendingWrites() int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.pending)
+}
+
+// waitPending waits until n writes wait for the commit in flight.
+func waitPending(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pendingWrites() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes pending, want %d", s.pendingWrites(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroupCommit: writes that arrive while a commit is in flight share the
+// next transaction; a failing write gets its own error and leaves nothing,
+// while the others of its group commit; a panicking write panics in its own
+// caller and the process goes on.
+func TestGroupCommit(t *testing.T) {
+	s := openInternal(t)
+	ctx := context.Background()
+	bucket := []byte("group-test")
+	if err := s.db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.batch(ctx, func(tx *bolt.Tx) error {
+			<-release // hold the commit so that the others queue behind it
+			return tx.Bucket(bucket).Put([]byte("first"), []byte("1"))
+		})
+	}()
+	for s.pendingWrites() != 0 || !s.groupRunning() {
+		time.Sleep(time.Millisecond)
+	}
+
+	const n = 12
+	var (
+		mu       sync.Mutex
+		txs      = map[*bolt.Tx]int{}
+		errs     = make([]error, n)
+		panicked = make([]any, n)
+		wg       sync.WaitGroup
+	)
+	errRefused := errors.New("refused")
+	for i := range n {
+		wg.Go(func() {
+			defer func() { panicked[i] = recover() }()
+			errs[i] = s.batch(ctx, func(tx *bolt.Tx) error {
+				mu.Lock()
+				txs[tx]++
+				mu.Unlock()
+				key := []byte(fmt.Sprint("k", i))
+				if err := tx.Bucket(bucket).Put(key, []byte("v")); err != nil {
+					return err
+				}
+				switch i {
+				case 3:
+					return errRefused // after a write: the write must not stay
+				case 7:
+					panic("write bug")
+				}
+				return nil
+			})
+		})
+	}
+	waitPending(t, s, n)
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range n {
+		switch i {
+		case 3:
+			if !errors.Is(errs[i], errRefused) {
+				t.Errorf("write %d: error %v, want its own %v", i, errs[i], errRefused)
+			}
+		case 7:
+			if panicked[i] != "write bug" {
+				t.Errorf("write %d: recovered %v, want its panic in its own goroutine", i, panicked[i])
+			}
+		default:
+			if errs[i] != nil || panicked[i] != nil {
+				t.Errorf("write %d: %v / %v", i, errs[i], panicked[i])
+			}
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for i := range n {
+			got := b.Get([]byte(fmt.Sprint("k", i))) != nil
+			if want := i != 3 && i != 7; got != want {
+				t.Errorf("key k%d stored = %v, want %v", i, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The twelve queued writes ran in few transactions: the group (run again
+	// without each failure) and the two failures alone.
+	shared := 0
+	for _, calls := range txs {
+		shared = max(shared, calls)
+	}
+	if shared < n-2 {
+		t.Errorf("largest group ran %d writes in one transaction, want at least %d (transactions: %d)", shared, n-2, len(txs))
+	}
+	if s.groupRunningEventually(t) {
+		t.Errorf("the committing goroutine did not stop once idle")
+	}
+}
+
+func (s *Store) groupRunning() bool {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.running
+}
+
+func (s *Store) groupRunningEventually(t *testing.T) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.groupRunning() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return s.groupRunning()
+}
+
+// TestGroupCommitAloneIsImmediate: a write on an idle store commits at once,
+// with its own error, in one run.
+func TestGroupCommitAloneIsImmediate(t *testing.T) {
+	s := openInternal(t)
+	runs := 0
+	errAlone := errors.New("alone")
+	err := s.batch(context.Background(), func(tx *bolt.Tx) error { runs++; return errAlone })
+	if !errors.Is(err, errAlone) || runs != 1 {
+		t.Fatalf("error %v after %d runs, want %v after 1", err, runs, errAlone)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.batch(ctx, func(*bolt.Tx) error { t.Error("ran under a cancelled context"); return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: %v", err)
+	}
+}
