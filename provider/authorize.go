@@ -110,6 +110,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		fail(oidc.ErrInvalidScope().WithDescription("the openid scope is required"))
 		return
 	}
+	if v := r.Form.Get("max_age"); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 32); err != nil || strconv.FormatUint(n, 10) != v {
+			fail(oidc.ErrInvalidRequest().WithDescription("max_age must be a whole number of seconds"))
+			return
+		}
+	}
+	// The library answers a parameter it cannot decode with bare text; decode
+	// it here first so that the client gets an OAuth error instead.
+	if _, err := op.ParseAuthorizeRequest(r, p.op.Decoder()); err != nil {
+		fail(oidc.ErrInvalidRequest().WithDescription("a parameter of the request has an invalid value"))
+		return
+	}
 	// The library redirects some errors itself (an invalid id_token_hint, a
 	// prompt it refuses); make sure those carry iss too.
 	op.Authorize(&issRedirect{ResponseWriter: w, redirectURI: redirectURI, issuer: p.cfg.Issuer}, r, p.op)

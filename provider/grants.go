@@ -22,6 +22,13 @@ func (p *Provider) RevokeGrant(ctx context.Context, userID, clientID string) err
 // app never keeps working tokens once its grant is gone.
 func RevokeGrant(ctx context.Context, store storage.Store, userID, clientID string) error {
 	ctx = context.WithoutCancel(ctx)
+	// The grant goes first: a code redeemed meanwhile sees it gone afterwards
+	// and revokes its own tokens (see exchangeCode), and one redeemed before
+	// is among the families listed next.
+	grantErr := store.DeleteGrant(ctx, userID, clientID)
+	if grantErr != nil && !errors.Is(grantErr, storage.ErrNotFound) {
+		return fmt.Errorf("revoke grant: %w", grantErr)
+	}
 	fams, err := store.ListUserFamilies(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("revoke grant: %w", err)
@@ -35,10 +42,6 @@ func RevokeGrant(ctx context.Context, store storage.Store, userID, clientID stri
 			return fmt.Errorf("revoke grant: %w", err)
 		}
 		revoked++
-	}
-	grantErr := store.DeleteGrant(ctx, userID, clientID)
-	if grantErr != nil && !errors.Is(grantErr, storage.ErrNotFound) {
-		return fmt.Errorf("revoke grant: %w", grantErr)
 	}
 	if grantErr != nil && revoked == 0 {
 		return fmt.Errorf("revoke grant: %w", storage.ErrNotFound)

@@ -104,10 +104,10 @@ func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state 
 	return appendQuery(uri, url.Values{"state": {state}})
 }
 
-// EndSession ends a browser session: it revokes the refresh tokens granted in it
-// without offline_access, queues a back-channel logout notice for every client
-// that received tokens in it and registered a backchannel_logout_uri, and deletes
-// it. Delivery runs in the background; it never blocks the person's logout.
+// EndSession ends a browser session: it deletes it, revokes the refresh tokens
+// granted in it without offline_access, and queues a back-channel logout notice
+// for every client that received tokens in it and registered a
+// backchannel_logout_uri. Delivery runs in the background; it never blocks the person's logout.
 func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
 	n, err := EndSession(ctx, p.store, s, p.now().UTC())
 	if n > 0 {
@@ -117,11 +117,17 @@ func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
 }
 
 // EndSession is Provider.EndSession on a store alone (the CLI without a server):
-// the notices it queues go out when a server runs. The session is deleted last,
-// and a cancelled request does not stop halfway, so an ended session never leaves
-// live tokens behind. It reports how many notices it queued.
+// the notices it queues go out when a server runs. A cancelled request does not
+// stop halfway, so an ended session never leaves live tokens behind. It reports how many notices it queued.
 func EndSession(ctx context.Context, store storage.Store, s *storage.Session, now time.Time) (int, error) {
 	ctx = context.WithoutCancel(ctx)
+	// The session goes first: a code redeemed meanwhile sees it gone
+	// afterwards and revokes its own tokens (see exchangeCode), one redeemed
+	// before is among the families listed next, and a refresh of a family that
+	// an interrupted logout left behind finds no session.
+	if err := store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return 0, fmt.Errorf("end session: %w", err)
+	}
 	fams, err := store.ListUserFamilies(ctx, s.UserID)
 	if err != nil {
 		return 0, fmt.Errorf("end session: %w", err)
@@ -152,9 +158,6 @@ func EndSession(ctx context.Context, store storage.Store, s *storage.Session, no
 		if err := store.EnqueueLogouts(ctx, ds); err != nil {
 			return 0, fmt.Errorf("end session: %w", err)
 		}
-	}
-	if err := store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return len(ds), fmt.Errorf("end session: %w", err)
 	}
 	slog.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", len(ds))
 	return len(ds), nil

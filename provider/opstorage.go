@@ -305,6 +305,9 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 	}
 	if c&claimEmailVerified != 0 {
 		ui.EmailVerified = oidc.Bool(u.EmailVerified)
+		// The library omits a false email_verified; the ID token says false, and
+		// userinfo must agree with it.
+		ui.AppendClaims("email_verified", u.EmailVerified)
 	}
 	return nil
 }

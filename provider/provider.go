@@ -199,7 +199,7 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
 	mux.Handle(PathUserinfo, noStore(invalidToken401(o)))
-	mux.Handle("POST "+PathIntrospect, noStore(o))
+	mux.Handle("POST "+PathIntrospect, noStore(http.HandlerFunc(p.introspect)))
 	mux.Handle("POST "+PathRevoke, noStore(o))
 	c := cors.New(cors.Options{
 		AllowOriginFunc: p.origins.allowed,

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -62,6 +63,24 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
+// introspect serves RFC 7662 introspection through the library, after
+// authenticating the caller itself: the library answers a failed client
+// authentication with bare text, where RFC 7662 section 2.3 wants the OAuth
+// error JSON of RFC 6749 section 5.2.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
+	if err := r.ParseForm(); err != nil {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		return
+	}
+	if _, ok, err := op.ClientIDFromRequest(r, p.op); err != nil || !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="signet"`)
+		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("introspection needs a confidential client's credentials (client_secret_basic)"), nil)
+		return
+	}
+	op.Introspect(w, r, p.op)
+}
+
 func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
 	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
@@ -74,14 +93,10 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	if req.RedirectURI == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("redirect_uri is missing")
 	}
-	// Client authentication, PKCE (whenever the request carried a challenge, and a
-	// verifier refused when it did not), client binding and redirect URI binding.
-	opReq, opClient, err := op.ValidateAccessTokenRequest(ctx, req, p.op)
+	ar, c, err := p.validateCodeRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	ar := opReq.(*authRequest).AuthRequest
-	c := opClient.(*client).c
 	if !ar.Done {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization is not complete")
 	}
@@ -118,6 +133,9 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
 	}
+	if err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+		return nil, err
+	}
 	refreshToken = randomID(32)
 	rt = p.newRefreshToken(refreshToken, fam, scopes, now)
 	rt.FamilyID = fam.ID
@@ -135,6 +153,15 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
+	// A logout or a grant revocation that ran while the code was redeemed
+	// revoked the families it found before this one existed; it ended the
+	// session or deleted the grant first, so looking again now catches it.
+	if err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
+			slog.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
+		}
+		return nil, err
+	}
 	if ar.SessionSID != "" && ar.SessionExpiresAt.IsZero() {
 		// RedeemCode records the session's clients when it knows the session's
 		// end; a request without one still gets back-channel logout.
@@ -143,6 +170,66 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		}
 	}
 	return signed.wait()
+}
+
+// validateCodeRequest checks a code grant in the order that leaks least and
+// protects most: the client is authenticated before the code is looked at (a
+// caller without credentials learns nothing about codes); a code already used
+// is a replay, whatever verifier it carries, and revokes what its first use
+// issued (RFC 6749 section 4.1.2); then the code's client, redirect URI and
+// PKCE verifier (whenever the request carried a challenge, and a verifier is
+// refused when it did not). The library checks the code and PKCE first.
+func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessTokenRequest) (*storage.AuthRequest, *storage.Client, error) {
+	opClient, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
+	if err != nil {
+		// As costly as a known client's secret check.
+		_ = p.op.Storage().AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret)
+		return nil, nil, err
+	}
+	c := opClient.(*client).c
+	if !c.Public {
+		if err := op.AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret, p.op.Storage()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !op.ValidateGrantType(opClient, oidc.GrantTypeCode) {
+		return nil, nil, oidc.ErrUnauthorizedClient().WithDescription("the client may not use the authorization code grant")
+	}
+	invalid := oidc.ErrInvalidGrant().WithDescription("invalid code")
+	if len(req.Code) > 256 {
+		return nil, nil, invalid
+	}
+	codeHash := hashSecret(req.Code)
+	ar, err := p.store.GetAuthRequestByCode(ctx, codeHash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, nil, invalid
+	case err != nil:
+		return nil, nil, oidc.ErrServerError().WithParent(err)
+	case ar.ClientID != c.ID:
+		return nil, nil, invalid
+	case ar.CodeUsed:
+		// RedeemCode finds the code used, revokes what it issued and stores
+		// nothing of this request.
+		err := p.store.RedeemCode(ctx, codeHash, &storage.AccessToken{ID: randomID(18), ClientID: c.ID, UserID: ar.UserID}, nil, nil)
+		if err == nil || errors.Is(err, storage.ErrReused) {
+			slog.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID)
+			return nil, nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
+		}
+		return nil, nil, oidc.ErrServerError().WithParent(err)
+	case ar.Expired(p.now()):
+		return nil, nil, oidc.ErrInvalidGrant().WithDescription("the code has expired")
+	case req.RedirectURI != ar.RedirectURI:
+		return nil, nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+	}
+	challenge := (&authRequest{ar}).GetCodeChallenge()
+	if challenge == nil && c.Public {
+		return nil, nil, oidc.ErrInvalidRequest().WithDescription("PKCE required")
+	}
+	if err := op.AuthorizeCodeChallenge(req.CodeVerifier, challenge); err != nil {
+		return nil, nil, err
+	}
+	return ar, c, nil
 }
 
 func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, error) {
@@ -163,6 +250,13 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
 	now := p.now().UTC()
+	if !rr.fam.Offline {
+		// Logout revokes a session-bound family after it ends the session; a
+		// family that outlived an interrupted logout still stops here.
+		if err := p.grantStands(ctx, c, rr.fam.UserID, rr.fam.SessionSID, now); err != nil {
+			return nil, err
+		}
+	}
 	refreshToken := randomID(32)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
@@ -184,6 +278,36 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	return signed.wait()
+}
+
+// grantStands reports, as an invalid_grant error, a sign-in session that has
+// ended (when sid names one) or a third-party client's consent that was revoked.
+func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) error {
+	if sid != "" {
+		sessions, err := p.store.ListUserSessions(ctx, userID)
+		if err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		live := false
+		for _, s := range sessions {
+			if s.SID == sid {
+				live = now.Before(s.ExpiresAt)
+				break
+			}
+		}
+		if !live {
+			return oidc.ErrInvalidGrant().WithDescription("the sign-in session of this grant has ended")
+		}
+	}
+	if !c.FirstParty {
+		switch _, err := p.store.GetGrant(ctx, userID, c.ID); {
+		case errors.Is(err, storage.ErrNotFound):
+			return oidc.ErrInvalidGrant().WithDescription("the person has revoked this application's access")
+		case err != nil:
+			return oidc.ErrServerError().WithParent(err)
+		}
+	}
+	return nil
 }
 
 // pendingResponse is a token response being signed in the background.
