@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -36,10 +37,14 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The sign-in request could not be read.")
 		return
 	}
+	badUTF8 := false
 	for k, v := range r.Form {
 		if len(v) > 1 && k != "prompt" {
 			p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The parameter "+truncate(k, 40)+" is given more than once.")
 			return
+		}
+		for _, s := range v {
+			badUTF8 = badUTF8 || !utf8.ValidString(k) || !utf8.ValidString(s)
 		}
 	}
 	ctx := r.Context()
@@ -65,6 +70,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	state := r.Form.Get("state")
 	fail := func(e *oidc.Error) { p.redirectError(w, r, redirectURI, state, e) }
+	if badUTF8 {
+		// Stored and signed values are UTF-8 JSON: a state or nonce that is not
+		// could not come back unchanged. The error returns state as sent.
+		fail(oidc.ErrInvalidRequest().WithDescription("parameters must be UTF-8"))
+		return
+	}
 	if rt := r.Form.Get("response_type"); rt != string(oidc.ResponseTypeCode) {
 		if rt == "" {
 			fail(oidc.ErrInvalidRequest().WithDescription("response_type is missing"))

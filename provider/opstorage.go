@@ -57,7 +57,13 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	}
 	// Only supported scopes survive: the library itself keeps phone and address,
 	// which Signet does not offer.
-	scopes := slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return !s.p.scopes[sc] })
+	// A scope named twice counts once.
+	seen := make(map[string]bool, len(req.Scopes))
+	scopes := slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool {
+		dup := seen[sc]
+		seen[sc] = true
+		return dup || !s.p.scopes[sc]
+	})
 	if c, err := s.p.store.GetClient(ctx, req.ClientID); err == nil && len(c.AllowedScopes) > 0 {
 		// A client limited to some scopes gets only those (and openid).
 		scopes = slices.DeleteFunc(scopes, func(sc string) bool {

@@ -198,7 +198,8 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
-	mux.Handle(PathUserinfo, noStore(invalidToken401(o)))
+	mux.Handle("GET "+PathUserinfo, noStore(bearerHeaderOnly(invalidToken401(o))))
+	mux.Handle("POST "+PathUserinfo, noStore(bearerHeaderOnly(invalidToken401(o))))
 	mux.Handle("POST "+PathIntrospect, noStore(http.HandlerFunc(p.introspect)))
 	mux.Handle("POST "+PathRevoke, noStore(o))
 	c := cors.New(cors.Options{
@@ -208,8 +209,46 @@ func New(cfg Config) (*Provider, error) {
 		ExposedHeaders:  []string{"ETag", "WWW-Authenticate"},
 		MaxAge:          600,
 	})
-	p.handler = op.NewIssuerInterceptor(o.IssuerFromRequest).Handler(c.Handler(mux))
+	p.handler = op.NewIssuerInterceptor(o.IssuerFromRequest).Handler(c.Handler(boundedBody(mux)))
 	return p, nil
+}
+
+// maxRequestBody bounds every request body the protocol endpoints read; the
+// token and authorization endpoints set tighter limits of their own.
+const maxRequestBody = 64 << 10
+
+// boundedBody caps request bodies, so that no endpoint (the library's
+// revocation, introspection and userinfo included) reads more than
+// maxRequestBody. It also refuses HEAD where a GET changes state (the
+// authorization endpoint creates a sign-in, its callback completes one): the
+// mux would otherwise run the GET handler for it.
+func boundedBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && (r.URL.Path == PathAuthorize || r.URL.Path == PathCallback) {
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bearerHeaderOnly refuses an access token in the query string (RFC 9700,
+// section 2.4 and RFC 6750, section 2.3: it ends up in logs and Referer headers).
+func bearerHeaderOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("access_token") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="signet", error="invalid_request"`)
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_request","error_description":"send the access token in the Authorization header, not the query string"}`))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP serves the protocol endpoints (see the Path constants).
@@ -364,8 +403,9 @@ func (p *Provider) serveDoc(doc *atomic.Pointer[servedDoc]) http.HandlerFunc {
 }
 
 func etagMatches(header, etag string) bool {
+	// If-None-Match compares weakly (RFC 9110, section 13.1.2): W/"x" matches "x".
 	for _, part := range strings.Split(header, ",") {
-		part = strings.TrimSpace(part)
+		part = strings.TrimPrefix(strings.TrimSpace(part), "W/")
 		if part == etag || part == "*" {
 			return true
 		}

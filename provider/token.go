@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,19 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// private_key_jwt is not enabled for any client.
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("client assertions are not accepted; use client_secret_basic, client_secret_post or none"), nil)
 		return
+	}
+	if user, _, ok := r.BasicAuth(); ok {
+		// One authentication method per request (RFC 6749, section 2.3), and
+		// a client_id beside it must name the same client.
+		id, _ := url.QueryUnescape(user)
+		if r.PostForm.Has("client_secret") {
+			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("use one client authentication method: HTTP Basic or client_secret in the body, not both"), nil)
+			return
+		}
+		if body := r.PostForm.Get("client_id"); body != "" && body != id {
+			op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("client_id differs from the authenticated client"), nil)
+			return
+		}
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
 	case string(oidc.GrantTypeCode):

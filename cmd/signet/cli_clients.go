@@ -45,6 +45,15 @@ secret and must use PKCE.`,
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
+		if len(in.AllowedScopes) > 0 {
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := checkScopesKnown(cfg, in.AllowedScopes); err != nil {
+				return err
+			}
+		}
 		return c.manage(func(m admin.Manager) error {
 			created, err := m.AddClient(cmd.Context(), in)
 			if err != nil {
@@ -196,4 +205,23 @@ func clientType(cl admin.ClientInfo) string {
 		t += ",first-party"
 	}
 	return t
+}
+
+// checkScopesKnown refuses an --allowed-scope that the configuration does not
+// define: it would allow nothing, silently.
+func checkScopesKnown(cfg *Config, scopes []string) error {
+	known := map[string]bool{}
+	for _, sc := range scopeRegistry(cfg) {
+		known[sc.Name] = true
+	}
+	for _, sc := range scopes {
+		if !known[sc] {
+			names := make([]string, 0, len(known))
+			for _, s := range scopeRegistry(cfg) {
+				names = append(names, s.Name)
+			}
+			return fmt.Errorf("--allowed-scope %q is not a scope of this Signet (defined: %s; add it under scopes: in the config)", sc, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,11 +65,20 @@ signed has expired); a new next key is published. Works while signet serve runs.
 		if *alg != "" && *alg != "RS256" && *alg != "ES256" {
 			return fmt.Errorf("--alg must be RS256 or ES256, not %q", *alg)
 		}
+		cfg, err := c.loadConfig()
+		if err != nil {
+			return err
+		}
 		return c.manage(func(m admin.Manager) error {
+			before, err := m.ListKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
 			keys, err := m.RotateKeys(cmd.Context(), *alg)
 			if err != nil {
 				return err
 			}
+			warnYoungActive(cmd.ErrOrStderr(), before, keys, time.Duration(cfg.Keys.JWKSCacheLifetime))
 			if *rotateOut == "json" {
 				return writeJSON(cmd.OutOrStdout(), keys)
 			}
@@ -90,6 +102,9 @@ signed has expired); a new next key is published. Works while signet serve runs.
 	retire.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := checkOutput(*retireOut); err != nil {
 			return err
+		}
+		if strings.TrimSpace(args[0]) == "" {
+			return errors.New("KID is empty: give the kid of the key to retire (signet keys list shows them)")
 		}
 		return c.manage(func(m admin.Manager) error {
 			keys, err := m.RetireKey(cmd.Context(), args[0])
@@ -143,4 +158,24 @@ func printKeys(w io.Writer, keys []admin.KeyInfo) error {
 			formatTime(k.CreatedAt), formatTime(k.ActivatedAt), formatTime(k.RetiredAt), formatTime(k.DeleteAfter))
 	}
 	return tw.Flush()
+}
+
+// warnYoungActive warns when a key the rotation made active was published for less than
+// the JWKS cache lifetime (a second rotation soon after the first): relying
+// parties that cached the JWKS before it appeared reject its tokens until they
+// fetch the JWKS again. The rotation stands; the operator asked for it.
+func warnYoungActive(w io.Writer, before, after []admin.KeyInfo, cacheLifetime time.Duration) {
+	wasActive := map[string]bool{}
+	for _, k := range before {
+		wasActive[k.ID] = k.State == "active"
+	}
+	for _, k := range after {
+		if k.State != "active" || wasActive[k.ID] {
+			continue
+		}
+		if published := k.ActivatedAt.Sub(k.CreatedAt); published < cacheLifetime {
+			fmt.Fprintf(w, "warning: %s key %s signs after being published for only %s, less than keys.jwks_cache_lifetime (%s); relying parties that cached the JWKS earlier reject its tokens until they fetch it again\n",
+				k.Alg, k.ID, published.Round(time.Second), cacheLifetime)
+		}
+	}
 }

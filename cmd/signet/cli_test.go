@@ -209,6 +209,7 @@ func exerciseClients(t *testing.T, e *cliEnv) {
 		{"HS256", []string{"--id", "alg", "--name", "N", "--redirect-uri", "https://a.example/cb", "--id-token-alg", "HS256"}},
 		{"paseto", []string{"--id", "fmt", "--name", "N", "--redirect-uri", "https://a.example/cb", "--access-token-format", "paseto"}},
 		{`required flag(s) "redirect-uri"`, []string{"--id", "n", "--name", "N"}},
+		{`--allowed-scope "bogus" is not a scope`, []string{"--id", "sc", "--name", "N", "--redirect-uri", "https://a.example/cb", "--allowed-scope", "email", "--allowed-scope", "bogus"}},
 	} {
 		e.fails(tc.want, "", append([]string{"client", "add"}, tc.args...)...)
 	}

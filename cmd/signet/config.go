@@ -253,7 +253,8 @@ func (c *Config) ApplyDefaults() {
 	k, dk := &c.Keys, def.Keys
 	setDuration(&k.RotationPeriod, dk.RotationPeriod)
 	setDuration(&k.JWKSCacheLifetime, dk.JWKSCacheLifetime)
-	setDuration(&k.PrepublishLead, dk.PrepublishLead)
+	// The lead follows the cache lifetime: twice it, whatever it was set to.
+	setDuration(&k.PrepublishLead, max(dk.PrepublishLead, 2*k.JWKSCacheLifetime))
 	setDuration(&k.RetentionMargin, dk.RetentionMargin)
 	setString(&k.AccessTokenAlg, dk.AccessTokenAlg)
 

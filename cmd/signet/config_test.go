@@ -420,3 +420,22 @@ func TestValidateBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestPrepublishLeadFollowsCacheLifetime: a longer JWKS cache lifetime alone
+// is a valid policy; the default lead becomes twice it.
+func TestPrepublishLeadFollowsCacheLifetime(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, "keys:\n  jwks_cache_lifetime: 3h\n"))
+	if err != nil {
+		t.Fatalf("a 3h cache lifetime with the default lead: %v", err)
+	}
+	if got := time.Duration(cfg.Keys.PrepublishLead); got != 6*time.Hour {
+		t.Errorf("prepublish_lead = %s, want 6h", got)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "keys:\n  jwks_cache_lifetime: 10m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(cfg.Keys.PrepublishLead); got != 2*time.Hour {
+		t.Errorf("prepublish_lead = %s, want the 2h floor", got)
+	}
+}

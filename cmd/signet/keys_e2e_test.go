@@ -152,8 +152,15 @@ func TestKeysCLIWhileServing(t *testing.T) {
 	if next == "" || !published[next] {
 		t.Fatalf("no published next RS256 key: %v", ks)
 	}
+	// The next key was published when the server started, moments ago: the
+	// rotation goes ahead and warns that cached JWKS lack it.
 	if code, _, errs := cli("keys", "rotate", "--alg", "RS256"); code != 0 {
 		t.Fatalf("keys rotate: %s", errs)
+	} else if !strings.Contains(errs, "warning: RS256 key "+next) || strings.Contains(errs, "ES256") {
+		t.Fatalf("keys rotate of a key published moments ago: stderr %q, want one warning for RS256 key %s", errs, next)
+	}
+	if code, _, errs := cli("keys", "retire", ""); code == 0 || !strings.Contains(errs, "KID is empty") {
+		t.Fatalf("retire of an empty kid: code %d, %q", code, errs)
 	}
 	if sg, _ := ti.srv.keys.Snapshot().Signer(jose.RS256); sg.KID != next {
 		t.Fatalf("the running server signs with %s, want the pre-published %s", sg.KID, next)
