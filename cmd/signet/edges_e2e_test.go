@@ -1,0 +1,149 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// rawRequest sends req without following redirects and returns the response
+// with its body read into the returned string.
+func rawRequest(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp, b.String()
+}
+
+// TestProtocolEdges: the edges a careful attacker or a sloppy client probes,
+// each answered by the spec.
+func TestProtocolEdges(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+
+	t.Run("state that is not UTF-8 comes back as sent with invalid_request", func(t *testing.T) {
+		u, _ := app.authURL()
+		u = strings.Replace(u, "state=", "state=%ff%fe", 1)
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		resp, _ := rawRequest(t, req)
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || err != nil {
+			t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if q := loc.Query(); q.Get("error") != "invalid_request" || !strings.HasPrefix(q.Get("state"), "\xff\xfe") || q.Get("iss") != ti.URL {
+			t.Fatalf("redirect %s: want error=invalid_request, the raw state, iss", loc)
+		}
+	})
+
+	t.Run("a scope named twice counts once", func(t *testing.T) {
+		b := newBrowser(t)
+		code, ap := app.signIn(b, oauth2.SetAuthURLParam("scope", "openid openid email email"))
+		tok, err := app.exchange(code, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, claims := jwtParts(t, tok.AccessToken)
+		if claims["scope"] != "openid email" {
+			t.Fatalf("access token scope %q, want %q", claims["scope"], "openid email")
+		}
+	})
+
+	t.Run("HEAD does not complete a sign-in", func(t *testing.T) {
+		for _, path := range []string{"/authorize", "/authorize/callback?id=x"} {
+			req, _ := http.NewRequest(http.MethodHead, ti.URL+path, nil)
+			if resp, _ := rawRequest(t, req); resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("HEAD %s: %d, want 405", path, resp.StatusCode)
+			}
+		}
+	})
+
+	t.Run("userinfo refuses a token in the query and odd methods", func(t *testing.T) {
+		b := newBrowser(t)
+		code, ap := app.signIn(b)
+		tok, err := app.exchange(code, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/userinfo?access_token="+url.QueryEscape(tok.AccessToken), nil)
+		if resp, body := rawRequest(t, req); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
+			t.Errorf("token in the query: %d %s", resp.StatusCode, body)
+		}
+		for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			req, _ := http.NewRequest(m, ti.URL+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			if resp, body := rawRequest(t, req); resp.StatusCode != http.StatusMethodNotAllowed || strings.Contains(body, "alice") {
+				t.Errorf("%s /userinfo: %d %s", m, resp.StatusCode, body)
+			}
+		}
+		if _, err := app.userinfo(tok.AccessToken); err != nil {
+			t.Errorf("a GET with the header still works: %v", err)
+		}
+	})
+
+	t.Run("bodies are bounded on the library's endpoints", func(t *testing.T) {
+		big := "token=" + strings.Repeat("A", 1<<20)
+		for _, path := range []string{"/revoke", "/oauth/introspect"} {
+			req, _ := http.NewRequest(http.MethodPost, ti.URL+path, strings.NewReader(big))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("app", app.oauth.ClientSecret)
+			resp, body := rawRequest(t, req)
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 || strings.Contains(body, `"active":true`) {
+				t.Errorf("1 MiB body to %s: %d %.200s", path, resp.StatusCode, body)
+			}
+		}
+	})
+
+	t.Run("one client authentication method per request", func(t *testing.T) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.oauth.RedirectURL}, "client_secret": {app.oauth.ClientSecret}}
+		status, m := app.postForm("/oauth/token", form)
+		if status != http.StatusBadRequest || m["error"] != "invalid_request" {
+			t.Errorf("Basic and client_secret together: %d %v", status, m)
+		}
+		other := ti.addClient(admin.AddClientInput{ID: "other"})
+		form = url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.oauth.RedirectURL}, "client_id": {other.oauth.ClientID}}
+		status, m = app.postForm("/oauth/token", form)
+		if status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+			t.Errorf("Basic for app with client_id=other: %d %v", status, m)
+		}
+	})
+
+	t.Run("every response carries the baseline headers", func(t *testing.T) {
+		for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/no-such-page", "/authorize?client_id=app"} {
+			req, _ := http.NewRequest(http.MethodGet, ti.URL+path, nil)
+			resp, _ := rawRequest(t, req)
+			h := resp.Header
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("GET %s: headers %v", path, h)
+			}
+		}
+	})
+
+	t.Run("a weak If-None-Match matches", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/keys", nil)
+		resp, _ := rawRequest(t, req)
+		etag := resp.Header.Get("ETag")
+		req, _ = http.NewRequest(http.MethodGet, ti.URL+"/keys", nil)
+		req.Header.Set("If-None-Match", "W/"+etag)
+		if resp, _ := rawRequest(t, req); etag == "" || resp.StatusCode != http.StatusNotModified {
+			t.Errorf("If-None-Match W/%s: %d, want 304", etag, resp.StatusCode)
+		}
+	})
+}
