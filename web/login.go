@@ -13,9 +13,9 @@ import (
 )
 
 // Authentication context class references (the acr claim; discovery's
-// acr_values_supported is ACRValuesSupported). An application that sends
-// acr_values containing ACRMFA gets a sign-in with a second factor, and an ID token
-// whose acr is ACRMFA.
+// acr_values_supported is ACRValuesSupported). An application whose acr_values
+// name ACRMFA and not ACRPassword gets a sign-in with a second factor, and an ID
+// token whose acr is ACRMFA.
 const (
 	// ACRPassword is a sign-in with a password alone.
 	ACRPassword = "urn:signet:acr:pwd"
@@ -42,7 +42,7 @@ const (
 const (
 	// MFAOptional asks for a second factor from people who enrolled one, and from
 	// everyone where a client requires it (storage.Client.RequireMFA) or the
-	// request's acr_values ask for ACRMFA.
+	// request's acr_values ask for ACRMFA alone (acrDemandsMFA).
 	MFAOptional = "optional"
 	// MFARequired asks everyone; people without a second factor enrol at sign-in.
 	MFARequired = "required"
@@ -155,11 +155,19 @@ func (h *Handler) nextFactor(ctx context.Context, ar *storage.AuthRequest, sess 
 // needsMFA reports whether ar must be answered with a second factor whoever signs
 // in: the policy says so, the client requires it, or acr_values ask for it.
 func (h *Handler) needsMFA(ctx context.Context, ar *storage.AuthRequest) bool {
-	if h.mfaRequired || slices.Contains(ar.ACRValues, ACRMFA) {
+	if h.mfaRequired || acrDemandsMFA(ar.ACRValues) {
 		return true
 	}
 	c, err := h.store.GetClient(ctx, ar.ClientID)
 	return err == nil && c.RequireMFA
+}
+
+// acrDemandsMFA reports whether acr_values can only be satisfied with a second
+// factor. They are a list in order of preference (OpenID Connect Core 3.1.2.1), so
+// a password alone satisfies any list naming ACRPassword; unknown values are
+// ignored.
+func acrDemandsMFA(values []string) bool {
+	return slices.Contains(values, ACRMFA) && !slices.Contains(values, ACRPassword)
 }
 
 // enrolURL is the account page that enrols a second factor and then continues

@@ -46,8 +46,10 @@ type throttle struct {
 
 type throttleEntry struct {
 	failures int
-	until    time.Time
-	last     time.Time
+	// pending counts the checks reserved and not yet settled.
+	pending int
+	until   time.Time
+	last    time.Time
 }
 
 func newThrottle(free int, base, maxDelay time.Duration, capacity int) *throttle {
@@ -69,6 +71,12 @@ func (t *throttle) locked(key string, now time.Time) (bool, time.Time) {
 func (t *throttle) fail(key string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.failed(t.entry(key, now), now)
+}
+
+// entry returns key's entry, made if need be; a long quiet after a lock starts
+// it over. t.mu is held.
+func (t *throttle) entry(key string, now time.Time) *throttleEntry {
 	e := t.entries[key]
 	if e == nil {
 		if len(t.entries) >= t.cap {
@@ -80,6 +88,11 @@ func (t *throttle) fail(key string, now time.Time) bool {
 		// Long quiet after a lock: start over.
 		e.failures, e.until = 0, time.Time{}
 	}
+	return e
+}
+
+// failed counts a failure on e and reports whether it is now locked. t.mu is held.
+func (t *throttle) failed(e *throttleEntry, now time.Time) bool {
 	e.failures++
 	e.last = now
 	if over := e.failures - t.free; over >= 0 {
@@ -93,20 +106,82 @@ func (t *throttle) fail(key string, now time.Time) bool {
 	return false
 }
 
-// forget drops key (after a success, or an admin unlock).
+// Outcomes of a reserved check (settle).
+const (
+	checkRefunded = iota // the check did not run (busy, cancelled): the try is given back
+	checkFailed
+	checkPassed
+)
+
+// reserve charges a check of key before it runs, so that checks running at once
+// cannot together try more than key may: its free failures before the first lock,
+// one after each lock. It reports false when key is locked or its remaining tries
+// are all in flight; after true, settle must follow.
+func (t *throttle) reserve(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.entries[key]; e != nil && now.Before(e.until) {
+		return false
+	}
+	e := t.entry(key, now)
+	tries := 1
+	if e.failures < t.free {
+		tries = t.free - e.failures
+	}
+	if e.pending >= tries {
+		return false
+	}
+	e.pending++
+	e.last = now
+	return true
+}
+
+// settle ends a check reserved for key: a failure counts (it reports whether key
+// is now locked), a pass forgets the failures, a refund gives the try back.
+func (t *throttle) settle(key string, now time.Time, outcome int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Entries with checks in flight are never evicted or dropped, so e is the
+	// one reserve charged.
+	e := t.entry(key, now)
+	e.pending = max(e.pending-1, 0)
+	locked := false
+	switch outcome {
+	case checkFailed:
+		locked = t.failed(e, now)
+	case checkPassed:
+		e.failures, e.until = 0, time.Time{}
+	}
+	if e.failures == 0 && e.pending == 0 {
+		delete(t.entries, key)
+	}
+	return locked
+}
+
+// forget clears key's failures and lock (after an admin unlock) and reports
+// whether it had any.
 func (t *throttle) forget(key string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.entries[key]
-	delete(t.entries, key)
-	return ok
+	e := t.entries[key]
+	if e == nil {
+		return false
+	}
+	had := e.failures > 0
+	e.failures, e.until = 0, time.Time{}
+	if e.pending == 0 {
+		delete(t.entries, key)
+	}
+	return had
 }
 
 // evict makes room: entries idle long enough to have no lock left go first; if
-// that is not enough (a flood of addresses), an eighth of the map goes.
+// that is not enough (a flood of addresses), an eighth of the map goes. t.mu is
+// held.
 func (t *throttle) evict(now time.Time) {
+	// Entries with checks in flight stay: their settle must find them.
 	for k, e := range t.entries {
-		if now.After(e.until) && now.Sub(e.last) > t.max {
+		if e.pending == 0 && now.After(e.until) && now.Sub(e.last) > t.max {
 			delete(t.entries, k)
 		}
 	}
@@ -114,12 +189,14 @@ func (t *throttle) evict(now time.Time) {
 		return
 	}
 	n := len(t.entries) / 8
-	for k := range t.entries {
+	for k, e := range t.entries {
 		if n <= 0 {
 			break
 		}
-		delete(t.entries, k)
-		n--
+		if e.pending == 0 {
+			delete(t.entries, k)
+			n--
+		}
 	}
 }
 
@@ -211,16 +288,15 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
 	defer cancel()
 	acct, addr := accountKey(username), h.clientAddress(r)
-	// At most a few checks of one account run at once, so guesses sent in
-	// parallel cannot all pass the lock check before any failure is counted
-	// (the bound on guesses before a lock is twice the free failures).
+	// Only a few checks of one account run at once and a bounded number wait,
+	// so a flood on one username is answered "busy" at once and never holds
+	// every hashing slot.
 	release, err := h.gate.enter(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
 	}
 	defer release()
-	now := h.now()
-	if locked, _ := h.accounts.locked(acct, now); locked {
+	if !h.accounts.reserve(acct, h.now()) {
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
 		}
@@ -228,36 +304,60 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 		return nil, errBadCredentials
 	}
 	u, err := h.authenticate(ctx, username, pw)
+	now := h.now()
 	switch {
 	case errors.Is(err, errBadCredentials):
-		if h.accounts.fail(acct, now) {
+		if h.accounts.settle(acct, now, checkFailed) {
 			h.log.WarnContext(ctx, "account locked after repeated failures", "event", "lockout", "address", addr)
 		}
 		if h.addresses.fail(addr, now) {
 			h.log.WarnContext(ctx, "address locked after repeated failures", "event", "address_lockout", "address", addr)
 		}
 	case err == nil:
-		h.accounts.forget(acct)
+		h.accounts.settle(acct, now, checkPassed)
+	default:
+		h.accounts.settle(acct, now, checkRefunded)
 	}
 	return u, err
 }
 
-// gate bounds how many checks of one key run at once; entries live only while
+// The account gate: a few checks of one account at a time, so that one
+// username never holds every hashing slot; a bounded number more wait, as long
+// as for a hashing slot (people sharing an account, a load test signing in as
+// one user); the rest are answered busy at once, so a flood on one username
+// cannot build a queue.
+const (
+	gateWidth   = 4
+	gateWaiters = 256
+	gateWait    = hashWait
+)
+
+// errAccountBusy refuses a check that found its account's gate full.
+var errAccountBusy = errors.New("too many sign-ins of this account at once")
+
+// gate bounds the checks of one key: width run at once, at most waiters more wait
+// (each at most wait), and the rest are refused at once. Entries live only while
 // in use, so its memory is bounded by the requests in flight.
 type gate struct {
 	mu      sync.Mutex
 	entries map[string]*gateEntry
 	width   int
+	waiters int
+	wait    time.Duration
 }
 
 type gateEntry struct {
-	slots chan struct{}
-	refs  int
+	slots   chan struct{}
+	waiting int
+	refs    int
 }
 
-func newGate(width int) *gate { return &gate{entries: map[string]*gateEntry{}, width: width} }
+func newGate(width int) *gate {
+	return &gate{entries: map[string]*gateEntry{}, width: width, waiters: gateWaiters, wait: gateWait}
+}
 
-// enter waits for one of key's slots (or ctx) and returns its release.
+// enter takes one of key's slots and returns its release. When all are taken it
+// waits, unless enough others already do (errAccountBusy), for at most g.wait.
 func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 	g.mu.Lock()
 	e := g.entries[key]
@@ -265,8 +365,6 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 		e = &gateEntry{slots: make(chan struct{}, g.width)}
 		g.entries[key] = e
 	}
-	e.refs++
-	g.mu.Unlock()
 	leave := func() {
 		g.mu.Lock()
 		if e.refs--; e.refs == 0 {
@@ -274,11 +372,38 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 		}
 		g.mu.Unlock()
 	}
+	release := func() { <-e.slots; leave() }
 	select {
 	case e.slots <- struct{}{}:
-		return func() { <-e.slots; leave() }, nil
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
+		e.refs++
+		g.mu.Unlock()
+		return release, nil
+	default:
 	}
+	if e.waiting >= g.waiters {
+		// Every slot is taken, so e has refs and stays in the map.
+		g.mu.Unlock()
+		return nil, errAccountBusy
+	}
+	e.waiting++
+	e.refs++
+	g.mu.Unlock()
+	timer := time.NewTimer(g.wait)
+	defer timer.Stop()
+	var err error
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		err = errAccountBusy
+	}
+	g.mu.Lock()
+	e.waiting--
+	g.mu.Unlock()
+	if err != nil {
+		leave()
+		return nil, err
+	}
+	return release, nil
 }

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -58,6 +61,114 @@ func TestThrottleBoundedMemory(t *testing.T) {
 		if len(th.entries) > 1000 {
 			t.Fatalf("%d entries after %d keys, cap 1000", len(th.entries), i+1)
 		}
+	}
+}
+
+// TestThrottleReserve: checks are charged before they run, so checks in flight
+// cannot together exceed the free failures (or, after a lock, one try); a pass
+// forgets the failures and a check that did not run is refunded.
+func TestThrottleReserve(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := newThrottle(5, 30*time.Second, 5*time.Minute, 100)
+	reserved := func(at time.Time) int {
+		n := 0
+		for range 40 {
+			if th.reserve("alice", at) {
+				n++
+			}
+		}
+		return n
+	}
+	if got := reserved(now); got != 5 {
+		t.Fatalf("%d checks reserved at once, want 5", got)
+	}
+	for i := range 5 {
+		if locked := th.settle("alice", now, checkFailed); locked != (i == 4) {
+			t.Fatalf("failure %d: locked = %v", i+1, locked)
+		}
+	}
+	if got := reserved(now.Add(29 * time.Second)); got != 0 {
+		t.Fatalf("%d checks reserved while locked", got)
+	}
+	now = now.Add(30 * time.Second)
+	if got := reserved(now); got != 1 {
+		t.Fatalf("%d checks reserved after the lock cleared, want 1", got)
+	}
+	th.settle("alice", now, checkRefunded) // it did not run: the try is back
+	if got := reserved(now); got != 1 {
+		t.Fatalf("%d checks reserved after a refund, want 1", got)
+	}
+	th.settle("alice", now, checkPassed)
+	if len(th.entries) != 0 {
+		t.Fatalf("a pass left %d entries", len(th.entries))
+	}
+	if got := reserved(now); got != 5 {
+		t.Fatalf("%d checks reserved after a pass, want 5", got)
+	}
+	for range 5 {
+		th.settle("alice", now, checkRefunded)
+	}
+	if len(th.entries) != 0 {
+		t.Fatalf("refunds left %d entries", len(th.entries))
+	}
+}
+
+// TestGateBoundsWaiters: past its width, a gate lets only a few wait, only
+// briefly, and turns the rest away at once.
+func TestGateBoundsWaiters(t *testing.T) {
+	ctx := context.Background()
+	g := newGate(1)
+	g.waiters, g.wait = 1, time.Hour
+	release, err := g.enter(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := g.enter(ctx, "bob"); err != nil {
+		t.Fatalf("another account is held back: %v", err)
+	} else {
+		rel()
+	}
+	// One waits (for an hour, unless released)...
+	waited := make(chan error)
+	go func() {
+		rel, err := g.enter(ctx, "alice")
+		if err == nil {
+			rel()
+		}
+		waited <- err
+	}()
+	// ...so, once it does, the next is turned away at once.
+	for {
+		g.mu.Lock()
+		n := g.entries["alice"].waiting
+		g.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	if _, err := g.enter(ctx, "alice"); !errors.Is(err, errAccountBusy) {
+		t.Fatalf("past the waiters: %v, want errAccountBusy", err)
+	}
+	release()
+	if err := <-waited; err != nil {
+		t.Fatalf("the waiter after the release: %v", err)
+	}
+	// A wait ends after g.wait, or with the request.
+	release, _ = g.enter(ctx, "alice")
+	g.wait = time.Millisecond
+	if _, err := g.enter(ctx, "alice"); !errors.Is(err, errAccountBusy) {
+		t.Fatalf("past the wait: %v, want errAccountBusy", err)
+	}
+	g.wait = time.Hour
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := g.enter(cctx, "alice"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled while waiting: %v", err)
+	}
+	release()
+	if len(g.entries) != 0 {
+		t.Fatalf("%d gate entries left", len(g.entries))
 	}
 }
 

@@ -120,7 +120,7 @@ type Handler struct {
 	// address.
 	accounts  *throttle
 	addresses *throttle
-	// gate keeps the checks of one account from running all at once.
+	// gate bounds the checks of one account running, and waiting, at once.
 	gate *gate
 	// files holds the pages and static files (embedded, or themed).
 	files fs.FS
@@ -159,7 +159,7 @@ func New(cfg Config) (*Handler, error) {
 	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
 	h.accounts = newThrottle(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
 	h.addresses = newThrottle(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
-	h.gate = newGate(tc.AccountFree)
+	h.gate = newGate(gateWidth)
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
 	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
 	if h.secure {
@@ -198,8 +198,24 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
 	h.logoutRoutes(mux, page)
 	h.consentRoutes(mux, page)
-	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(h.files)))
+	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(filesOnly{h.files})))
 	mux.Handle("GET /{$}", page(h.home))
+}
+
+// filesOnly serves the files of an FS and not its directories: opening one is
+// "not found", so /static/ lists nothing.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
 }
 
 // SecurityHeaders sets the headers every page carries: a strict CSP with no inline
@@ -296,8 +312,9 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 	if err != nil || u.Disabled {
 		return nil, nil
 	}
-	// Record use, at most once a minute: a write per page would be waste.
-	if now.Sub(s.LastSeen) > time.Minute {
+	// Record use, at most once a minute (a write per page would be waste), and
+	// often enough that a short idle limit sees the activity.
+	if now.Sub(s.LastSeen) > h.touchInterval() {
 		if ns, err := h.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
 			x.LastSeen = now.UTC()
 			return nil
@@ -306,6 +323,15 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		}
 	}
 	return s, u
+}
+
+// touchInterval is how often a session's use is recorded: a minute, or a quarter
+// of a shorter idle limit.
+func (h *Handler) touchInterval() time.Duration {
+	if idle := h.cfg.SessionIdle; idle > 0 {
+		return min(time.Minute, idle/4)
+	}
+	return time.Minute
 }
 
 // BrowserSID returns the sid of the browser's live session, or "".

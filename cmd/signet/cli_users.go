@@ -186,7 +186,7 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 func (c *cli) userUnlockCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unlock USERNAME",
-		Short: "Clear a person's sign-in lockout after repeated wrong passwords (it also clears by itself)",
+		Short: "Clear a person's sign-in lockout after repeated wrong passwords or two-step codes (it also clears by itself)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {

@@ -84,7 +84,7 @@ func TestAddressThrottle(t *testing.T) {
 }
 
 // TestLockoutHoldsUnderParallelGuesses: guesses sent all at once cannot slip past
-// the lock: at most twice the free failures are checked before it holds, and the
+// the lock: at most the free failures are checked before it holds, and the
 // right password sent with them is refused once it does.
 func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
 	ti := startIssuer(t)

@@ -21,7 +21,8 @@ type Manager interface {
 	// LogoutUser ends every session of the user, notifying the clients of each
 	// (back-channel logout), and reports how many ended.
 	LogoutUser(ctx context.Context, username string) (int, error)
-	// UnlockUser clears the user's sign-in lockout and reports whether one was set.
+	// UnlockUser clears the user's sign-in lockout after wrong passwords and the
+	// backoff after wrong two-step codes, and reports whether either was set.
 	UnlockUser(ctx context.Context, username string) (bool, error)
 	// ResetMFA removes the user's TOTP and recovery codes (a lost phone).
 	ResetMFA(ctx context.Context, username string) error

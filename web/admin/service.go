@@ -35,19 +35,36 @@ type Service struct {
 // SetUnlocker enables UnlockUser: the running server's sign-in throttle.
 func (s *Service) SetUnlocker(unlock func(username string) bool) { s.unlock = unlock }
 
-// UnlockUser implements Manager. Lockouts live in the running server's memory;
-// without a server there is nothing to clear.
+// UnlockUser implements Manager. It clears both locks: the password throttle,
+// which lives in the running server's memory (without a server there is none),
+// and the two-step code backoff, which is stored on the user.
 func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error) {
-	if _, err := s.user(ctx, username); err != nil {
+	u, err := s.user(ctx, username)
+	if err != nil {
 		return false, err
 	}
-	if s.unlock == nil {
-		return false, nil
+	was := false
+	if s.unlock != nil {
+		was = s.unlock(username)
 	}
-	was := s.unlock(username)
+	if backoff(&u.TOTP) {
+		var cleared bool
+		_, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+			cleared = backoff(&u.TOTP)
+			u.TOTP.Failures, u.TOTP.LockedUntil = 0, time.Time{}
+			return nil
+		})
+		if err != nil {
+			return was, classify(err, "clear two-step backoff", fmt.Sprintf("user %q", username))
+		}
+		was = was || cleared
+	}
 	slog.InfoContext(ctx, "account unlocked", "event", "admin_unlock", "username", username, "was_locked", was)
 	return was, nil
 }
+
+// backoff reports whether wrong two-step codes are counted against t.
+func backoff(t *storage.TOTP) bool { return t.Failures > 0 || !t.LockedUntil.IsZero() }
 
 // GrantRevoker deletes a grant and revokes the client's tokens for the person
 // (the provider's RevokeGrant).
