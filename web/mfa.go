@@ -80,6 +80,13 @@ func secondFactorURL(authRequestID string) string {
 // the second step, or coming from another browser, ends here.
 func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
 	refuse := func() {
+		if r.Method == http.MethodPost {
+			// A code posted without the first factor, for a forged or another
+			// browser's request: the answer of a wrong code, so a guesser
+			// learns nothing from the difference.
+			h.refuseCode(w, r)
+			return
+		}
 		h.ErrorPage(w, r, http.StatusForbidden, "Sign in first",
 			"This step of the sign-in is not open for this browser. Return to the application (or your account page) and sign in again.")
 	}
@@ -103,6 +110,15 @@ func (h *Handler) secondFactorPage(w http.ResponseWriter, r *http.Request) {
 	h.showSecondFactor(w, r, http.StatusOK, ar, "")
 }
 
+// refuseCode answers a code form that is not for a request open in this
+// browser with the wrong-code message and status, and a form that cannot be
+// used again: the person starts the sign-in over.
+func (h *Handler) refuseCode(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusUnauthorized, "totp", "Two-step sign-in", secondFactorData{
+		Error: genericCodeError + " If it keeps happening, return to the application and sign in again.",
+	})
+}
+
 func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, msg string) {
 	d := secondFactorData{AuthRequestID: ar.ID, FormToken: h.formToken(stepTOTP, ar.ID), Error: msg}
 	if ar.ClientID != "" {
@@ -122,7 +138,7 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PostForm.Get("auth_request_id")
 	if !h.checkFormToken(stepTOTP, id, r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
+		h.refuseCode(w, r)
 		return
 	}
 	ar := h.loadSecondFactor(w, r, id)
