@@ -322,7 +322,7 @@ func (p *Provider) claimsOf(scopes []string) int {
 
 var supportedClaims = []string{
 	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
-	"name", "preferred_username", "email", "email_verified",
+	"name", "preferred_username", "updated_at", "email", "email_verified",
 }
 
 func (p *Provider) buildDiscovery() error {

@@ -410,6 +410,7 @@ type idTokenClaims struct {
 	SID               string   `json:"sid,omitempty"`
 	Name              string   `json:"name,omitempty"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
+	UpdatedAt         int64    `json:"updated_at,omitempty"`
 	Email             string   `json:"email,omitempty"`
 	EmailVerified     *bool    `json:"email_verified,omitempty"`
 }
@@ -468,6 +469,10 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 		}
 		if rel&claimPreferredUsername != 0 {
 			claims.PreferredUsername = u.Username
+		}
+		if rel&claimUpdatedAt != 0 {
+			// The same claims as userinfo gives for these scopes.
+			claims.UpdatedAt = unixOrZero(u.UpdatedAt)
 		}
 		if rel&claimEmail != 0 {
 			claims.Email = u.Email

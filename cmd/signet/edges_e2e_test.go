@@ -66,6 +66,25 @@ func TestProtocolEdges(t *testing.T) {
 		}
 	})
 
+	t.Run("the ID token and userinfo release the same profile claims", func(t *testing.T) {
+		b := newBrowser(t)
+		code, ap := app.signIn(b, oauth2.SetAuthURLParam("scope", "openid profile"))
+		tok, err := app.exchange(code, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, id := jwtParts(t, tok.Extra("id_token").(string))
+		status, ui := regressUserinfo(t, ti, tok.AccessToken)
+		if status != http.StatusOK {
+			t.Fatalf("userinfo: %d", status)
+		}
+		for _, claim := range []string{"name", "preferred_username", "updated_at"} {
+			if id[claim] == nil || id[claim] != ui[claim] {
+				t.Errorf("%s: ID token %v, userinfo %v", claim, id[claim], ui[claim])
+			}
+		}
+	})
+
 	t.Run("HEAD does not complete a sign-in", func(t *testing.T) {
 		for _, path := range []string{"/authorize", "/authorize/callback?id=x"} {
 			req, _ := http.NewRequest(http.MethodHead, ti.URL+path, nil)
