@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -123,12 +124,31 @@ type Snapshot struct {
 	// Version changes whenever the published set changes.
 	Version     uint64
 	fingerprint string
+	damaged     []string
 }
 
 // Signer returns the active signer for alg.
 func (s *Snapshot) Signer(alg jose.SignatureAlgorithm) (*Signer, bool) {
 	sg, ok := s.active[alg]
 	return sg, ok
+}
+
+// Damaged returns the kids of active keys whose private part could not be
+// opened although the key-encryption key opens others: they sign nothing until
+// retired.
+func (s *Snapshot) Damaged() []string { return s.damaged }
+
+// opensAnother returns the kid of a stored key, other than kid, that sl opens,
+// or "": whether the key-encryption key itself is right.
+func opensAnother(sl *sealer, stored []*storage.SigningKey, kid string) string {
+	for _, k := range stored {
+		if k.ID != kid {
+			if _, err := sl.openDER(k.Sealed, k.ID); err == nil {
+				return k.ID
+			}
+		}
+	}
+	return ""
 }
 
 // Published returns the keys in the JWKS.
@@ -395,6 +415,16 @@ func (m *Manager) build(stored []*storage.SigningKey) (*Snapshot, error) {
 		}
 		priv, err := sl.open(k.Sealed, k.ID)
 		if err != nil {
+			if other := opensAnother(sl, stored, k.ID); other != "" {
+				// The key-encryption key is right (it opens other keys): this
+				// record is damaged. Publish it, sign nothing with it, and let
+				// the server start so that an operator can retire it; refusing
+				// to start would leave restoring the database as the only way.
+				slog.Error("a signing key's private part cannot be opened although other keys open with this key-encryption key: its record is damaged; run `signet keys retire KID` and the next key takes over",
+					"kid", k.ID, "alg", k.Alg, "opens", other, "error", err)
+				snap.damaged = append(snap.damaged, k.ID)
+				continue
+			}
 			return nil, err
 		}
 		sg, err := newSigner(k.ID, jose.SignatureAlgorithm(k.Alg), priv)

@@ -325,3 +325,60 @@ func TestGeneratedKIDsAreCLISafe(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerDamagedActiveKey: an active key whose private part no longer
+// opens, while the key-encryption key opens the others, is a damaged record,
+// not a wrong key-encryption key: the manager loads (so the server starts and
+// the keys commands work), signs nothing with it, and retiring it lets the
+// next key sign. A key-encryption key that opens nothing is still refused.
+func TestManagerDamagedActiveKey(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := &fakeClock{t: time.Now()}
+	m := newTestManager(t, store, 1, clk)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	damaged := ""
+	err := store.UpdateKeys(ctx, func(cur []*storage.SigningKey) ([]*storage.SigningKey, error) {
+		for _, k := range cur {
+			if k.State == storage.KeyActive && k.Alg == "ES256" {
+				k.Sealed[len(k.Sealed)-1] ^= 1
+				damaged = k.ID
+			}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := newTestManager(t, store, 1, clk)
+	if err := fresh.Init(ctx); err != nil {
+		t.Fatalf("start with one damaged key record: %v", err)
+	}
+	snap := fresh.Snapshot()
+	if got := snap.Damaged(); len(got) != 1 || got[0] != damaged {
+		t.Fatalf("Damaged() = %v, want [%s]", got, damaged)
+	}
+	if _, ok := snap.Signer(jose.ES256); ok {
+		t.Fatalf("signs ES256 with a damaged key")
+	}
+	if _, ok := snap.Signer(jose.RS256); !ok {
+		t.Fatalf("RS256 signing stopped because of the ES256 record")
+	}
+	if err := fresh.Retire(ctx, damaged); err != nil {
+		t.Fatalf("retire the damaged key: %v", err)
+	}
+	if sg, ok := fresh.Snapshot().Signer(jose.ES256); !ok || sg.KID == damaged {
+		t.Fatalf("after retiring it: ES256 signer %v, %v", sg, ok)
+	}
+	if len(fresh.Snapshot().Damaged()) != 0 {
+		t.Fatalf("still damaged: %v", fresh.Snapshot().Damaged())
+	}
+
+	wrong := newTestManager(t, store, 2, clk)
+	if err := wrong.Init(ctx); !errors.Is(err, ErrWrongKEK) {
+		t.Fatalf("a key-encryption key that opens nothing: %v, want ErrWrongKEK", err)
+	}
+}
