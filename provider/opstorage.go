@@ -252,18 +252,24 @@ func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
 // this error on as it is at the token endpoint, so it must be an OAuth error (a
 // bare storage error would answer 500 and name the storage).
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	// An unknown client gets the words of a wrong secret, so that client ids
+	// cannot be listed by asking.
 	if id == "" || len(id) > 128 {
-		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
+		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	}
 	c, err := s.p.store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
+		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed).WithParent(err)
 	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	return &client{c: c, p: s.p}, nil
 }
+
+// clientAuthFailed is the description of every failed client authentication:
+// the library's own, for a wrong secret.
+const clientAuthFailed = "invalid client_id / client_secret"
 
 // dummySecretHash keeps an unknown client's secret check as costly as a known one's.
 var dummySecretHash = hashSecret("signet-dummy-client-secret")

@@ -264,12 +264,15 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
 	now := p.now().UTC()
-	if !rr.fam.Offline {
-		// Logout revokes a session-bound family after it ends the session; a
-		// family that outlived an interrupted logout still stops here.
-		if err := p.grantStands(ctx, c, rr.fam.UserID, rr.fam.SessionSID, now); err != nil {
-			return nil, err
-		}
+	// Logout and grant revocation revoke families after they end the session
+	// or delete the grant; a family that outlived an interrupted one still
+	// stops here. An offline_access grant outlives its session, not its grant.
+	sid := rr.fam.SessionSID
+	if rr.fam.Offline {
+		sid = ""
+	}
+	if err := p.grantStands(ctx, c, rr.fam.UserID, sid, now); err != nil {
+		return nil, err
 	}
 	refreshToken := randomID(32)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)

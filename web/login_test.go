@@ -186,8 +186,10 @@ func TestLoginFloodOnOneAccountIsBusy(t *testing.T) {
 
 // TestParallelGuessesCheckedAtMostFree: wrong passwords sent all at once, from
 // many addresses, get at most the free failures checked, even when nothing else
-// (the account gate) holds them back; every one is answered like a wrong
-// password, and so is the right one afterwards.
+// (the account gate) holds them back; each is answered like a wrong password,
+// or, while the account's remaining tries are being checked, "busy, retry"
+// (which tells nothing about the password); once locked, the right password is
+// answered like a wrong one.
 func TestParallelGuessesCheckedAtMostFree(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 5 })
 	const n = 40
@@ -218,10 +220,18 @@ func TestParallelGuessesCheckedAtMostFree(t *testing.T) {
 	}
 	wg.Wait()
 	close(statuses)
+	wrongAnswers := 0
 	for s := range statuses {
-		if s != http.StatusUnauthorized {
-			t.Errorf("parallel guess: %d, want 401", s)
+		switch s {
+		case http.StatusUnauthorized:
+			wrongAnswers++
+		case http.StatusServiceUnavailable:
+		default:
+			t.Errorf("parallel guess: %d, want 401 or 503", s)
 		}
+	}
+	if wrongAnswers < 5 {
+		t.Errorf("%d guesses answered as wrong, want at least the 5 checked", wrongAnswers)
 	}
 	if got := e.store.lookups.Load(); got != 5 {
 		t.Errorf("%d parallel guesses made %d password checks, want 5 (account_failures)", n, got)
@@ -352,5 +362,25 @@ func TestACRValuesPreference(t *testing.T) {
 	w := e.login("alice", testPassword, testAddr(1))
 	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther && w.Code != http.StatusFound || strings.HasPrefix(loc, PathAccountTOTP) {
 		t.Errorf("password sign-in with acr_values %q: %d to %q, want the sign-in completed", []string{ACRPassword, ACRMFA}, w.Code, loc)
+	}
+}
+
+// TestPanickingCheckIsRefunded: a password check that panics gives its try
+// back, so a bug cannot leave an account charged (and, tries exhausted, locked)
+// until restart.
+func TestPanickingCheckIsRefunded(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 1 })
+	e.store.hold = func() { panic("storage bug") }
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the check did not panic")
+			}
+		}()
+		e.login("alice", testPassword, testAddr(1))
+	}()
+	e.store.hold = nil
+	if w := e.login("alice", testPassword, testAddr(2)); w.Code != http.StatusSeeOther && w.Code != http.StatusFound {
+		t.Fatalf("the right password after a panicking check: %d, want a redirect (signed in)", w.Code)
 	}
 }

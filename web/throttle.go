@@ -113,15 +113,21 @@ const (
 	checkPassed
 )
 
+// Answers of reserve.
+const (
+	reserved   = iota // the check may run; settle must follow
+	lockedOut         // key is locked
+	triesInUse        // key's remaining tries are all being checked right now
+)
+
 // reserve charges a check of key before it runs, so that checks running at once
 // cannot together try more than key may: its free failures before the first lock,
-// one after each lock. It reports false when key is locked or its remaining tries
-// are all in flight; after true, settle must follow.
-func (t *throttle) reserve(key string, now time.Time) bool {
+// one after each lock.
+func (t *throttle) reserve(key string, now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e := t.entries[key]; e != nil && now.Before(e.until) {
-		return false
+		return lockedOut
 	}
 	e := t.entry(key, now)
 	tries := 1
@@ -129,11 +135,11 @@ func (t *throttle) reserve(key string, now time.Time) bool {
 		tries = t.free - e.failures
 	}
 	if e.pending >= tries {
-		return false
+		return triesInUse
 	}
 	e.pending++
 	e.last = now
-	return true
+	return reserved
 }
 
 // settle ends a check reserved for key: a failure counts (it reports whether key
@@ -296,27 +302,36 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
 	}
 	defer release()
-	if !h.accounts.reserve(acct, h.now()) {
+	switch h.accounts.reserve(acct, h.now()) {
+	case lockedOut:
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
 		}
 		h.log.InfoContext(ctx, "sign-in refused: account locked", "event", "account_locked", "address", addr)
 		return nil, errBadCredentials
+	case triesInUse:
+		// Not locked, but every try left is being checked: the outcome of
+		// those decides whether this one may run. "Busy, retry" is true and
+		// turns away no one who has the password.
+		return nil, fmt.Errorf("%w: every remaining try of this account is being checked", password.ErrBusy)
 	}
-	u, err := h.authenticate(ctx, username, pw)
-	now := h.now()
-	switch {
-	case errors.Is(err, errBadCredentials):
-		if h.accounts.settle(acct, now, checkFailed) {
+	// Settled whatever happens (a panic included), or the try stays charged
+	// and the account could lock for good.
+	outcome := checkRefunded
+	defer func() {
+		if h.accounts.settle(acct, h.now(), outcome) {
 			h.log.WarnContext(ctx, "account locked after repeated failures", "event", "lockout", "address", addr)
 		}
-		if h.addresses.fail(addr, now) {
+	}()
+	u, err := h.authenticate(ctx, username, pw)
+	switch {
+	case errors.Is(err, errBadCredentials):
+		outcome = checkFailed
+		if h.addresses.fail(addr, h.now()) {
 			h.log.WarnContext(ctx, "address locked after repeated failures", "event", "address_lockout", "address", addr)
 		}
 	case err == nil:
-		h.accounts.settle(acct, now, checkPassed)
-	default:
-		h.accounts.settle(acct, now, checkRefunded)
+		outcome = checkPassed
 	}
 	return u, err
 }

@@ -70,25 +70,26 @@ func TestThrottleBoundedMemory(t *testing.T) {
 func TestThrottleReserve(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th := newThrottle(5, 30*time.Second, 5*time.Minute, 100)
+	var last int
 	reserved := func(at time.Time) int {
 		n := 0
 		for range 40 {
-			if th.reserve("alice", at) {
+			if last = th.reserve("alice", at); last == reserved {
 				n++
 			}
 		}
 		return n
 	}
-	if got := reserved(now); got != 5 {
-		t.Fatalf("%d checks reserved at once, want 5", got)
+	if got := reserved(now); got != 5 || last != triesInUse {
+		t.Fatalf("%d checks reserved at once, want 5 (then %d, want triesInUse)", got, last)
 	}
 	for i := range 5 {
 		if locked := th.settle("alice", now, checkFailed); locked != (i == 4) {
 			t.Fatalf("failure %d: locked = %v", i+1, locked)
 		}
 	}
-	if got := reserved(now.Add(29 * time.Second)); got != 0 {
-		t.Fatalf("%d checks reserved while locked", got)
+	if got := reserved(now.Add(29 * time.Second)); got != 0 || last != lockedOut {
+		t.Fatalf("%d checks reserved while locked (answer %d)", got, last)
 	}
 	now = now.Add(30 * time.Second)
 	if got := reserved(now); got != 1 {

@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -159,7 +160,9 @@ func New(cfg Config) (*Handler, error) {
 	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
 	h.accounts = newThrottle(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
 	h.addresses = newThrottle(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
-	h.gate = newGate(gateWidth)
+	// No more checks of one account run at once than it has tries: the others
+	// wait for the outcome instead of being turned away.
+	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
 	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
 	if h.secure {
@@ -386,13 +389,15 @@ func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http
 	now := h.now().UTC()
 	sid := newSecret()[:22]
 	created := now
+	replaced := ""
 	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" && len(c.Value) <= 128 {
 		key := sessionKey(c.Value)
 		if old, err := h.store.GetSession(ctx, key); err == nil {
 			if keepSID && old.UserID == userID && !old.Expired(now) {
-				// A step-up: the same session goes on under a new cookie.
-				sid, created = old.SID, old.CreatedAt
-				h.store.DeleteSession(ctx, key)
+				// A step-up: the same session goes on under a new cookie. The
+				// old record goes once the new one exists, so that the sid is
+				// never without a live session (token requests check for one).
+				sid, created, replaced = old.SID, old.CreatedAt, key
 			} else {
 				// Another sign-in replaces the session: end it properly, so its
 				// apps are told and its session-bound tokens die.
@@ -408,6 +413,11 @@ func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	if err := h.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
+	}
+	if replaced != "" {
+		if err := h.store.DeleteSession(ctx, replaced); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.ErrorContext(ctx, "delete the session replaced by a step-up", "error", err)
+		}
 	}
 	h.setSessionCookie(w, value, sess.ExpiresAt)
 	return sess, nil

@@ -144,6 +144,18 @@ func TestProtocolEdges(t *testing.T) {
 		}
 	})
 
+	t.Run("an unknown client and a wrong secret get the same answer", func(t *testing.T) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
+		answer := func(id, secret string) (int, map[string]any) {
+			return tokenPost(t, ti.URL, id, secret, form)
+		}
+		s1, wrong := answer("app", "not the secret")
+		s2, unknown := answer("no-such-client", "not the secret")
+		if s1 != http.StatusUnauthorized || s1 != s2 || wrong["error"] != "invalid_client" || wrong["error_description"] != unknown["error_description"] {
+			t.Errorf("wrong secret %d %v; unknown client %d %v", s1, wrong, s2, unknown)
+		}
+	})
+
 	t.Run("every response carries the baseline headers", func(t *testing.T) {
 		for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/no-such-page", "/authorize?client_id=app"} {
 			req, _ := http.NewRequest(http.MethodGet, ti.URL+path, nil)

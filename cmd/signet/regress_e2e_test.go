@@ -330,3 +330,36 @@ func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
 	st, m := tokenPost(t, ti.URL, app.oauth.ClientID, app.oauth.ClientSecret, regressCodeForm(app, code, "code_verifier", ap.verifier))
 	wantTokenError(t, "held code after the grant was revoked", st, m, http.StatusBadRequest, "invalid_grant")
 }
+
+// TestRegressInterruptedGrantRevocationStopsOfflineRefresh: a revocation that
+// deleted the grant and stopped before revoking the app's families still ends
+// the app's access: its offline_access refresh token (which outlives sessions,
+// not grants) is refused.
+func TestRegressInterruptedGrantRevocationStopsOfflineRefresh(t *testing.T) {
+	ti := startIssuer(t)
+	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
+	app.oauth.Scopes = []string{"openid", "offline_access"}
+	b := newBrowser(t)
+	p, ap := app.toConsent(b)
+	code := app.codeFrom(b.submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
+	tok, err := app.exchange(code, ap)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange: %v (refresh token %q)", err, tok.RefreshToken)
+	}
+	if sc, _ := tok.Extra("scope").(string); !strings.Contains(sc, "offline_access") {
+		t.Fatalf("granted scope %q, want offline_access", sc)
+	}
+	if tok, err = app.refresh(tok.RefreshToken); err != nil {
+		t.Fatalf("refresh while the grant stands: %v", err)
+	}
+	user, err := ti.srv.store.GetUserByUsername(ti.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ti.srv.store.DeleteGrant(ti.ctx, user.ID, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		t.Fatalf("offline refresh after the grant was deleted: %v, want invalid_grant", err)
+	}
+}
