@@ -87,12 +87,51 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
 		return
 	}
-	if _, ok, err := op.ClientIDFromRequest(r, p.op); err != nil || !ok {
+	clientID, ok, err := op.ClientIDFromRequest(r, p.op)
+	if err != nil || !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="signet"`)
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("introspection needs a confidential client's credentials (client_secret_basic)"), nil)
 		return
 	}
+	if r.PostForm.Get("token_type_hint") != "access_token" {
+		if resp, ok := p.introspectRefresh(r.Context(), clientID, r.PostForm.Get("token")); ok {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(resp)
+			return
+		}
+	}
 	op.Introspect(w, r, p.op)
+}
+
+// introspectRefresh answers for a refresh token (RFC 7662 covers them; the
+// library knows only access tokens). Only the client that holds it may ask:
+// a refresh token is that client's credential. ok is false when token is not a
+// refresh token of clientID, and the library then tries it as an access token.
+func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string) (*oidc.IntrospectionResponse, bool) {
+	if token == "" {
+		return nil, false
+	}
+	rt, fam, err := p.lookupRefresh(ctx, token)
+	if err != nil || rt.ClientID != clientID {
+		return nil, false
+	}
+	inactive := &oidc.IntrospectionResponse{}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil || !rt.RotatedAt.IsZero() {
+		return inactive, true
+	}
+	sid := fam.SessionSID
+	if fam.Offline {
+		sid = ""
+	}
+	if p.grantStands(ctx, c, rt.UserID, sid, p.now()) != nil {
+		return inactive, true
+	}
+	return &oidc.IntrospectionResponse{
+		Active: true, Scope: rt.Scopes, ClientID: clientID, TokenType: "refresh_token",
+		Expiration: oidc.FromTime(rt.ExpiresAt), IssuedAt: oidc.FromTime(rt.IssuedAt),
+		Subject: rt.UserID, Issuer: p.cfg.Issuer,
+	}, true
 }
 
 func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {

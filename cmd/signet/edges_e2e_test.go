@@ -156,6 +156,45 @@ func TestProtocolEdges(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh tokens are introspected for the client that holds them", func(t *testing.T) {
+		app.oauth.Scopes = []string{"openid", "offline_access"}
+		defer func() { app.oauth.Scopes = nil }()
+		b := newBrowser(t)
+		code, ap := app.signIn(b)
+		tok, err := app.exchange(code, ap)
+		if err != nil || tok.RefreshToken == "" {
+			t.Fatalf("exchange: %v", err)
+		}
+		active := func(r *rp, token string) (bool, map[string]any) {
+			_, m := r.postForm("/oauth/introspect", url.Values{"token": {token}})
+			a, _ := m["active"].(bool)
+			return a, m
+		}
+		if a, m := active(app, tok.RefreshToken); !a || m["token_type"] != "refresh_token" || m["client_id"] != "app" || m["sub"] == nil {
+			t.Errorf("live refresh token: %v", m)
+		}
+		other := ti.addClient(admin.AddClientInput{ID: "other-introspector"})
+		if a, _ := active(other, tok.RefreshToken); a {
+			t.Errorf("another client learned that app's refresh token is active")
+		}
+		next, err := app.refresh(tok.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := active(app, tok.RefreshToken); a {
+			t.Errorf("a rotated refresh token is reported active")
+		}
+		if a, _ := active(app, next.RefreshToken); !a {
+			t.Errorf("its successor is reported inactive")
+		}
+		if status, _ := app.postForm("/revoke", url.Values{"token": {next.RefreshToken}}); status != http.StatusOK {
+			t.Fatalf("revoke: %d", status)
+		}
+		if a, _ := active(app, next.RefreshToken); a {
+			t.Errorf("a revoked refresh token is reported active")
+		}
+	})
+
 	t.Run("every response carries the baseline headers", func(t *testing.T) {
 		for _, path := range []string{"/.well-known/openid-configuration", "/keys", "/no-such-page", "/authorize?client_id=app"} {
 			req, _ := http.NewRequest(http.MethodGet, ti.URL+path, nil)

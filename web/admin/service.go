@@ -450,7 +450,8 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 	}
 	if in.BackchannelLogoutURI != "" {
 		if err := validateRedirectURI(in.BackchannelLogoutURI, false); err != nil {
-			return nil, invalidf("back-channel logout %s", err.Error())
+			// The same rules as a redirect URI, said of what it is.
+			return nil, invalidf("back-channel logout URI: %s", strings.TrimPrefix(err.Error(), "redirect URI "))
 		}
 	}
 	for _, sc := range in.AllowedScopes {
