@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -11,11 +12,23 @@ import (
 	"github.com/signet-idp/signet/templates"
 )
 
-// requiredTemplates are the templates the handlers render; a theme that drops one
-// fails start-up rather than a page later.
-var requiredTemplates = []string{
-	"head", "foot", "login", "error", "consent", "account-home",
-	"account-enrol", "account-recovery", "account-manage", "logout", "signed_out", "still_signed_in",
+// requiredTemplates are the templates the handlers render, each with data of the
+// type its handler gives it (lists with one element, so that loops run too). A
+// theme that drops one, or one that fails when shown with its data (a field
+// that does not exist), fails start-up rather than a page later.
+var requiredTemplates = map[string]any{
+	"head": nil, "foot": nil,
+	"login":            loginData{},
+	"totp":             secondFactorData{},
+	"error":            errorData{},
+	"consent":          consentData{Ask: []consentScope{{}}, Already: []consentScope{{}}},
+	"account-home":     accountData{Apps: []accountApp{{Scopes: []consentScope{{}}}}, Sessions: []accountSession{{}}},
+	"account-enrol":    enrolData{},
+	"account-recovery": recoveryData{Codes: []string{"0000-0000"}},
+	"account-manage":   manageData{},
+	"logout":           logoutData{},
+	"signed_out":       logoutSignedOutData{},
+	"still_signed_in":  nil,
 }
 
 // overlayFS serves a file from the theme directory when it has one, and from the
@@ -36,6 +49,17 @@ func (o overlayFS) Open(name string) (fs.File, error) {
 		}
 	}
 	return o.base.Open(name)
+}
+
+// CheckTheme loads a theme directory as the server would at start and reports
+// what would stop it (for `signet config check`).
+func CheckTheme(themeDir string) error {
+	fsys, err := pagesFS(themeDir)
+	if err != nil {
+		return err
+	}
+	_, err = parsePages(fsys, themeDir)
+	return err
 }
 
 // pagesFS returns the file system pages and static files come from: the embedded
@@ -73,9 +97,18 @@ func parsePages(fsys fs.FS, themeDir string) (*template.Template, error) {
 			return nil, fmt.Errorf("template %s (%s): %w", name, where, err)
 		}
 	}
-	for _, name := range requiredTemplates {
+	for name := range requiredTemplates {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("templates: no template defines %q (a theme's file must keep every {{define}} of the file it replaces)", name)
+		}
+	}
+	for name, data := range requiredTemplates {
+		if name == "head" || name == "foot" {
+			continue // shown by every page
+		}
+		err := t.ExecuteTemplate(io.Discard, name, pageData{Title: "Check", Issuer: "Signet", Data: data})
+		if err != nil {
+			return nil, fmt.Errorf("templates: %q fails when shown: %w", name, err)
 		}
 	}
 	return t, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/password"
 )
@@ -97,7 +98,13 @@ on a line of its own and exits non-zero.`,
 			if c.configPath == "" {
 				return errors.New("config check needs --config FILE")
 			}
-			_, err := LoadConfig(c.configPath)
+			cfg, err := LoadConfig(c.configPath)
+			if err == nil && cfg.ThemeDir != "" {
+				// What serve would refuse at start is a problem of the file too.
+				if terr := web.CheckTheme(cfg.ThemeDir); terr != nil {
+					err = fmt.Errorf("theme_dir: %w", terr)
+				}
+			}
 			if err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "ok")
 				return nil

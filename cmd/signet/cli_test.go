@@ -356,6 +356,20 @@ func TestConfigCheck(t *testing.T) {
 	// Other commands sum the problems up in one line.
 	checkFailure(t, runCLI(t, "", "--config", bad, "user", "list"), "and 2 more problems", []string{"user", "list"})
 
+	// A theme that serve would refuse is a problem of the file.
+	theme := t.TempDir()
+	if err := os.WriteFile(filepath.Join(theme, "login.html"), []byte(`{{define "login"}}{{.Title}{{end}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	themed := filepath.Join(t.TempDir(), "themed.yaml")
+	if err := os.WriteFile(themed, []byte("theme_dir: "+theme+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "", "--config", themed, "config", "check")
+	if r.code == 0 || !strings.Contains(r.stdout, "theme_dir") || !strings.Contains(r.stdout, "login.html") {
+		t.Errorf("config check with a broken theme = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
 	checkFailure(t, runCLI(t, "", "config", "check"), "needs --config", []string{"config", "check"})
 	checkFailure(t, runCLI(t, "", "config", "check", "--config", filepath.Join(t.TempDir(), "missing.yaml")), "missing.yaml", []string{"config", "check"})
 }

@@ -206,6 +206,14 @@ func TestProtocolEdges(t *testing.T) {
 		}
 	})
 
+	t.Run("an unknown page is Signet's own 404 page", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/no-such-page", nil)
+		resp, body := rawRequest(t, req)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Page not found") {
+			t.Errorf("GET /no-such-page: %d %s %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	})
+
 	t.Run("a weak If-None-Match matches", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/keys", nil)
 		resp, _ := rawRequest(t, req)

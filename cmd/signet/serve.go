@@ -153,6 +153,11 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	mux := http.NewServeMux()
 	p.Routes(mux)
 	wh.Routes(mux)
+	// An unknown page gets Signet's own error page, not Go's bare text (the
+	// most general pattern: every registered path still wins).
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if !p.Ready() {

@@ -58,10 +58,16 @@ func TestThemeDirErrorsFailStart(t *testing.T) {
 	os.WriteFile(filepath.Join(broken, "error.html"), []byte(`{{define "error"}}{{.Title}{{end}}`), 0o644)
 	dropped := t.TempDir()
 	os.WriteFile(filepath.Join(dropped, "consent.html"), []byte(`{{define "consent"}}x{{end}}`), 0o644)
+	noTOTP := t.TempDir()
+	os.WriteFile(filepath.Join(noTOTP, "totp.html"), []byte(`{{define "totp-renamed"}}x{{end}}`), 0o644)
+	badField := t.TempDir()
+	os.WriteFile(filepath.Join(badField, "login.html"), []byte(`{{define "login"}}{{.Data.NoSuchField}}{{end}}`), 0o644)
 	for name, tc := range map[string]struct{ dir, want string }{
-		"missing dir":     {filepath.Join(t.TempDir(), "nope"), "theme directory"},
-		"broken template": {broken, "error.html"},
-		"dropped define":  {dropped, `"account-home"`},
+		"missing dir":      {filepath.Join(t.TempDir(), "nope"), "theme directory"},
+		"broken template":  {broken, "error.html"},
+		"dropped define":   {dropped, `"account-home"`},
+		"dropped two-step": {noTOTP, `"totp"`},
+		"fails when shown": {badField, `"login" fails when shown`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t)
