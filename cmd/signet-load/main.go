@@ -1,7 +1,8 @@
 // Command signet-load drives a running Signet (or any OpenID Connect provider)
 // over HTTP on loopback and reports, per scenario, requests, requests per
-// second, p50 and p99 latency and errors, and the server's peak memory when
-// given its PID. See BENCHMARKS.md.
+// second, p50 and p99 latency, errors and wall time, and the server's peak
+// memory when given its PID (or that of a wrapper it descends from, such as a
+// subshell or `go run`). See BENCHMARKS.md.
 //
 //	go build -o /tmp/signet ./cmd/signet && go build -o /tmp/signet-load ./cmd/signet-load
 //	cd "$(mktemp -d)"
@@ -25,6 +26,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/signet-idp/signet/cmd/signet-load/load"
 )
@@ -36,6 +38,10 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("signet-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	var (
 		cfg        load.Config
 		scenarios  string
@@ -44,8 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		asJSON     bool
 	)
 	fs.StringVar(&cfg.Issuer, "issuer", "http://127.0.0.1:5556", "issuer URL of the running server")
-	fs.DurationVar(&cfg.Duration, "duration", 0, "measured time per scenario (default 10s)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "workers, each with one request in flight (default 16)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "time each scenario starts operations (default 10s); those in flight then finish, each within --request-timeout")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "workers, each with one operation in flight (default 16)")
 	fs.IntVar(&cfg.MaxRequests, "max-requests", 0, "at most this many operations per scenario (default 1000000)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(load.AllScenarios, ","), "comma-separated scenarios to run, in order")
 	fs.StringVar(&cfg.ClientID, "client-id", "signet-demo", "client id (its redirect URIs must include --redirect-uri)")
@@ -58,10 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.UsernameField, "username-field", "username", "name of the login form's username field")
 	fs.StringVar(&cfg.PasswordField, "password-field", "password", "name of the login form's password field")
 	fs.IntVar(&cfg.CodePool, "code-pool", 0, "codes obtained (untimed) before each timed batch of the code scenario (default 1000)")
-	fs.IntVar(&cfg.PID, "pid", 0, "server process id: sample its peak memory from /proc/PID/status")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id, or a wrapper's (subshell, go run): sample the summed memory of it and its descendants from /proc")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
-	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole run, setup included (default scenarios x (duration + 1m))")
-	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "bound on one operation (default 30s)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "hard bound on the whole run, setup included; cancels what is in flight (default scenarios x (duration + 1m))")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "bound on one operation (a whole sign-in for login) and on each setup step; longer is an error (default 30s)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "signet-load: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if bad := negativeFlags(fs); len(bad) > 0 {
+		fmt.Fprintf(stderr, "signet-load: %s: must not be negative (0 selects the default)\n", strings.Join(bad, ", "))
 		return 2
 	}
 	for _, s := range strings.Split(scenarios, ",") {
@@ -108,6 +118,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
+		// The table shows them; JSON readers may not look.
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(stderr, "signet-load: warning: %s\n", w)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "signet-load: %v\n", err)
@@ -118,4 +132,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+const usage = `Usage: signet-load [flags]
+
+Drives a running OpenID Connect provider over loopback, one scenario after the
+other, and reports per scenario requests, req/s, p50, p99, errors and wall time.
+
+Wall time: each scenario starts operations for --duration (or until
+--max-requests), then waits for those in flight, each bounded by
+--request-timeout: its measured phase lasts at most --duration +
+--request-timeout. Before it, untimed, code, refresh, userinfo and introspect
+sign in and obtain one grant per worker (each step within --request-timeout),
+and code obtains a pool of codes before each timed batch (at most 20s a pool).
+--timeout is the hard cap on the whole run: operations in flight when it passes
+are cancelled, reported as "cancelled" (not as errors), and the exit status is 1.
+
+Flags (0 selects a flag's default; negative numbers are refused):
+`
+
+// negativeFlags lists the numeric flags set to a negative number: the
+// defaults apply to zero only, and a negative must not silently become one.
+func negativeFlags(fs *flag.FlagSet) []string {
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok {
+			return
+		}
+		neg := false
+		switch v := g.Get().(type) {
+		case int:
+			neg = v < 0
+		case int64:
+			neg = v < 0
+		case float64:
+			neg = v < 0
+		case time.Duration:
+			neg = v < 0
+		}
+		if neg {
+			bad = append(bad, fmt.Sprintf("--%s %s", f.Name, f.Value))
+		}
+	})
+	return bad
 }

@@ -88,11 +88,15 @@ func TestPercentile(t *testing.T) {
 
 func TestConfigRefused(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"unknown scenario":        {Issuer: "http://127.0.0.1:1", Scenarios: []string{"nope"}},
-		"not a URL":               {Issuer: "ftp://127.0.0.1"},
-		"no client for login":     {Issuer: "http://127.0.0.1:1", Scenarios: []string{Login}},
-		"remote":                  {Issuer: "http://203.0.113.7", Scenarios: []string{JWKS}},
-		"refresh without offline": {Issuer: "http://127.0.0.1:1", Scenarios: []string{Refresh}, ClientID: "c", RedirectURI: "http://127.0.0.1:9/cb", Username: "u", Password: "p", Scopes: []string{"openid"}},
+		"unknown scenario":         {Issuer: "http://127.0.0.1:1", Scenarios: []string{"nope"}},
+		"not a URL":                {Issuer: "ftp://127.0.0.1"},
+		"no client for login":      {Issuer: "http://127.0.0.1:1", Scenarios: []string{Login}},
+		"remote":                   {Issuer: "http://203.0.113.7", Scenarios: []string{JWKS}},
+		"refresh without offline":  {Issuer: "http://127.0.0.1:1", Scenarios: []string{Refresh}, ClientID: "c", RedirectURI: "http://127.0.0.1:9/cb", Username: "u", Password: "p", Scopes: []string{"openid"}},
+		"negative concurrency":     {Issuer: "http://127.0.0.1:1", Scenarios: []string{JWKS}, Concurrency: -1},
+		"negative duration":        {Issuer: "http://127.0.0.1:1", Scenarios: []string{JWKS}, Duration: -time.Second},
+		"negative max requests":    {Issuer: "http://127.0.0.1:1", Scenarios: []string{JWKS}, MaxRequests: -1},
+		"negative request timeout": {Issuer: "http://127.0.0.1:1", Scenarios: []string{JWKS}, RequestTimeout: -time.Second},
 	} {
 		if _, err := Run(context.Background(), cfg, nil); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -11,9 +11,11 @@
 // signatures (that would spend the CPU it shares with the server on loopback);
 // it checks that every answer has the status and fields a relying party needs.
 //
-// It is bounded: every scenario stops at its duration or at MaxRequests
-// operations, whichever comes first, the whole run at Timeout, and it refuses
-// targets that are not loopback addresses unless AllowRemote is set.
+// It is bounded: every scenario starts operations for its duration or until
+// MaxRequests have started, whichever comes first, then waits for those in
+// flight, each bounded by RequestTimeout; the whole run stops at Timeout, which
+// cancels what is in flight. It refuses targets that are not loopback addresses
+// unless AllowRemote is set.
 package load
 
 import (
@@ -51,9 +53,11 @@ type Config struct {
 	// Issuer is the provider's issuer URL; its discovery document is fetched
 	// from Issuer + "/.well-known/openid-configuration".
 	Issuer string
-	// Duration is how long each scenario's measured phase runs (10s).
+	// Duration is how long each scenario's measured phase starts operations
+	// (10s). Those in flight at its end finish (each within RequestTimeout) and
+	// count, so the measured phase lasts at most Duration + RequestTimeout.
 	Duration time.Duration
-	// Concurrency is the number of workers, each with one request in flight (16).
+	// Concurrency is the number of workers, each with one operation in flight (16).
 	Concurrency int
 	// MaxRequests caps the operations of each scenario (1,000,000).
 	MaxRequests int
@@ -76,14 +80,18 @@ type Config struct {
 	// times their exchange; it repeats until Duration of exchanges (1000).
 	// Codes expire (about a minute): a pool is obtained in at most 20 seconds.
 	CodePool int
-	// PID, when not zero, is the server's process id: its resident memory is
-	// sampled from /proc/PID/status during the run.
+	// PID, when not zero, is the server's process id, or that of a process it
+	// descends from (a shell, `go run`): the resident memory of PID and all its
+	// descendants is sampled from /proc during the run and summed.
 	PID int
 	// AllowRemote permits a target that is not a loopback address.
 	AllowRemote bool
-	// Timeout bounds the whole run, setup included (scenarios x (Duration + 1m)).
+	// Timeout is the hard bound on the whole run, setup included (scenarios x
+	// (Duration + 1m)): operations in flight when it passes are cancelled and
+	// counted in Result.Cancelled, not as errors.
 	Timeout time.Duration
-	// RequestTimeout bounds one HTTP request (30s).
+	// RequestTimeout bounds one operation (a whole sign-in in the login
+	// scenario) and each setup step (30s); one that takes longer is an error.
 	RequestTimeout time.Duration
 }
 
@@ -91,32 +99,54 @@ type Config struct {
 // the login scenario, where it is a whole sign-in (authorize, login form,
 // callback and code exchange: HTTPRequests counts the requests).
 type Result struct {
-	Scenario     string        `json:"scenario"`
-	Requests     int           `json:"requests"`
-	HTTPRequests int           `json:"http_requests"`
-	Errors       int           `json:"errors"`
-	Elapsed      time.Duration `json:"elapsed_ns"`
-	PerSecond    float64       `json:"requests_per_second"`
-	P50          time.Duration `json:"p50_ns"`
-	P99          time.Duration `json:"p99_ns"`
-	Max          time.Duration `json:"max_ns"`
+	Scenario     string `json:"scenario"`
+	Requests     int    `json:"requests"`
+	HTTPRequests int    `json:"http_requests"`
+	Errors       int    `json:"errors"`
+	// Cancelled counts operations cut off by the run's own end (Timeout, or
+	// the context given to Run): not the server's failures, so not in Errors
+	// nor in Requests.
+	Cancelled int `json:"cancelled"`
+	// Elapsed is the measured time (PerSecond is over it): Duration, or less
+	// when MaxRequests came first, plus Drain.
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Drain is the part of Elapsed after Duration spent waiting for the
+	// operations in flight.
+	Drain time.Duration `json:"drain_ns"`
+	// Wall is the scenario's wall time: Elapsed plus its untimed setup.
+	Wall      time.Duration `json:"wall_ns"`
+	PerSecond float64       `json:"requests_per_second"`
+	P50       time.Duration `json:"p50_ns"`
+	P99       time.Duration `json:"p99_ns"`
+	Max       time.Duration `json:"max_ns"`
 	// FirstError describes the first failure, if any.
 	FirstError string `json:"first_error,omitempty"`
-	// PeakRSS is the highest sampled VmRSS of the server during the scenario
-	// (bytes; zero without a PID).
+	// Stopped says why the scenario was cut short (the run's timeout or an
+	// interrupt); empty when it ran its course.
+	Stopped string `json:"stopped,omitempty"`
+	// PeakRSS is the highest sampled sum of VmRSS of the measured processes
+	// during the scenario (bytes; zero without a PID).
 	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // Report is the outcome of Run.
 type Report struct {
-	Issuer      string        `json:"issuer"`
-	Concurrency int           `json:"concurrency"`
-	Duration    time.Duration `json:"duration_ns"`
-	Results     []Result      `json:"results"`
-	// PeakRSS is the highest sampled VmRSS of the server over the run and HWM its
-	// VmHWM (peak since the process started) at the end, in bytes.
-	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
-	HWM     int64 `json:"vm_hwm_bytes,omitempty"`
+	Issuer         string        `json:"issuer"`
+	Concurrency    int           `json:"concurrency"`
+	Duration       time.Duration `json:"duration_ns"`
+	RequestTimeout time.Duration `json:"request_timeout_ns"`
+	Timeout        time.Duration `json:"timeout_ns"`
+	Results        []Result      `json:"results"`
+	// PID is the process given; PeakRSS is the highest sampled sum of VmRSS of
+	// it and its descendants over the run, and HWM the largest VmHWM (peak
+	// since it started) of one of them, in bytes. Processes lists them.
+	PID       int       `json:"pid,omitempty"`
+	PeakRSS   int64     `json:"peak_rss_bytes,omitempty"`
+	HWM       int64     `json:"vm_hwm_bytes,omitempty"`
+	Processes []Process `json:"processes,omitempty"`
+	// Warnings are doubts about the figures, such as a PID that cannot be
+	// the server's.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Errors returns the total number of errors.
@@ -124,6 +154,15 @@ func (r *Report) Errors() int {
 	n := 0
 	for _, res := range r.Results {
 		n += res.Errors
+	}
+	return n
+}
+
+// succeeded returns the number of operations that succeeded.
+func (r *Report) succeeded() int {
+	n := 0
+	for _, res := range r.Results {
+		n += res.Requests - res.Errors
 	}
 	return n
 }
@@ -136,6 +175,30 @@ func (r *Report) Result(scenario string) (Result, bool) {
 		}
 	}
 	return Result{}, false
+}
+
+// checkNegative refuses negative numbers: zero, not a negative, selects a
+// default, and a negative would otherwise silently become one.
+func (c *Config) checkNegative() error {
+	var bad []string
+	for name, neg := range map[string]bool{
+		"Duration":       c.Duration < 0,
+		"Concurrency":    c.Concurrency < 0,
+		"MaxRequests":    c.MaxRequests < 0,
+		"CodePool":       c.CodePool < 0,
+		"PID":            c.PID < 0,
+		"Timeout":        c.Timeout < 0,
+		"RequestTimeout": c.RequestTimeout < 0,
+	} {
+		if neg {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return fmt.Errorf("negative %s (zero selects the default)", strings.Join(bad, ", "))
+	}
+	return nil
 }
 
 func (c *Config) applyDefaults() {
@@ -211,11 +274,15 @@ func (c *Config) validate() error {
 // to out (if not nil). It returns an error when the target cannot be used at
 // all; failures during a scenario are counted in its Result.
 func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
+	if err := cfg.checkNegative(); err != nil {
+		return nil, err
+	}
 	cfg.applyDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// The cause names the bound in what a cut-short scenario reports.
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, fmt.Errorf("--timeout %s passed", cfg.Timeout))
 	defer cancel()
 	if !cfg.AllowRemote {
 		if err := checkLoopback(ctx, cfg.Issuer); err != nil {
@@ -246,7 +313,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		ForceAttemptHTTP2:   false,
 	}
 	defer r.transport.CloseIdleConnections()
-	if err := r.discover(ctx); err != nil {
+	dctx, dcancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	err := r.discover(dctx)
+	dcancel()
+	if err != nil {
 		return nil, err
 	}
 	if !cfg.AllowRemote {
@@ -269,7 +339,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		defer mem.stop()
 	}
 
-	rep := &Report{Issuer: cfg.Issuer, Concurrency: cfg.Concurrency, Duration: cfg.Duration}
+	rep := &Report{Issuer: cfg.Issuer, Concurrency: cfg.Concurrency, Duration: cfg.Duration,
+		RequestTimeout: cfg.RequestTimeout, Timeout: cfg.Timeout, PID: cfg.PID}
 	for _, sc := range cfg.Scenarios {
 		if ctx.Err() != nil {
 			break
@@ -277,23 +348,40 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		if mem != nil {
 			mem.resetWindow()
 		}
+		start := time.Now()
 		res := r.scenario(ctx, sc)
+		res.Wall = time.Since(start)
 		if mem != nil {
 			res.PeakRSS = mem.windowPeak()
 		}
 		rep.Results = append(rep.Results, res)
 	}
 	if mem != nil {
-		rep.PeakRSS, rep.HWM = mem.peaks()
+		rep.PeakRSS, rep.HWM, rep.Processes = mem.peaks()
+		if rep.PeakRSS < notServerRSS && rep.succeeded() > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+				"the measured processes (PID %d and its descendants) never held more than %s in all while %d operations succeeded: PID %d is probably not the server's (give the server's PID, or that of the shell or go run that started it)",
+				cfg.PID, mib(rep.PeakRSS), rep.succeeded(), cfg.PID))
+		}
 	}
 	if out != nil {
 		WriteTable(out, rep)
 	}
-	if err := ctx.Err(); err != nil && len(rep.Results) < len(cfg.Scenarios) {
-		return rep, fmt.Errorf("stopped after %d of %d scenarios: %w", len(rep.Results), len(cfg.Scenarios), err)
+	done := 0
+	for _, res := range rep.Results {
+		if res.Stopped == "" {
+			done++
+		}
+	}
+	if done < len(cfg.Scenarios) {
+		return rep, fmt.Errorf("stopped after %d of %d scenarios: %w", done, len(cfg.Scenarios), context.Cause(ctx))
 	}
 	return rep, nil
 }
+
+// notServerRSS is less memory than any server answering requests holds
+// (Signet idles at about 20 MiB): below it, the PID is likely something else.
+const notServerRSS = 8 << 20
 
 // checkLoopback refuses a URL whose host is not (or does not resolve only to)
 // loopback addresses.
@@ -361,6 +449,14 @@ func (r *runner) scenario(ctx context.Context, name string) Result {
 			m = r.measure(ctx, r.cfg.Duration, r.cfg.MaxRequests, ops)
 		}
 	}
+	if ctx.Err() != nil {
+		// Cut short by the run's end: whatever the setup or measurement
+		// reported then is the tool's doing, not the server's.
+		res.Stopped = context.Cause(ctx).Error()
+		if err != nil {
+			return res
+		}
+	}
 	if err != nil {
 		res.Errors = 1
 		res.FirstError = "setup: " + err.Error()
@@ -375,17 +471,21 @@ type measurement struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	errors    int
+	cancelled int
 	http      int
 	firstErr  string
 	elapsed   time.Duration
+	drain     time.Duration
 }
 
 func (m *measurement) fill(res *Result) {
 	res.Requests = len(m.latencies)
 	res.HTTPRequests = m.http
 	res.Errors = m.errors
+	res.Cancelled = m.cancelled
 	res.FirstError = m.firstErr
 	res.Elapsed = m.elapsed
+	res.Drain = m.drain
 	if m.elapsed > 0 {
 		res.PerSecond = float64(res.Requests) / m.elapsed.Seconds()
 	}
@@ -404,16 +504,17 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // measure runs one worker per op (each op carries its worker's state) until
-// duration has passed or max operations have started, and adds to m (a new
-// one when m is nil). Operations in flight at the deadline finish and count.
-func (r *runner) measure(ctx context.Context, duration time.Duration, max int, ops []op) *measurement {
+// duration has passed or max operations have started. Operations in flight at
+// the deadline finish (within RequestTimeout) and count; those cut off by the
+// end of ctx count as cancelled.
+func (r *runner) measure(ctx context.Context, duration time.Duration, limit int, ops []op) *measurement {
 	m := &measurement{}
-	r.measureInto(ctx, m, duration, max, ops)
+	r.measureInto(ctx, m, duration, limit, ops)
 	return m
 }
 
 // measureInto is measure adding to m.
-func (r *runner) measureInto(ctx context.Context, m *measurement, duration time.Duration, max int, ops []op) {
+func (r *runner) measureInto(ctx context.Context, m *measurement, duration time.Duration, limit int, ops []op) {
 	var started atomic.Int64
 	start := time.Now()
 	deadline := start.Add(duration)
@@ -421,22 +522,31 @@ func (r *runner) measureInto(ctx context.Context, m *measurement, duration time.
 	for _, o := range ops {
 		wg.Go(func() {
 			var local []time.Duration
-			errs, reqs := 0, 0
+			errs, cancelled, reqs := 0, 0, 0
 			first := ""
-			for ctx.Err() == nil && time.Now().Before(deadline) && started.Add(1) <= int64(max) {
+			for ctx.Err() == nil && time.Now().Before(deadline) && started.Add(1) <= int64(limit) {
 				rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 				t0 := time.Now()
 				n, err := o(rctx)
 				d := time.Since(t0)
+				timedOut := rctx.Err() != nil
 				cancel()
 				if errors.Is(err, errPoolEmpty) {
 					started.Add(-1)
 					break
 				}
 				reqs += n
+				if err != nil && ctx.Err() != nil {
+					// The run ended under it: no answer to judge, no latency.
+					cancelled++
+					continue
+				}
 				local = append(local, d)
 				if err != nil {
 					errs++
+					if timedOut {
+						err = fmt.Errorf("no answer within --request-timeout %s: %w", r.cfg.RequestTimeout, err)
+					}
 					if first == "" {
 						first = err.Error()
 					}
@@ -445,6 +555,7 @@ func (r *runner) measureInto(ctx context.Context, m *measurement, duration time.
 			m.mu.Lock()
 			m.latencies = append(m.latencies, local...)
 			m.errors += errs
+			m.cancelled += cancelled
 			m.http += reqs
 			if m.firstErr == "" {
 				m.firstErr = first
@@ -454,6 +565,7 @@ func (r *runner) measureInto(ctx context.Context, m *measurement, duration time.
 	}
 	wg.Wait()
 	m.elapsed += time.Since(start)
+	m.drain += max(0, time.Since(deadline))
 }
 
 // errPoolEmpty ends a worker of the code scenario when the pool of codes is used up.

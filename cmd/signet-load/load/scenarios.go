@@ -35,6 +35,10 @@ func (r *runner) loginOps() []op {
 // authorizations reuse (single sign-on), so that obtaining codes for the other
 // scenarios costs no password hash.
 func (r *runner) signedIn(ctx context.Context) (*browser, error) {
+	// Setup steps are bounded like operations, so that a scenario's setup
+	// cannot take the whole run.
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
 	b := r.newBrowser()
 	code, a, err := b.authorize(ctx)
 	if err != nil {
@@ -107,6 +111,9 @@ func (r *runner) codeScenario(ctx context.Context) (*measurement, error) {
 		target := min(r.cfg.CodePool, r.cfg.MaxRequests-len(m.latencies))
 		pool, err := r.mintCodes(ctx, session, target)
 		if err != nil {
+			if ctx.Err() != nil && m.elapsed > 0 {
+				break // the run ended: keep the phases measured so far
+			}
 			return nil, err
 		}
 		ops := make([]op, r.cfg.Concurrency)
@@ -137,7 +144,9 @@ func (r *runner) mintCodes(ctx context.Context, session *browser, n int) (chan m
 		if mctx.Err() != nil {
 			return nil
 		}
-		code, a, err := session.sibling().authorize(mctx)
+		ictx, cancel := context.WithTimeout(mctx, r.cfg.RequestTimeout)
+		defer cancel()
+		code, a, err := session.sibling().authorize(ictx)
 		if err != nil {
 			if mctx.Err() != nil {
 				return nil // the window closed; use what we have
@@ -164,6 +173,8 @@ func (r *runner) grants(ctx context.Context) ([]*tokenResponse, *browser, error)
 	}
 	out := make([]*tokenResponse, r.cfg.Concurrency)
 	err = r.parallel(len(out), func(i int) error {
+		ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+		defer cancel()
 		b := session.sibling()
 		code, a, err := b.authorize(ctx)
 		if err != nil {
