@@ -263,28 +263,33 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now().UTC()
-	next := &storage.Grant{UserID: user.ID, ClientID: c.ID, CreatedAt: now, UpdatedAt: now}
-	if g != nil {
-		next.CreatedAt = g.CreatedAt
-		for _, s := range g.Scopes {
-			if !slices.Contains(ask, s) {
-				next.Scopes = append(next.Scopes, s)
+	// The decisions merge into the grant as stored at the moment of writing,
+	// so that an approval in another tab meanwhile is kept.
+	next, err := h.store.UpdateGrant(ctx, user.ID, c.ID, func(cur *storage.Grant) (*storage.Grant, error) {
+		next := &storage.Grant{UserID: user.ID, ClientID: c.ID, CreatedAt: now, UpdatedAt: now}
+		if cur != nil {
+			next.CreatedAt = cur.CreatedAt
+			for _, s := range cur.Scopes {
+				if !slices.Contains(ask, s) {
+					next.Scopes = append(next.Scopes, s)
+				}
+			}
+			for _, s := range cur.Declined {
+				if !slices.Contains(ask, s) {
+					next.Declined = append(next.Declined, s)
+				}
 			}
 		}
-		for _, s := range g.Declined {
-			if !slices.Contains(ask, s) {
+		for _, s := range ask {
+			if !h.optional(s) || slices.Contains(ticked, s) {
+				next.Scopes = append(next.Scopes, s)
+			} else {
 				next.Declined = append(next.Declined, s)
 			}
 		}
-	}
-	for _, s := range ask {
-		if !h.optional(s) || slices.Contains(ticked, s) {
-			next.Scopes = append(next.Scopes, s)
-		} else {
-			next.Declined = append(next.Declined, s)
-		}
-	}
-	if err := h.store.PutGrant(ctx, next); err != nil {
+		return next, nil
+	})
+	if err != nil {
 		h.serverError(w, r, "store grant", err)
 		return
 	}

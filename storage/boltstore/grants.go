@@ -27,6 +27,35 @@ func (s *Store) PutGrant(ctx context.Context, g *storage.Grant) error {
 	return nil
 }
 
+// UpdateGrant implements storage.Grants.
+func (s *Store) UpdateGrant(ctx context.Context, userID, clientID string, fn func(*storage.Grant) (*storage.Grant, error)) (*storage.Grant, error) {
+	if err := checkKey(userID); err != nil {
+		return nil, fmt.Errorf("boltstore: update grant: %w", err)
+	}
+	if err := checkKey(clientID); err != nil {
+		return nil, fmt.Errorf("boltstore: update grant: %w", err)
+	}
+	key := string(indexKey(userID, clientID))
+	var next *storage.Grant
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		cur, err := get[storage.Grant](tx, bucketGrants, key)
+		if err != nil {
+			return err
+		}
+		if next, err = fn(cur); err != nil {
+			return err
+		}
+		if next == nil || next.UserID != userID || next.ClientID != clientID {
+			return fmt.Errorf("grant for %q/%q: fn returned another grant", userID, clientID)
+		}
+		return put(tx, bucketGrants, key, next)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: update grant: %w", err)
+	}
+	return next, nil
+}
+
 // GetGrant returns the grant of (user, client).
 func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (*storage.Grant, error) {
 	var g *storage.Grant

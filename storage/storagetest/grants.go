@@ -2,6 +2,10 @@ package storagetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,5 +50,41 @@ var grantTests = []test{
 		if len(list) != 1 {
 			t.Fatalf("grants of u10 (prefix of no other user): %+v", list)
 		}
+	}},
+	{"update is atomic", func(t *testing.T, s storage.Store) {
+		ctx := context.Background()
+		// Approvals of different scopes at once (two tabs): each adds its own
+		// to what it finds, and none is lost.
+		const n = 12
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = s.UpdateGrant(ctx, "u1", "app", func(cur *storage.Grant) (*storage.Grant, error) {
+					next := &storage.Grant{UserID: "u1", ClientID: "app", CreatedAt: t0, UpdatedAt: t0}
+					if cur != nil {
+						next.Scopes = slices.Clone(cur.Scopes)
+					}
+					next.Scopes = append(next.Scopes, fmt.Sprint("scope", i))
+					return next, nil
+				})
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			must(t, err)
+		}
+		g, err := s.GetGrant(ctx, "u1", "app")
+		must(t, err)
+		if len(g.Scopes) != n {
+			t.Fatalf("after %d concurrent approvals the grant holds %d scopes: %v", n, len(g.Scopes), g.Scopes)
+		}
+		// An error from fn stores nothing.
+		refused := errors.New("refused")
+		_, err = s.UpdateGrant(ctx, "u1", "app", func(*storage.Grant) (*storage.Grant, error) { return nil, refused })
+		wantErr(t, err, refused, "UpdateGrant with a failing fn")
+		after, err := s.GetGrant(ctx, "u1", "app")
+		must(t, err)
+		wantEqual(t, after, g, "grant after a refused update")
 	}},
 }
