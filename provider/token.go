@@ -93,12 +93,12 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("introspection needs a confidential client's credentials (client_secret_basic)"), nil)
 		return
 	}
-	if r.PostForm.Get("token_type_hint") != "access_token" {
-		if resp, ok := p.introspectRefresh(r.Context(), clientID, r.PostForm.Get("token")); ok {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(resp)
-			return
-		}
+	// Whatever token_type_hint says, every kind is looked up (RFC 7662,
+	// section 2.1); a refresh token is one keyed read.
+	if resp, ok := p.introspectRefresh(r.Context(), clientID, r.PostForm.Get("token")); ok {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(resp)
+		return
 	}
 	op.Introspect(w, r, p.op)
 }
@@ -118,6 +118,10 @@ func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string
 	inactive := &oidc.IntrospectionResponse{}
 	c, err := p.store.GetClient(ctx, clientID)
 	if err != nil || !rt.RotatedAt.IsZero() {
+		return inactive, true
+	}
+	// As the refresh grant answers: a disabled person's tokens are dead.
+	if u, err := p.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled {
 		return inactive, true
 	}
 	sid := fam.SessionSID

@@ -6,14 +6,17 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 
 	"github.com/signet-idp/signet/templates"
 )
 
 // requiredTemplates are the templates the handlers render, each with data of the
-// type its handler gives it (lists with one element, so that loops run too). A
+// type its handler gives it, shaped like the real thing (lists with elements, so
+// that loops run; a secret and codes as long as real ones). A
 // theme that drops one, or one that fails when shown with its data (a field
 // that does not exist), fails start-up rather than a page later.
 var requiredTemplates = map[string]any{
@@ -23,8 +26,8 @@ var requiredTemplates = map[string]any{
 	"error":            errorData{},
 	"consent":          consentData{Ask: []consentScope{{}}, Already: []consentScope{{}}},
 	"account-home":     accountData{Apps: []accountApp{{Scopes: []consentScope{{}}}}, Sessions: []accountSession{{}}},
-	"account-enrol":    enrolData{},
-	"account-recovery": recoveryData{Codes: []string{"0000-0000"}},
+	"account-enrol":    enrolData{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", URI: "otpauth://totp/Signet:alice?secret=JBSWY3DPEHPK3PXP", QR: "data:image/png;base64,AA=="},
+	"account-recovery": recoveryData{Codes: []string{"0000-0000", "1111-1111", "2222-2222", "3333-3333", "4444-4444", "5555-5555", "6666-6666", "7777-7777", "8888-8888", "9999-9999"}},
 	"account-manage":   manageData{},
 	"logout":           logoutData{},
 	"signed_out":       logoutSignedOutData{},
@@ -102,11 +105,12 @@ func parsePages(fsys fs.FS, themeDir string) (*template.Template, error) {
 			return nil, fmt.Errorf("templates: no template defines %q (a theme's file must keep every {{define}} of the file it replaces)", name)
 		}
 	}
-	for name, data := range requiredTemplates {
+	// In order, so that of several broken templates the same one is named.
+	for _, name := range slices.Sorted(maps.Keys(requiredTemplates)) {
 		if name == "head" || name == "foot" {
 			continue // shown by every page
 		}
-		err := t.ExecuteTemplate(io.Discard, name, pageData{Title: "Check", Issuer: "Signet", Data: data})
+		err := t.ExecuteTemplate(io.Discard, name, pageData{Title: "Check", Issuer: "Signet", Data: requiredTemplates[name]})
 		if err != nil {
 			return nil, fmt.Errorf("templates: %q fails when shown: %w", name, err)
 		}

@@ -157,8 +157,9 @@ func TestProtocolEdges(t *testing.T) {
 	})
 
 	t.Run("refresh tokens are introspected for the client that holds them", func(t *testing.T) {
+		saved := app.oauth.Scopes
 		app.oauth.Scopes = []string{"openid", "offline_access"}
-		defer func() { app.oauth.Scopes = nil }()
+		defer func() { app.oauth.Scopes = saved }()
 		b := newBrowser(t)
 		code, ap := app.signIn(b)
 		tok, err := app.exchange(code, ap)
@@ -166,9 +167,16 @@ func TestProtocolEdges(t *testing.T) {
 			t.Fatalf("exchange: %v", err)
 		}
 		active := func(r *rp, token string) (bool, map[string]any) {
-			_, m := r.postForm("/oauth/introspect", url.Values{"token": {token}})
-			a, _ := m["active"].(bool)
+			status, m := r.postForm("/oauth/introspect", url.Values{"token": {token}})
+			a, ok := m["active"].(bool)
+			if status != http.StatusOK || !ok {
+				t.Fatalf("introspection: %d %v, want 200 with active", status, m)
+			}
 			return a, m
+		}
+		// A hint that it is an access token does not hide it (RFC 7662, 2.1).
+		if status, m := app.postForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}); status != http.StatusOK || m["active"] != true {
+			t.Errorf("refresh token introspected with token_type_hint=access_token: %d %v", status, m)
 		}
 		if a, m := active(app, tok.RefreshToken); !a || m["token_type"] != "refresh_token" || m["client_id"] != "app" || m["sub"] == nil {
 			t.Errorf("live refresh token: %v", m)
@@ -206,11 +214,24 @@ func TestProtocolEdges(t *testing.T) {
 		}
 	})
 
-	t.Run("an unknown page is Signet's own 404 page", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/no-such-page", nil)
-		resp, body := rawRequest(t, req)
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Page not found") {
-			t.Errorf("GET /no-such-page: %d %s %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	t.Run("an unknown page is Signet's own 404 page; a known one asked wrongly is 405", func(t *testing.T) {
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			req, _ := http.NewRequest(m, ti.URL+"/no-such-page", nil)
+			resp, body := rawRequest(t, req)
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Page not found") {
+				t.Errorf("%s /no-such-page: %d %s %.200s", m, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
+		for _, tc := range []struct{ method, path, allow string }{
+			{http.MethodPut, "/login", "GET, POST, HEAD"},
+			{http.MethodDelete, "/account", "GET, HEAD"},
+			{http.MethodPost, "/healthz", "GET, HEAD"},
+		} {
+			req, _ := http.NewRequest(tc.method, ti.URL+tc.path, nil)
+			resp, _ := rawRequest(t, req)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
+				t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow)
+			}
 		}
 	})
 

@@ -154,8 +154,26 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	p.Routes(mux)
 	wh.Routes(mux)
 	// An unknown page gets Signet's own error page, not Go's bare text (the
-	// most general pattern: every registered path still wins).
+	// most general pattern: every registered path still wins). It matches
+	// every method, so it answers 405 itself for a known path asked with a
+	// method it does not serve, as the mux would have.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			if slices.Contains(allow, http.MethodGet) {
+				allow = append(allow, http.MethodHead)
+			}
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
