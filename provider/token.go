@@ -124,11 +124,7 @@ func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string
 	if u, err := p.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled {
 		return inactive, true
 	}
-	sid := fam.SessionSID
-	if fam.Offline {
-		sid = ""
-	}
-	if p.grantStands(ctx, c, rt.UserID, sid, p.now()) != nil {
+	if p.familyStands(ctx, c, fam, p.now()) != nil {
 		return inactive, true
 	}
 	return &oidc.IntrospectionResponse{
@@ -309,12 +305,8 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	now := p.now().UTC()
 	// Logout and grant revocation revoke families after they end the session
 	// or delete the grant; a family that outlived an interrupted one still
-	// stops here. An offline_access grant outlives its session, not its grant.
-	sid := rr.fam.SessionSID
-	if rr.fam.Offline {
-		sid = ""
-	}
-	if err := p.grantStands(ctx, c, rr.fam.UserID, sid, now); err != nil {
+	// stops here.
+	if err := p.familyStands(ctx, c, rr.fam, now); err != nil {
 		return nil, err
 	}
 	refreshToken := randomID(32)
@@ -368,6 +360,16 @@ func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, s
 		}
 	}
 	return nil
+}
+
+// familyStands is grantStands for a refresh family: an offline_access grant
+// outlives its session, not its grant.
+func (p *Provider) familyStands(ctx context.Context, c *storage.Client, fam *storage.RefreshFamily, now time.Time) error {
+	sid := fam.SessionSID
+	if fam.Offline {
+		sid = ""
+	}
+	return p.grantStands(ctx, c, fam.UserID, sid, now)
 }
 
 // pendingResponse is a token response being signed in the background.
