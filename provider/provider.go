@@ -214,7 +214,7 @@ func New(cfg Config) (*Provider, error) {
 }
 
 // maxRequestBody bounds every request body the protocol endpoints read; the
-// token and authorization endpoints set tighter limits of their own.
+// authorization endpoint sets a tighter limit of its own.
 const maxRequestBody = 64 << 10
 
 // boundedBody caps request bodies, so that no endpoint (the library's
