@@ -154,7 +154,12 @@ func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logout
 	case sess == nil:
 		// Nothing to end.
 		h.logoutSignedOut(w, r, lr, false)
-	case lr.hint != nil && logoutHintIsSession(*lr.hint, sess):
+	case lr.hint != nil && logoutHintIsSession(*lr.hint, sess) &&
+		(lr.redirectURI == "" || h.logoutRedirect(r.Context(), lr) != ""):
+		// A valid hint for this session signs out without asking, unless the
+		// request also names a return address the application has not
+		// registered: a request that is wrong in part is not acted on for the
+		// person without asking them (the hint may have leaked).
 		h.logoutFinish(w, r, sess, lr, "id_token_hint")
 	default:
 		h.logoutShowConfirm(w, r, sess, user, lr)
@@ -185,6 +190,9 @@ type logoutData struct {
 	Username              string
 	// OtherSignIn marks a valid id_token_hint from another session or person.
 	OtherSignIn bool
+	// BadReturn marks a post_logout_redirect_uri not registered for the
+	// application: Signet asks, and will not go there.
+	BadReturn bool
 }
 
 // logoutShowConfirm asks the person whether to sign out.
@@ -194,7 +202,7 @@ func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess
 		Action:      PathEndSessionConfirm,
 		FormToken:   h.formToken(stepLogout, sess.ID),
 		Username:    user.Username,
-		OtherSignIn: lr.hint != nil,
+		OtherSignIn: lr.hint != nil && !logoutHintIsSession(*lr.hint, sess),
 	}
 	if name, ok := h.logoutClientName(ctx, lr.clientID); ok {
 		data.ClientID, data.ClientName = lr.clientID, name
@@ -202,6 +210,7 @@ func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess
 			data.PostLogoutRedirectURI, data.State = lr.redirectURI, lr.state
 		}
 	}
+	data.BadReturn = lr.redirectURI != "" && data.PostLogoutRedirectURI == ""
 	h.render(w, r, http.StatusOK, "logout", "Sign out of Signet?", data)
 }
 

@@ -441,6 +441,21 @@ func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
 			params.Set("id_token_hint", s.idToken)
 			params.Set("state", "st")
 			p := ti.endSession(b, params)
+			if len(params) > 2 {
+				// A bad return address with a valid hint: no redirect, and no
+				// session ended until the person says so.
+				wantConfirmPage(t, p)
+				if !strings.Contains(p.body, `id="logout-bad-return"`) {
+					t.Errorf("the confirmation does not say why it asks")
+				}
+				if strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "/out/") {
+					t.Errorf("the confirmation carries the unverified URI")
+				}
+				if got := appA.promptNone(b); got != "signed-in" {
+					t.Fatalf("a request with a bad return address ended the session: prompt=none = %s", got)
+				}
+				p = b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
+			}
 			wantSignedOutPage(t, p)
 			wantCookieCleared(t, p)
 			if strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "/out/") {
