@@ -100,13 +100,11 @@ func parsePages(fsys fs.FS, themeDir string) (*template.Template, error) {
 			return nil, fmt.Errorf("template %s (%s): %w", name, where, err)
 		}
 	}
-	for name := range requiredTemplates {
+	// In order, so that of several broken templates the same one is named.
+	for _, name := range slices.Sorted(maps.Keys(requiredTemplates)) {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("templates: no template defines %q (a theme's file must keep every {{define}} of the file it replaces)", name)
 		}
-	}
-	// In order, so that of several broken templates the same one is named.
-	for _, name := range slices.Sorted(maps.Keys(requiredTemplates)) {
 		if name == "head" || name == "foot" {
 			continue // shown by every page
 		}

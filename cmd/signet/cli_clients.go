@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -210,16 +211,12 @@ func clientType(cl admin.ClientInfo) string {
 // checkScopesKnown refuses an --allowed-scope that the configuration does not
 // define: it would allow nothing, silently.
 func checkScopesKnown(cfg *Config, scopes []string) error {
-	known := map[string]bool{}
+	var names []string
 	for _, sc := range scopeRegistry(cfg) {
-		known[sc.Name] = true
+		names = append(names, sc.Name)
 	}
 	for _, sc := range scopes {
-		if !known[sc] {
-			names := make([]string, 0, len(known))
-			for _, s := range scopeRegistry(cfg) {
-				names = append(names, s.Name)
-			}
+		if !slices.Contains(names, sc) {
 			return fmt.Errorf("--allowed-scope %q is not a scope of this Signet (defined: %s; add it under scopes: in the config)", sc, strings.Join(names, ", "))
 		}
 	}

@@ -160,10 +160,10 @@ func printKeys(w io.Writer, keys []admin.KeyInfo) error {
 	return tw.Flush()
 }
 
-// warnYoungActive warns when a key the rotation made active was published for less than
-// the JWKS cache lifetime (a second rotation soon after the first): relying
-// parties that cached the JWKS before it appeared reject its tokens until they
-// fetch the JWKS again. The rotation stands; the operator asked for it.
+// warnYoungActive warns when a key the rotation made active was published for
+// less than the JWKS cache lifetime (a second rotation soon after the first):
+// relying parties that cached the JWKS before it appeared reject its tokens
+// until they fetch the JWKS again. The rotation stands; the operator asked.
 func warnYoungActive(w io.Writer, before, after []admin.KeyInfo, cacheLifetime time.Duration) {
 	wasActive := map[string]bool{}
 	for _, k := range before {
