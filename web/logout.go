@@ -19,7 +19,9 @@ const (
 	// PathEndSession is the end_session_endpoint. Applications send the browser
 	// here with GET, or POST a form from their own origin, so it is not behind
 	// CrossOriginProtection: it ends a session only for a verified id_token_hint
-	// of the browser's own session, and otherwise asks.
+	// of the browser's own session (and otherwise asks), or, on a request that
+	// carries no session cookie (a back end signing its user out), for a
+	// verified id_token_hint whose sid names a live session of its subject.
 	PathEndSession = "/end_session"
 	// PathEndSessionConfirm receives the confirmation form (cross-origin posts
 	// refused).
@@ -44,6 +46,11 @@ const decisionLogout = "logout"
 // is valid: it is followed by the browser at once.
 const logoutContinueLifetime = 2 * time.Minute
 
+// maxLogoutBody bounds the query of a GET and the form body of a POST to the
+// logout endpoints: room for the longest parameters, nothing near the login
+// form's bound (which carries sealed auth requests).
+const maxLogoutBody = 16 << 10
+
 // logoutParamLimits bounds every parameter the logout endpoints read; a longer or
 // repeated one makes the request invalid. An ID token is about 1 KiB.
 var logoutParamLimits = map[string]int{
@@ -61,6 +68,9 @@ var logoutParamLimits = map[string]int{
 type logoutRequest struct {
 	// hint is a verified id_token_hint, or nil.
 	hint *IDTokenHint
+	// hintRejected is set when the request carried an id_token_hint that did
+	// not verify.
+	hintRejected bool
 	// clientID is the hint's client, or else the client_id parameter.
 	clientID    string
 	redirectURI string
@@ -103,6 +113,7 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			// Forged, foreign or garbled: as if there were none (the person is asked).
 			h.log.InfoContext(r.Context(), "id_token_hint rejected at logout", "event", "logout_hint_rejected", "address", r.RemoteAddr, "error", err)
+			lr.hintRejected = true
 		case lr.clientID != "" && lr.clientID != hint.ClientID:
 			h.log.InfoContext(r.Context(), "logout refused: client_id disagrees with id_token_hint", "event", "logout_refused",
 				"client", logoutClip(lr.clientID, 64), "hint_client", hint.ClientID, "address", r.RemoteAddr)
@@ -114,16 +125,30 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 			lr.clientID = hint.ClientID
 		}
 	}
-	if r.Method == http.MethodPost {
-		if _, err := r.Cookie(h.cookieName); err != nil {
-			// A cross-site POST does not carry the SameSite=Lax session cookie: go
-			// on as a top-level GET, which does, with what was verified sealed.
-			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, PathEndSessionContinue+"?r="+url.QueryEscape(h.logoutSeal(lr)), http.StatusSeeOther)
-			return
-		}
+	if r.Method == http.MethodPost && !h.hasSessionCookie(r) && logoutFromBrowser(r) {
+		// A browser's cross-site POST does not carry the SameSite=Lax session
+		// cookie: go on as a top-level GET, which does, with what was verified
+		// sealed. A POST from a back end (no browser headers) is answered here,
+		// as its GET would be.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, PathEndSessionContinue+"?r="+url.QueryEscape(h.logoutSeal(lr)), http.StatusSeeOther)
+		return
 	}
 	h.logoutDecide(w, r, lr)
+}
+
+// logoutFromBrowser reports whether a request shows a browser's marks: browsers
+// send Origin on every cross-origin POST and Sec-Fetch-Site on every request; a
+// back end's HTTP client sends neither.
+func logoutFromBrowser(r *http.Request) bool {
+	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != ""
+}
+
+// hasSessionCookie reports whether the request carries a session cookie (live
+// or not).
+func (h *Handler) hasSessionCookie(r *http.Request) bool {
+	c, err := r.Cookie(h.cookieName)
+	return err == nil && c.Value != ""
 }
 
 // logoutContinue resumes a POST to the end-session endpoint that carried no
@@ -149,11 +174,15 @@ func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
 
 // logoutDecide decides between signing out at once and asking.
 func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
+	if !h.hasSessionCookie(r) {
+		h.logoutWithoutCookie(w, r, lr)
+		return
+	}
 	sess, user := h.currentSession(r.Context(), r)
 	switch {
 	case sess == nil:
-		// Nothing to end.
-		h.logoutSignedOut(w, r, lr, false)
+		// This browser's session has already ended: nothing to end.
+		h.logoutSignedOut(w, r, lr, logoutSignedOutData{})
 	case lr.hint != nil && logoutHintIsSession(*lr.hint, sess) &&
 		(lr.redirectURI == "" || h.logoutRedirect(r.Context(), lr) != ""):
 		// A valid hint for this session signs out without asking, unless the
@@ -229,7 +258,7 @@ func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 	sess, _ := h.currentSession(r.Context(), r)
 	if sess == nil {
 		// Signed out meanwhile (another tab, expiry): nothing to end.
-		h.logoutSignedOut(w, r, lr, false)
+		h.logoutSignedOut(w, r, lr, logoutSignedOutData{})
 		return
 	}
 	if !h.checkFormToken(stepLogout, sess.ID, v.Get("csrf_token")) {
@@ -259,19 +288,108 @@ func (h *Handler) logoutFinish(w http.ResponseWriter, r *http.Request, sess *sto
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you out. Please try again.")
 		return
 	}
-	h.log.InfoContext(ctx, "signed out", "event", "logout_rp", "subject", sess.UserID, "client", lr.clientID, "by", how, "address", r.RemoteAddr)
-	h.logoutSignedOut(w, r, lr, true)
+	h.log.InfoContext(ctx, "signed out", "event", "logout_rp", "subject", sess.UserID, "client", lr.clientID, "sid", sess.SID, "by", how, "address", r.RemoteAddr)
+	h.logoutSignedOut(w, r, lr, logoutSignedOutData{Ended: true})
+}
+
+// logoutHowWithoutCookie is the "by" of the log line of a logout that a request
+// without the session cookie made with an id_token_hint.
+const logoutHowWithoutCookie = "id_token_hint without cookie"
+
+// logoutWithoutCookie answers a logout request that carries no session cookie:
+// a back end signing its user out (oauth2-proxy's backend logout URL, for one),
+// or a browser that is not signed in here. A verified id_token_hint, issued to a
+// registered client, whose sid names a live session of the hint's subject ends
+// that session, with its back-channel logout notices. Whatever the outcome, the
+// answer says what is true: 200 and "signed out" when a session was ended; 200
+// and "No session to end" when a hint was given and nothing was ended (logout is
+// idempotent: the caller's goal, that session being over, holds, and a back end
+// that retries on errors must not loop); 400 when the request is wrong in part
+// (an unregistered return address) and so was not acted on; 500 when the
+// session could not be ended (try again).
+func (h *Handler) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
+	ctx := r.Context()
+	if lr.hint == nil {
+		// Nothing verified names a sign-in, and there is no session in this
+		// browser: nothing to end. When a hint was given but did not verify,
+		// the page must not read as if it had worked.
+		h.logoutSignedOut(w, r, lr, logoutSignedOutData{Named: lr.hintRejected})
+		return
+	}
+	hint := *lr.hint
+	if lr.redirectURI != "" && h.logoutRedirect(ctx, lr) == "" {
+		// As with a cookie: a request that is wrong in part is not acted on
+		// without asking, and here there is no one to ask.
+		h.log.InfoContext(ctx, "logout refused: post_logout_redirect_uri not registered", "event", "logout_refused",
+			"subject", hint.Subject, "client", hint.ClientID, "sid", hint.SID, "by", logoutHowWithoutCookie, "address", r.RemoteAddr)
+		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out refused",
+			"The request asked to return to an address the application has not registered with Signet, so Signet ended nothing. Return to the application and try again.")
+		return
+	}
+	sess, reason, err := h.logoutNamedSession(ctx, hint)
+	if err == nil && sess != nil {
+		if err = h.endSession(ctx, sess); errors.Is(err, storage.ErrNotFound) {
+			err = nil // ended meanwhile, by someone else: it is over either way
+		}
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "end session", "subject", hint.Subject, "sid", hint.SID, "by", logoutHowWithoutCookie, "error", err)
+		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not end the session. Please try again.")
+		return
+	}
+	if sess == nil {
+		h.log.InfoContext(ctx, "logout: no session to end", "event", "logout_nothing", "subject", hint.Subject,
+			"client", hint.ClientID, "sid", hint.SID, "reason", reason, "by", logoutHowWithoutCookie, "address", r.RemoteAddr)
+		h.logoutSignedOut(w, r, lr, logoutSignedOutData{Named: true})
+		return
+	}
+	h.log.InfoContext(ctx, "signed out", "event", "logout_rp", "subject", sess.UserID, "client", hint.ClientID,
+		"sid", sess.SID, "by", logoutHowWithoutCookie, "address", r.RemoteAddr)
+	h.logoutSignedOut(w, r, lr, logoutSignedOutData{Ended: true, Named: true})
+}
+
+// logoutNamedSession returns the live session a verified id_token_hint names, or
+// nil and why not: the hint must carry a sid, be issued to a registered client,
+// and the session with that sid must be its subject's and not expired.
+func (h *Handler) logoutNamedSession(ctx context.Context, hint IDTokenHint) (*storage.Session, string, error) {
+	if hint.SID == "" || hint.Subject == "" {
+		return nil, "id_token_hint names no session", nil
+	}
+	if _, ok := h.logoutClientName(ctx, hint.ClientID); !ok {
+		return nil, "id_token_hint's client is not registered", nil
+	}
+	// Only the subject's own sessions are looked at: a sid of someone else's
+	// session ends nothing.
+	sessions, err := h.store.ListUserSessions(ctx, hint.Subject)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, "", err
+	}
+	for _, s := range sessions {
+		if s.SID != hint.SID || s.UserID != hint.Subject {
+			continue
+		}
+		if s.Expired(h.now()) {
+			return nil, "session expired", nil
+		}
+		return s, "", nil
+	}
+	return nil, "no such session", nil
 }
 
 type logoutSignedOutData struct {
 	// Ended is set when this request ended a session.
 	Ended bool
+	// Named is set when the request came without this browser's session
+	// cookie and named a sign-in with an id_token_hint: the page speaks of that
+	// sign-in, not of this browser. With Ended unset, nothing was ended.
+	Named bool
 }
 
 // logoutSignedOut clears the session cookie and returns to the application's
 // post-logout redirect URI with state when it is registered for the client;
-// otherwise it shows the signed-out page.
-func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, ended bool) {
+// otherwise it shows the signed-out page (or, when a named sign-in was not
+// ended, says so).
+func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, data logoutSignedOutData) {
 	if _, err := r.Cookie(h.cookieName); err == nil {
 		http.SetCookie(w, &http.Cookie{
 			Name: h.cookieName, Value: "", Path: "/", MaxAge: -1,
@@ -283,7 +401,11 @@ func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr log
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "signed_out", "Signed out", logoutSignedOutData{Ended: ended})
+	title := "Signed out"
+	if data.Named && !data.Ended {
+		title = "No session to end"
+	}
+	h.render(w, r, http.StatusOK, "signed_out", title, data)
 }
 
 // logoutRedirect returns where to send the browser after logout, or "":
@@ -320,17 +442,17 @@ func (h *Handler) logoutVerifyHint(raw string) (IDTokenHint, error) {
 var errLogoutParams = errors.New("logout parameters too long or repeated")
 
 // logoutParams reads the parameters of a logout request: the query of a GET, the
-// form body (at most maxFormBody) of a POST. A parameter that is too long or
+// form body (at most maxLogoutBody) of a POST. A parameter that is too long or
 // repeated makes the whole request invalid.
 func (h *Handler) logoutParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	var v url.Values
 	var err error
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxLogoutBody)
 		if err = r.ParseForm(); err == nil {
 			v = r.PostForm
 		}
-	} else if len(r.URL.RawQuery) > maxFormBody {
+	} else if len(r.URL.RawQuery) > maxLogoutBody {
 		err = errLogoutParams
 	} else {
 		v, err = url.ParseQuery(r.URL.RawQuery)
@@ -357,6 +479,7 @@ func (h *Handler) logoutParams(w http.ResponseWriter, r *http.Request) (url.Valu
 // HMAC under the cookie key so that it cannot be forged or altered.
 type logoutSealed struct {
 	Hinted      bool   `json:"h,omitempty"`
+	Rejected    bool   `json:"hr,omitempty"`
 	Subject     string `json:"sub,omitempty"`
 	SID         string `json:"sid,omitempty"`
 	ClientID    string `json:"cid,omitempty"`
@@ -367,7 +490,7 @@ type logoutSealed struct {
 
 func (h *Handler) logoutSeal(lr logoutRequest) string {
 	s := logoutSealed{ClientID: lr.clientID, RedirectURI: lr.redirectURI, State: lr.state,
-		Expiry: h.now().Add(logoutContinueLifetime).Unix()}
+		Rejected: lr.hintRejected, Expiry: h.now().Add(logoutContinueLifetime).Unix()}
 	if lr.hint != nil {
 		s.Hinted, s.Subject, s.SID = true, lr.hint.Subject, lr.hint.SID
 	}
@@ -389,7 +512,7 @@ func (h *Handler) logoutOpen(sealed string) (logoutRequest, bool) {
 	if err := json.Unmarshal(b, &s); err != nil || !h.now().Before(time.Unix(s.Expiry, 0)) {
 		return logoutRequest{}, false
 	}
-	lr := logoutRequest{clientID: s.ClientID, redirectURI: s.RedirectURI, state: s.State}
+	lr := logoutRequest{clientID: s.ClientID, redirectURI: s.RedirectURI, state: s.State, hintRejected: s.Rejected}
 	if s.Hinted {
 		lr.hint = &IDTokenHint{Subject: s.Subject, SID: s.SID, ClientID: s.ClientID}
 	}
