@@ -337,7 +337,8 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 		return nil, errors.New("access token is not active")
 	}
 	u, err := p.store.GetUser(ctx, at.UserID)
-	if err != nil || u.Disabled {
+	// A password change refuses every token issued before it.
+	if err != nil || u.Disabled || !at.IssuedAt.After(u.TokensValidAfter) {
 		return nil, errors.New("access token is not active")
 	}
 	// A removed client's tokens die with it.

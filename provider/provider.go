@@ -63,6 +63,9 @@ type Lifetimes struct {
 	// Session is the browser session's lifetime: refresh tokens granted without
 	// offline_access end with it.
 	Session time.Duration
+	// SessionIdle ends a session without activity (pages or refreshes) for this
+	// long, and the refresh tokens bound to it; zero: no idle end.
+	SessionIdle time.Duration
 }
 
 // Scope is an extra scope offered beside the built-in ones.

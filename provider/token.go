@@ -121,10 +121,10 @@ func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string
 		return inactive, true
 	}
 	// As the refresh grant answers: a disabled person's tokens are dead.
-	if u, err := p.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled {
+	if u, err := p.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled || !rt.IssuedAt.After(u.TokensValidAfter) {
 		return inactive, true
 	}
-	if p.familyStands(ctx, c, fam, p.now()) != nil {
+	if _, err := p.familyStands(ctx, c, fam, p.now()); err != nil {
 		return inactive, true
 	}
 	return &oidc.IntrospectionResponse{
@@ -186,7 +186,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
 	}
-	if err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
 		return nil, err
 	}
 	refreshToken = randomID(32)
@@ -209,7 +209,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	// A logout or a grant revocation that ran while the code was redeemed
 	// revoked the families it found before this one existed; it ended the
 	// session or deleted the grant first, so looking again now catches it.
-	if err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
 		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
 			slog.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
 		}
@@ -302,11 +302,17 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
+	// The password changed after this token was issued: its family was revoked
+	// then, and this holds even if that revocation was interrupted.
+	if !rr.rt.IssuedAt.After(user.TokensValidAfter) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the password changed after this refresh token was issued")
+	}
 	now := p.now().UTC()
 	// Logout and grant revocation revoke families after they end the session
 	// or delete the grant; a family that outlived an interrupted one still
 	// stops here.
-	if err := p.familyStands(ctx, c, rr.fam, now); err != nil {
+	sess, err := p.familyStands(ctx, c, rr.fam, now)
+	if err != nil {
 		return nil, err
 	}
 	refreshToken := randomID(32)
@@ -329,47 +335,68 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
+	p.touchSession(ctx, sess, now)
 	return signed.wait()
 }
 
 // grantStands reports, as an invalid_grant error, a sign-in session that has
-// ended (when sid names one) or a third-party client's consent that was revoked.
-func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) error {
+// ended, expired or gone idle (when sid names one) or a third-party client's
+// consent that was revoked. It returns the live session sid names, if any.
+func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) (*storage.Session, error) {
+	var live *storage.Session
 	if sid != "" {
 		sessions, err := p.store.ListUserSessions(ctx, userID)
 		if err != nil {
-			return oidc.ErrServerError().WithParent(err)
+			return nil, oidc.ErrServerError().WithParent(err)
 		}
-		live := false
 		for _, s := range sessions {
 			if s.SID == sid {
-				live = now.Before(s.ExpiresAt)
+				if !s.Expired(now) && !s.Idle(now, p.cfg.Lifetimes.SessionIdle) {
+					live = s
+				}
 				break
 			}
 		}
-		if !live {
-			return oidc.ErrInvalidGrant().WithDescription("the sign-in session of this grant has ended")
+		if live == nil {
+			return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this grant has ended")
 		}
 	}
 	if !c.FirstParty {
 		switch _, err := p.store.GetGrant(ctx, userID, c.ID); {
 		case errors.Is(err, storage.ErrNotFound):
-			return oidc.ErrInvalidGrant().WithDescription("the person has revoked this application's access")
+			return nil, oidc.ErrInvalidGrant().WithDescription("the person has revoked this application's access")
 		case err != nil:
-			return oidc.ErrServerError().WithParent(err)
+			return nil, oidc.ErrServerError().WithParent(err)
 		}
 	}
-	return nil
+	return live, nil
 }
 
 // familyStands is grantStands for a refresh family: an offline_access grant
 // outlives its session, not its grant.
-func (p *Provider) familyStands(ctx context.Context, c *storage.Client, fam *storage.RefreshFamily, now time.Time) error {
+func (p *Provider) familyStands(ctx context.Context, c *storage.Client, fam *storage.RefreshFamily, now time.Time) (*storage.Session, error) {
 	sid := fam.SessionSID
 	if fam.Offline {
 		sid = ""
 	}
 	return p.grantStands(ctx, c, fam.UserID, sid, now)
+}
+
+// touchSession records a refresh as activity of the session its grant is bound
+// to (as Keycloak does), so that an app in use keeps its session from going
+// idle; at most as often as the pages record it.
+func (p *Provider) touchSession(ctx context.Context, s *storage.Session, now time.Time) {
+	if s == nil || !s.TouchDue(now, p.cfg.Lifetimes.SessionIdle) {
+		return
+	}
+	if _, err := p.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
+		if now.After(x.LastSeen) {
+			x.LastSeen = now
+		}
+		return nil
+	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		slog.WarnContext(ctx, "record session activity", "error", err)
+	}
 }
 
 // pendingResponse is a token response being signed in the background.

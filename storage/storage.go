@@ -104,6 +104,10 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// TokensValidAfter is when the password last changed: every access and
+	// refresh token issued at or before it is refused, even if revoking it
+	// one by one was interrupted.
+	TokensValidAfter time.Time
 	// TOTP is the person's second factor; its zero value means none. Every change
 	// to it goes through UpdateUser, so that checking a code and recording it
 	// (replay, throttling) is one transaction.
@@ -128,9 +132,11 @@ type TOTP struct {
 	// LockedUntil is when the next code may be checked, after repeated failures.
 	LockedUntil time.Time
 	// PendingSecret is a sealed secret shown for enrolment and not yet confirmed
-	// by a code; PendingSince is when it was created.
+	// by a code; PendingSince is when it was created and PendingSID the public id
+	// of the browser session it was shown to, the only one that may confirm it.
 	PendingSecret []byte
 	PendingSince  time.Time
+	PendingSID    string
 }
 
 // Enrolled reports whether the person has a confirmed second factor.
@@ -169,6 +175,24 @@ type Session struct {
 // Expired reports whether the session has ended at now.
 func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }
 
+// Idle reports whether the session has seen no activity (a page of Signet's, or
+// a refresh of one of its tokens) for longer than limit at now; a zero limit
+// means no idle end.
+func (s *Session) Idle(now time.Time, limit time.Duration) bool {
+	return limit > 0 && now.Sub(s.LastSeen) > limit
+}
+
+// TouchDue reports whether activity at now should be recorded in LastSeen: at
+// most once a minute (a write per request would be waste), and often enough (a
+// quarter of a shorter idle limit) that the idle limit sees the activity.
+func (s *Session) TouchDue(now time.Time, idleLimit time.Duration) bool {
+	every := time.Minute
+	if idleLimit > 0 {
+		every = min(every, idleLimit/4)
+	}
+	return now.Sub(s.LastSeen) > every
+}
+
 // Sessions stores browser sessions.
 type Sessions interface {
 	CreateSession(ctx context.Context, s *Session) error
@@ -177,6 +201,10 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	// ListUserSessions returns the user's sessions, expired ones included.
 	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+	// ListIdleSessions returns at most limit sessions whose LastSeen is before
+	// lastSeenBefore, so that the janitor can end them with their logout
+	// notices.
+	ListIdleSessions(ctx context.Context, lastSeenBefore time.Time, limit int) ([]*Session, error)
 }
 
 // AuthRequest is an authorization request between /authorize and the code exchange.
@@ -246,6 +274,11 @@ func (a *AuthRequest) Expired(now time.Time) bool {
 	}
 	return !now.Before(a.ExpiresAt)
 }
+
+// MaxAuthRequestIDLen bounds an auth request id. Ids may be long: a request nobody
+// has signed in to yet travels sealed in its id (storage/pending) rather than
+// being stored.
+const MaxAuthRequestIDLen = 16 << 10
 
 // AuthRequests stores authorization requests and their codes. A request's record
 // lives until both ExpiresAt and CodeExpiresAt have passed, so that a replayed code

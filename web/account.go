@@ -120,7 +120,7 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 // continuing returns the application sign-in that sent the person to enrol, if
 // id names one that is still open; otherwise nil.
 func (h *Handler) continuing(r *http.Request, id string) *storage.AuthRequest {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
 		return nil
 	}
 	ar, err := h.store.GetAuthRequest(r.Context(), id)
@@ -193,7 +193,7 @@ func (h *Handler) accountTOTPPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Reloading the page shows the same secret while it is pending.
-	e, err := h.totp.BeginEnrolment(r.Context(), h.store, user.ID, true)
+	e, err := h.totp.BeginEnrolment(r.Context(), h.store, user.ID, sess.SID, true)
 	if err != nil {
 		h.enrolFailed(w, r, user, err)
 		return
@@ -249,13 +249,13 @@ func (h *Handler) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	arID := r.PostForm.Get("auth_request_id")
-	if len(arID) > 128 || !h.checkFormToken("account-totp", sess.SID+"\x00"+arID, r.PostForm.Get("csrf_token")) {
+	if len(arID) > storage.MaxAuthRequestIDLen || !h.checkFormToken("account-totp", sess.SID+"\x00"+arID, r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid any more. Open your account page again.")
 		return
 	}
 	ctx := r.Context()
 	ar := h.continuing(r, arID)
-	codes, err := h.totp.ConfirmEnrolment(ctx, h.store, user.ID, r.PostForm.Get("code"))
+	codes, err := h.totp.ConfirmEnrolment(ctx, h.store, user.ID, sess.SID, r.PostForm.Get("code"))
 	switch {
 	case errors.Is(err, totp.ErrNoEnrolment) && user.TOTP.Enrolled():
 		h.showManage(w, r, http.StatusBadRequest, sess, user, ar, "", "Setting up the new authenticator took too long. Start again.")
@@ -266,13 +266,13 @@ func (h *Handler) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		// only the password or a code opens that.
 		var e *totp.Enrolment
 		if user.TOTP.Enrolled() {
-			e, err = h.totp.PendingEnrolment(ctx, h.store, user.ID)
+			e, err = h.totp.PendingEnrolment(ctx, h.store, user.ID, sess.SID)
 			if errors.Is(err, totp.ErrNoEnrolment) {
 				h.showManage(w, r, http.StatusBadRequest, sess, user, ar, "", "Setting up the new authenticator took too long. Start again.")
 				return
 			}
 		} else {
-			e, err = h.totp.BeginEnrolment(ctx, h.store, user.ID, true)
+			e, err = h.totp.BeginEnrolment(ctx, h.store, user.ID, sess.SID, true)
 		}
 		if err != nil {
 			h.enrolFailed(w, r, user, err)
@@ -378,7 +378,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 		h.log.InfoContext(ctx, "recovery codes renewed", "event", "totp_recovery_renewed", "subject", user.ID, "address", r.RemoteAddr)
 		h.render(w, r, http.StatusOK, "account-recovery", "Your recovery codes", recoveryData{Codes: codes})
 	case "reenrol":
-		e, err := h.totp.BeginEnrolment(ctx, h.store, user.ID, false)
+		e, err := h.totp.BeginEnrolment(ctx, h.store, user.ID, sess.SID, false)
 		if err != nil {
 			h.enrolFailed(w, r, user, err)
 			return

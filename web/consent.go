@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/account"
+	"github.com/signet-idp/signet/web/totp"
 )
 
 // Paths of the consent page and the account overview.
@@ -330,7 +332,7 @@ type accountData struct {
 var accountHomeNotices = map[string]string{
 	"revoked":  "Access removed. The app's sign-in and tokens no longer work.",
 	"ended":    "Your other sessions are signed out.",
-	"password": "Your password is changed, and your other sessions are signed out.",
+	"password": "Your password is changed. Your other sessions are signed out, and apps lose the access they had: each will ask you to sign in again.",
 }
 
 func (h *Handler) accountFormToken(sess *storage.Session) string {
@@ -372,7 +374,8 @@ func (h *Handler) showAccountHome(w http.ResponseWriter, r *http.Request, status
 	}
 	now := h.now()
 	for _, s := range sessions {
-		if s.Expired(now) {
+		// An idle session is over, even before the janitor ends it.
+		if s.Expired(now) || (s.SID != sess.SID && s.Idle(now, h.cfg.SessionIdle)) {
 			continue
 		}
 		d.Sessions = append(d.Sessions, accountSession{
@@ -458,8 +461,17 @@ func (h *Handler) accountSessions(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, PathAccount+"?done=ended", http.StatusSeeOther)
 }
 
-// endSessions ends the user's sessions, keeping keepSID unless all.
+// endSessions ends the user's sessions, keeping keepSID unless all. A second
+// factor shown for enrolment in an ended session can no longer be confirmed.
 func (h *Handler) endSessions(ctx context.Context, userID, keepSID string, all bool) error {
+	if _, err := h.store.UpdateUser(ctx, userID, func(u *storage.User) error {
+		if all || u.TOTP.PendingSID != keepSID {
+			totp.ClearPending(&u.TOTP)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	sessions, err := h.store.ListUserSessions(ctx, userID)
 	if err != nil {
 		return err
@@ -515,18 +527,14 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "hash password", err)
 		return
 	}
-	if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
-		u.PasswordHash = enc
-		u.UpdatedAt = h.now().UTC()
-		return nil
-	}); err != nil {
-		h.serverError(w, r, "update password", err)
+	// This browser stays signed in; every other session, every refresh token
+	// and every access token given out under the old password ends.
+	ended, err := account.SetPassword(ctx, h.store, h.endSession, user.ID, enc, sess.SID, h.now())
+	if err != nil {
+		h.serverError(w, r, "change password", err)
 		return
 	}
-	if err := h.endSessions(ctx, user.ID, sess.SID, false); err != nil {
-		h.serverError(w, r, "end sessions", err)
-		return
-	}
-	h.log.InfoContext(ctx, "password changed", "event", "password_changed", "subject", user.ID, "address", r.RemoteAddr)
+	h.log.InfoContext(ctx, "password changed", "event", "password_changed", "subject", user.ID,
+		"sessions_ended", ended.Sessions, "refresh_families_revoked", ended.RefreshFamilies, "address", r.RemoteAddr)
 	http.Redirect(w, r, PathAccount+"?done=password", http.StatusSeeOther)
 }

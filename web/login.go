@@ -50,7 +50,7 @@ const (
 
 // Input bounds of the login form.
 const (
-	maxFormBody    = 16 << 10
+	maxFormBody    = storage.MaxAuthRequestIDLen + 16<<10
 	maxUsernameLen = 256
 )
 
@@ -74,7 +74,7 @@ type loginData struct {
 
 // loadAuthRequest returns a live, not yet completed auth request, or shows why not.
 func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Return to the application and start again.")
 		return nil
 	}

@@ -90,7 +90,7 @@ func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id st
 		h.ErrorPage(w, r, http.StatusForbidden, "Sign in first",
 			"This step of the sign-in is not open for this browser. Return to the application (or your account page) and sign in again.")
 	}
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
 		refuse()
 		return nil
 	}

@@ -307,7 +307,7 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 	if err != nil || s.Expired(now) {
 		return nil, nil
 	}
-	if idle := h.cfg.SessionIdle; idle > 0 && now.Sub(s.LastSeen) > idle {
+	if s.Idle(now, h.cfg.SessionIdle) {
 		h.endSession(ctx, s)
 		return nil, nil
 	}
@@ -317,7 +317,7 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 	}
 	// Record use, at most once a minute (a write per page would be waste), and
 	// often enough that a short idle limit sees the activity.
-	if now.Sub(s.LastSeen) > h.touchInterval() {
+	if s.TouchDue(now, h.cfg.SessionIdle) {
 		if ns, err := h.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
 			x.LastSeen = now.UTC()
 			return nil
@@ -326,15 +326,6 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		}
 	}
 	return s, u
-}
-
-// touchInterval is how often a session's use is recorded: a minute, or a quarter
-// of a shorter idle limit.
-func (h *Handler) touchInterval() time.Duration {
-	if idle := h.cfg.SessionIdle; idle > 0 {
-		return min(time.Minute, idle/4)
-	}
-	return time.Minute
 }
 
 // BrowserSID returns the sid of the browser's live session, or "".

@@ -299,10 +299,15 @@ func (c *cli) userSetPasswordCmd() *cobra.Command {
 				return err
 			}
 			return c.manage(func(m admin.Manager) error {
-				if err := m.SetPassword(cmd.Context(), args[0], pw); err != nil {
+				ended, err := m.SetPassword(cmd.Context(), args[0], pw)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Set the password of user %s.\n", args[0])
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "Set the password of user %s.\n", args[0])
+				fmt.Fprintf(out, "Ended %s (each app was sent a back-channel logout notice) and revoked %s;\n",
+					plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
+				fmt.Fprintln(out, "every access and refresh token issued before now is refused. The person signs in again with the new password.")
 				return nil
 			})
 		},
@@ -323,4 +328,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// plural says "1 session" or "2 sessions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

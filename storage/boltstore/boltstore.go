@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -193,11 +194,24 @@ func put(tx *bolt.Tx, bucket []byte, key string, v any) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	data, err := json.Marshal(v)
+	data, err := encode(v)
 	if err != nil {
 		return fmt.Errorf("encode %s %q: %w", bucket, key, err)
 	}
 	return tx.Bucket(bucket).Put([]byte(key), data)
+}
+
+// encode is compact JSON: unlike json.Marshal it keeps '<', '>' and '&' as they
+// are instead of six-byte escapes (a state full of them would take six times
+// its size). Records are never embedded in HTML.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // exists reports whether bucket has key.

@@ -2,7 +2,9 @@ package boltstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -160,6 +162,30 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage
 	})
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: list sessions of user %q: %w", userID, err)
+	}
+	return out, nil
+}
+
+// ListIdleSessions returns at most limit sessions last seen before lastSeenBefore.
+// It reads every session: the janitor asks once a minute, and a session index by
+// activity would cost a write to every touch.
+func (s *Store) ListIdleSessions(ctx context.Context, lastSeenBefore time.Time, limit int) ([]*storage.Session, error) {
+	var out []*storage.Session
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSessions).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			var sess storage.Session
+			if err := json.Unmarshal(v, &sess); err != nil {
+				return fmt.Errorf("decode session %q: %w", k, err)
+			}
+			if sess.LastSeen.Before(lastSeenBefore) {
+				out = append(out, &sess)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: list idle sessions: %w", err)
 	}
 	return out, nil
 }

@@ -12,6 +12,30 @@ var sessionTests = []test{
 	{"CreateGetDelete", testSessionCreateGetDelete},
 	{"Update", testSessionUpdate},
 	{"ListUserSessions", testListUserSessions},
+	{"ListIdleSessions", testListIdleSessions},
+}
+
+func testListIdleSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for i, seen := range []time.Duration{-3 * time.Hour, -2 * time.Hour, -time.Minute, 0} {
+		sess := newSession(string(rune('a'+i)), "u1", t0.Add(time.Hour))
+		sess.LastSeen = t0.Add(seen)
+		must(t, s.CreateSession(ctx, sess))
+	}
+	got, err := s.ListIdleSessions(ctx, t0.Add(-time.Hour), 10)
+	must(t, err)
+	wantIDs(t, slices.Sorted(slices.Values(ids(got, sessionID))), []string{"a", "b"}, "sessions idle for more than an hour")
+	got, err = s.ListIdleSessions(ctx, t0.Add(time.Second), 3)
+	must(t, err)
+	if len(got) != 3 {
+		t.Fatalf("limit 3 returned %d sessions", len(got))
+	}
+	// A touch takes a session off the list.
+	_, err = s.UpdateSession(ctx, "a", func(x *storage.Session) error { x.LastSeen = t0; return nil })
+	must(t, err)
+	got, err = s.ListIdleSessions(ctx, t0.Add(-time.Hour), 10)
+	must(t, err)
+	wantIDs(t, ids(got, sessionID), []string{"b"}, "after a touch")
 }
 
 func newSession(id, userID string, expiresAt time.Time) *storage.Session {

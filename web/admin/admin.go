@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/account"
 )
 
 // Manager is every management operation. *Service and *Client implement it.
@@ -17,7 +18,10 @@ type Manager interface {
 	// DisableUser marks the user disabled and ends their sessions and refresh
 	// tokens.
 	DisableUser(ctx context.Context, username string) error
-	SetPassword(ctx context.Context, username, password string) error
+	// SetPassword replaces the password and ends what the old one gave out:
+	// every session (with back-channel logout), every refresh token and every
+	// access token (account.SetPassword). It reports what ended.
+	SetPassword(ctx context.Context, username, password string) (account.Ended, error)
 	// LogoutUser ends every session of the user, notifying the clients of each
 	// (back-channel logout), and reports how many ended.
 	LogoutUser(ctx context.Context, username string) (int, error)

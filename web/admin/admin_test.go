@@ -257,17 +257,17 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 
 	// SetPassword.
 	const pw2 = "another good password"
-	if err := m.SetPassword(ctx, "alice", pw2); err != nil {
+	if _, err := m.SetPassword(ctx, "alice", pw2); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	stored, _ = store.GetUserByUsername(ctx, "alice")
 	if ok, _, _ := h.Verify(ctx, stored.PasswordHash, pw2); !ok {
 		t.Error("new password does not verify")
 	}
-	if err := m.SetPassword(ctx, "alice", "short"); !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "short") {
+	if _, err := m.SetPassword(ctx, "alice", "short"); !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "short") {
 		t.Errorf("SetPassword(short): err = %v, want ErrInvalid without the password", err)
 	}
-	if err := m.SetPassword(ctx, "nobody", pw2); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := m.SetPassword(ctx, "nobody", pw2); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("SetPassword(nobody): err = %v, want ErrNotFound", err)
 	}
 

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/signet-idp/signet/web/account"
 )
 
 // dialTimeout bounds connecting to the socket; nobody listening fails at once.
@@ -82,12 +84,14 @@ func (c *Client) DisableUser(ctx context.Context, username string) error {
 }
 
 // SetPassword implements Manager.
-func (c *Client) SetPassword(ctx context.Context, username, password string) error {
+func (c *Client) SetPassword(ctx context.Context, username, password string) (account.Ended, error) {
+	var ended account.Ended
 	if err := validateUsername(username); err != nil {
-		return err
+		return ended, err
 	}
-	return c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/password",
-		setPasswordRequest{Password: password}, nil)
+	err := c.do(ctx, http.MethodPost, "/v1/users/"+pathSegment(username)+"/password",
+		setPasswordRequest{Password: password}, &ended)
+	return ended, err
 }
 
 // AddClient implements Manager.

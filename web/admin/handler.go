@@ -19,7 +19,7 @@ const maxBody = 64 << 10
 //	GET  /v1/users                      -> []UserInfo
 //	GET  /v1/users/{username}           -> UserInfo
 //	POST /v1/users/{username}/disable   -> 204
-//	POST /v1/users/{username}/password  {"password": "..."} -> 204
+//	POST /v1/users/{username}/password  {"password": "..."} -> {"sessions": N, "refresh_families": M}
 //	POST /v1/users/{username}/logout    -> LogoutResult
 //	POST /v1/users/{username}/mfa/reset -> 204
 //	POST /v1/users/{username}/unlock    -> UnlockResult
@@ -104,8 +104,8 @@ func (h *handler) setPassword(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &in) {
 		return
 	}
-	err := h.m.SetPassword(r.Context(), r.PathValue("username"), in.Password)
-	h.reply(w, r, http.StatusNoContent, nil, err)
+	ended, err := h.m.SetPassword(r.Context(), r.PathValue("username"), in.Password)
+	h.reply(w, r, http.StatusOK, ended, err)
 }
 
 func (h *handler) addClient(w http.ResponseWriter, r *http.Request) {

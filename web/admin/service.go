@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/password"
 	"github.com/signet-idp/signet/web/totp"
 )
@@ -116,23 +117,28 @@ type SessionEnder func(ctx context.Context, s *storage.Session) error
 // SetSessionEnder makes session ends notify the clients of the session.
 func (s *Service) SetSessionEnder(end SessionEnder) { s.endSession = end }
 
-// endSessions ends every session of the user.
-func (s *Service) endSessions(ctx context.Context, userID string) error {
+// endSessions ends every session of the user and reports how many ended.
+func (s *Service) endSessions(ctx context.Context, userID string) (int, error) {
 	sessions, err := s.store.ListUserSessions(ctx, userID)
 	if err != nil {
-		return fmt.Errorf("list sessions: %w", err)
+		return 0, fmt.Errorf("list sessions: %w", err)
 	}
+	n := 0
 	for _, sess := range sessions {
 		if s.endSession != nil {
 			err = s.endSession(ctx, sess)
 		} else {
 			err = s.store.DeleteSession(ctx, sess.ID)
 		}
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("end session: %w", err)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return n, fmt.Errorf("end session: %w", err)
+		default:
+			n++
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // ResetMFA implements Manager.
@@ -153,14 +159,19 @@ func (s *Service) LogoutUser(ctx context.Context, username string) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	sessions, err := s.store.ListUserSessions(ctx, u.ID)
+	// A second factor shown for enrolment in one of those sessions can no
+	// longer be confirmed.
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+		totp.ClearPending(&u.TOTP)
+		return nil
+	}); err != nil {
+		return 0, classify(err, "log out user", fmt.Sprintf("user %q", username))
+	}
+	n, err := s.endSessions(ctx, u.ID)
 	if err != nil {
-		return 0, fmt.Errorf("log out user: %w", err)
+		return n, fmt.Errorf("log out user: %w", err)
 	}
-	if err := s.endSessions(ctx, u.ID); err != nil {
-		return 0, fmt.Errorf("log out user: %w", err)
-	}
-	return len(sessions), nil
+	return n, nil
 }
 
 // KeyController is what the Service needs of the signing keys (keys.Manager).
@@ -336,43 +347,31 @@ func (s *Service) DisableUser(ctx context.Context, username string) error {
 	if err != nil {
 		return classify(err, "disable user", fmt.Sprintf("user %q", username))
 	}
-	if err := s.endSessions(ctx, u.ID); err != nil {
+	if _, err := account.EndAccess(ctx, s.store, account.EndSession(s.endSession), u.ID, ""); err != nil {
 		return fmt.Errorf("disable user: %w", err)
-	}
-	families, err := s.store.ListUserFamilies(ctx, u.ID)
-	if err != nil {
-		return fmt.Errorf("disable user: list refresh families: %w", err)
-	}
-	for _, f := range families {
-		if f.Revoked {
-			continue
-		}
-		if err := s.store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("disable user: revoke refresh family: %w", err)
-		}
 	}
 	return nil
 }
 
-// SetPassword replaces the person's password.
-func (s *Service) SetPassword(ctx context.Context, username, pw string) error {
+// SetPassword replaces the person's password and ends every session, refresh
+// token and access token given out before (account.SetPassword).
+func (s *Service) SetPassword(ctx context.Context, username, pw string) (account.Ended, error) {
 	if err := validatePassword(pw); err != nil {
-		return err
+		return account.Ended{}, err
 	}
 	u, err := s.user(ctx, username)
 	if err != nil {
-		return err
+		return account.Ended{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return account.Ended{}, fmt.Errorf("hash password: %w", err)
 	}
-	_, err = s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
-		u.PasswordHash = hash
-		u.UpdatedAt = s.now().UTC()
-		return nil
-	})
-	return classify(err, "set password", fmt.Sprintf("user %q", username))
+	ended, err := account.SetPassword(ctx, s.store, account.EndSession(s.endSession), u.ID, hash, "", s.now())
+	if err != nil {
+		return ended, classify(err, "set password", fmt.Sprintf("user %q", username))
+	}
+	return ended, nil
 }
 
 func (s *Service) user(ctx context.Context, username string) (*storage.User, error) {

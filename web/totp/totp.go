@@ -358,14 +358,19 @@ type Enrolment struct {
 	QR string
 }
 
-// BeginEnrolment returns a secret to enrol: with reuse, the one already waiting
-// for confirmation if it is younger than PendingLifetime (so that reloading the
-// page shows the same secret), otherwise a new one, stored sealed until
-// ConfirmEnrolment. The current second factor, if any, stays until then.
-func (a *Authenticator) BeginEnrolment(ctx context.Context, users storage.Users, userID string, reuse bool) (*Enrolment, error) {
+// BeginEnrolment returns a secret to enrol for the browser session sid: with
+// reuse, the one already waiting for that session's confirmation if it is younger
+// than PendingLifetime (so that reloading the page shows the same secret),
+// otherwise a new one, stored sealed until ConfirmEnrolment. The current second
+// factor, if any, stays until then.
+//
+// The pending secret belongs to sid alone: a secret shown to another session
+// (someone who briefly held the password) is never shown to or confirmed by this
+// one, so it cannot be planted for the person to confirm later.
+func (a *Authenticator) BeginEnrolment(ctx context.Context, users storage.Users, userID, sid string, reuse bool) (*Enrolment, error) {
 	now := a.now()
 	fresh := func(t *storage.TOTP) bool {
-		return reuse && len(t.PendingSecret) > 0 && now.Sub(t.PendingSince) < PendingLifetime && !now.Before(t.PendingSince)
+		return reuse && pendingFor(t, sid, now)
 	}
 	u, err := users.GetUser(ctx, userID)
 	if err != nil {
@@ -388,6 +393,7 @@ func (a *Authenticator) BeginEnrolment(ctx context.Context, users storage.Users,
 			rand.Read(secret)
 			u.TOTP.PendingSecret = a.seal(u.ID, secret)
 			u.TOTP.PendingSince = now.UTC()
+			u.TOTP.PendingSID = sid
 			return nil
 		})
 		if err != nil {
@@ -397,9 +403,10 @@ func (a *Authenticator) BeginEnrolment(ctx context.Context, users storage.Users,
 	return a.enrolment(u.Username, secret)
 }
 
-// PendingEnrolment returns the enrolment waiting for confirmation, if it is
-// younger than PendingLifetime; otherwise ErrNoEnrolment. It never creates one.
-func (a *Authenticator) PendingEnrolment(ctx context.Context, users storage.Users, userID string) (*Enrolment, error) {
+// PendingEnrolment returns the enrolment waiting for the confirmation of session
+// sid, if it is younger than PendingLifetime; otherwise ErrNoEnrolment. It never
+// creates one.
+func (a *Authenticator) PendingEnrolment(ctx context.Context, users storage.Users, userID, sid string) (*Enrolment, error) {
 	now := a.now()
 	u, err := users.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -409,7 +416,7 @@ func (a *Authenticator) PendingEnrolment(ctx context.Context, users storage.User
 		return nil, err
 	}
 	t := &u.TOTP
-	if len(t.PendingSecret) == 0 || now.Sub(t.PendingSince) >= PendingLifetime || now.Before(t.PendingSince) {
+	if !pendingFor(t, sid, now) {
 		return nil, ErrNoEnrolment
 	}
 	secret, err := a.open(u.ID, t.PendingSecret)
@@ -443,12 +450,12 @@ func (a *Authenticator) enrolment(account string, secret []byte) (*Enrolment, er
 	}, nil
 }
 
-// ConfirmEnrolment completes an enrolment begun less than PendingLifetime ago
-// when input is a current code of the new secret. The new secret replaces any
+// ConfirmEnrolment completes an enrolment begun by session sid less than
+// PendingLifetime ago when input is a current code of the new secret. The new secret replaces any
 // previous one, its step counts as used, failures are cleared, and fresh recovery
 // codes replace the old ones: they are returned, to be shown once. A wrong code
 // changes nothing.
-func (a *Authenticator) ConfirmEnrolment(ctx context.Context, users storage.Users, userID, input string) ([]string, error) {
+func (a *Authenticator) ConfirmEnrolment(ctx context.Context, users storage.Users, userID, sid, input string) ([]string, error) {
 	code, err := ParseCode(input)
 	if err != nil || code.Kind != KindTOTP {
 		return nil, ErrInvalidCode
@@ -457,7 +464,7 @@ func (a *Authenticator) ConfirmEnrolment(ctx context.Context, users storage.User
 	codes, hashes := newRecoveryCodes()
 	_, err = users.UpdateUser(ctx, userID, func(u *storage.User) error {
 		t := &u.TOTP
-		if u.Disabled || len(t.PendingSecret) == 0 || now.Sub(t.PendingSince) >= PendingLifetime || now.Before(t.PendingSince) {
+		if u.Disabled || !pendingFor(t, sid, now) {
 			return ErrNoEnrolment
 		}
 		secret, err := a.open(u.ID, t.PendingSecret)
@@ -483,6 +490,21 @@ func (a *Authenticator) ConfirmEnrolment(ctx context.Context, users storage.User
 		return nil, err
 	}
 	return codes, nil
+}
+
+// pendingFor reports whether t holds an enrolment begun by session sid that may
+// still be confirmed at now.
+func pendingFor(t *storage.TOTP, sid string, now time.Time) bool {
+	return len(t.PendingSecret) > 0 && sid != "" && t.PendingSID == sid &&
+		now.Sub(t.PendingSince) < PendingLifetime && !now.Before(t.PendingSince)
+}
+
+// ClearPending forgets an enrolment waiting for confirmation. Callers run it
+// inside the UpdateUser of a change that ends sessions (a new password, signing
+// out everywhere), so that no secret shown before the change can be confirmed
+// after it.
+func ClearPending(t *storage.TOTP) {
+	t.PendingSecret, t.PendingSince, t.PendingSID = nil, time.Time{}, ""
 }
 
 // NewRecoveryCodes replaces a person's recovery codes with fresh ones and returns

@@ -239,11 +239,11 @@ func code(t *testing.T, secret string, at time.Time) string {
 // enrol runs an enrolment and returns the secret and the recovery codes.
 func (f *fixture) enrol(t *testing.T) (string, []string) {
 	t.Helper()
-	e, err := f.a.BeginEnrolment(t.Context(), f.store, "u1", true)
+	e, err := f.a.BeginEnrolment(t.Context(), f.store, "u1", "sid-1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := f.a.ConfirmEnrolment(t.Context(), f.store, "u1", code(t, e.Secret, f.clock.Now()))
+	rc, err := f.a.ConfirmEnrolment(t.Context(), f.store, "u1", "sid-1", code(t, e.Secret, f.clock.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestEnrolment(t *testing.T) {
 	if _, err := f.a.Verify(ctx, f.store, "u1", "123456"); !errors.Is(err, ErrNotEnrolled) {
 		t.Fatalf("Verify before enrolment: %v", err)
 	}
-	e1, err := f.a.BeginEnrolment(ctx, f.store, "u1", true)
+	e1, err := f.a.BeginEnrolment(ctx, f.store, "u1", "sid-1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,23 +278,23 @@ func TestEnrolment(t *testing.T) {
 		t.Fatalf("stored pending state: %+v", u.TOTP)
 	}
 	// Reloading shows the same secret; without reuse, a new one.
-	if e2, _ := f.a.BeginEnrolment(ctx, f.store, "u1", true); e2.Secret != e1.Secret {
+	if e2, _ := f.a.BeginEnrolment(ctx, f.store, "u1", "sid-1", true); e2.Secret != e1.Secret {
 		t.Errorf("reuse gave another secret")
 	}
 	f.clock.Advance(PendingLifetime)
-	e3, _ := f.a.BeginEnrolment(ctx, f.store, "u1", true)
+	e3, _ := f.a.BeginEnrolment(ctx, f.store, "u1", "sid-1", true)
 	if e3.Secret == e1.Secret {
 		t.Errorf("an expired pending secret was reused")
 	}
-	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", code(t, e1.Secret, f.clock.Now())); !errors.Is(err, ErrInvalidCode) {
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "sid-1", code(t, e1.Secret, f.clock.Now())); !errors.Is(err, ErrInvalidCode) {
 		t.Errorf("confirm with the replaced secret: %v", err)
 	}
 	for _, bad := range []string{"", "abc", "12345", "abcd-efgh-jkmn-pqrs"} {
-		if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", bad); !errors.Is(err, ErrInvalidCode) {
+		if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "sid-1", bad); !errors.Is(err, ErrInvalidCode) {
 			t.Errorf("confirm with %q: %v", bad, err)
 		}
 	}
-	rc, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", code(t, e3.Secret, f.clock.Now()))
+	rc, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "sid-1", code(t, e3.Secret, f.clock.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +310,10 @@ func TestEnrolment(t *testing.T) {
 		t.Errorf("the confirmation code was accepted again: %v", err)
 	}
 	// Confirming twice fails: nothing is pending.
-	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", code(t, e3.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "sid-1", code(t, e3.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
 		t.Errorf("second confirmation: %v", err)
 	}
-	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "nobody", "123456"); !errors.Is(err, ErrNoEnrolment) {
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "nobody", "sid-1", "123456"); !errors.Is(err, ErrNoEnrolment) {
 		t.Errorf("confirm for an unknown user: %v", err)
 	}
 }
@@ -493,5 +493,46 @@ func TestResetMFA(t *testing.T) {
 	}
 	if err := ResetMFA(ctx, f.store, "nobody"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("reset of an unknown user: %v", err)
+	}
+}
+
+// TestPendingSecretBelongsToItsSession: a secret shown to one session (someone
+// who briefly held the password) is neither shown to nor confirmed by another,
+// and ClearPending forgets it.
+func TestPendingSecretBelongsToItsSession(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	planted, err := f.a.BeginEnrolment(ctx, f.store, "u1", "attacker-sid", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.PendingEnrolment(ctx, f.store, "u1", "victim-sid"); !errors.Is(err, ErrNoEnrolment) {
+		t.Fatalf("another session sees the pending secret: %v", err)
+	}
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "victim-sid", code(t, planted.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
+		t.Fatalf("another session confirmed the planted secret: %v", err)
+	}
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "", code(t, planted.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
+		t.Fatalf("no session confirmed the planted secret: %v", err)
+	}
+	own, err := f.a.BeginEnrolment(ctx, f.store, "u1", "victim-sid", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.Secret == planted.Secret {
+		t.Fatal("the victim's session was shown the planted secret")
+	}
+	// The attacker's secret is gone: replaced by the victim's.
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "attacker-sid", code(t, planted.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
+		t.Fatalf("the planted secret still confirms: %v", err)
+	}
+	if _, err := f.store.UpdateUser(ctx, "u1", func(u *storage.User) error { ClearPending(&u.TOTP); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if u := f.user(t); len(u.TOTP.PendingSecret) != 0 || u.TOTP.PendingSID != "" || !u.TOTP.PendingSince.IsZero() {
+		t.Fatalf("ClearPending left %+v", u.TOTP)
+	}
+	if _, err := f.a.ConfirmEnrolment(ctx, f.store, "u1", "victim-sid", code(t, own.Secret, f.clock.Now())); !errors.Is(err, ErrNoEnrolment) {
+		t.Fatalf("a cleared secret confirms: %v", err)
 	}
 }

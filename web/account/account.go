@@ -1,0 +1,97 @@
+// Package account owns what a change to a person's credentials does to the access
+// they have already given out: a new password ends every session (but the one
+// that made the change, when there is one), revokes every refresh token, offline
+// ones included, and every access token, and forgets a second factor waiting for
+// confirmation. The admin CLI's "user set-password" and the account page's
+// password change both go through it, so the two cannot drift apart.
+//
+// It does not hash passwords (web/password does) nor deliver back-channel logout
+// notices: ending a session goes through the EndSession it is given (the
+// provider's, which queues those notices).
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/totp"
+)
+
+// EndSession ends one browser session, with back-channel logout notices to the
+// clients that used it.
+type EndSession func(ctx context.Context, s *storage.Session) error
+
+// Ended counts what a credential change ended.
+type Ended struct {
+	// Sessions is the number of browser sessions ended.
+	Sessions int `json:"sessions"`
+	// RefreshFamilies is the number of refresh-token grants revoked (each with
+	// every refresh and access token issued from it).
+	RefreshFamilies int `json:"refresh_families"`
+}
+
+// SetPassword stores a new password hash for userID and ends the access given out
+// under the old one. keepSID is the session that made the change (the account
+// page), which stays signed in; empty ends every session. now is the change's
+// time: from it on, every token issued before is refused (User.TokensValidAfter),
+// whatever happens to the steps after the password is stored.
+func SetPassword(ctx context.Context, store storage.Store, end EndSession, userID, hash, keepSID string, now time.Time) (Ended, error) {
+	now = now.UTC()
+	if _, err := store.UpdateUser(ctx, userID, func(u *storage.User) error {
+		u.PasswordHash = hash
+		u.UpdatedAt = now
+		u.TokensValidAfter = now
+		totp.ClearPending(&u.TOTP)
+		return nil
+	}); err != nil {
+		return Ended{}, err
+	}
+	return EndAccess(ctx, store, end, userID, keepSID)
+}
+
+// EndAccess ends every session of userID but keepSID (empty: all) and revokes
+// every refresh family of the person, offline ones included.
+func EndAccess(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (Ended, error) {
+	var n Ended
+	sessions, err := store.ListUserSessions(ctx, userID)
+	if err != nil {
+		return n, fmt.Errorf("list sessions: %w", err)
+	}
+	for _, s := range sessions {
+		if keepSID != "" && s.SID == keepSID {
+			continue
+		}
+		if end != nil {
+			err = end(ctx, s)
+		} else {
+			err = store.DeleteSession(ctx, s.ID)
+		}
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return n, fmt.Errorf("end session: %w", err)
+		default:
+			n.Sessions++
+		}
+	}
+	families, err := store.ListUserFamilies(ctx, userID)
+	if err != nil {
+		return n, fmt.Errorf("list refresh families: %w", err)
+	}
+	for _, f := range families {
+		if f.Revoked {
+			continue
+		}
+		switch err := store.RevokeRefreshFamily(ctx, f.ID); {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return n, fmt.Errorf("revoke refresh family: %w", err)
+		default:
+			n.RefreshFamilies++
+		}
+	}
+	return n, nil
+}
