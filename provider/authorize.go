@@ -12,6 +12,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -158,8 +159,12 @@ func (w *issRedirect) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// redirectRegistered is exact matching, with one exception from RFC 8252, section
-// 7.3: a public (native) client's loopback redirect may use any port.
+// redirectRegistered is exact string matching, with one exception from RFC 8252,
+// section 7.3: a public (native) client's http redirect URI to a loopback host
+// matches with any port. Everything else (scheme, host as written, path, query)
+// must still be exactly what was registered, so http://[::1]:8080/cb matches
+// http://[::1]/cb but neither http://[0:0:0:0:0:0:0:1]:8080/cb nor
+// http://127.0.0.1:8080/cb.
 func redirectRegistered(c *storage.Client, uri string) bool {
 	if strings.Contains(uri, "#") {
 		return false
@@ -170,35 +175,46 @@ func redirectRegistered(c *storage.Client, uri string) bool {
 	if !c.Public {
 		return false
 	}
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || u.User != nil || !isLoopbackHost(u.Hostname()) {
+	want, ok := loopbackWithoutPort(uri)
+	if !ok {
 		return false
 	}
-	if port := u.Port(); port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-			return false
-		}
-	}
-	// Exact match but for the port: compare the strings with the port removed.
-	withoutPort := func(s string, u *url.URL) string {
-		if u.Port() == "" {
-			return s
-		}
-		return strings.Replace(s, u.Host, u.Hostname(), 1)
-	}
-	want := withoutPort(uri, u)
 	for _, reg := range c.RedirectURIs {
-		ru, err := url.Parse(reg)
-		if err == nil && ru.Scheme == "http" && ru.User == nil && withoutPort(reg, ru) == want {
+		if k, ok := loopbackWithoutPort(reg); ok && k == want {
 			return true
 		}
 	}
 	return false
 }
 
-func isLoopbackHost(h string) bool {
-	return h == "127.0.0.1" || h == "::1" || h == "localhost" || strings.HasPrefix(h, "127.")
+// loopbackWithoutPort returns uri without its port when it is an http URI to a
+// loopback host (policy.IsLoopbackHost) with no user info, no fragment and a port
+// of 1 to 65535 in decimal, or none. uri must also be written the way url.URL
+// writes it back (lower-case scheme, no needless escapes in the host), so that
+// two URIs that differ in more than the port never give the same result.
+func loopbackWithoutPort(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.Opaque != "" || u.User != nil || u.Fragment != "" ||
+		strings.Contains(uri, "#") || u.String() != uri {
+		return "", false
+	}
+	host := u.Hostname()
+	if !policy.IsLoopbackHost(host) {
+		return "", false
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", false
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return "", false // an empty port: not the URI registered without one
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6: Hostname dropped the brackets
+	}
+	bare := url.URL{Scheme: u.Scheme, Host: host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery, ForceQuery: u.ForceQuery}
+	return bare.String(), true
 }
 
 // redirectError sends an OAuth error to a redirect URI already checked against the

@@ -69,7 +69,10 @@ socket that the management commands use while it runs. SIGINT or SIGTERM shuts
 it down gracefully.
 
 With --demo it also seeds a demo person and client and serves a demo relying
-party on a second loopback port.`,
+party on a second loopback port. The demo's password is published, so --demo
+needs a loopback issuer and a data directory of its own: one that --demo
+created (it writes data_dir/demo-data-dir there), or a new one; and a data
+directory so marked serves only a loopback issuer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.loadConfig()

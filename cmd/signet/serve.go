@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web"
@@ -249,6 +252,10 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 // runServe runs Signet until ctx is cancelled (SIGINT/SIGTERM), then shuts down
 // gracefully, finishing in-flight requests.
 func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) error {
+	// Before anything is opened or created: the demo's password is published.
+	if err := checkDemoDataDir(cfg, demoMode); err != nil {
+		return err
+	}
 	setupLogging(cfg.LogLevel)
 	setMemoryLimit(cfg)
 	s, err := newServer(ctx, cfg, time.Now)
@@ -356,10 +363,80 @@ const (
 	demoPassword = "signet-demo-password"
 	demoClientID = "signet-demo"
 	demoListen   = "127.0.0.1:5557"
+	// demoMarkFile, in data_dir, marks a demo data directory: one that serve
+	// --demo created, which may hold the demo person and its published password.
+	demoMarkFile = "demo-data-dir"
 )
+
+// checkDemoDataDir applies the demo rule, before the data directory is opened,
+// because anyone may read the demo person's password:
+//
+//   - serve --demo runs only with a loopback issuer (127.0.0.0/8, ::1, localhost);
+//   - serve --demo runs only in a data directory of its own: one it marked
+//     before (demoMarkFile), or one without a database yet, which it marks now;
+//   - serve, with or without --demo, refuses a marked data directory when the
+//     issuer is not a loopback address.
+//
+// So the demo person and client are never created next to a real issuer's people
+// and clients, and a demo data directory never serves a real issuer.
+func checkDemoDataDir(cfg *Config, demoMode bool) error {
+	loopback := loopbackIssuer(cfg.Issuer)
+	if demoMode && !loopback {
+		return fmt.Errorf("serve --demo refused: issuer %s is not a loopback address (http://127.0.0.1:..., http://localhost:... or http://[::1]:...); "+
+			"the demo creates the person %q with the published password %q, so it runs only where nobody else can reach it",
+			cfg.Issuer, demoUsername, demoPassword)
+	}
+	if err := EnsureDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	mark := filepath.Join(cfg.DataDir, demoMarkFile)
+	marked, err := fileExists(mark)
+	if err != nil {
+		return fmt.Errorf("demo data directory mark: %w", err)
+	}
+	if marked && !loopback {
+		return fmt.Errorf("data directory %s is a demo data directory (serve --demo created it, with the person %q whose password is published), "+
+			"so it serves only a loopback issuer, not %s; use a new data_dir for a real issuer", cfg.DataDir, demoUsername, cfg.Issuer)
+	}
+	if !demoMode || marked {
+		return nil
+	}
+	hasDB, err := fileExists(filepath.Join(cfg.DataDir, dbFileName))
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if hasDB {
+		return fmt.Errorf("serve --demo refused: data directory %s already holds a Signet database that serve --demo did not create; "+
+			"the demo creates the person %q with a published password, so it runs only in a data directory of its own: set data_dir to a new directory",
+			cfg.DataDir, demoUsername)
+	}
+	const text = "signet serve --demo created this data directory: it holds a person whose password is published.\n" +
+		"Signet serves it only with a loopback issuer; use a new data_dir for a real issuer.\n"
+	if err := os.WriteFile(mark, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("demo data directory mark: %w", err)
+	}
+	return nil
+}
+
+// loopbackIssuer reports whether issuer is an http or https URL to a loopback
+// host, as policy.IsLoopbackHost defines it.
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.User == nil && policy.IsLoopbackHost(u.Hostname())
+}
+
+// fileExists reports whether path exists; only a missing file is not an error.
+func fileExists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // startDemo seeds the demo user and client (once) and serves the demo relying
 // party on a second loopback port: a separate origin, running the real flow.
+// runServe calls it only after checkDemoDataDir accepted the issuer and data_dir.
 func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", demoListen)
 	if err != nil {

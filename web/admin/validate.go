@@ -1,12 +1,12 @@
 package admin
 
 import (
-	"net"
 	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/web/password"
 )
 
@@ -102,7 +102,7 @@ func validateRedirectURI(raw string, public bool) error {
 			return invalidf("redirect URI %q has no host", raw)
 		}
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !policy.IsLoopbackHost(u.Hostname()) {
 			return invalidf("redirect URI %q: http is only allowed for loopback hosts (127.0.0.1, [::1], localhost); use https", raw)
 		}
 	default:
@@ -114,14 +114,6 @@ func validateRedirectURI(raw string, public bool) error {
 		}
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // allIn reports whether s holds only ASCII letters, digits and the runes of extra.
