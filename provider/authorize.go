@@ -262,7 +262,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
 			"This sign-in request is unknown or has expired. Return to the application and start again.")
 	}
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
 		expired()
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/demo"
@@ -85,6 +86,9 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now)}
 	s.admin.SetKeys(km, rewrapper(cfg, km))
 
+	// The protocol and the pages see pending requests sealed in their ids, so
+	// that /authorize stores nothing until someone signs in.
+	flowStore := pending.Wrap(store, pending.DeriveKey(secrets.CookieKey))
 	scopes := make([]provider.Scope, len(cfg.Scopes))
 	for i, sc := range cfg.Scopes {
 		scopes[i] = provider.Scope{Name: sc.Name, Claims: sc.Claims}
@@ -93,7 +97,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
 	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
-		Issuer: cfg.Issuer, Store: store, Keys: km, Scopes: scopes,
+		Issuer: cfg.Issuer, Store: flowStore, Keys: km, Scopes: scopes,
 		Lifetimes: provider.Lifetimes{
 			AccessToken:          lt.AccessToken.D(),
 			IDToken:              lt.IDToken.D(),
@@ -103,6 +107,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 			AuthRequest:          lt.AuthRequest.D(),
 			AuthorizationCode:    lt.AuthorizationCode.D(),
 			Session:              lt.Session.D(),
+			SessionIdle:          lt.SessionIdle.D(),
 		},
 		AccessTokenAlg: jose.SignatureAlgorithm(cfg.Keys.AccessTokenAlg),
 		ACRValues:      web.ACRValuesSupported(),
@@ -121,7 +126,7 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 	s.admin.SetSessionEnder(p.EndSession)
 	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
-		Store: store, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
+		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
 		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
@@ -213,6 +218,7 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
 		for {
+			s.endIdleSessions(ctx, now())
 			for {
 				n, err := s.store.DeleteExpired(ctx, now(), 500)
 				if err != nil {
@@ -247,6 +253,38 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 			}
 		}
 	}()
+}
+
+// endIdleSessions ends the sessions that saw neither a page nor a refresh for
+// lifetimes.session_idle, each with its back-channel logout notices, as a
+// browser returning to an idle session would.
+func (s *server) endIdleSessions(ctx context.Context, now time.Time) {
+	idle := s.cfg.Lifetimes.SessionIdle.D()
+	if idle <= 0 {
+		return
+	}
+	for {
+		sessions, err := s.store.ListIdleSessions(ctx, now.Add(-idle), 500)
+		if err != nil {
+			slog.ErrorContext(ctx, "janitor: list idle sessions", "error", err)
+			return
+		}
+		ended := 0
+		for _, sess := range sessions {
+			if !sess.Idle(now, idle) {
+				continue
+			}
+			if err := s.provider.EndSession(ctx, sess); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				slog.ErrorContext(ctx, "janitor: end idle session", "subject", sess.UserID, "error", err)
+				return
+			}
+			ended++
+			slog.InfoContext(ctx, "idle session ended", "event", "session_idle_end", "subject", sess.UserID, "sid", sess.SID)
+		}
+		if len(sessions) < 500 || ended == 0 {
+			return
+		}
+	}
 }
 
 // runServe runs Signet until ctx is cancelled (SIGINT/SIGTERM), then shuts down
