@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,7 @@ type Store interface {
 	Keys
 	Logouts
 	Grants
+	Groups
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.
@@ -78,7 +80,14 @@ type Client struct {
 	AccessTokenFormat      string
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
-	CreatedAt              time.Time
+	// AllowedGroups, when not empty, limits sign-in to members of one of them.
+	AllowedGroups []string
+	// PreviousSecretHash is the SHA-256 of the secret a rotation replaced, still
+	// accepted until PreviousSecretExpiresAt (a deployment rolling to the new one).
+	PreviousSecretHash      []byte
+	PreviousSecretExpiresAt time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }
 
 // Clients stores relying parties.
@@ -88,17 +97,23 @@ type Clients interface {
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// ListClients returns every client ordered by id.
 	ListClients(ctx context.Context) ([]*Client, error)
+	// UpdateClient loads the client, calls fn and stores the result in one
+	// transaction. fn must not change ID. An error from fn aborts.
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) (*Client, error)
 	DeleteClient(ctx context.Context, id string) error
 }
 
 // User is a person who can sign in.
 type User struct {
 	// ID is the stable, opaque subject identifier (never the username).
-	ID            string
-	Username      string
+	ID       string
+	Username string
+	// Email is unique among people, compared case-insensitively (FoldEmail).
 	Email         string
 	EmailVerified bool
 	Name          string
+	// Groups names the groups the person belongs to, sorted.
+	Groups []string
 	// PasswordHash is a PHC string ($argon2id$... or an imported $2a$/$2b$ bcrypt hash).
 	PasswordHash string
 	Disabled     bool
@@ -142,17 +157,48 @@ type TOTP struct {
 // Enrolled reports whether the person has a confirmed second factor.
 func (t *TOTP) Enrolled() bool { return len(t.Secret) > 0 }
 
-// Users stores people. Usernames are unique.
+// FoldEmail is the form in which emails are compared: two people never share an
+// email that differs only in case.
+func FoldEmail(email string) string { return strings.ToLower(email) }
+
+// Users stores people. Usernames are unique, and so are non-empty emails
+// (compared with FoldEmail).
 type Users interface {
-	// CreateUser returns ErrAlreadyExists when the id or the username is taken.
+	// CreateUser returns ErrAlreadyExists when the id, the username or the email
+	// is taken.
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// GetUserByEmail finds the person whose email folds to the same as email.
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
 	// ListUsers returns every user ordered by username.
 	ListUsers(ctx context.Context) ([]*User, error)
 	// UpdateUser loads the user, calls fn on it and stores the result in one
-	// transaction. fn must not change ID or Username. An error from fn aborts.
+	// transaction. fn must not change ID or Username; it may change Email, and
+	// an email another person has is ErrAlreadyExists. An error from fn aborts.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error)
+	// DeleteUser removes the person (not their sessions, tokens or grants:
+	// callers end those first), or returns ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Group is a named set of people; membership is kept on the User (Groups).
+type Group struct {
+	Name        string
+	Description string
+	CreatedAt   time.Time
+}
+
+// Groups stores group definitions.
+type Groups interface {
+	// CreateGroup returns ErrAlreadyExists when the name is taken.
+	CreateGroup(ctx context.Context, g *Group) error
+	GetGroup(ctx context.Context, name string) (*Group, error)
+	// ListGroups returns every group ordered by name.
+	ListGroups(ctx context.Context) ([]*Group, error)
+	// DeleteGroup removes the definition, or returns ErrNotFound. Callers remove
+	// the members first.
+	DeleteGroup(ctx context.Context, name string) error
 }
 
 // Session is a server-side browser session.

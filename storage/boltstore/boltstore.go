@@ -63,13 +63,15 @@ var (
 	bucketLogouts        = []byte("logouts")          // id -> LogoutDelivery
 	bucketLogoutQueue    = []byte("logout_queue")     // next attempt(8) id -> ""
 	bucketGrants         = []byte("grants")           // key(user id, client id) -> Grant
+	bucketEmails         = []byte("emails")           // storage.FoldEmail(email) -> user id
+	bucketGroups         = []byte("groups")           // name -> Group
 )
 
 var (
 	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
 		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
-		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants}
+		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants, bucketEmails, bucketGroups}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")
@@ -107,10 +109,15 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		indexEmails := tx.Bucket(bucketEmails) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if indexEmails {
+			// A database from before the email index: build it.
+			return buildEmailIndex(tx)
 		}
 		return nil
 	})

@@ -60,7 +60,7 @@ func checkNoLeftovers(t *testing.T, s *boltstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kept := range []string{"clients", "users", "usernames", "signing_keys", "grants"} {
+	for _, kept := range []string{"clients", "users", "usernames", "emails", "groups", "signing_keys", "grants"} {
 		delete(left, kept)
 	}
 	if len(left) > 0 {
@@ -156,5 +156,32 @@ func TestBackup(t *testing.T) {
 	}
 	if _, err := restored.GetClient(ctx, "later"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("client created after the backup: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestEmailIndexBuiltForOldDatabase: a database written before the email index
+// gets one at Open, so people are found by email at once.
+func TestEmailIndexBuiltForOldDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, &storage.User{ID: "u1", Username: "alice", Email: "Alice@Example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropBucketForTest("emails"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.GetUserByEmail(ctx, "alice@example.org")
+	if err != nil || u.ID != "u1" {
+		t.Fatalf("after reopening: %v %v", u, err)
 	}
 }

@@ -54,6 +54,37 @@ func (s *Store) ListClients(ctx context.Context) ([]*storage.Client, error) {
 	return out, nil
 }
 
+// UpdateClient loads the client, calls fn and stores the result in one
+// transaction. An error from fn is returned as it is and changes nothing; so does
+// an fn that changes ID (an error then).
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*storage.Client) error) (*storage.Client, error) {
+	var c *storage.Client
+	var fnErr error
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if c, err = get[storage.Client](tx, bucketClients, id); err != nil {
+			return err
+		}
+		if c == nil {
+			return storage.ErrNotFound
+		}
+		if fnErr = fn(c); fnErr != nil {
+			return fnErr
+		}
+		if c.ID != id {
+			return fmt.Errorf("id: %w", errImmutableChanged)
+		}
+		return put(tx, bucketClients, id, c)
+	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: update client %q: %w", id, err)
+	}
+	return c, nil
+}
+
 // DeleteClient removes the client, or returns storage.ErrNotFound. It leaves the
 // client's tokens to expire.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {

@@ -16,3 +16,9 @@ func (s *Store) LeftoverKeys() (map[string]int, error) {
 	})
 	return counts, err
 }
+
+// DropBucketForTest deletes a bucket, to stand for a database written before it
+// existed.
+func (s *Store) DropBucketForTest(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(name)) })
+}

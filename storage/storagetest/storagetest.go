@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteExpired", expiryTests},
 		{"Logouts", logoutTests},
 		{"Grants", grantTests},
+		{"People", peopleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
