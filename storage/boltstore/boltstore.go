@@ -38,9 +38,10 @@ type Options struct {
 
 // Store is a storage.Store on one bbolt file. It is safe for concurrent use.
 type Store struct {
-	db    *bolt.DB
-	path  string
-	group groupCommit
+	db           *bolt.DB
+	path         string
+	group        groupCommit
+	observeWrite writeObserver
 }
 
 // Bucket names. Index buckets are named after what they map.
@@ -108,6 +109,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
+	if err := checkSchema(db, path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		indexEmails := tx.Bucket(bucketEmails) == nil
 		for _, name := range allBuckets {
@@ -121,6 +126,9 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = recordSchema(db)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
@@ -180,7 +188,7 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.dbUpdate(fn)
 }
 
 // get decodes the record at key into a new T; it returns nil, nil when there is none.

@@ -52,7 +52,7 @@ func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
 	}
 	err := <-c.done
 	if errors.Is(err, errRunAlone) {
-		err = s.db.Update(fn)
+		err = s.dbUpdate(fn)
 	}
 	return err
 }
@@ -79,7 +79,7 @@ func (s *Store) commitGroups() {
 func (s *Store) commitGroup(calls []groupCall) {
 	for len(calls) > 0 {
 		failed, panicked := -1, false
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.dbUpdate(func(tx *bolt.Tx) error {
 			for i, c := range calls {
 				err, p := callSafely(c.fn, tx)
 				if err != nil {
