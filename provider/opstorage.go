@@ -282,7 +282,11 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 		subtle.ConstantTimeCompare(got, dummySecretHash)
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
-	if subtle.ConstantTimeCompare(got, c.SecretHash) != 1 {
+	current := subtle.ConstantTimeCompare(got, c.SecretHash) == 1
+	// A rotated secret works until its grace ends (client rotate-secret --keep-old).
+	previous := len(c.PreviousSecretHash) > 0 && s.p.now().Before(c.PreviousSecretExpiresAt) &&
+		subtle.ConstantTimeCompare(got, c.PreviousSecretHash) == 1
+	if !current && !previous {
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
 	return nil
@@ -320,6 +324,9 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 		// The library omits a false email_verified; the ID token says false, and
 		// userinfo must agree with it.
 		ui.AppendClaims("email_verified", u.EmailVerified)
+	}
+	if g := p.groupsClaim(u, scopes); g != nil {
+		ui.AppendClaims("groups", g)
 	}
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +30,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/signet-idp/signet/keys"
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -47,9 +47,6 @@ const (
 	// PathLogin is where the library sends the browser to sign in (web/ serves it).
 	PathLogin = "/login"
 )
-
-// Built-in scopes.
-var builtinScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
 
 // Lifetimes are the token and request lifetimes the provider enforces.
 type Lifetimes struct {
@@ -152,8 +149,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
 		httpClient: cfg.HTTPClient, logoutWake: make(chan struct{}, 1)}
-	for _, s := range builtinScopes {
-		p.scopes[s] = true
+	for _, s := range policy.BuiltinScopes {
+		p.scopes[s.Name] = true
 	}
 	for _, s := range cfg.Scopes {
 		p.scopes[s.Name] = true
@@ -280,7 +277,7 @@ func (p *Provider) Ready() bool {
 }
 
 func (p *Provider) scopeNames() []string {
-	names := slices.Clone(builtinScopes)
+	names := policy.BuiltinScopeNames()
 	for _, s := range p.cfg.Scopes {
 		names = append(names, s.Name)
 	}
@@ -294,24 +291,40 @@ const (
 	claimUpdatedAt
 	claimEmail
 	claimEmailVerified
+	claimGroups
 )
 
 var claimBits = map[string]int{
 	"name": claimName, "preferred_username": claimPreferredUsername, "updated_at": claimUpdatedAt,
-	"email": claimEmail, "email_verified": claimEmailVerified,
+	"email": claimEmail, "email_verified": claimEmailVerified, "groups": claimGroups,
 }
 
 // releases maps each scope to the claims it releases; built once in New.
 func (p *Provider) buildReleases() {
-	p.releases = map[string]int{
-		oidc.ScopeProfile: claimName | claimPreferredUsername | claimUpdatedAt,
-		oidc.ScopeEmail:   claimEmail | claimEmailVerified,
+	p.releases = map[string]int{}
+	for _, s := range policy.BuiltinScopes {
+		for _, c := range s.Claims {
+			p.releases[s.Name] |= claimBits[c]
+		}
 	}
 	for _, s := range p.cfg.Scopes {
 		for _, c := range s.Claims {
 			p.releases[s.Name] |= claimBits[c]
 		}
 	}
+}
+
+// groupsClaim is the groups claim of u for a token with scopes: the person's
+// groups as they are now (never null: an empty list says "no groups"), or nil
+// when no scope releases it.
+func (p *Provider) groupsClaim(u *storage.User, scopes []string) []string {
+	if p.claimsOf(scopes)&claimGroups == 0 {
+		return nil
+	}
+	if u.Groups == nil {
+		return []string{}
+	}
+	return u.Groups
 }
 
 // claimsOf returns the claims the scopes release.
@@ -325,7 +338,7 @@ func (p *Provider) claimsOf(scopes []string) int {
 
 var supportedClaims = []string{
 	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
-	"name", "preferred_username", "updated_at", "email", "email_verified",
+	"name", "preferred_username", "updated_at", "email", "email_verified", "groups",
 }
 
 func (p *Provider) buildDiscovery() error {

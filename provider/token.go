@@ -15,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -134,6 +135,12 @@ func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string
 	}, true
 }
 
+// errNotAllowed answers a token request for a person outside the client's
+// allowed groups.
+func errNotAllowed() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("the person is not in a group allowed to use this application")
+}
+
 func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
 	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
@@ -156,6 +163,9 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	user, err := p.store.GetUser(ctx, ar.UserID)
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
+	if !policy.MayUse(user.Groups, c.AllowedGroups) {
+		return nil, errNotAllowed()
 	}
 	now := p.now().UTC()
 	scopes := (&authRequest{ar}).GetScopes()
@@ -310,6 +320,10 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	user, err := p.store.GetUser(ctx, rr.rt.UserID)
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
+	// Removed from the client's allowed groups since the sign-in.
+	if !policy.MayUse(user.Groups, c.AllowedGroups) {
+		return nil, errNotAllowed()
 	}
 	// The password changed after this token was issued: its family was revoked
 	// then, and this holds even if that revocation was interrupted.
@@ -492,6 +506,13 @@ type accessTokenClaims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
 	SID      string   `json:"sid,omitempty"`
+	// FamilyID names the refresh family (the grant's line of refresh tokens)
+	// whose use issued the token: revoking the family ends the token too, with
+	// no record of the token stored (jwtaccess.go).
+	FamilyID string `json:"fid,omitempty"`
+	// Groups is released with the groups scope, as the groups are when the
+	// token is issued: APIs authorize on it.
+	Groups []string `json:"groups,omitzero"`
 }
 
 // idTokenClaims is an OpenID Connect ID token.
@@ -513,6 +534,7 @@ type idTokenClaims struct {
 	UpdatedAt         int64    `json:"updated_at,omitempty"`
 	Email             string   `json:"email,omitempty"`
 	EmailVerified     *bool    `json:"email_verified,omitempty"`
+	Groups            []string `json:"groups,omitzero"`
 }
 
 // respond signs the access token and the ID token and builds the response.
@@ -533,7 +555,8 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 			Issuer: p.cfg.Issuer, Subject: at.UserID, Audience: at.Audience,
 			Expiry: at.ExpiresAt.Unix(), IssuedAt: at.IssuedAt.Unix(), JWTID: at.ID,
 			ClientID: c.ID, Scope: strings.Join(at.Scopes, " "),
-			AuthTime: unixOrZero(at.AuthTime), AMR: at.AMR, SID: at.SessionSID,
+			AuthTime: unixOrZero(at.AuthTime), AMR: at.AMR, SID: at.SessionSID, FamilyID: at.RefreshFamilyID,
+			Groups: p.groupsClaim(u, at.Scopes),
 		})
 		if err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
@@ -580,6 +603,7 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 		if rel&claimEmailVerified != 0 {
 			claims.EmailVerified = &u.EmailVerified
 		}
+		claims.Groups = p.groupsClaim(u, at.Scopes)
 		payload, err := json.Marshal(claims)
 		if err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)

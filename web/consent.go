@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/totp"
@@ -88,6 +89,21 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 	if err != nil {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The application of this sign-in is no longer registered.")
 		return
+	}
+	// A client limited to some groups is refused to everyone else, before any
+	// consent; the app learns access_denied and nothing about the person.
+	if len(c.AllowedGroups) > 0 {
+		u, err := h.store.GetUser(ctx, s.UserID)
+		if err != nil {
+			h.serverError(w, r, "load user", err)
+			return
+		}
+		if !policy.MayUse(u.Groups, c.AllowedGroups) {
+			h.log.InfoContext(ctx, "sign-in refused: not in a group allowed for the client", "event", "access_denied_group",
+				"subject", u.ID, "client", c.ID, "address", h.clientAddress(r))
+			h.redirectError(w, r, ar, "access_denied", "You have no access to this application.")
+			return
+		}
 	}
 	g, err := h.store.GetGrant(ctx, s.UserID, c.ID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {

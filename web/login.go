@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/signet-idp/signet/storage"
@@ -277,6 +278,19 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 
 var errBadCredentials = errors.New("bad credentials")
 
+// lookupUser finds the person a sign-in names: by username, or else by email
+// address (compared case-insensitively), so the username field takes either.
+func (h *Handler) lookupUser(ctx context.Context, login string) (*storage.User, error) {
+	if login == "" || len(login) > maxUsernameLen {
+		return nil, storage.ErrNotFound
+	}
+	u, err := h.store.GetUserByUsername(ctx, login)
+	if errors.Is(err, storage.ErrNotFound) && strings.Contains(login, "@") {
+		u, err = h.store.GetUserByEmail(ctx, login)
+	}
+	return u, err
+}
+
 // authenticate checks a username and password. Unknown users, disabled users and
 // wrong passwords all cost one password verification and return errBadCredentials.
 func (h *Handler) authenticate(ctx context.Context, username, pw string) (*storage.User, error) {
@@ -286,7 +300,7 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		}
 		return nil, errBadCredentials
 	}
-	user, err := h.store.GetUserByUsername(ctx, username)
+	user, err := h.lookupUser(ctx, username)
 	if err != nil {
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err

@@ -293,7 +293,14 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// "busy" page rather than joining a queue that grows.
 	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
 	defer cancel()
+	// One account, one budget of tries, whether it is named by username or by
+	// email: an email address of a known person counts against their username.
 	acct, addr := accountKey(username), h.clientAddress(r)
+	if strings.Contains(username, "@") && len(username) <= maxUsernameLen {
+		if u, err := h.store.GetUserByEmail(r.Context(), username); err == nil {
+			acct = accountKey(u.Username)
+		}
+	}
 	// Only a few checks of one account run at once and a bounded number wait,
 	// so a flood on one username is answered "busy" at once and never holds
 	// every hashing slot.

@@ -53,6 +53,7 @@ they open the database (<data_dir>/signet.db) themselves.`,
 		c.serveCmd(),
 		c.userCmd(),
 		c.clientCmd(),
+		c.groupCmd(),
 		c.keysCmd(),
 		c.configCmd(),
 	)

@@ -16,7 +16,8 @@ func (c *cli) clientCmd() *cobra.Command {
 		Use:   "client",
 		Short: "Manage relying parties (OAuth clients)",
 	}
-	cmd.AddCommand(c.clientAddCmd(), c.clientListCmd(), c.clientShowCmd(), c.clientRemoveCmd())
+	cmd.AddCommand(c.clientAddCmd(), c.clientListCmd(), c.clientShowCmd(), c.clientRemoveCmd(),
+		c.clientUpdateCmd(), c.clientRotateSecretCmd())
 	return cmd
 }
 
@@ -83,6 +84,7 @@ secret and must use PKCE.`,
 	f.StringArrayVar(&in.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return (exact match), repeat for several")
 	f.StringVar(&in.BackchannelLogoutURI, "backchannel-logout-uri", "", "URI that receives a logout token when a session ends")
 	f.StringArrayVar(&in.AllowedScopes, "allowed-scope", nil, "limit the scopes this client may request (beside openid), repeat for several; default: all")
+	f.StringArrayVar(&in.AllowedGroups, "allowed-group", nil, "only members of this group may sign in (repeat for several; a member of any one may); default: everyone")
 	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
 	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
 	f.BoolVar(&in.RequireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (TOTP)")
@@ -169,6 +171,13 @@ func (c *cli) clientShowCmd() *cobra.Command {
 			}
 			if len(cl.AllowedScopes) > 0 {
 				fmt.Fprintf(tw, "allowed_scopes:\t%s\n", strings.Join(cl.AllowedScopes, " "))
+			}
+			if len(cl.AllowedGroups) > 0 {
+				fmt.Fprintf(tw, "allowed_groups:\t%s\n", strings.Join(cl.AllowedGroups, " "))
+			}
+			fmt.Fprintf(tw, "require_mfa:\t%s\n", yesNo(cl.RequireMFA))
+			if !cl.OldSecretExpiresAt.IsZero() {
+				fmt.Fprintf(tw, "old_secret_expires:\t%s\n", formatTime(cl.OldSecretExpiresAt))
 			}
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(cl.CreatedAt))
 			return tw.Flush()

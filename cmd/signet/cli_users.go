@@ -21,7 +21,8 @@ func (c *cli) userCmd() *cobra.Command {
 		Short: "Manage the people who sign in",
 	}
 	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd(),
-		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd(), c.userUnlockCmd())
+		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd(), c.userUnlockCmd(),
+		c.userUpdateCmd(), c.userEnableCmd(), c.userRemoveCmd(), c.userAddGroupCmd(), c.userRemoveGroupCmd())
 	return cmd
 }
 
@@ -62,6 +63,7 @@ func (c *cli) userAddCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&in.Email, "email", "", "email address (required)")
 	cmd.Flags().StringVar(&in.Name, "name", "", "full name")
+	cmd.Flags().BoolVar(&in.EmailVerified, "email-verified", false, "the email address is known to be the person's (tokens say email_verified: true)")
 	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
 	_ = cmd.MarkFlagRequired("email")
 	return cmd
@@ -131,9 +133,13 @@ func (c *cli) userShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "username:\t%s\n", u.Username)
 			fmt.Fprintf(tw, "id:\t%s\n", u.ID)
 			fmt.Fprintf(tw, "email:\t%s\n", u.Email)
+			fmt.Fprintf(tw, "email verified:\t%s\n", yesNo(u.EmailVerified))
 			fmt.Fprintf(tw, "name:\t%s\n", orDash(u.Name))
+			fmt.Fprintf(tw, "groups:\t%s\n", orDash(strings.Join(u.Groups, ", ")))
 			fmt.Fprintf(tw, "status:\t%s\n", status(u.Disabled))
+			fmt.Fprintf(tw, "two-step:\t%s\n", yesNo(u.TwoStep))
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(u.CreatedAt))
+			fmt.Fprintf(tw, "updated:\t%s\n", formatTime(u.UpdatedAt))
 			return tw.Flush()
 		})
 	}

@@ -17,6 +17,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/signet-idp/signet/provider/policy"
 )
 
 // Config is the whole of signet's configuration: one YAML file, this one struct.
@@ -73,7 +75,7 @@ type ScopeConfig struct {
 }
 
 // releasableClaims are the user claims a scope may release.
-var releasableClaims = []string{"name", "preferred_username", "email", "email_verified", "updated_at"}
+var releasableClaims = []string{"name", "preferred_username", "email", "email_verified", "updated_at", "groups"}
 
 // LifetimesConfig holds every token and session lifetime.
 type LifetimesConfig struct {
@@ -174,9 +176,6 @@ func kindName(k yaml.Kind) string {
 
 // maxConfigSize bounds the configuration file LoadConfig reads.
 const maxConfigSize = 1 << 20
-
-// Built-in scopes: always offered, so a configured scope may not reuse the names.
-var builtinScopes = []string{"openid", "profile", "email", "offline_access"}
 
 // DefaultConfig returns the configuration used when a file leaves a field
 // unset, and by `serve --demo` without a file. Each call returns a new value.
@@ -619,8 +618,8 @@ func (c *Config) problems() []configProblem {
 			add(key+".name", "%q contains whitespace", s.Name)
 		case !isScopeToken(s.Name):
 			add(key+".name", "%q may hold only printable ASCII other than space, \" and \\", s.Name)
-		case slices.Contains(builtinScopes, s.Name):
-			add(key+".name", "%q is built in (openid, profile, email and offline_access always exist)", s.Name)
+		case policy.IsBuiltinScope(s.Name):
+			add(key+".name", "%q is built in (%s always exist)", s.Name, strings.Join(policy.BuiltinScopeNames(), ", "))
 		default:
 			if j, dup := seen[s.Name]; dup {
 				add(key+".name", "%q is also scopes[%d]", s.Name, j)

@@ -548,11 +548,9 @@ func seedDemo(ctx context.Context, m *admin.Service, dataDir string, client admi
 // scopeRegistry is every scope a person may be asked to approve, as the consent
 // page shows it: the built-in ones, then the configured ones.
 func scopeRegistry(cfg *Config) []web.Scope {
-	reg := []web.Scope{
-		{Name: "openid", Description: "Know who you are (your Signet account identifier)"},
-		{Name: "profile", Description: "See your name and username", Optional: true},
-		{Name: "email", Description: "See your email address", Optional: true},
-		{Name: "offline_access", Description: "Keep access while you are not using the app", Optional: true},
+	var reg []web.Scope
+	for _, sc := range policy.BuiltinScopes {
+		reg = append(reg, web.Scope{Name: sc.Name, Description: sc.Description, Optional: sc.Optional})
 	}
 	for _, sc := range cfg.Scopes {
 		reg = append(reg, web.Scope{Name: sc.Name, Description: sc.Description, Optional: sc.Optional})

@@ -1,7 +1,8 @@
 // Package policy holds the rules that registration (web/admin), the protocol
 // endpoints (provider) and the command (cmd/signet) must apply alike, so that
-// what one accepts the others treat the same way. Today that is which hosts
-// count as loopback (RFC 8252, sections 7.3 and 8.3).
+// what one accepts the others treat the same way: which hosts count as loopback
+// (RFC 8252, sections 7.3 and 8.3), and the built-in scopes with the claims they
+// release.
 //
 // It owns no state and does no I/O; it imports nothing of ours.
 package policy

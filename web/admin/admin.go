@@ -35,6 +35,24 @@ type Manager interface {
 	// RevokeGrant deletes the user's grant to a client and revokes every token
 	// the client holds for them.
 	RevokeGrant(ctx context.Context, username, clientID string) error
+	// UpdateUser changes a person's email, its verified flag and name.
+	UpdateUser(ctx context.Context, in UpdateUserInput) (UserInfo, error)
+	// EnableUser lets a disabled person sign in again.
+	EnableUser(ctx context.Context, username string) error
+	// RemoveUser ends every session and token of the person, deletes their
+	// grants and then the person; the subject is never used again.
+	RemoveUser(ctx context.Context, username string) (account.Ended, error)
+	// AddUserGroups and RemoveUserGroups change a person's groups.
+	AddUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)
+	RemoveUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)
+
+	AddGroup(ctx context.Context, in AddGroupInput) (GroupInfo, error)
+	ListGroups(ctx context.Context) ([]GroupInfo, error)
+	// ShowGroup returns the group with its members.
+	ShowGroup(ctx context.Context, name string) (GroupInfo, error)
+	// RemoveGroup takes every member out of the group and deletes it; a group
+	// that a client allows is refused (the client would be open to everyone).
+	RemoveGroup(ctx context.Context, name string) error
 
 	// AddClient registers a relying party. ClientCreated.ClientSecret is the only
 	// copy of a confidential client's secret.
@@ -42,6 +60,11 @@ type Manager interface {
 	ListClients(ctx context.Context) ([]ClientInfo, error)
 	ShowClient(ctx context.Context, id string) (ClientInfo, error)
 	RemoveClient(ctx context.Context, id string) error
+	// UpdateClient changes a client's settings in place.
+	UpdateClient(ctx context.Context, in UpdateClientInput) (ClientInfo, error)
+	// RotateClientSecret gives a confidential client a new secret; with keepOld
+	// the old one is accepted too until keepOld has passed.
+	RotateClientSecret(ctx context.Context, in RotateSecretInput) (SecretRotated, error)
 
 	ListKeys(ctx context.Context) ([]KeyInfo, error)
 	// RotateKeys makes the published next key of alg (both when empty) sign now;
@@ -71,20 +94,82 @@ var (
 
 // AddUserInput describes a new person.
 type AddUserInput struct {
-	Username string `json:"username"`
-	Email    string `json:"email"`
-	Name     string `json:"name"`
-	Password string `json:"password"`
+	Username      string `json:"username"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name"`
+	Password      string `json:"password"`
+}
+
+// UpdateUserInput changes the fields that are not nil. A changed email is
+// unverified unless EmailVerified says otherwise.
+type UpdateUserInput struct {
+	Username      string  `json:"username"`
+	Email         *string `json:"email,omitempty"`
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+	Name          *string `json:"name,omitempty"`
 }
 
 // UserInfo is what management shows of a person: never the password hash.
 type UserInfo struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	Groups        []string  `json:"groups"`
+	Disabled      bool      `json:"disabled"`
+	TwoStep       bool      `json:"two_step"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// AddGroupInput describes a new group.
+type AddGroupInput struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// GroupInfo is a group; Members (usernames) only from ShowGroup.
+type GroupInfo struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Members     []string  `json:"members,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// UpdateClientInput changes the scalar settings that are not nil and adds or
+// removes single entries of the list settings.
+type UpdateClientInput struct {
+	ID                           string   `json:"id"`
+	Name                         *string  `json:"name,omitempty"`
+	FirstParty                   *bool    `json:"first_party,omitempty"`
+	RequireMFA                   *bool    `json:"require_mfa,omitempty"`
+	IDTokenAlg                   *string  `json:"id_token_alg,omitempty"`
+	AccessTokenFormat            *string  `json:"access_token_format,omitempty"`
+	BackchannelLogoutURI         *string  `json:"backchannel_logout_uri,omitempty"`
+	AddRedirectURIs              []string `json:"add_redirect_uris,omitempty"`
+	RemoveRedirectURIs           []string `json:"remove_redirect_uris,omitempty"`
+	AddPostLogoutRedirectURIs    []string `json:"add_post_logout_redirect_uris,omitempty"`
+	RemovePostLogoutRedirectURIs []string `json:"remove_post_logout_redirect_uris,omitempty"`
+	AddAllowedScopes             []string `json:"add_allowed_scopes,omitempty"`
+	RemoveAllowedScopes          []string `json:"remove_allowed_scopes,omitempty"`
+	AddAllowedGroups             []string `json:"add_allowed_groups,omitempty"`
+	RemoveAllowedGroups          []string `json:"remove_allowed_groups,omitempty"`
+}
+
+// RotateSecretInput asks for a new client secret; KeepOldSeconds > 0 keeps the
+// old one working that long.
+type RotateSecretInput struct {
+	ID             string `json:"id"`
+	KeepOldSeconds int64  `json:"keep_old_seconds,omitempty"`
+}
+
+// SecretRotated carries the new secret, shown once.
+type SecretRotated struct {
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret"`
+	OldSecretEnd time.Time `json:"old_secret_expires_at,omitzero"`
 }
 
 // AddClientInput describes a new relying party.
@@ -108,6 +193,9 @@ type AddClientInput struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// BackchannelLogoutURI receives logout tokens when a session ends.
 	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+	// AllowedGroups limits sign-in to members of one of these groups (empty:
+	// everyone).
+	AllowedGroups []string `json:"allowed_groups,omitempty"`
 }
 
 // GrantInfo is one app a person approved.
@@ -149,7 +237,11 @@ type ClientInfo struct {
 	AllowedScopes          []string  `json:"allowed_scopes,omitempty"`
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
-	CreatedAt              time.Time `json:"created_at"`
+	AllowedGroups          []string  `json:"allowed_groups,omitempty"`
+	// OldSecretExpiresAt is when a rotated-out secret stops working.
+	OldSecretExpiresAt time.Time `json:"old_secret_expires_at,omitzero"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at,omitzero"`
 }
 
 // KeyInfo is the public description of a signing key.

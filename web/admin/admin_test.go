@@ -157,7 +157,8 @@ func TestServiceValidation(t *testing.T) {
 		wantMsg string
 	}{
 		{"ok", okUser, nil, ""},
-		{"all allowed characters", user(func(in *AddUserInput) { in.Username = "A.b_c-d@e9" }), nil, ""},
+		{"all allowed characters", user(func(in *AddUserInput) { in.Username, in.Email = "A.b_c-d@e9", "abcd@example.com" }), nil, ""},
+		{"email taken in another case", user(func(in *AddUserInput) { in.Username, in.Email = "carol", "BOB@example.com" }), storage.ErrAlreadyExists, "already used"},
 		{"duplicate", user(func(in *AddUserInput) { in.Username = "alice" }), storage.ErrAlreadyExists, `user "alice" already exists`},
 		{"duplicate in another case", user(func(in *AddUserInput) { in.Username = "Alice" }), storage.ErrAlreadyExists, "already exists"},
 		{"empty username", user(func(in *AddUserInput) { in.Username = "" }), ErrInvalid, "username"},

@@ -289,6 +289,12 @@ func (s *Service) AddUser(ctx context.Context, in AddUserInput) (UserInfo, error
 			return UserInfo{}, &Error{Kind: KindExists, Msg: fmt.Sprintf("user %q already exists", u.Username)}
 		}
 	}
+	// Emails are unique too: the sign-in form takes one instead of a username.
+	for _, u := range users {
+		if storage.FoldEmail(u.Email) == storage.FoldEmail(in.Email) {
+			return UserInfo{}, &Error{Kind: KindExists, Msg: fmt.Sprintf("email %q is already used by user %q", in.Email, u.Username)}
+		}
+	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return UserInfo{}, fmt.Errorf("hash password: %w", err)
@@ -296,9 +302,10 @@ func (s *Service) AddUser(ctx context.Context, in AddUserInput) (UserInfo, error
 	now := s.now().UTC()
 	u := &storage.User{
 		ID:           randomHex(16),
-		Username:     in.Username,
-		Email:        in.Email,
-		Name:         in.Name,
+		Username:      in.Username,
+		Email:         in.Email,
+		EmailVerified: in.EmailVerified,
+		Name:          in.Name,
 		PasswordHash: hash,
 		CreatedAt:    now,
 		UpdatedAt:    now,
@@ -397,6 +404,9 @@ func (s *Service) AddClient(ctx context.Context, in AddClientInput) (ClientCreat
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return ClientCreated{}, fmt.Errorf("get client: %w", err)
 	}
+	if err := s.groupsExist(ctx, in.AllowedGroups); err != nil {
+		return ClientCreated{}, err
+	}
 	var secret string
 	if !in.Public {
 		b := make([]byte, 32)
@@ -453,9 +463,20 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 			return nil, invalidf("back-channel logout URI: %s", strings.TrimPrefix(err.Error(), "redirect URI "))
 		}
 	}
-	for _, sc := range in.AllowedScopes {
+	for i, sc := range in.AllowedScopes {
 		if sc == "" || len(sc) > 128 || strings.ContainsAny(sc, " \t\r\n\"\\") {
 			return nil, invalidf("allowed scope %q is not a scope name", sc)
+		}
+		if slices.Contains(in.AllowedScopes[:i], sc) {
+			return nil, invalidf("allowed scope %q is listed twice", sc)
+		}
+	}
+	for i, g := range in.AllowedGroups {
+		if err := validateGroupName(g); err != nil {
+			return nil, err
+		}
+		if slices.Contains(in.AllowedGroups[:i], g) {
+			return nil, invalidf("allowed group %q is listed twice", g)
 		}
 	}
 	alg := cmp.Or(in.IDTokenAlg, defaultIDTokenAlg)
@@ -476,6 +497,7 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		PostLogoutRedirectURIs: slices.Clone(in.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   in.BackchannelLogoutURI,
 		AllowedScopes:          slices.Clone(in.AllowedScopes),
+		AllowedGroups:          slices.Clone(in.AllowedGroups),
 		IDTokenAlg:             alg,
 		AccessTokenFormat:      format,
 		CreatedAt:              s.now().UTC(),
@@ -558,17 +580,21 @@ func (s *Service) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 
 func userInfo(u *storage.User) UserInfo {
 	return UserInfo{
-		ID:        u.ID,
-		Username:  u.Username,
-		Email:     u.Email,
-		Name:      u.Name,
-		Disabled:  u.Disabled,
-		CreatedAt: u.CreatedAt,
+		ID:            u.ID,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		Groups:        append([]string{}, u.Groups...),
+		Disabled:      u.Disabled,
+		TwoStep:       u.TOTP.Enrolled(),
+		CreatedAt:     u.CreatedAt,
+		UpdatedAt:     u.UpdatedAt,
 	}
 }
 
 func clientInfo(c *storage.Client) ClientInfo {
-	return ClientInfo{
+	ci := ClientInfo{
 		ID:                     c.ID,
 		Name:                   c.Name,
 		RedirectURIs:           slices.Clone(c.RedirectURIs),
@@ -580,8 +606,14 @@ func clientInfo(c *storage.Client) ClientInfo {
 		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		AllowedScopes:          slices.Clone(c.AllowedScopes),
+		AllowedGroups:          slices.Clone(c.AllowedGroups),
 		CreatedAt:              c.CreatedAt,
+		UpdatedAt:              c.UpdatedAt,
 	}
+	if len(c.PreviousSecretHash) > 0 {
+		ci.OldSecretExpiresAt = c.PreviousSecretExpiresAt
+	}
+	return ci
 }
 
 // firstInvalid returns the first *Error of a joined validation error, so that the

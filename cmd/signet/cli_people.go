@@ -1,0 +1,411 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// The commands of issue 17: a person's lifecycle, groups, and clients that
+// change in place.
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (c *cli) userUpdateCmd() *cobra.Command {
+	var email, name, verified string
+	cmd := &cobra.Command{
+		Use:   "update USERNAME [--email E] [--email-verified=true|false] [--name N]",
+		Short: "Change a person's email, its verified flag or name",
+		Long: `Change a person's email address, whether it is verified, or their name.
+
+A changed email is unverified (tokens say email_verified: false) unless
+--email-verified=true is given with it. Emails are unique among people,
+compared without regard to case.`,
+		Example: `  signet --config signet.yaml user update alice --email alice@example.com --email-verified=true`,
+		Args:    cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		in := admin.UpdateUserInput{Username: args[0]}
+		f := cmd.Flags()
+		if f.Changed("email") {
+			in.Email = &email
+		}
+		if f.Changed("name") {
+			in.Name = &name
+		}
+		if f.Changed("email-verified") {
+			v, err := strconv.ParseBool(verified)
+			if err != nil {
+				return fmt.Errorf("--email-verified must be true or false, not %q", verified)
+			}
+			in.EmailVerified = &v
+		}
+		if in.Email == nil && in.Name == nil && in.EmailVerified == nil {
+			return fmt.Errorf("nothing to change: give --email, --email-verified or --name")
+		}
+		return c.manage(func(m admin.Manager) error {
+			u, err := m.UpdateUser(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), u)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Updated user %s: email %s (verified: %s), name %s.\n", u.Username, u.Email, yesNo(u.EmailVerified), orDash(u.Name))
+			return nil
+		})
+	}
+	f := cmd.Flags()
+	f.StringVar(&email, "email", "", "new email address (unverified unless --email-verified=true)")
+	f.StringVar(&verified, "email-verified", "", "whether the email is verified: true or false")
+	f.Lookup("email-verified").NoOptDefVal = "true"
+	f.StringVar(&name, "name", "", "new full name")
+	return cmd
+}
+
+func (c *cli) userEnableCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "enable USERNAME",
+		Short: "Let a disabled person sign in again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.EnableUser(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Enabled user %s.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func (c *cli) userRemoveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "remove USERNAME",
+		Short: "Remove a person: end every session and token, delete their grants and the person",
+		Long: `Remove a person for good. Every session ends (each app that used one gets a
+back-channel logout notice), every refresh and access token is revoked, the
+apps they approved are forgotten, and the person is deleted. Their subject
+identifier (sub) is never given to anyone else.`,
+		Args: cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			ended, err := m.RemoveUser(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), ended)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed user %s; ended %s and revoked %s.\n", args[0],
+				plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
+			return nil
+		})
+	}
+	return cmd
+}
+
+func (c *cli) userAddGroupCmd() *cobra.Command {
+	return c.userGroupsCmd("add-group", "Add a person to groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
+		return m.AddUserGroups(cmd.Context(), user, groups)
+	})
+}
+
+func (c *cli) userRemoveGroupCmd() *cobra.Command {
+	return c.userGroupsCmd("remove-group", "Take a person out of groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
+		return m.RemoveUserGroups(cmd.Context(), user, groups)
+	})
+}
+
+func (c *cli) userGroupsCmd(name, short string, change func(admin.Manager, *cobra.Command, string, []string) (admin.UserInfo, error)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   name + " USERNAME GROUP...",
+		Short: short + " (tokens carry the change from the next sign-in or refresh)",
+		Args:  cobra.MinimumNArgs(2),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			u, err := change(m, cmd, args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), u)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "User %s is in groups: %s.\n", u.Username, orDash(strings.Join(u.Groups, ", ")))
+			return nil
+		})
+	}
+	return cmd
+}
+
+func (c *cli) groupCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "Manage groups (released in the groups claim; clients may allow only some)",
+	}
+	cmd.AddCommand(c.groupAddCmd(), c.groupListCmd(), c.groupShowCmd(), c.groupRemoveCmd())
+	return cmd
+}
+
+func (c *cli) groupAddCmd() *cobra.Command {
+	var in admin.AddGroupInput
+	cmd := &cobra.Command{
+		Use:     "add NAME [--description D]",
+		Short:   "Define a group",
+		Example: `  signet --config signet.yaml group add admins --description "Site administrators"`,
+		Args:    cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		in.Name = args[0]
+		return c.manage(func(m admin.Manager) error {
+			g, err := m.AddGroup(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), g)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Added group %s.\n", g.Name)
+			return nil
+		})
+	}
+	cmd.Flags().StringVar(&in.Description, "description", "", "what the group is for")
+	return cmd
+}
+
+func (c *cli) groupListCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: "List every group", Args: cobra.NoArgs}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			groups, err := m.ListGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if *output == "json" {
+				if groups == nil {
+					groups = []admin.GroupInfo{}
+				}
+				return writeJSON(w, groups)
+			}
+			if len(groups) == 0 {
+				fmt.Fprintln(w, "No groups.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDESCRIPTION\tCREATED")
+			for _, g := range groups {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, orDash(g.Description), formatTime(g.CreatedAt))
+			}
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) groupShowCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "show NAME", Short: "Show a group and its members", Args: cobra.ExactArgs(1)}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			g, err := m.ShowGroup(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), g)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+			fmt.Fprintf(tw, "name:\t%s\n", g.Name)
+			fmt.Fprintf(tw, "description:\t%s\n", orDash(g.Description))
+			fmt.Fprintf(tw, "members:\t%s\n", orDash(strings.Join(g.Members, ", ")))
+			fmt.Fprintf(tw, "created:\t%s\n", formatTime(g.CreatedAt))
+			return tw.Flush()
+		})
+	}
+	return cmd
+}
+
+func (c *cli) groupRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Take every member out of a group and delete it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.manage(func(m admin.Manager) error {
+				if err := m.RemoveGroup(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removed group %s.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func (c *cli) clientUpdateCmd() *cobra.Command {
+	var in admin.UpdateClientInput
+	var name, alg, format, bcl string
+	var firstParty, requireMFA, public bool
+	cmd := &cobra.Command{
+		Use:   "update ID [flags]",
+		Short: "Change a relying party's settings in place",
+		Long: `Change a relying party's settings without removing it (its secret, grants and
+tokens stay). Scalar settings take the flag of client add; list settings change
+one entry at a time with --add-... and --remove-... flags. The result must pass
+the same checks as a new client (for example, at least one redirect URI).
+
+Removing the last --allowed-group opens the client to everyone again.`,
+		Example: `  signet --config signet.yaml client update web --name "Web app" --add-redirect-uri https://new.example.com/cb
+  signet --config signet.yaml client update web --add-allowed-group admins --require-mfa`,
+		Args: cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		f := cmd.Flags()
+		if f.Changed("public") {
+			return fmt.Errorf("a client cannot change between public and confidential: add a new client (client add) and remove this one")
+		}
+		in.ID = args[0]
+		// Only the flags given change anything.
+		given := func(flag string, v *string) *string {
+			if f.Changed(flag) {
+				return v
+			}
+			return nil
+		}
+		in.Name, in.IDTokenAlg = given("name", &name), given("id-token-alg", &alg)
+		in.AccessTokenFormat, in.BackchannelLogoutURI = given("access-token-format", &format), given("backchannel-logout-uri", &bcl)
+		if f.Changed("first-party") {
+			in.FirstParty = &firstParty
+		}
+		if f.Changed("require-mfa") {
+			in.RequireMFA = &requireMFA
+		}
+		if len(in.AddAllowedScopes) > 0 {
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := checkScopesKnown(cfg, in.AddAllowedScopes); err != nil {
+				return err
+			}
+		}
+		return c.manage(func(m admin.Manager) error {
+			ci, err := m.UpdateClient(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if *output == "json" {
+				return writeJSON(cmd.OutOrStdout(), ci)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Updated client %s.\n", ci.ID)
+			if len(in.RemoveAllowedGroups) > 0 && len(ci.AllowedGroups) == 0 {
+				fmt.Fprintln(w, "It has no allowed group left: everyone may sign in to it.")
+			}
+			return nil
+		})
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "name shown to people on the consent page")
+	f.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: RS256 or ES256")
+	f.StringVar(&format, "access-token-format", "", "access token format: jwt or opaque")
+	f.StringVar(&bcl, "backchannel-logout-uri", "", "URI that receives a logout token when a session ends (empty: none)")
+	f.BoolVar(&firstParty, "first-party", false, "first-party client: skips the consent page (--first-party=false to ask again)")
+	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (--require-mfa=false to stop)")
+	f.BoolVar(&public, "public", false, "cannot change: add a new client instead")
+	f.StringArrayVar(&in.AddRedirectURIs, "add-redirect-uri", nil, "add a redirect URI (repeatable)")
+	f.StringArrayVar(&in.RemoveRedirectURIs, "remove-redirect-uri", nil, "remove a redirect URI (repeatable)")
+	f.StringArrayVar(&in.AddPostLogoutRedirectURIs, "add-post-logout-redirect-uri", nil, "add a post-logout redirect URI (repeatable)")
+	f.StringArrayVar(&in.RemovePostLogoutRedirectURIs, "remove-post-logout-redirect-uri", nil, "remove a post-logout redirect URI (repeatable)")
+	f.StringArrayVar(&in.AddAllowedScopes, "add-allowed-scope", nil, "add an allowed scope (repeatable)")
+	f.StringArrayVar(&in.RemoveAllowedScopes, "remove-allowed-scope", nil, "remove an allowed scope (repeatable)")
+	f.StringArrayVar(&in.AddAllowedGroups, "add-allowed-group", nil, "allow members of a group (repeatable)")
+	f.StringArrayVar(&in.RemoveAllowedGroups, "remove-allowed-group", nil, "stop allowing a group (repeatable)")
+	return cmd
+}
+
+func (c *cli) clientRotateSecretCmd() *cobra.Command {
+	var keepOld time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate-secret ID [--keep-old DURATION]",
+		Short: "Give a confidential client a new secret, printed once",
+		Long: `Give a confidential client a new secret, printed once. Without --keep-old the
+old secret stops working at once; with it, both work until DURATION has passed
+(at most 720h), so that a deployment can roll to the new secret without downtime.`,
+		Example: `  signet --config signet.yaml client rotate-secret web --keep-old 24h --output json`,
+		Args:    cobra.ExactArgs(1),
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		if keepOld < 0 {
+			return fmt.Errorf("--keep-old must not be negative")
+		}
+		return c.manage(func(m admin.Manager) error {
+			res, err := m.RotateClientSecret(cmd.Context(), admin.RotateSecretInput{ID: args[0], KeepOldSeconds: int64(keepOld / time.Second)})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if *output == "json" {
+				return writeJSON(w, res)
+			}
+			fmt.Fprintf(w, "New secret for client %s.\n", res.ClientID)
+			fmt.Fprintf(w, "client_id:     %s\n", res.ClientID)
+			fmt.Fprintf(w, "client_secret: %s\n", res.ClientSecret)
+			if res.OldSecretEnd.IsZero() {
+				fmt.Fprintln(w, "The old secret no longer works.")
+			} else {
+				fmt.Fprintf(w, "The old secret works until %s.\n", formatTime(res.OldSecretEnd))
+			}
+			fmt.Fprintln(w, "Store the client secret now: it will not be shown again.")
+			return nil
+		})
+	}
+	cmd.Flags().DurationVar(&keepOld, "keep-old", 0, "keep accepting the old secret this long (for example 24h)")
+	return cmd
+}

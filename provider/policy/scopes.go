@@ -1,0 +1,46 @@
+package policy
+
+// Scope is a built-in scope: always offered, so a configured scope may not reuse
+// its name.
+type Scope struct {
+	Name string
+	// Description is what the consent page says the app may then do.
+	Description string
+	// Optional scopes may be unticked on the consent page.
+	Optional bool
+	// Claims are the user claims the scope releases, in the ID token and
+	// userinfo (and the JWT access token for groups).
+	Claims []string
+}
+
+// BuiltinScopes are the scopes Signet always offers, in the order the consent
+// page shows them.
+var BuiltinScopes = []Scope{
+	{Name: "openid", Description: "Know who you are (your Signet account identifier)"},
+	{Name: "profile", Description: "See your name and username", Optional: true,
+		Claims: []string{"name", "preferred_username", "updated_at"}},
+	{Name: "email", Description: "See your email address and whether it is verified", Optional: true,
+		Claims: []string{"email", "email_verified"}},
+	{Name: "groups", Description: "See which groups you belong to", Optional: true,
+		Claims: []string{"groups"}},
+	{Name: "offline_access", Description: "Keep access while you are not using the app", Optional: true},
+}
+
+// BuiltinScopeNames returns the names of BuiltinScopes, in order.
+func BuiltinScopeNames() []string {
+	out := make([]string, len(BuiltinScopes))
+	for i, s := range BuiltinScopes {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// IsBuiltinScope reports whether name is a built-in scope.
+func IsBuiltinScope(name string) bool {
+	for _, s := range BuiltinScopes {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
