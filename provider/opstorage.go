@@ -209,6 +209,17 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 	if len(tokenID) > 128 {
 		return nil
 	}
+	if cl, ok := presentedClaims(ctx, tokenID, userID); ok {
+		// A JWT has no record: its jti goes on the revoked list until its exp.
+		if cl.ClientID != clientID {
+			return nil
+		}
+		if err := s.p.store.RevokeJWT(ctx, tokenID, time.Unix(cl.Expiry, 0)); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		slog.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
+		return nil
+	}
 	at, err := s.p.store.GetAccessToken(ctx, tokenID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -331,10 +342,14 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 	return nil
 }
 
-// activeAccessToken returns the record of a live, unrevoked access token.
+// activeAccessToken describes a live, unrevoked access token: a JWT from its
+// claims (activeJWT), an opaque one from its record.
 func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
 	if len(tokenID) > 128 {
 		return nil, storage.ErrNotFound
+	}
+	if cl, ok := presentedClaims(ctx, tokenID, subject); ok {
+		return p.activeJWT(ctx, cl)
 	}
 	at, err := p.store.GetAccessToken(ctx, tokenID)
 	if err != nil {

@@ -198,10 +198,11 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
-	mux.Handle("GET "+PathUserinfo, noStore(bearerHeaderOnly(invalidToken401(o))))
-	mux.Handle("POST "+PathUserinfo, noStore(bearerHeaderOnly(invalidToken401(o))))
-	mux.Handle("POST "+PathIntrospect, noStore(http.HandlerFunc(p.introspect)))
-	mux.Handle("POST "+PathRevoke, noStore(o))
+	// Each records the presented token for the JWT checks (jwtaccess.go).
+	mux.Handle("GET "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
+	mux.Handle("POST "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
+	mux.Handle("POST "+PathIntrospect, noStore(presentedFormToken(http.HandlerFunc(p.introspect))))
+	mux.Handle("POST "+PathRevoke, noStore(presentedFormToken(o)))
 	c := cors.New(cors.Options{
 		AllowOriginFunc: p.origins.allowed,
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},

@@ -193,6 +193,10 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 			fam.ExpiresAt = end
 		}
 	}
+	// The family's record outlives it by an access token's lifetime: the JWT
+	// access tokens it issues name it, and are judged by its state.
+	fam.KeepUntil = fam.ExpiresAt.Add(p.cfg.Lifetimes.AccessToken)
+	at.RefreshFamilyID = fam.ID
 	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
 	}
@@ -341,6 +345,8 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	refreshToken := randomID(32)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
+	// The token's family is the presented token's, which the rotation keeps.
+	at.RefreshFamilyID = rr.fam.ID
 	// The ID token's inputs are the family's, which rotation does not change.
 	signed := p.signAsync(c, user, at, idClaims{
 		acr: rr.fam.ACR, amr: rr.fam.AMR, authTime: rr.fam.AuthTime, sid: rr.fam.SessionSID,
@@ -464,7 +470,8 @@ func (pr *pendingResponse) wait() (*oidc.AccessTokenResponse, error) {
 
 func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []string, sid string, authTime time.Time, amr []string, now time.Time) *storage.AccessToken {
 	return &storage.AccessToken{
-		ID: randomID(18), ClientID: c.ID, UserID: userID, Scopes: scopes,
+		// A JWT access token is self-contained: storage keeps no record of it.
+		ID: randomID(18), JWT: c.AccessTokenFormat != "opaque", ClientID: c.ID, UserID: userID, Scopes: scopes,
 		// The audience is the issuer (its userinfo and introspection), never the
 		// client: an access token must not pass an RP's ID-token audience check.
 		Audience:   []string{p.cfg.Issuer},

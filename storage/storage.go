@@ -308,9 +308,12 @@ type AuthRequest struct {
 	CodeExpiresAt time.Time
 	CodeUsed      bool
 	// IssuedAccessTokenID and IssuedRefreshFamilyID are what the code's redemption
-	// issued, so that a replayed code can revoke them.
-	IssuedAccessTokenID   string
-	IssuedRefreshFamilyID string
+	// issued, so that a replayed code can revoke them. IssuedAccessTokenExpiresAt
+	// is set for a JWT access token (which has no record): a replay puts its id on
+	// the revoked list until then.
+	IssuedAccessTokenID        string
+	IssuedAccessTokenExpiresAt time.Time
+	IssuedRefreshFamilyID      string
 }
 
 // Expired reports whether the request (before a code) or its code has expired.
@@ -344,11 +347,23 @@ type AuthRequests interface {
 	GetAuthRequestByCode(ctx context.Context, codeHash []byte) (*AuthRequest, error)
 }
 
-// AccessToken is the server-side record of an access token, keyed by its jti. A JWT
-// access token is only accepted by userinfo and introspection while this record
-// exists and is not revoked.
+// AccessToken describes an access token, keyed by its jti.
+//
+// Only opaque access tokens are stored: the token is a handle and this record is
+// all there is, accepted by userinfo and introspection while it exists and is not
+// revoked. A JWT access token (JWT set) carries its claims itself and is never
+// stored: the token endpoint would otherwise write a record per answer that
+// nothing but revocation reads. What can end a JWT access token before its exp
+// is kept elsewhere and is small: its jti on the revoked list (RevokeJWT), the
+// refresh family named in it (revoked on reuse, replay, logout and grant
+// revocation, and kept while its tokens live: RefreshFamily.KeepUntil), the
+// person's TokensValidAfter and the session and grant its family stands on.
 type AccessToken struct {
-	ID       string
+	ID string
+	// JWT marks a self-contained JWT access token: RedeemCode and
+	// RotateRefreshToken store no record of it (only ID and ExpiresAt are read,
+	// so that a replayed code can revoke it).
+	JWT      bool `json:",omitempty"`
 	ClientID string
 	UserID   string
 	Scopes   []string
@@ -381,6 +396,11 @@ type RefreshFamily struct {
 	CreatedAt  time.Time
 	// ExpiresAt is the absolute lifetime of the family.
 	ExpiresAt time.Time
+	// KeepUntil, when after ExpiresAt, keeps the record (and its Revoked state)
+	// that long: the JWT access tokens the family issued name it, and are judged
+	// by it until they expire. The token endpoint sets it to ExpiresAt plus the
+	// access-token lifetime.
+	KeepUntil time.Time `json:",omitzero"`
 	Revoked   bool
 	// Offline families were granted with offline_access and outlive the browser
 	// session; the others end with it.
@@ -422,7 +442,8 @@ type Rotation struct {
 	Grace time.Duration
 	// Next is the successor token (FamilyID is set by the backend).
 	Next *RefreshToken
-	// Access is the access token issued with it (RefreshFamilyID set by the backend).
+	// Access is the access token issued with it (RefreshFamilyID set by the
+	// backend); stored only when it is not a JWT.
 	Access *AccessToken
 }
 
@@ -430,20 +451,28 @@ type Rotation struct {
 // state change in one transaction.
 type Tokens interface {
 	// RedeemCode marks the code used and stores what it issues, atomically: the
-	// access token, and when family is not nil the new family with its first
+	// access token's record (none for a JWT: its id and expiry go on the
+	// request), and when family is not nil the new family with its first
 	// refresh token; when the request names its session (SessionSID and
 	// SessionExpiresAt), it records the client as one of the session's (see
 	// Logouts.AddSessionClient). Of two concurrent redemptions exactly one succeeds. A code
 	// already used returns ErrReused after revoking (in the same transaction) the
-	// access token and family its first redemption issued; an unknown code
-	// returns ErrNotFound.
+	// access token (its record, or for a JWT its jti: RevokeJWT) and family its
+	// first redemption issued; an unknown code returns ErrNotFound.
 	RedeemCode(ctx context.Context, codeHash []byte, at *AccessToken, family *RefreshFamily, rt *RefreshToken) error
 
+	// CreateAccessToken stores an opaque access token's record (a JWT has none).
 	CreateAccessToken(ctx context.Context, at *AccessToken) error
-	// GetAccessToken returns the record; Revoked is true when the token or its
-	// family was revoked.
+	// GetAccessToken returns an opaque access token's record; Revoked is true
+	// when the token or its family was revoked.
 	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
+	// RevokeJWT puts a JWT access token's jti on the revoked list until
+	// expiresAt (its exp), after which the janitor may drop the entry: the
+	// token is refused for its expiry then. Revoking twice is harmless.
+	RevokeJWT(ctx context.Context, jti string, expiresAt time.Time) error
+	// JWTRevoked reports whether jti is on the revoked list.
+	JWTRevoked(ctx context.Context, jti string) (bool, error)
 
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
 	GetRefreshFamily(ctx context.Context, id string) (*RefreshFamily, error)
@@ -453,8 +482,9 @@ type Tokens interface {
 	// already rotated outside the grace window (or its grace was used), after
 	// revoking the whole family in the same transaction.
 	RotateRefreshToken(ctx context.Context, r Rotation) (*RefreshFamily, error)
-	// RevokeRefreshFamily revokes the family, its refresh tokens and every access
-	// token linked to it.
+	// RevokeRefreshFamily revokes the family, its refresh tokens and every
+	// access token linked to it (opaque ones by their records, JWTs by the
+	// family's Revoked state, which their holders look up).
 	RevokeRefreshFamily(ctx context.Context, id string) error
 	// ListUserFamilies returns the user's refresh families, revoked ones included.
 	ListUserFamilies(ctx context.Context, userID string) ([]*RefreshFamily, error)

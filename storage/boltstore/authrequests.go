@@ -94,7 +94,8 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(*stora
 			return fnErr
 		}
 		if a.ID != before.ID || !bytes.Equal(a.CodeHash, before.CodeHash) || a.CodeUsed != before.CodeUsed ||
-			a.IssuedAccessTokenID != before.IssuedAccessTokenID || a.IssuedRefreshFamilyID != before.IssuedRefreshFamilyID {
+			a.IssuedAccessTokenID != before.IssuedAccessTokenID || a.IssuedRefreshFamilyID != before.IssuedRefreshFamilyID ||
+			!a.IssuedAccessTokenExpiresAt.Equal(before.IssuedAccessTokenExpiresAt) {
 			return fmt.Errorf("id, code or issued tokens: %w", errImmutableChanged)
 		}
 		if err := moveExpiry(tx, authRequestExpiry(&before), authRequestExpiry(a), kindAuthRequest, id); err != nil {

@@ -66,13 +66,15 @@ var (
 	bucketGrants         = []byte("grants")           // key(user id, client id) -> Grant
 	bucketEmails         = []byte("emails")           // storage.FoldEmail(email) -> user id
 	bucketGroups         = []byte("groups")           // name -> Group
+	bucketRevokedJTIs    = []byte("revoked_jtis")     // jti of a revoked JWT access token -> ""
 )
 
 var (
 	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketSessions, bucketUserSessions,
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
 		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
-		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants, bucketEmails, bucketGroups}
+		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants, bucketEmails, bucketGroups,
+		bucketRevokedJTIs}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")
@@ -92,6 +94,7 @@ const (
 	kindFamily       byte = 'f'
 	kindSessClient   byte = 'c'
 	kindLogout       byte = 'l'
+	kindRevokedJTI   byte = 'j'
 )
 
 // Open opens (creating it with mode 0600 if needed) the database at path. If another
@@ -396,6 +399,8 @@ func deleteExpiredRecord(tx *bolt.Tx, kind byte, key string) (bool, error) {
 		return deleteSessionClient(tx, key)
 	case kindLogout:
 		return deleteLogout(tx, key)
+	case kindRevokedJTI:
+		return deleteRevokedJTI(tx, key)
 	default:
 		return false, fmt.Errorf("unknown record kind %q in the expiry index", kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -45,6 +46,10 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 		}
 		a.CodeUsed = true
 		a.IssuedAccessTokenID = at.ID
+		if at.JWT {
+			// No record: a replay revokes it by its jti, until its expiry.
+			a.IssuedAccessTokenExpiresAt = at.ExpiresAt
+		}
 		if family != nil {
 			a.IssuedRefreshFamilyID = family.ID
 			if err := putFamily(tx, family); err != nil {
@@ -54,8 +59,10 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 				return err
 			}
 		}
-		if err := putAccessToken(tx, at); err != nil {
-			return err
+		if !at.JWT {
+			if err := putAccessToken(tx, at); err != nil {
+				return err
+			}
 		}
 		if a.SessionSID != "" && !a.SessionExpiresAt.IsZero() {
 			// Back-channel logout reaches every client that received tokens in
@@ -81,7 +88,12 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 // revokeIssued revokes what a code's first redemption issued, as far as it still
 // exists.
 func revokeIssued(tx *bolt.Tx, a *storage.AuthRequest) error {
-	if a.IssuedAccessTokenID != "" {
+	switch {
+	case a.IssuedAccessTokenID != "" && !a.IssuedAccessTokenExpiresAt.IsZero():
+		if err := revokeJWT(tx, a.IssuedAccessTokenID, a.IssuedAccessTokenExpiresAt); err != nil {
+			return err
+		}
+	case a.IssuedAccessTokenID != "":
 		if err := revokeAccessToken(tx, a.IssuedAccessTokenID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
@@ -208,6 +220,55 @@ func deleteAccessToken(tx *bolt.Tx, id string) (bool, error) {
 	return true, tx.Bucket(bucketAccessTokens).Delete([]byte(id))
 }
 
+// RevokeJWT puts jti on the revoked list until expiresAt.
+func (s *Store) RevokeJWT(ctx context.Context, jti string, expiresAt time.Time) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error { return revokeJWT(tx, jti, expiresAt) })
+	if err != nil {
+		return fmt.Errorf("boltstore: revoke jwt %q: %w", jti, err)
+	}
+	return nil
+}
+
+// revokeJWT lists jti with an expiry entry, so that the janitor drops it once
+// the token has expired. A jti already listed keeps its entry: a token's exp
+// does not change.
+func revokeJWT(tx *bolt.Tx, jti string, expiresAt time.Time) error {
+	if err := checkKey(jti); err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketRevokedJTIs)
+	if b.Get([]byte(jti)) != nil {
+		return nil
+	}
+	if err := b.Put([]byte(jti), emptyValue); err != nil {
+		return err
+	}
+	return putExpiry(tx, expiresAt, kindRevokedJTI, jti)
+}
+
+// JWTRevoked reports whether jti is on the revoked list.
+func (s *Store) JWTRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		revoked = jti != "" && tx.Bucket(bucketRevokedJTIs).Get([]byte(jti)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("boltstore: jwt revoked %q: %w", jti, err)
+	}
+	return revoked, nil
+}
+
+// deleteRevokedJTI drops an expired entry of the revoked list; the expiry
+// entry is the janitor's to delete.
+func deleteRevokedJTI(tx *bolt.Tx, jti string) (bool, error) {
+	b := tx.Bucket(bucketRevokedJTIs)
+	if b.Get([]byte(jti)) == nil {
+		return false, nil
+	}
+	return true, b.Delete([]byte(jti))
+}
+
 // GetRefreshToken returns the token, rotated or not, or storage.ErrNotFound. It does
 // not look at the family: callers check it with GetRefreshFamily.
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
@@ -292,7 +353,16 @@ func putFamily(tx *bolt.Tx, f *storage.RefreshFamily) error {
 			return err
 		}
 	}
-	return putExpiry(tx, f.ExpiresAt, kindFamily, f.ID)
+	return putExpiry(tx, familyExpiry(f), kindFamily, f.ID)
+}
+
+// familyExpiry is when the janitor may delete the family: ExpiresAt, or
+// KeepUntil when later (its JWT access tokens still name it).
+func familyExpiry(f *storage.RefreshFamily) time.Time {
+	if f.KeepUntil.After(f.ExpiresAt) {
+		return f.KeepUntil
+	}
+	return f.ExpiresAt
 }
 
 // deleteFamily removes the family, its refresh tokens and its index entries; it
@@ -314,7 +384,7 @@ func deleteFamily(tx *bolt.Tx, id string) (bool, error) {
 			return false, err
 		}
 	}
-	if err := deleteExpiry(tx, f.ExpiresAt, kindFamily, id); err != nil {
+	if err := deleteExpiry(tx, familyExpiry(f), kindFamily, id); err != nil {
 		return false, err
 	}
 	return true, tx.Bucket(bucketFamilies).Delete([]byte(id))
@@ -398,8 +468,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 		}
 		if r.Access != nil {
 			r.Access.RefreshFamilyID = f.ID
-			if err := putAccessToken(tx, r.Access); err != nil {
-				return err
+			if !r.Access.JWT {
+				if err := putAccessToken(tx, r.Access); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -12,6 +12,42 @@ import (
 var expiryTests = []test{
 	{"Limit", testDeleteExpiredLimit},
 	{"AllKinds", testDeleteExpiredAllKinds},
+	{"JWTState", testDeleteExpiredJWTState},
+}
+
+// testDeleteExpiredJWTState: what judges JWT access tokens (which have no
+// record) lives exactly as long as they can: a revoked jti until its expiry,
+// and a family past its absolute expiry until KeepUntil, its Revoked state
+// readable until then.
+func testDeleteExpiredJWTState(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	past, future := t0.Add(-time.Minute), t0.Add(time.Hour)
+	must(t, s.RevokeJWT(ctx, "jti-old", past))
+	must(t, s.RevokeJWT(ctx, "jti-live", future))
+
+	gone := newGrant(t, s, "gone", "u1", t0.Add(-time.Second), past)
+	// KeepUntil comes with the family's creation: a code redemption.
+	must(t, s.CreateAuthRequest(ctx, doneAuthRequest("req-held", "u1")))
+	must(t, s.IssueCode(ctx, "req-held", codeHash("held"), t0.Add(time.Minute)))
+	held := newFamily("fam-held", "u1", t0.Add(-time.Second))
+	held.KeepUntil = future
+	heldRT := newRefreshToken("held", "u1", past)
+	must(t, s.RedeemCode(ctx, codeHash("held"), newJWT("jwt-held", future), held, heldRT))
+	must(t, s.RevokeRefreshFamily(ctx, held.ID))
+
+	janitor(t, s, t0, 10)
+	wantJWTRevoked(t, s, "jti-old", false)
+	wantJWTRevoked(t, s, "jti-live", true)
+	_, err := s.GetRefreshFamily(ctx, gone.fam.ID)
+	wantErr(t, err, storage.ErrNotFound, "family past its expiry without KeepUntil")
+	wantFamilyRevoked(t, s, held.ID, true)
+	_, err = s.GetRefreshToken(ctx, heldRT.Hash)
+	wantErr(t, err, storage.ErrNotFound, "idle-expired refresh token of a kept family")
+
+	janitor(t, s, future, 10)
+	_, err = s.GetRefreshFamily(ctx, held.ID)
+	wantErr(t, err, storage.ErrNotFound, "family after KeepUntil")
+	wantJWTRevoked(t, s, "jti-live", false)
 }
 
 // janitor calls DeleteExpired like the server's janitor: until it returns fewer than

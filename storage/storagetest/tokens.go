@@ -17,11 +17,93 @@ var codeTests = []test{
 	{"RedeemRecordsSessionClient", testRedeemRecordsSessionClient},
 	{"RedeemFailureLeavesCodeUnused", testRedeemFailureLeavesCodeUnused},
 	{"RedeemConcurrent", testRedeemConcurrent},
+	{"RedeemJWT", testRedeemJWT},
+	{"RotateJWT", testRotateJWT},
 	{"ManyWritersAtOnce", testManyWritersAtOnce},
 }
 
 var accessTokenTests = []test{
 	{"CreateGetRevoke", testAccessTokenCreateGetRevoke},
+	{"RevokedJWTs", testRevokedJWTs},
+}
+
+// newJWT describes a JWT access token: storage keeps no record of it.
+func newJWT(id string, expiresAt time.Time) *storage.AccessToken {
+	at := newAccessToken(id, "u1", expiresAt)
+	at.JWT = true
+	return at
+}
+
+// A JWT access token issued by a code leaves no record; a replay of the code
+// puts its jti on the revoked list and revokes the family (which the token
+// names, and which its holders look up).
+func testRedeemJWT(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	must(t, s.CreateAuthRequest(ctx, doneAuthRequest("r1", "u1")))
+	must(t, s.IssueCode(ctx, "r1", codeHash("r1"), t0.Add(time.Minute)))
+	at := newJWT("jwt-1", t0.Add(10*time.Minute))
+	fam := newFamily("fam-1", "u1", t0.Add(24*time.Hour))
+	rt := newRefreshToken("rt-1", "u1", t0.Add(time.Hour))
+	must(t, s.RedeemCode(ctx, codeHash("r1"), at, fam, rt))
+	if at.RefreshFamilyID != fam.ID {
+		t.Errorf("JWT's RefreshFamilyID = %q, want %q", at.RefreshFamilyID, fam.ID)
+	}
+	_, err := s.GetAccessToken(ctx, "jwt-1")
+	wantErr(t, err, storage.ErrNotFound, "record of a JWT access token")
+	req, err := s.GetAuthRequest(ctx, "r1")
+	must(t, err)
+	if req.IssuedAccessTokenID != "jwt-1" || !req.IssuedAccessTokenExpiresAt.Equal(at.ExpiresAt) || req.IssuedRefreshFamilyID != fam.ID {
+		t.Errorf("request issued %q (until %s) and %q; want jwt-1 (until %s) and %s",
+			req.IssuedAccessTokenID, req.IssuedAccessTokenExpiresAt, req.IssuedRefreshFamilyID, at.ExpiresAt, fam.ID)
+	}
+	wantJWTRevoked(t, s, "jwt-1", false)
+
+	err = s.RedeemCode(ctx, codeHash("r1"), newJWT("jwt-2", t0.Add(10*time.Minute)), nil, nil)
+	wantErr(t, err, storage.ErrReused, "RedeemCode of a used code")
+	wantJWTRevoked(t, s, "jwt-1", true)
+	wantJWTRevoked(t, s, "jwt-2", false)
+	wantFamilyRevoked(t, s, fam.ID, true)
+}
+
+// A rotation issuing a JWT access token stores no record of it and tells the
+// caller its family.
+func testRotateJWT(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	g := newGrant(t, s, "g1", "u1", t0.Add(24*time.Hour), t0.Add(time.Hour))
+	r := rotation("g1", "g1-1", t0.Add(time.Minute), 0)
+	r.Access.JWT = true
+	_, err := s.RotateRefreshToken(ctx, r)
+	must(t, err)
+	if r.Access.RefreshFamilyID != g.fam.ID {
+		t.Errorf("JWT's RefreshFamilyID = %q, want %q", r.Access.RefreshFamilyID, g.fam.ID)
+	}
+	_, err = s.GetAccessToken(ctx, r.Access.ID)
+	wantErr(t, err, storage.ErrNotFound, "record of a JWT access token")
+	if _, err := s.GetRefreshToken(ctx, r.Next.Hash); err != nil {
+		t.Errorf("successor of a rotation issuing a JWT: %v", err)
+	}
+}
+
+func wantJWTRevoked(t *testing.T, s storage.Store, jti string, want bool) {
+	t.Helper()
+	got, err := s.JWTRevoked(t.Context(), jti)
+	must(t, err)
+	if got != want {
+		t.Errorf("JWTRevoked(%s) = %v, want %v", jti, got, want)
+	}
+}
+
+func testRevokedJWTs(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	wantJWTRevoked(t, s, "j1", false)
+	must(t, s.RevokeJWT(ctx, "j1", t0.Add(10*time.Minute)))
+	wantJWTRevoked(t, s, "j1", true)
+	wantJWTRevoked(t, s, "j2", false)
+	must(t, s.RevokeJWT(ctx, "j1", t0.Add(10*time.Minute))) // revoking twice is harmless
+	wantJWTRevoked(t, s, "j1", true)
+	// The list is not the records: a JWT never has one.
+	_, err := s.GetAccessToken(ctx, "j1")
+	wantErr(t, err, storage.ErrNotFound, "record of a revoked JWT")
 }
 
 func newAccessToken(id, userID string, expiresAt time.Time) *storage.AccessToken {
