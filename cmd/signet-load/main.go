@@ -36,6 +36,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == referenceCommand {
+		return serveReference(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("signet-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -48,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		scopes     string
 		secretFile string
 		asJSON     bool
+		compareRaw bool
+		rounds     int
 	)
 	fs.StringVar(&cfg.Issuer, "issuer", "http://127.0.0.1:5556", "issuer URL of the running server")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "time each scenario starts operations (default 10s); those in flight then finish, each within --request-timeout")
@@ -69,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "hard bound on the whole run, setup included; cancels what is in flight (default scenarios x (duration + 1m))")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "bound on one operation (a whole sign-in for login) and on each setup step; longer is an error (default 30s)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON instead of a table")
+	fs.BoolVar(&compareRaw, "compare-raw", false, "also start a storage-less reference server (a child process signing the same token shapes with the algorithms the provider's first answer shows) and run each scenario (code, refresh) against the provider and the reference in turn, printing the ratios")
+	fs.IntVar(&rounds, "rounds", 0, "with --compare-raw: alternate provider and reference this many times per scenario; ratios are the medians (default 1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -112,6 +119,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := stdout
 	if asJSON {
 		out = nil
+	}
+	if compareRaw {
+		scenariosSet := false
+		fs.Visit(func(f *flag.Flag) { scenariosSet = scenariosSet || f.Name == "scenarios" })
+		return compare(ctx, cfg, scenariosSet, rounds, out, asJSON, stdout, stderr)
 	}
 	rep, err := load.Run(ctx, cfg, out)
 	if asJSON && rep != nil {

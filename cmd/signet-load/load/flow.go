@@ -429,6 +429,7 @@ func (r *runner) tokenRequest(ctx context.Context, c *http.Client, form url.Valu
 	if r.wants("offline_access") && tr.RefreshToken == "" {
 		return nil, errors.New("token endpoint: no refresh token")
 	}
+	r.noteAlgs(&tr)
 	return &tr, nil
 }
 

@@ -20,6 +20,8 @@ package load
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,6 +149,11 @@ type Report struct {
 	// Warnings are doubts about the figures, such as a PID that cannot be
 	// the server's.
 	Warnings []string `json:"warnings,omitempty"`
+	// AccessTokenAlg and IDTokenAlg are the JWS algorithms of the first token
+	// answer (empty for an opaque access token): what a reference server must
+	// sign with to be compared (Compare).
+	AccessTokenAlg string `json:"access_token_alg,omitempty"`
+	IDTokenAlg     string `json:"id_token_alg,omitempty"`
 }
 
 // Errors returns the total number of errors.
@@ -356,6 +363,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, res)
 	}
+	rep.AccessTokenAlg, rep.IDTokenAlg = r.algs()
 	if mem != nil {
 		rep.PeakRSS, rep.HWM, rep.Processes = mem.peaks()
 		if rep.PeakRSS < notServerRSS && rep.succeeded() > 0 {
@@ -417,6 +425,41 @@ type runner struct {
 	cfg       Config
 	transport *http.Transport
 	endpoints endpoints
+
+	algOnce          sync.Once
+	algMu            sync.Mutex
+	accessAlg, idAlg string
+}
+
+// noteAlgs records the algorithms of the first token answer.
+func (r *runner) noteAlgs(tr *tokenResponse) {
+	r.algOnce.Do(func() {
+		r.algMu.Lock()
+		defer r.algMu.Unlock()
+		r.accessAlg, r.idAlg = jwsAlg(tr.AccessToken), jwsAlg(tr.IDToken)
+	})
+}
+
+func (r *runner) algs() (string, string) {
+	r.algMu.Lock()
+	defer r.algMu.Unlock()
+	return r.accessAlg, r.idAlg
+}
+
+// jwsAlg returns the alg of a compact JWS's header, or "" for anything else.
+func jwsAlg(token string) string {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Alg
 }
 
 // op is one timed operation of a worker; it returns how many HTTP requests it made.
