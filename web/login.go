@@ -312,10 +312,11 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		return nil, err
 	}
 	if err != nil || !ok || user.Disabled {
-		if rehash {
-			// A hash with old parameters (or imported bcrypt) may cost less than
-			// the dummy an unknown user costs: pay the dummy too, so a failure
-			// never answers faster than for a user who does not exist.
+		if !h.cfg.Hasher.IsCurrent(user.PasswordHash) {
+			// A hash with other parameters, an imported bcrypt or none at all
+			// may cost less than the dummy an unknown user costs: pay the
+			// dummy too, so a failure never answers faster than for a user
+			// who does not exist.
 			h.cfg.Hasher.VerifyDummy(ctx, pw)
 		}
 		return nil, errBadCredentials

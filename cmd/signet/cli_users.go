@@ -22,7 +22,8 @@ func (c *cli) userCmd() *cobra.Command {
 	}
 	cmd.AddCommand(c.userAddCmd(), c.userListCmd(), c.userShowCmd(), c.userDisableCmd(), c.userSetPasswordCmd(), c.userLogoutCmd(),
 		c.userGrantsCmd(), c.userRevokeGrantCmd(), c.userMFACmd(), c.userUnlockCmd(),
-		c.userUpdateCmd(), c.userEnableCmd(), c.userRemoveCmd(), c.userAddGroupCmd(), c.userRemoveGroupCmd())
+		c.userUpdateCmd(), c.userEnableCmd(), c.userRemoveCmd(), c.userAddGroupCmd(), c.userRemoveGroupCmd(),
+		c.userImportCmd(), c.userExportCmd())
 	return cmd
 }
 

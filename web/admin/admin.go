@@ -42,6 +42,11 @@ type Manager interface {
 	// RemoveUser ends every session and token of the person, deletes their
 	// grants and then the person; the subject is never used again.
 	RemoveUser(ctx context.Context, username string) (account.Ended, error)
+	// ImportUsers stores a whole file of people, or none of them when a row has
+	// a problem (ImportResult.Problems) or in a dry run.
+	ImportUsers(ctx context.Context, in ImportInput) (ImportResult, error)
+	// ExportUsers returns every person, with password hashes only when asked.
+	ExportUsers(ctx context.Context, withHashes bool) ([]UserRecord, error)
 	// AddUserGroups and RemoveUserGroups change a person's groups.
 	AddUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)
 	RemoveUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)

@@ -259,6 +259,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fields into v, or writes a 400 and returns false. The messages describe the
 // problem, never the values (a body may hold a password).
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return readJSONUpTo(w, r, v, maxBody)
+}
+
+// readJSONUpTo is readJSON with another body limit (a user import is larger).
+func readJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBody int64) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -20,7 +20,20 @@ import (
 //	DELETE /v1/groups/{name}                  -> 204
 //	POST   /v1/clients/{id}/update            UpdateClientInput -> ClientInfo
 //	POST   /v1/clients/{id}/rotate-secret     RotateSecretInput -> SecretRotated
+//	POST   /v1/users-import                   ImportInput (up to 64 MiB) -> ImportResult
+//	GET    /v1/users-export[?hashes=true]     -> []UserRecord
 func (h *handler) peopleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/users-import", func(w http.ResponseWriter, r *http.Request) {
+		var in ImportInput
+		if readJSONUpTo(w, r, &in, maxImportBody) {
+			res, err := h.m.ImportUsers(r.Context(), in)
+			h.reply(w, r, http.StatusOK, res, err)
+		}
+	})
+	mux.HandleFunc("GET /v1/users-export", func(w http.ResponseWriter, r *http.Request) {
+		us, err := h.m.ExportUsers(r.Context(), r.URL.Query().Get("hashes") == "true")
+		h.reply(w, r, http.StatusOK, us, err)
+	})
 	mux.HandleFunc("POST /v1/users/{username}/update", func(w http.ResponseWriter, r *http.Request) {
 		var in UpdateUserInput
 		if readJSON(w, r, &in) {
@@ -189,4 +202,25 @@ func (c *Client) RotateClientSecret(ctx context.Context, in RotateSecretInput) (
 	}
 	err := c.do(ctx, http.MethodPost, "/v1/clients/"+pathSegment(in.ID)+"/rotate-secret", in, &res)
 	return res, err
+}
+
+// maxImportBody bounds a user import sent over the socket.
+const maxImportBody = 64 << 20
+
+// ImportUsers implements Manager.
+func (c *Client) ImportUsers(ctx context.Context, in ImportInput) (ImportResult, error) {
+	var res ImportResult
+	err := c.do(ctx, http.MethodPost, "/v1/users-import", in, &res)
+	return res, err
+}
+
+// ExportUsers implements Manager.
+func (c *Client) ExportUsers(ctx context.Context, withHashes bool) ([]UserRecord, error) {
+	var us []UserRecord
+	path := "/v1/users-export"
+	if withHashes {
+		path += "?hashes=true"
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &us)
+	return us, err
 }

@@ -161,6 +161,38 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 	return false, false, fmt.Errorf("%w: unknown algorithm", ErrMalformed)
 }
 
+// Check reports whether encoded is a hash Verify can use (argon2id in PHC form
+// within the accepted parameters, or bcrypt), without hashing anything: imports
+// check every row before any is stored. It returns an error wrapping ErrMalformed.
+func Check(encoded string) error {
+	if strings.HasPrefix(encoded, argon2idPrefix) {
+		_, err := decode(encoded)
+		return err
+	}
+	if isBcrypt(encoded) {
+		cost, err := bcrypt.Cost([]byte(encoded))
+		if err != nil || len(encoded) != 60 {
+			return fmt.Errorf("%w: not a bcrypt hash", ErrMalformed)
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("%w: bcrypt cost %d above %d", ErrMalformed, cost, maxBcryptCost)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: neither argon2id nor bcrypt", ErrMalformed)
+}
+
+// IsCurrent reports whether encoded is an argon2id hash with the current
+// parameters, so that checking it costs what VerifyDummy costs. A failed check
+// of any other hash (bcrypt, other parameters, none) pays VerifyDummy as well.
+func (h *Hasher) IsCurrent(encoded string) bool {
+	if !strings.HasPrefix(encoded, argon2idPrefix) {
+		return false
+	}
+	d, err := decode(encoded)
+	return err == nil && d.params == h.params && len(d.salt) == saltLen && len(d.key) == keyLen
+}
+
 // VerifyDummy does the work of verifying password against a hash with the current
 // parameters and returns false. Call it when the username is unknown, so that the
 // answer takes as long as for a known one. Its errors are those of Verify (ErrTooLong,

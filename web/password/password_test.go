@@ -350,3 +350,26 @@ func TestQueueBound(t *testing.T) {
 		t.Fatalf("after the flood: %v %v", ok, err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	h := New(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
+	good, err := h.Hash(t.Context(), "a password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, enc := range []string{
+		good,
+		// Authelia's documented argon2id and a bcrypt of cost 10.
+		"$argon2id$v=19$m=65536,t=3,p=4$BpLnfgDsc2WD8F2q$o/vzA4myCqZZ36bUGsDY//8mKUYNZZaR0t4MFFSs+iM",
+		"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy",
+	} {
+		if err := Check(enc); err != nil {
+			t.Errorf("Check(%q) = %v", enc, err)
+		}
+	}
+	for _, enc := range []string{"", "plain", "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "$2b$99$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", "$2b$10$short"} {
+		if err := Check(enc); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Check(%q) = %v, want ErrMalformed", enc, err)
+		}
+	}
+}
