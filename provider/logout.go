@@ -275,12 +275,12 @@ func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, no
 		return true
 	}
 	if d.Expired(now) {
-		slog.WarnContext(ctx, "back-channel logout abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
+		slog.WarnContext(ctx, "back-channel logout abandoned", "event", "backchannel_logout_abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
 		p.store.DeleteLogout(ctx, d.ID)
 		return false
 	}
 	backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
-	slog.InfoContext(ctx, "back-channel logout failed; will retry", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
+	slog.InfoContext(ctx, "back-channel logout failed; will retry", "event", "backchannel_logout_failed", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
 	p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
 		x.Attempts++
 		x.NextAttempt = now.Add(backoff)

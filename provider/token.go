@@ -236,7 +236,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 			slog.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
 		}
 	}
-	return signed.wait()
+	return p.issued(ctx, string(oidc.GrantTypeCode), c, user, at, signed)
 }
 
 // validateCodeRequest checks a code grant in the order that leaks least and
@@ -365,7 +365,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	p.touchSession(ctx, sess, now)
-	return signed.wait()
+	return p.issued(ctx, string(oidc.GrantTypeRefreshToken), c, user, at, signed)
 }
 
 // grantedOf is the scope a refresh asking for asked gets: the scopes it names

@@ -78,7 +78,8 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.log.InfoContext(ctx, "account sign-in failed", "event", "login_failed", "address", r.RemoteAddr)
+		h.log.InfoContext(ctx, "account sign-in failed", "event", "login_failed", "username", auditUsername(username),
+			"reason", failureReason(err), "address", r.RemoteAddr)
 		h.showAccountLogin(w, r, http.StatusUnauthorized, username, genericLoginError)
 		return
 	}

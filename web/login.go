@@ -250,7 +250,8 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.log.InfoContext(ctx, "sign-in failed", "event", "login_failed", "client", ar.ClientID, "address", r.RemoteAddr)
+		h.log.InfoContext(ctx, "sign-in failed", "event", "login_failed", "client", ar.ClientID, "username", auditUsername(username),
+			"reason", failureReason(err), "address", r.RemoteAddr)
 		h.showLogin(w, r, http.StatusUnauthorized, ar, username, genericLoginError)
 		return
 	}
@@ -298,14 +299,14 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
 		}
-		return nil, errBadCredentials
+		return nil, errUnknownUser
 	}
 	user, err := h.lookupUser(ctx, username)
 	if err != nil {
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
 		}
-		return nil, errBadCredentials
+		return nil, errUnknownUser
 	}
 	ok, rehash, err := h.cfg.Hasher.Verify(ctx, user.PasswordHash, pw)
 	if errors.Is(err, password.ErrBusy) {
@@ -319,7 +320,10 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 			// who does not exist.
 			h.cfg.Hasher.VerifyDummy(ctx, pw)
 		}
-		return nil, errBadCredentials
+		if err == nil && ok {
+			return nil, errDisabledUser
+		}
+		return nil, errWrongPassword
 	}
 	if rehash {
 		if enc, err := h.cfg.Hasher.Hash(ctx, pw); err == nil {

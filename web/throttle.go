@@ -257,6 +257,7 @@ func (h *Handler) trusted(addr string) bool {
 
 // busy answers a sign-in that found no password-hashing slot: a quick 503.
 func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
+	h.log.InfoContext(r.Context(), "sign-in refused: busy", "event", "login_busy", "address", h.clientAddress(r))
 	w.Header().Set("Retry-After", "1")
 	h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
 }
@@ -315,7 +316,7 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 			return nil, err
 		}
 		h.log.InfoContext(ctx, "sign-in refused: account locked", "event", "account_locked", "address", addr)
-		return nil, errBadCredentials
+		return nil, errAccountLocked
 	case triesInUse:
 		// Not locked, but every try left is being checked: the outcome of
 		// those decides whether this one may run. "Busy, retry" is true and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,10 +46,17 @@ server runs they go through its admin socket (<data_dir>/admin.sock); otherwise
 they open the database (<data_dir>/signet.db) themselves.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildInfo().Version,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			if c.configPath == "" {
+				c.configPath = os.Getenv(EnvConfig)
+			}
+		},
 	}
+	root.SetVersionTemplate(readBuildInfo().String() + "\n")
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().StringVar(&c.configPath, "config", "",
-		"configuration file (YAML); without it the built-in defaults apply")
+		"configuration file (YAML); default: $"+EnvConfig+", else the built-in defaults")
 	root.AddCommand(
 		c.serveCmd(),
 		c.userCmd(),
@@ -56,7 +64,13 @@ they open the database (<data_dir>/signet.db) themselves.`,
 		c.groupCmd(),
 		c.keysCmd(),
 		c.configCmd(),
+		c.versionCmd(),
+		c.healthcheckCmd(),
+		c.backupCmd(),
+		c.restoreCmd(),
+		c.compactCmd(),
 	)
+	guardUnknown(root)
 	return root
 }
 
@@ -80,7 +94,11 @@ directory so marked serves only a loopback issuer.`,
 			if err != nil {
 				return err
 			}
-			return runServe(cmd.Context(), cfg, demo, cmd.OutOrStdout())
+			var reload func() (*Config, error)
+			if c.configPath != "" {
+				reload = c.loadConfig
+			}
+			return runServeReloading(cmd.Context(), cfg, demo, cmd.OutOrStdout(), reload)
 		},
 	}
 	cmd.Flags().BoolVar(&demo, "demo", false, "also seed and serve a demo relying party")
@@ -96,7 +114,12 @@ func (c *cli) configCmd() *cobra.Command {
 		Use:   "check",
 		Short: "Load and validate the file given by --config",
 		Long: `Load and validate the file given by --config. Prints "ok", or every problem
-on a line of its own and exits non-zero.`,
+on a line of its own and exits non-zero.
+
+Beyond the file it checks what signet serve would meet: the data directory's
+permissions, the secrets' presence and form (from the environment, the _FILE
+variables or data_dir), and a relative data_dir under a service manager.
+It creates nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c.configPath == "" {
@@ -108,6 +131,17 @@ on a line of its own and exits non-zero.`,
 				if terr := web.CheckTheme(cfg.ThemeDir); terr != nil {
 					err = fmt.Errorf("theme_dir: %w", terr)
 				}
+			}
+			if err == nil {
+				problems, notes := deploymentProblems(cfg)
+				for _, n := range notes {
+					fmt.Fprintln(cmd.OutOrStdout(), "note: "+oneLine(n))
+				}
+				var errs []error
+				for _, p := range problems {
+					errs = append(errs, errors.New(p))
+				}
+				err = errors.Join(errs...)
 			}
 			if err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "ok")
@@ -159,7 +193,7 @@ func (c *cli) manage(fn func(admin.Manager) error) error {
 	if err != nil {
 		return err
 	}
-	m, closeFn, err := openManager(cfg)
+	m, closeFn, err := openManager(cfg, c.requireData)
 	if err != nil {
 		return err
 	}
@@ -172,12 +206,17 @@ func (c *cli) manage(fn func(admin.Manager) error) error {
 
 // openManager returns the Manager for cfg: a Client of the running server's admin
 // socket when one answers at <data_dir>/admin.sock, otherwise a Service on
-// <data_dir>/signet.db opened directly. The returned function closes it.
-func openManager(cfg *Config) (admin.Manager, func() error, error) {
+// <data_dir>/signet.db opened directly, once requireData agreed that it exists
+// (nothing is created: no directory, database or secret). The returned
+// function closes it.
+func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, func() error, error) {
 	sock := filepath.Join(cfg.DataDir, socketFileName)
 	client, dialErr := admin.Dial(sock)
 	if dialErr == nil {
 		return client, client.Close, nil
+	}
+	if err := requireData(cfg); err != nil {
+		return nil, nil, err
 	}
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, nil, err
@@ -205,8 +244,8 @@ func openManager(cfg *Config) (admin.Manager, func() error, error) {
 		return provider.RevokeGrant(ctx, store, userID, clientID)
 	})
 	// Key commands need the key-encryption key; without it the other commands
-	// still work.
-	if secrets, err := LoadSecrets(cfg.DataDir); err == nil {
+	// still work. A missing key file is not made here: that is serve's job.
+	if secrets, err := loadSecrets(cfg.DataDir, false); err == nil {
 		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now); err == nil {
 			svc.SetKeys(km, rewrapper(cfg, km))
 		}

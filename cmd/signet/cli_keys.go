@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -128,11 +131,38 @@ If ` + EnvNewKeyEncryptionKey + ` is set (base64 of 32 bytes), that is the new k
 otherwise one is generated. When the key-encryption key lives in data_dir, the new
 one replaces it there. When it comes from ` + EnvKeyEncryptionKey + `, pass the new
 key in ` + EnvNewKeyEncryptionKey + ` and set ` + EnvKeyEncryptionKey + ` to it before
-the next start. Works while signet serve runs.`,
+the next start. Works while signet serve runs.
+
+It prints the new key's fingerprint (sha256: and the first 16 hex digits of its
+SHA-256) and asks for confirmation unless --yes is given.`,
 		Args: cobra.NoArgs,
 	}
+	yes := rewrap.Flags().Bool("yes", false, "do not ask for confirmation")
 	rewrap.RunE = func(cmd *cobra.Command, _ []string) error {
 		in := admin.RewrapInput{NewKey: os.Getenv(EnvNewKeyEncryptionKey)}
+		var kek []byte
+		if in.NewKey == "" {
+			// Made here so that its fingerprint can be shown before anything
+			// changes; the server refuses it where it could not store it.
+			kek = make([]byte, 32)
+			rand.Read(kek)
+			in.NewKey, in.Generated = base64.StdEncoding.EncodeToString(kek), true
+		} else {
+			k, err := decodeKey(in.NewKey)
+			if err != nil {
+				return fmt.Errorf("%s: %w", EnvNewKeyEncryptionKey, err)
+			}
+			kek = k[:]
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "New key-encryption key: %s\n", kekFingerprint(kek))
+		if !*yes {
+			fmt.Fprint(w, "Every signing key will be sealed under it; the old key will no longer open them.\nType yes to go on: ")
+			answer, _ := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 64)).ReadString('\n')
+			if strings.TrimSpace(answer) != "yes" {
+				return errors.New("rewrap cancelled: nothing changed (--yes skips the question)")
+			}
+		}
 		return c.manage(func(m admin.Manager) error {
 			res, err := m.RewrapKeys(cmd.Context(), in)
 			if err != nil {

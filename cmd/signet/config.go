@@ -32,6 +32,10 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (logfmt-like key=value lines) or json (one object a line).
+	LogFormat string `yaml:"log_format"`
+	// Metrics is the Prometheus endpoint, on a listener of its own.
+	Metrics MetricsConfig `yaml:"metrics"`
 	// TrustedProxies are reverse proxies (IP or CIDR) whose X-Forwarded-For names
 	// the client address used for throttling; empty trusts none.
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
@@ -44,6 +48,14 @@ type Config struct {
 	Passwords PasswordsConfig `yaml:"passwords"`
 	MFA       MFAConfig       `yaml:"mfa"`
 	Throttle  ThrottleConfig  `yaml:"throttle"`
+}
+
+// MetricsConfig places the Prometheus endpoint. It is off unless Listen is
+// set, and never shares the public listener: metrics name clients and show
+// traffic, so they belong on an address only the monitoring system reaches.
+type MetricsConfig struct {
+	// Listen is the TCP address serving GET /metrics (e.g. 127.0.0.1:9556).
+	Listen string `yaml:"listen"`
 }
 
 // MFAConfig is the second-factor (TOTP) policy.
@@ -181,10 +193,11 @@ const maxConfigSize = 1 << 20
 // unset, and by `serve --demo` without a file. Each call returns a new value.
 func DefaultConfig() *Config {
 	return &Config{
-		Issuer:   "http://127.0.0.1:5556",
-		Listen:   "127.0.0.1:5556",
-		DataDir:  "./signet-data",
-		LogLevel: "info",
+		Issuer:    "http://127.0.0.1:5556",
+		Listen:    "127.0.0.1:5556",
+		DataDir:   "./signet-data",
+		LogLevel:  "info",
+		LogFormat: "text",
 		Lifetimes: LifetimesConfig{
 			AccessToken:          Duration(10 * time.Minute),
 			IDToken:              Duration(time.Hour),
@@ -238,6 +251,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Listen, def.Listen)
 	setString(&c.DataDir, def.DataDir)
 	setString(&c.LogLevel, def.LogLevel)
+	setString(&c.LogFormat, def.LogFormat)
 
 	l, dl := &c.Lifetimes, def.Lifetimes
 	setDuration(&l.AccessToken, dl.AccessToken)
@@ -607,6 +621,18 @@ func (c *Config) problems() []configProblem {
 	default:
 		add("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format", "%q is not text or json", c.LogFormat)
+	}
+	if c.Metrics.Listen != "" {
+		if msg := listenProblem(c.Metrics.Listen); msg != "" {
+			add("metrics.listen", "%s", msg)
+		} else if sameListener(c.Metrics.Listen, c.Listen) {
+			add("metrics.listen", "%q is the public listener; metrics need an address of their own", c.Metrics.Listen)
+		}
+	}
 
 	seen := map[string]int{}
 	for i, s := range c.Scopes {
@@ -783,6 +809,18 @@ func listenProblem(listen string) string {
 		return fmt.Sprintf("%q: port must be a number from 0 to 65535", listen)
 	}
 	return ""
+}
+
+// sameListener reports whether two valid host:port addresses name the same
+// port on overlapping hosts (an empty host or 0.0.0.0/:: is every host).
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wildcard(ha) || wildcard(hb)
 }
 
 // isScopeToken reports whether s is an RFC 6749 scope-token: printable ASCII

@@ -19,6 +19,7 @@ import (
 func TestDemoRefusesNonLoopbackIssuer(t *testing.T) {
 	for _, issuer := range []string{"https://id.example.com", "https://10.0.0.1:5556", "https://127.0.0.1.nip.io"} {
 		e := newCLIEnv(t)
+		os.Remove(filepath.Join(e.dataDir, dbFileName)) // a data directory serve never opened
 		body, err := os.ReadFile(e.config)
 		if err != nil {
 			t.Fatal(err)

@@ -45,7 +45,7 @@ func initKeys(ctx context.Context, cfg *Config, store storage.Keys, secrets *Sec
 		return km, err
 	}
 	path := filepath.Join(cfg.DataDir, KeyEncryptionKeyFile)
-	if os.Getenv(EnvKeyEncryptionKey) == "" {
+	if !kekFromEnvironment() {
 		if pending, perr := readKeyFile(path + pendingKEKSuffix); perr == nil {
 			if km2, err2 := keys.NewManager(store, pending, keyPolicy(cfg), now); err2 == nil && km2.Init(ctx) == nil {
 				if err := os.Rename(path+pendingKEKSuffix, path); err != nil {
@@ -60,19 +60,29 @@ func initKeys(ctx context.Context, cfg *Config, store storage.Keys, secrets *Sec
 		err, EnvKeyEncryptionKey, path)
 }
 
+// kekFromEnvironment reports whether the key-encryption key comes from
+// SIGNET_KEY_ENCRYPTION_KEY or the file SIGNET_KEY_ENCRYPTION_KEY_FILE names
+// rather than from data_dir.
+func kekFromEnvironment() bool {
+	_, file := os.LookupEnv(EnvKeyEncryptionKey + fileEnvSuffix)
+	return os.Getenv(EnvKeyEncryptionKey) != "" || file
+}
+
 // rewrapper builds the admin service's rewrap: it obtains the new key, persists it
 // (when the key lives in data_dir) before the keys are resealed, and completes the
 // switch after the commit, so a crash at any point leaves a key that opens them.
 func rewrapper(cfg *Config, km *keys.Manager) admin.Rewrapper {
 	return func(ctx context.Context, newKEK []byte) (string, error) {
-		fromEnv := os.Getenv(EnvKeyEncryptionKey) != ""
+		fromEnv := kekFromEnvironment()
 		var kek [32]byte
 		switch {
+		case fromEnv && (len(newKEK) != 32 || admin.KeyGenerated(ctx)):
+			// A key made here (or by the CLI) would live nowhere the next
+			// start reads: the operator must choose it and store it.
+			return "", &admin.Error{Kind: admin.KindInvalid, Msg: "the key-encryption key comes from " + EnvKeyEncryptionKey +
+				" or " + EnvKeyEncryptionKey + fileEnvSuffix + ": pass the new one in " + EnvNewKeyEncryptionKey + " (base64 of 32 bytes)"}
 		case len(newKEK) == 32:
 			copy(kek[:], newKEK)
-		case fromEnv:
-			return "", &admin.Error{Kind: admin.KindInvalid, Msg: "the key-encryption key comes from " + EnvKeyEncryptionKey +
-				": pass the new one in " + EnvNewKeyEncryptionKey + " (base64 of 32 bytes)"}
 		default:
 			if _, err := rand.Read(kek[:]); err != nil {
 				return "", err
@@ -83,7 +93,7 @@ func rewrapper(cfg *Config, km *keys.Manager) admin.Rewrapper {
 				return "", err
 			}
 			return "The signing keys are sealed under the new key-encryption key. Set " + EnvKeyEncryptionKey +
-				" to it before the next start.", nil
+				" (or the file " + EnvKeyEncryptionKey + fileEnvSuffix + " names) to it before the next start.", nil
 		}
 		path := filepath.Join(cfg.DataDir, KeyEncryptionKeyFile)
 		pending := path + pendingKEKSuffix

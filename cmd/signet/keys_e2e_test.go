@@ -190,7 +190,7 @@ func TestKeysCLIWhileServing(t *testing.T) {
 	if _, ok := ti.srv.keys.Snapshot().Lookup(next); ok {
 		t.Fatalf("the running server still publishes the retired key")
 	}
-	if code, out, errs := cli("keys", "rewrap"); code != 0 || !strings.Contains(out, "key-encryption key") {
+	if code, out, errs := cli("keys", "rewrap", "--yes"); code != 0 || !strings.Contains(out, "key-encryption key") {
 		t.Fatalf("keys rewrap: %d %q %q", code, out, errs)
 	}
 	// The keys now open with the new key in data_dir and not with the old one.

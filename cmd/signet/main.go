@@ -2,7 +2,8 @@
 // other commands manage its people, relying parties and keys, directly on the
 // database when no server runs, or through the running server's admin socket.
 //
-// Every failure prints one line, "signet: <reason>", to standard error and exits 1.
+// Every failure prints one line, "signet: <reason>", to standard error and exits 1;
+// a command line naming an unknown command or flag exits 2.
 package main
 
 import (
@@ -30,6 +31,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "signet: %s\n", oneLine(err.Error()))
+		if isUsageError(err) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -18,6 +18,12 @@ const (
 	EnvCookieKey        = "SIGNET_COOKIE_KEY"
 )
 
+// fileEnvSuffix names, appended to a secret's variable, the variable that
+// gives the path of a file holding it instead (SIGNET_COOKIE_KEY_FILE): what
+// systemd's LoadCredential= ($CREDENTIALS_DIRECTORY) and container secrets
+// provide, so that the key is in no process environment.
+const fileEnvSuffix = "_FILE"
+
 // Files in the data directory that hold the secrets when the environment
 // does not: base64 text, created on first start with mode 0600.
 const (
@@ -38,10 +44,16 @@ type Secrets struct {
 
 // LoadSecrets returns each secret from its environment variable
 // (SIGNET_KEY_ENCRYPTION_KEY, SIGNET_COOKIE_KEY: standard or URL base64 of
-// exactly 32 bytes) or else from its file in dataDir, generating the file
-// with crypto/rand on first start. When a file is used, dataDir must pass
-// EnsureDataDir and the file CheckPrivateFile.
-func LoadSecrets(dataDir string) (*Secrets, error) {
+// exactly 32 bytes), or from the file its _FILE variable names, or else from
+// its file in dataDir, generating the file with crypto/rand on first start.
+// When a file is used, dataDir must pass EnsureDataDir and the file
+// CheckPrivateFile.
+func LoadSecrets(dataDir string) (*Secrets, error) { return loadSecrets(dataDir, true) }
+
+// loadSecrets is LoadSecrets; without create, a secret that is nowhere is an
+// error matching fs.ErrNotExist and nothing is written (management commands
+// never make secrets).
+func loadSecrets(dataDir string, create bool) (*Secrets, error) {
 	s := &Secrets{}
 	for _, sec := range []struct {
 		env, file string
@@ -50,6 +62,19 @@ func LoadSecrets(dataDir string) (*Secrets, error) {
 		{EnvKeyEncryptionKey, KeyEncryptionKeyFile, &s.KeyEncryptionKey},
 		{EnvCookieKey, CookieKeyFile, &s.CookieKey},
 	} {
+		fileVar := sec.env + fileEnvSuffix
+		path, fromFile := os.LookupEnv(fileVar)
+		if _, ok := os.LookupEnv(sec.env); ok && fromFile {
+			return nil, fmt.Errorf("both %s and %s are set; set one", sec.env, fileVar)
+		}
+		if fromFile {
+			k, err := readSecretFile(fileVar, path)
+			if err != nil {
+				return nil, err
+			}
+			*sec.dst = k
+			continue
+		}
 		if v, ok := os.LookupEnv(sec.env); ok {
 			if strings.TrimSpace(v) == "" {
 				return nil, fmt.Errorf("%s is set but empty; give it a key (openssl rand -base64 32) or unset it to use %s",
@@ -58,6 +83,14 @@ func LoadSecrets(dataDir string) (*Secrets, error) {
 			k, err := decodeKey(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w (generate one with: openssl rand -base64 32)", sec.env, err)
+			}
+			*sec.dst = k
+			continue
+		}
+		if !create {
+			k, err := readKeyFile(filepath.Join(dataDir, sec.file))
+			if err != nil {
+				return nil, err
 			}
 			*sec.dst = k
 			continue
@@ -72,6 +105,28 @@ func LoadSecrets(dataDir string) (*Secrets, error) {
 		*sec.dst = k
 	}
 	return s, nil
+}
+
+// readSecretFile reads the key in the file a _FILE variable names. Like the
+// files in data_dir, it must not be open to other users; its errors name the
+// variable and the path, never the content.
+func readSecretFile(variable, path string) ([32]byte, error) {
+	var k [32]byte
+	if strings.TrimSpace(path) == "" {
+		return k, fmt.Errorf("%s is set but empty; give it the path of the key file or unset it", variable)
+	}
+	if err := CheckPrivateFile(path); err != nil {
+		return k, fmt.Errorf("%s: %w", variable, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return k, fmt.Errorf("%s: read the key file: %w", variable, err)
+	}
+	k, err = decodeKey(string(b))
+	if err != nil {
+		return k, fmt.Errorf("%s: %s: %w (generate one with: openssl rand -base64 32)", variable, path, err)
+	}
+	return k, nil
 }
 
 // decodeKey decodes base64 (standard or URL alphabet, padded or not) of

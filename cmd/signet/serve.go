@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/obs"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/provider/policy"
@@ -48,11 +49,13 @@ type server struct {
 	web      *web.Handler
 	admin    *admin.Service
 	handler  http.Handler
+	metrics  *obs.Metrics
+	now      func() time.Time
 }
 
 // newServer opens the data directory and builds every component. now is the
 // clock (time.Now outside tests).
-func newServer(ctx context.Context, cfg *Config, now func() time.Time) (*server, error) {
+func newServer(ctx context.Context, cfg *Config, now func() time.Time, opts ...serverOption) (*server, error) {
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -68,7 +71,7 @@ func newServer(ctx context.Context, cfg *Config, now func() time.Time) (*server,
 	if err != nil {
 		return nil, err
 	}
-	s, err := wire(ctx, cfg, store, secrets, now)
+	s, err := wire(ctx, cfg, store, secrets, now, opts...)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -76,14 +79,20 @@ func newServer(ctx context.Context, cfg *Config, now func() time.Time) (*server,
 	return s, nil
 }
 
-func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Secrets, now func() time.Time) (*server, error) {
+func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Secrets, now func() time.Time, opts ...serverOption) (*server, error) {
 	lt := cfg.Lifetimes
 	km, err := initKeys(ctx, cfg, store, secrets, now)
 	if err != nil {
 		return nil, err
 	}
 	hasher := newHasher(cfg)
-	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now)}
+	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now), now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = obs.NewMetrics()
+	}
 	s.admin.SetKeys(km, rewrapper(cfg, km))
 
 	// The protocol and the pages see pending requests sealed in their ids, so
@@ -192,7 +201,9 @@ func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Sec
 		}
 		io.WriteString(w, "ok\n")
 	})
-	s.handler = baselineHeaders(mux)
+	s.healthRoutes(mux)
+	s.instrument()
+	s.handler = obs.Middleware{Log: slog.Default(), Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mux))
 	return s, nil
 }
 
@@ -290,13 +301,23 @@ func (s *server) endIdleSessions(ctx context.Context, now time.Time) {
 // runServe runs Signet until ctx is cancelled (SIGINT/SIGTERM), then shuts down
 // gracefully, finishing in-flight requests.
 func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) error {
+	return runServeReloading(ctx, cfg, demoMode, out, nil)
+}
+
+// runServeReloading is runServe with the loader SIGHUP calls to reread the
+// configuration (nil: there is no file to reread).
+func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.Writer, reload func() (*Config, error)) error {
 	// Before anything is opened or created: the demo's password is published.
 	if err := checkDemoDataDir(cfg, demoMode); err != nil {
 		return err
 	}
-	setupLogging(cfg.LogLevel)
+	metrics := obs.NewMetrics()
+	level, err := setupLogging(cfg, os.Stderr, metrics)
+	if err != nil {
+		return err
+	}
 	setMemoryLimit(cfg)
-	s, err := newServer(ctx, cfg, time.Now)
+	s, err := newServer(ctx, cfg, time.Now, withMetrics(metrics))
 	if err != nil {
 		return err
 	}
@@ -317,13 +338,22 @@ func runServe(ctx context.Context, cfg *Config, demoMode bool, out io.Writer) er
 	adminDone := make(chan struct{})
 	go func() {
 		defer close(adminDone)
-		if err := admin.ListenAndServe(ctx, sock, admin.NewHandler(s.admin)); err != nil {
+		if err := admin.ListenAndServe(ctx, sock, admin.WithBackup(admin.NewHandler(s.admin), s.store)); err != nil {
 			errc <- fmt.Errorf("admin socket: %w", err)
 		}
 	}()
 
 	fmt.Fprintf(out, "Signet is serving %s (listening on %s)\n", cfg.Issuer, ln.Addr())
 	fmt.Fprintf(out, "Discovery: %s%s\n", cfg.Issuer, provider.PathDiscovery)
+	if cfg.Metrics.Listen != "" {
+		addr, err := serveMetrics(ctx, cfg.Metrics.Listen, metrics, errc)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		fmt.Fprintf(out, "Metrics: http://%s/metrics\n", addr)
+	}
+	handleHangup(ctx, cfg, level, reload)
 
 	var demoSrv *http.Server
 	if demoMode {
@@ -384,15 +414,6 @@ func newHTTPServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
 	}
-}
-
-func setupLogging(level string) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	// The op package logs through the default logger.
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }
 
 // Demo relying party.

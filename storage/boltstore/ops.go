@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -215,4 +216,31 @@ func Compact(path string, opts Options) (before, after int64, err error) {
 		d.Close()
 	}
 	return fi.Size(), nfi.Size(), nil
+}
+
+// BackupFile writes a consistent copy of the database at path to w without a
+// Store: the file is opened read-only (never created, never upgraded), so it
+// fails with ErrLocked while a server holds it, and with ErrSchemaTooNew for a
+// newer schema.
+func BackupFile(ctx context.Context, path string, w io.Writer, opts Options) (int64, error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	if _, err := os.Stat(path); err != nil {
+		return 0, fmt.Errorf("boltstore: backup: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, fmt.Errorf("boltstore: backup %s: %w: another process (probably a running `signet serve`) holds it", path, ErrLocked)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: backup %s: %w", path, err)
+	}
+	defer db.Close()
+	if err := checkSchema(db, path); err != nil {
+		return 0, err
+	}
+	s := &Store{db: db, path: path}
+	return s.Backup(ctx, w)
 }

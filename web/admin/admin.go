@@ -85,6 +85,9 @@ type Manager interface {
 // to have one generated into data_dir.
 type RewrapInput struct {
 	NewKey string `json:"new_key,omitempty"`
+	// Generated says that the CLI generated NewKey (the operator did not give
+	// it); see KeyGenerated.
+	Generated bool `json:"generated,omitempty"`
 }
 
 // RewrapResult says where the new key-encryption key now lives.

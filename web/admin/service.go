@@ -236,7 +236,7 @@ func (s *Service) RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult,
 			return RewrapResult{}, invalidf("the new key-encryption key must be base64 of exactly 32 bytes")
 		}
 	}
-	msg, err := s.rewrap(ctx, kek)
+	msg, err := s.rewrap(withKeyGenerated(ctx, in.Generated), kek)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
