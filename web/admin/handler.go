@@ -81,6 +81,7 @@ func (h *handler) addUser(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &in) {
 		return
 	}
+	r.SetPathValue("username", in.Username) // so that the audit line names the new person
 	u, err := h.m.AddUser(r.Context(), in)
 	h.reply(w, r, http.StatusCreated, u, err)
 }
@@ -114,6 +115,7 @@ func (h *handler) addClient(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &in) {
 		return
 	}
+	r.SetPathValue("id", in.ID) // so that the audit line names the new client
 	c, err := h.m.AddClient(r.Context(), in)
 	h.reply(w, r, http.StatusCreated, c, err)
 }
