@@ -46,6 +46,7 @@ type Store interface {
 	Logouts
 	Grants
 	Groups
+	APIs
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.
@@ -82,6 +83,10 @@ type Client struct {
 	BackchannelLogoutURI   string
 	// AllowedGroups, when not empty, limits sign-in to members of one of them.
 	AllowedGroups []string
+	// GrantTypes lists the grants the client may use; empty means the
+	// authorization code grant with refresh tokens (a client registered with
+	// redirect URIs before grant types existed).
+	GrantTypes []string
 	// PreviousSecretHash is the SHA-256 of the secret a rotation replaced, still
 	// accepted until PreviousSecretExpiresAt (a deployment rolling to the new one).
 	PreviousSecretHash      []byte
@@ -180,6 +185,31 @@ type Users interface {
 	// DeleteUser removes the person (not their sessions, tokens or grants:
 	// callers end those first), or returns ErrNotFound.
 	DeleteUser(ctx context.Context, id string) error
+}
+
+// API is a resource server: access tokens that carry its scopes name its
+// Audience in "aud" (RFC 8707, RFC 9068), and it may introspect the tokens meant
+// for it with its own secret.
+type API struct {
+	// Audience is the API's identifier, an absolute URI.
+	Audience string
+	Name     string
+	// Scopes are the configured scopes that belong to this API; a scope belongs
+	// to at most one API.
+	Scopes []string
+	// IntrospectionSecretHash is the SHA-256 of the API's introspection secret.
+	IntrospectionSecretHash []byte
+	CreatedAt               time.Time
+}
+
+// APIs stores resource servers.
+type APIs interface {
+	// CreateAPI returns ErrAlreadyExists when the audience is taken.
+	CreateAPI(ctx context.Context, a *API) error
+	GetAPI(ctx context.Context, audience string) (*API, error)
+	// ListAPIs returns every API ordered by audience.
+	ListAPIs(ctx context.Context) ([]*API, error)
+	DeleteAPI(ctx context.Context, audience string) error
 }
 
 // Group is a named set of people; membership is kept on the User (Groups).

@@ -115,7 +115,7 @@ func TestImportRefusesWholeFileWithProblems(t *testing.T) {
 	initDataDir(t, e)
 	e.ok("a long enough password\n", "user", "add", "kim", "--email", "kim@example.com", "--password-stdin")
 	bad := writeFile(t, "people.jsonl", strings.Join([]string{
-		`{"username": "ann", "email": "ann@example.com", "password_hash": "`+bcryptHash(t, "x")+`"}`,
+		`{"username": "ann", "email": "ann@example.com", "password_hash": "` + bcryptHash(t, "x") + `"}`,
 		``,
 		`{"username": "bob", "email": "KIM@example.com"}`,
 		`{"username": "ANN", "email": "other@example.com"}`,

@@ -67,6 +67,7 @@ var (
 	bucketEmails         = []byte("emails")           // storage.FoldEmail(email) -> user id
 	bucketGroups         = []byte("groups")           // name -> Group
 	bucketRevokedJTIs    = []byte("revoked_jtis")     // jti of a revoked JWT access token -> ""
+	bucketAPIs           = []byte("apis")             // audience -> API
 )
 
 var (
@@ -74,7 +75,7 @@ var (
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
 		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
 		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants, bucketEmails, bucketGroups,
-		bucketRevokedJTIs}
+		bucketRevokedJTIs, bucketAPIs}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")

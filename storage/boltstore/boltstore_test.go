@@ -60,7 +60,7 @@ func checkNoLeftovers(t *testing.T, s *boltstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kept := range []string{"clients", "users", "usernames", "emails", "groups", "signing_keys", "grants", "meta"} {
+	for _, kept := range []string{"clients", "users", "usernames", "emails", "groups", "apis", "signing_keys", "grants", "meta"} {
 		delete(left, kept)
 	}
 	if len(left) > 0 {

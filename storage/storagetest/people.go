@@ -15,6 +15,7 @@ var peopleTests = []test{
 	{"DeleteUser", testDeleteUser},
 	{"Groups", testGroups},
 	{"UpdateClient", testUpdateClient},
+	{"APIs", testAPIs},
 }
 
 func testEmailUniqueFolded(t *testing.T, s storage.Store) {
@@ -147,4 +148,25 @@ func testUpdateClient(t *testing.T, s storage.Store) {
 	wantErr(t, err, boom, "fn error")
 	stored, _ = s.GetClient(ctx, "app")
 	wantEqual(t, stored.Name, "Renamed", "name after an aborted update")
+}
+
+func testAPIs(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	_, err := s.GetAPI(ctx, "https://calendar.example.com")
+	wantErr(t, err, storage.ErrNotFound, "get before create")
+	a := &storage.API{Audience: "https://calendar.example.com", Name: "Calendar", Scopes: []string{"calendar.read"},
+		IntrospectionSecretHash: []byte{1, 2}, CreatedAt: t0}
+	must(t, s.CreateAPI(ctx, a))
+	must(t, s.CreateAPI(ctx, &storage.API{Audience: "https://a.example.com", Name: "A", CreatedAt: t0}))
+	wantErr(t, s.CreateAPI(ctx, &storage.API{Audience: a.Audience}), storage.ErrAlreadyExists, "create a taken audience")
+	got, err := s.GetAPI(ctx, a.Audience)
+	must(t, err)
+	wantEqual(t, got, a, "api")
+	list, err := s.ListAPIs(ctx)
+	must(t, err)
+	wantIDs(t, ids(list, func(a *storage.API) string { return a.Audience }), []string{"https://a.example.com", a.Audience}, "apis by audience")
+	must(t, s.DeleteAPI(ctx, a.Audience))
+	wantErr(t, s.DeleteAPI(ctx, a.Audience), storage.ErrNotFound, "delete twice")
+	_, err = s.GetAPI(ctx, a.Audience)
+	wantErr(t, err, storage.ErrNotFound, "get after delete")
 }

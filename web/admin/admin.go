@@ -234,18 +234,18 @@ type ClientCreated struct {
 
 // ClientInfo is what management shows of a relying party: never the secret hash.
 type ClientInfo struct {
-	ID                     string    `json:"id"`
-	Name                   string    `json:"name"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	Public                 bool      `json:"public"`
-	FirstParty             bool      `json:"first_party"`
-	IDTokenAlg             string    `json:"id_token_alg"`
-	AccessTokenFormat      string    `json:"access_token_format"`
-	RequireMFA             bool      `json:"require_mfa"`
-	AllowedScopes          []string  `json:"allowed_scopes,omitempty"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris,omitempty"`
-	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
-	AllowedGroups          []string  `json:"allowed_groups,omitempty"`
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"first_party"`
+	IDTokenAlg             string   `json:"id_token_alg"`
+	AccessTokenFormat      string   `json:"access_token_format"`
+	RequireMFA             bool     `json:"require_mfa"`
+	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
+	AllowedGroups          []string `json:"allowed_groups,omitempty"`
 	// OldSecretExpiresAt is when a rotated-out secret stops working.
 	OldSecretExpiresAt time.Time `json:"old_secret_expires_at,omitzero"`
 	CreatedAt          time.Time `json:"created_at"`

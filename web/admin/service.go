@@ -301,14 +301,14 @@ func (s *Service) AddUser(ctx context.Context, in AddUserInput) (UserInfo, error
 	}
 	now := s.now().UTC()
 	u := &storage.User{
-		ID:           randomHex(16),
+		ID:            randomHex(16),
 		Username:      in.Username,
 		Email:         in.Email,
 		EmailVerified: in.EmailVerified,
 		Name:          in.Name,
-		PasswordHash: hash,
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		PasswordHash:  hash,
+		CreatedAt:     now,
+		UpdatedAt:     now,
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return UserInfo{}, classify(err, "create user", fmt.Sprintf("user %q", in.Username))
