@@ -325,6 +325,9 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.runBackground(ctx, time.Now)
+	if err := startProfiling(ctx, s.store); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -354,7 +354,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	}
 	deadline := sortableNanos(now)
 	n := 0
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	// The janitor's deletions join the token endpoint's commits rather than
+	// holding the writer through syncs of their own while token writes wait.
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		n = 0
 		for n < limit {
 			// A fresh cursor each time: the deletions below change the bucket.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,7 +21,47 @@ type groupCommit struct {
 	mu      sync.Mutex
 	pending []groupCall
 	running bool
+
+	commits, writes atomic.Uint64
+	sizes           [len(GroupCommitStats{}.Sizes)]atomic.Uint64
 }
+
+// GroupCommitStats counts the shared commits: Commits transactions committed
+// Writes calls; Sizes[i] counts the commits that carried 2^i to 2^(i+1)-1
+// calls (the last bucket: 128 or more).
+type GroupCommitStats struct {
+	Commits, Writes uint64
+	Sizes           [8]uint64
+}
+
+// GroupCommitStats returns the counts since the store was opened, for the
+// profiling runs of BENCHMARKS.md.
+func (s *Store) GroupCommitStats() GroupCommitStats {
+	var st GroupCommitStats
+	st.Commits, st.Writes = s.group.commits.Load(), s.group.writes.Load()
+	for i := range st.Sizes {
+		st.Sizes[i] = s.group.sizes[i].Load()
+	}
+	return st
+}
+
+func (g *groupCommit) count(n int) {
+	g.commits.Add(1)
+	g.writes.Add(uint64(n))
+	g.sizes[min(bits.Len(uint(n))-1, len(g.sizes)-1)].Add(1)
+}
+
+// refusal marks an error a batch function returned before it wrote anything
+// (an unknown code, an expired or revoked refresh token): the group's
+// transaction goes on without it, with nothing to roll back, so that one
+// request's refusal never makes its neighbours' writes run again.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// refuse marks err as returned before any write.
+func refuse(err error) error { return refusal{err} }
 
 type groupCall struct {
 	fn   func(*bolt.Tx) error
@@ -74,15 +116,23 @@ func (s *Store) commitGroups() {
 	}
 }
 
-// commitGroup runs calls in one transaction. A call that fails is taken out
-// and told to run alone; the rest run again without it.
+// commitGroup runs calls in one transaction. A call that refuses (refuse)
+// gets its error and the others go on; a call that fails otherwise is taken
+// out and told to run alone, and the rest run again without it.
 func (s *Store) commitGroup(calls []groupCall) {
+	refused := make([]error, len(calls))
 	for len(calls) > 0 {
 		failed, panicked := -1, false
 		err := s.dbUpdate(func(tx *bolt.Tx) error {
 			for i, c := range calls {
 				err, p := callSafely(c.fn, tx)
-				if err != nil {
+				var r refusal
+				switch {
+				case err == nil:
+					refused[i] = nil
+				case !p && errors.As(err, &r):
+					refused[i] = r.err
+				default:
 					failed, panicked = i, p
 					return err
 				}
@@ -99,9 +149,15 @@ func (s *Store) commitGroup(calls []groupCall) {
 			// request's own recovery applies.
 			calls[failed].done <- errRunAlone
 			calls = slices.Delete(calls, failed, failed+1)
+			refused = refused[:len(calls)]
 			continue
 		}
-		for _, c := range calls {
+		s.group.count(len(calls))
+		for i, c := range calls {
+			if refused[i] != nil {
+				c.done <- refused[i]
+				continue
+			}
 			c.done <- err
 		}
 		return

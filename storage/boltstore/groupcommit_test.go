@@ -174,3 +174,75 @@ func TestGroupCommitAloneIsImmediate(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
+
+// TestGroupCommitRefusal: a write that refuses before writing anything gets
+// its own error while the others of its group commit in the same transaction,
+// run once (a refusal never makes the group run again); the statistics count
+// the shared commit.
+func TestGroupCommitRefusal(t *testing.T) {
+	s := openInternal(t)
+	ctx := context.Background()
+	bucket := []byte("refusal-test")
+	if err := s.db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.batch(ctx, func(tx *bolt.Tx) error {
+			<-release
+			return nil
+		})
+	}()
+	for s.pendingWrites() != 0 || !s.groupRunning() {
+		time.Sleep(time.Millisecond)
+	}
+	before := s.GroupCommitStats()
+	const n = 6
+	var runs [n]int
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.batch(ctx, func(tx *bolt.Tx) error {
+				runs[i]++
+				if i%2 == 1 {
+					return refuse(fmt.Errorf("write %d: %w", i, errRefusedForTest))
+				}
+				return tx.Bucket(bucket).Put([]byte(fmt.Sprint(i)), []byte("x"))
+			})
+		})
+	}
+	waitPending(t, s, n)
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if i%2 == 1 {
+			var r refusal
+			if !errors.Is(err, errRefusedForTest) || errors.As(err, &r) {
+				t.Errorf("write %d: %v, want its own refusal's error, unwrapped", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+		if runs[i] != 1 {
+			t.Errorf("write %d ran %d times, want once", i, runs[i])
+		}
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if got := tx.Bucket(bucket).Stats().KeyN; got != n/2 {
+			t.Errorf("%d keys written, want %d", got, n/2)
+		}
+		return nil
+	})
+	after := s.GroupCommitStats()
+	// The held write's commit, then one for the n that queued behind it.
+	if after.Commits-before.Commits != 2 || after.Writes-before.Writes != n+1 {
+		t.Errorf("stats: %d commits carrying %d writes, want 2 carrying %d", after.Commits-before.Commits, after.Writes-before.Writes, n+1)
+	}
+}
+
+var errRefusedForTest = errors.New("refused")

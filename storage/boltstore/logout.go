@@ -19,7 +19,7 @@ func (s *Store) AddSessionClient(ctx context.Context, sid, clientID string, expi
 	if err := checkKey(clientID); err != nil {
 		return fmt.Errorf("boltstore: add session client: %w", err)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error { return putSessionClient(tx, sid, clientID, expiresAt) })
+	err := s.batch(ctx, func(tx *bolt.Tx) error { return putSessionClient(tx, sid, clientID, expiresAt) })
 	if err != nil {
 		return fmt.Errorf("boltstore: add session client: %w", err)
 	}

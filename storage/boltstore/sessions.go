@@ -75,7 +75,11 @@ func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, er
 func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*storage.Session) error) (*storage.Session, error) {
 	var sess *storage.Session
 	var fnErr error
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	// Shared with the token endpoint's commits: a refresh records session
+	// activity here, and a commit of its own would hold the writer through two
+	// syncs that the token writes queue behind. fnErr and sess are assigned,
+	// not accumulated, so a re-run is harmless.
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if sess, err = getSession(tx, id); err != nil {
 			return err

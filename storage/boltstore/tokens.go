@@ -37,7 +37,7 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 		id, reused = "", false // batch may run this more than once
 		a, err := getAuthRequestByCode(tx, codeHash)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		id = a.ID
 		if a.CodeUsed {
@@ -428,23 +428,25 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 		fam, reused = nil, false // batch may run this more than once
 		old, err := get[storage.RefreshToken](tx, bucketRefreshTokens, r.OldHash)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if old == nil {
-			return storage.ErrNotFound
+			return refuse(storage.ErrNotFound)
 		}
 		f, err := get[storage.RefreshFamily](tx, bucketFamilies, old.FamilyID)
+		// Nothing is written before these checks: a refusal leaves the shared
+		// transaction to the other writers.
 		switch {
 		case err != nil:
-			return err
+			return refuse(err)
 		case f == nil:
-			return fmt.Errorf("family %q: %w", old.FamilyID, storage.ErrNotFound)
+			return refuse(fmt.Errorf("family %q: %w", old.FamilyID, storage.ErrNotFound))
 		case f.Revoked:
-			return fmt.Errorf("family %q revoked: %w", f.ID, storage.ErrNotFound)
+			return refuse(fmt.Errorf("family %q revoked: %w", f.ID, storage.ErrNotFound))
 		case old.Expired(r.Now):
-			return fmt.Errorf("token expired: %w", storage.ErrNotFound)
+			return refuse(fmt.Errorf("token expired: %w", storage.ErrNotFound))
 		case f.Expired(r.Now):
-			return fmt.Errorf("family %q expired: %w", f.ID, storage.ErrNotFound)
+			return refuse(fmt.Errorf("family %q expired: %w", f.ID, storage.ErrNotFound))
 		}
 		fam = f
 		switch {
