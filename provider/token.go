@@ -390,17 +390,14 @@ func grantedOf(asked, granted []string) []string {
 func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) (*storage.Session, error) {
 	var live *storage.Session
 	if sid != "" {
-		sessions, err := p.store.ListUserSessions(ctx, userID)
-		if err != nil {
+		// One keyed read: a person signed in many times over has many sessions.
+		s, err := p.store.GetUserSessionBySID(ctx, userID, sid)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
 			return nil, oidc.ErrServerError().WithParent(err)
-		}
-		for _, s := range sessions {
-			if s.SID == sid {
-				if !s.Expired(now) && !s.Idle(now, p.cfg.Lifetimes.SessionIdle) {
-					live = s
-				}
-				break
-			}
+		case !s.Expired(now) && !s.Idle(now, p.cfg.Lifetimes.SessionIdle):
+			live = s
 		}
 		if live == nil {
 			return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this grant has ended")

@@ -277,6 +277,10 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	// ListUserSessions returns the user's sessions, expired ones included.
 	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+	// GetUserSessionBySID returns the user's session whose public id is sid,
+	// expired or not, or ErrNotFound. The token endpoint asks it on every code
+	// exchange: it must not cost a read of every session the person has.
+	GetUserSessionBySID(ctx context.Context, userID, sid string) (*Session, error)
 	// ListIdleSessions returns at most limit sessions whose LastSeen is before
 	// lastSeenBefore, so that the janitor can end them with their logout
 	// notices.

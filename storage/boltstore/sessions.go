@@ -44,7 +44,41 @@ func putUserSession(tx *bolt.Tx, sess *storage.Session) error {
 	if err := checkKey(sess.UserID); err != nil {
 		return fmt.Errorf("user id: %w", err)
 	}
-	return tx.Bucket(bucketUserSessions).Put(indexKey(sess.UserID, sess.ID), emptyValue)
+	// The entry's value is the session's sid, so that GetUserSessionBySID
+	// finds it without reading every session of the person.
+	return tx.Bucket(bucketUserSessions).Put(indexKey(sess.UserID, sess.ID), []byte(sess.SID))
+}
+
+// GetUserSessionBySID finds the user's session by its sid through the user's
+// index entries, whose values hold the sids; an entry written before they did
+// (an empty value) is checked against its session record.
+func (s *Store) GetUserSessionBySID(ctx context.Context, userID, sid string) (*storage.Session, error) {
+	var found *storage.Session
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if userID == "" || sid == "" {
+			return storage.ErrNotFound
+		}
+		prefix := prefixKey(userID)
+		c := tx.Bucket(bucketUserSessions).Cursor()
+		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+			if len(v) > 0 && string(v) != sid {
+				continue
+			}
+			sess, err := getSession(tx, string(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if sess.SID == sid {
+				found = sess
+				return nil
+			}
+		}
+		return storage.ErrNotFound
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: get session of user %q by sid: %w", userID, err)
+	}
+	return found, nil
 }
 
 func getSession(tx *bolt.Tx, id string) (*storage.Session, error) {
@@ -84,14 +118,14 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*storage.S
 		if sess, err = getSession(tx, id); err != nil {
 			return err
 		}
-		oldUserID, oldExpiry := sess.UserID, sess.ExpiresAt
+		oldUserID, oldSID, oldExpiry := sess.UserID, sess.SID, sess.ExpiresAt
 		if fnErr = fn(sess); fnErr != nil {
 			return fnErr
 		}
 		if sess.ID != id {
 			return fmt.Errorf("id: %w", errImmutableChanged)
 		}
-		if sess.UserID != oldUserID {
+		if sess.UserID != oldUserID || sess.SID != oldSID {
 			if oldUserID != "" {
 				if err := tx.Bucket(bucketUserSessions).Delete(indexKey(oldUserID, id)); err != nil {
 					return err

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ var sessionTests = []test{
 	{"Update", testSessionUpdate},
 	{"ListUserSessions", testListUserSessions},
 	{"ListIdleSessions", testListIdleSessions},
+	{"GetUserSessionBySID", testGetUserSessionBySID},
 }
 
 func testListIdleSessions(t *testing.T, s storage.Store) {
@@ -129,4 +131,44 @@ func testListUserSessions(t *testing.T, s storage.Store) {
 	must(t, err)
 	wantIDs(t, ids(list, sessionID), []string{"a2"}, "ListUserSessions after delete")
 	wantEqual(t, list[0], newSession("a2", "u1", t0.Add(time.Hour)), "listed session")
+}
+
+func testGetUserSessionBySID(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for i, user := range []string{"u1", "u1", "u1", "u2"} {
+		sess := newSession(fmt.Sprint("sess-", i), user, t0.Add(time.Duration(i-1)*time.Hour))
+		sess.SID = fmt.Sprint("sid-", i)
+		must(t, s.CreateSession(ctx, sess))
+	}
+	for _, tc := range []struct{ user, sid, want string }{
+		{"u1", "sid-0", "sess-0"}, // expired sessions are found too
+		{"u1", "sid-2", "sess-2"},
+		{"u2", "sid-3", "sess-3"},
+		{"u2", "sid-0", ""}, // another person's
+		{"u1", "sid-x", ""},
+		{"u1", "", ""},
+	} {
+		got, err := s.GetUserSessionBySID(ctx, tc.user, tc.sid)
+		if tc.want == "" {
+			wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetUserSessionBySID(%s, %q)", tc.user, tc.sid))
+			continue
+		}
+		must(t, err)
+		if got.ID != tc.want || got.SID != tc.sid {
+			t.Errorf("GetUserSessionBySID(%s, %s) = %s (sid %s), want %s", tc.user, tc.sid, got.ID, got.SID, tc.want)
+		}
+	}
+	// A sid changed by UpdateSession is found under its new value only.
+	_, err := s.UpdateSession(ctx, "sess-2", func(x *storage.Session) error { x.SID = "sid-new"; return nil })
+	must(t, err)
+	_, err = s.GetUserSessionBySID(ctx, "u1", "sid-2")
+	wantErr(t, err, storage.ErrNotFound, "the old sid after UpdateSession changed it")
+	got, err := s.GetUserSessionBySID(ctx, "u1", "sid-new")
+	must(t, err)
+	if got.ID != "sess-2" {
+		t.Errorf("new sid finds %s, want sess-2", got.ID)
+	}
+	must(t, s.DeleteSession(ctx, "sess-2"))
+	_, err = s.GetUserSessionBySID(ctx, "u1", "sid-new")
+	wantErr(t, err, storage.ErrNotFound, "the sid of a deleted session")
 }
