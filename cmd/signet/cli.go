@@ -210,6 +210,9 @@ func (c *cli) manage(fn func(admin.Manager) error) error {
 // (nothing is created: no directory, database or secret). The returned
 // function closes it.
 func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, func() error, error) {
+	if cfg.Storage.Postgres() {
+		return openPostgresManager(cfg)
+	}
 	sock := filepath.Join(cfg.DataDir, socketFileName)
 	client, dialErr := admin.Dial(sock)
 	if dialErr == nil {
@@ -233,6 +236,15 @@ func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, f
 	if err != nil {
 		return nil, nil, err
 	}
+	// Key commands need the key-encryption key; without it the other commands
+	// still work. A missing key file is not made here: that is serve's job.
+	secrets, _ := loadSecrets(cfg.DataDir, false)
+	return directService(cfg, store, secrets), store.Close, nil
+}
+
+// directService is the management service on a store opened by the CLI
+// itself; secrets may be nil (then the key commands are unavailable).
+func directService(cfg *Config, store storage.Store, secrets *Secrets) *admin.Service {
 	svc := admin.NewService(store, newHasher(cfg), time.Now)
 	// The same session and grant semantics as the server's (logout notices are
 	// queued and go out when a server runs).
@@ -243,14 +255,12 @@ func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, f
 	svc.SetGrantRevoker(func(ctx context.Context, userID, clientID string) error {
 		return provider.RevokeGrant(ctx, store, userID, clientID)
 	})
-	// Key commands need the key-encryption key; without it the other commands
-	// still work. A missing key file is not made here: that is serve's job.
-	if secrets, err := loadSecrets(cfg.DataDir, false); err == nil {
+	if secrets != nil {
 		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now); err == nil {
 			svc.SetKeys(km, rewrapper(cfg, km))
 		}
 	}
-	return svc, store.Close, nil
+	return svc
 }
 
 // newHasher returns the password hasher configured by cfg.Passwords.

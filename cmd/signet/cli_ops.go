@@ -745,6 +745,9 @@ func kekFingerprint(k []byte) string {
 // relative data_dir where a service manager decides the working directory.
 // notes are worth saying but not wrong. Nothing is created.
 func deploymentProblems(cfg *Config) (problems, notes []string) {
+	if cfg.Storage.Postgres() {
+		return postgresProblems(cfg)
+	}
 	dir := cfg.DataDir
 	fi, err := os.Stat(dir)
 	switch {

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gopkg.in/yaml.v3"
 
 	"github.com/signet-idp/signet/provider/policy"
@@ -48,7 +49,41 @@ type Config struct {
 	Passwords PasswordsConfig `yaml:"passwords"`
 	MFA       MFAConfig       `yaml:"mfa"`
 	Throttle  ThrottleConfig  `yaml:"throttle"`
+	Storage   StorageConfig   `yaml:"storage"`
 }
+
+// Storage backends (storage.type).
+const (
+	StorageBbolt    = "bbolt"
+	StoragePostgres = "postgres"
+)
+
+// EnvDatabaseURL overrides storage.dsn: the place for a connection string that
+// carries a password, which the file must not.
+const EnvDatabaseURL = "SIGNET_DATABASE_URL"
+
+// StorageConfig chooses the backend: bbolt (data_dir/signet.db, one process)
+// or PostgreSQL (several replicas sharing one database).
+type StorageConfig struct {
+	// Type is bbolt (the default) or postgres.
+	Type string `yaml:"type"`
+	// DSN is the PostgreSQL connection string (a postgres:// URL or key=value
+	// pairs), without a password: libpq's PGPASSWORD or PGPASSFILE supply it,
+	// and SIGNET_DATABASE_URL replaces the whole string.
+	DSN string `yaml:"dsn,omitempty"`
+}
+
+// DatabaseURL is the PostgreSQL connection string in force: SIGNET_DATABASE_URL
+// when set, else storage.dsn.
+func (s StorageConfig) DatabaseURL() string {
+	if v := os.Getenv(EnvDatabaseURL); v != "" {
+		return v
+	}
+	return s.DSN
+}
+
+// Postgres reports whether the backend is PostgreSQL.
+func (s StorageConfig) Postgres() bool { return s.Type == StoragePostgres }
 
 // MetricsConfig places the Prometheus endpoint. It is off unless Listen is
 // set, and never shares the public listener: metrics name clients and show
@@ -222,7 +257,8 @@ func DefaultConfig() *Config {
 			Argon2Parallelism: 2,
 			MaxConcurrent:     0,
 		},
-		MFA: MFAConfig{Policy: "optional"},
+		MFA:     MFAConfig{Policy: "optional"},
+		Storage: StorageConfig{Type: StorageBbolt},
 		Throttle: ThrottleConfig{
 			AccountFailures: 5,
 			AddressFailures: 100,
@@ -291,6 +327,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(&t.BaseLockout, dt.BaseLockout)
 	setDuration(&t.MaxLockout, dt.MaxLockout)
+	setString(&c.Storage.Type, StorageBbolt)
 }
 
 func setString(s *string, def string) {
@@ -755,8 +792,55 @@ func (c *Config) problems() []configProblem {
 	if t.MaxLockout < t.BaseLockout {
 		add("throttle.max_lockout", "%s is shorter than throttle.base_lockout", t.MaxLockout)
 	}
+	switch st := c.Storage; st.Type {
+	case StorageBbolt:
+		if st.DSN != "" {
+			add("storage.dsn", "is for type postgres; bbolt keeps its file in data_dir")
+		}
+	case StoragePostgres:
+		if st.DSN == "" && os.Getenv(EnvDatabaseURL) == "" {
+			add("storage.dsn", "required with type postgres (or set %s)", EnvDatabaseURL)
+		}
+		if msg := dsnProblem(st.DSN); msg != "" {
+			add("storage.dsn", "%s", msg)
+		}
+	default:
+		add("storage.type", "%q is not bbolt or postgres", st.Type)
+	}
 	return ps
 }
+
+// dsnProblem says what is wrong with a connection string written in the file:
+// one that does not parse, or one holding a password (the file is no place
+// for a secret). It never repeats the string.
+func dsnProblem(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
+		return "not a PostgreSQL connection string (a postgres:// URL or key=value pairs)"
+	}
+	if dsnHasPassword(dsn) {
+		return "holds a password; remove it and give it through PGPASSWORD or a PGPASSFILE (or put the whole string in " + EnvDatabaseURL + ")"
+	}
+	return ""
+}
+
+// dsnHasPassword reports whether dsn itself carries a password (the URL's
+// user:password@ or a password= pair), as opposed to libpq's environment.
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return false
+		}
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	return rePasswordPair.MatchString(dsn)
+}
+
+var rePasswordPair = regexp.MustCompile(`(^|\s)password\s*=`)
 
 // issuerProblem returns what is wrong with an issuer URL, or "".
 func issuerProblem(issuer string) string {

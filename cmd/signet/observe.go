@@ -20,6 +20,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/obs"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/storage/boltstore"
 )
 
 // setupLogging makes the configured handler (log_format, log_level) the
@@ -57,7 +58,9 @@ func (s *server) instrument() {
 		Help:    "Time of one storage write transaction, commit and fsync included.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
-	s.store.SetWriteObserver(func(d time.Duration) { writes.Observe(d.Seconds()) })
+	if b, ok := s.store.(*boltstore.Store); ok {
+		b.SetWriteObserver(func(d time.Duration) { writes.Observe(d.Seconds()) })
+	}
 	m.Registry.MustRegister(writes, &scrapeCollector{s: s})
 }
 
@@ -93,9 +96,11 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
-	if st, err := s.store.Stats(ctx); err == nil {
-		ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(st.Size))
-		ch <- prometheus.MustNewConstMetric(descLogoutQueue, prometheus.GaugeValue, float64(st.LogoutQueue))
+	if b, ok := s.store.(*boltstore.Store); ok {
+		if st, err := b.Stats(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(st.Size))
+			ch <- prometheus.MustNewConstMetric(descLogoutQueue, prometheus.GaugeValue, float64(st.LogoutQueue))
+		}
 	}
 	stored, err := s.store.ListKeys(ctx)
 	if err != nil {

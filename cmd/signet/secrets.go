@@ -50,6 +50,12 @@ type Secrets struct {
 // CheckPrivateFile.
 func LoadSecrets(dataDir string) (*Secrets, error) { return loadSecrets(dataDir, true) }
 
+// LoadSharedSecrets returns each secret from its environment variable or the
+// file its _FILE variable names, and fails for one that is in neither: with
+// PostgreSQL there is no data directory to keep them in, and replicas must
+// agree on them, so none is generated.
+func LoadSharedSecrets() (*Secrets, error) { return loadSecrets("", false) }
+
 // loadSecrets is LoadSecrets; without create, a secret that is nowhere is an
 // error matching fs.ErrNotExist and nothing is written (management commands
 // never make secrets).
@@ -86,6 +92,12 @@ func loadSecrets(dataDir string, create bool) (*Secrets, error) {
 			}
 			*sec.dst = k
 			continue
+		}
+		if dataDir == "" {
+			// Replicas sharing a PostgreSQL database must share the keys: a
+			// key generated here would be this replica's alone.
+			return nil, fmt.Errorf("%s (or %s) is not set: with storage.type postgres every replica must be given the same key, "+
+				"so Signet never generates one (make it once with: openssl rand -base64 32)", sec.env, fileVar)
 		}
 		if !create {
 			k, err := readKeyFile(filepath.Join(dataDir, sec.file))

@@ -43,7 +43,7 @@ const (
 // that tests can run the same wiring on httptest.
 type server struct {
 	cfg      *Config
-	store    *boltstore.Store
+	store    serverStore
 	keys     *keys.Manager
 	provider *provider.Provider
 	web      *web.Handler
@@ -53,9 +53,13 @@ type server struct {
 	now      func() time.Time
 }
 
-// newServer opens the data directory and builds every component. now is the
-// clock (time.Now outside tests).
+// newServer opens the data directory (or, with storage.type postgres, the
+// database) and builds every component. now is the clock (time.Now outside
+// tests).
 func newServer(ctx context.Context, cfg *Config, now func() time.Time, opts ...serverOption) (*server, error) {
+	if cfg.Storage.Postgres() {
+		return newPostgresServer(ctx, cfg, now, opts...)
+	}
 	if err := EnsureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -79,7 +83,7 @@ func newServer(ctx context.Context, cfg *Config, now func() time.Time, opts ...s
 	return s, nil
 }
 
-func wire(ctx context.Context, cfg *Config, store *boltstore.Store, secrets *Secrets, now func() time.Time, opts ...serverOption) (*server, error) {
+func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets, now func() time.Time, opts ...serverOption) (*server, error) {
 	lt := cfg.Lifetimes
 	km, err := initKeys(ctx, cfg, store, secrets, now)
 	if err != nil {
@@ -341,7 +345,13 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	adminDone := make(chan struct{})
 	go func() {
 		defer close(adminDone)
-		if err := admin.ListenAndServe(ctx, sock, admin.WithBackup(admin.NewHandler(s.admin), s.store)); err != nil {
+		// Only bbolt's lock keeps the CLI out of the database while serve
+		// runs; with PostgreSQL the CLI opens the database itself.
+		bolt, ok := s.store.(*boltstore.Store)
+		if !ok {
+			return
+		}
+		if err := admin.ListenAndServe(ctx, sock, admin.WithBackup(admin.NewHandler(s.admin), bolt)); err != nil {
 			errc <- fmt.Errorf("admin socket: %w", err)
 		}
 	}()

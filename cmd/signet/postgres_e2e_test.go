@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/signet-idp/signet/storage/postgres/pgtest"
+	"github.com/signet-idp/signet/web/admin"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// setSharedSecrets puts fresh keys in the environment, as an operator gives
+// every replica the same two.
+func setSharedSecrets(t *testing.T) {
+	for _, env := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
+		k := make([]byte, 32)
+		rand.Read(k)
+		t.Setenv(env, base64.StdEncoding.EncodeToString(k))
+		t.Setenv(env+fileEnvSuffix, "")
+		os.Unsetenv(env + fileEnvSuffix)
+	}
+}
+
+// replicas is n servers wired on one PostgreSQL database behind one listener
+// (one issuer); next picks which replica answers the next requests.
+type replicas struct {
+	*testIssuer
+	servers []*server
+	next    atomic.Int32
+}
+
+func startReplicas(t *testing.T, n int) *replicas {
+	t.Helper()
+	return startReplicasOn(t, pgtest.DSN(t), n)
+}
+
+// startReplicasOn is startReplicas on the database dsn names.
+func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
+	t.Helper()
+	setSharedSecrets(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Issuer = "http://" + ln.Addr().String()
+	cfg.Listen = ln.Addr().String()
+	cfg.Storage = StorageConfig{Type: StoragePostgres, DSN: dsn}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &replicas{}
+	for range n {
+		s, err := newServer(ctx, cfg, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.store.Close() })
+		r.servers = append(r.servers, s)
+	}
+	front := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.servers[r.next.Load()].handler.ServeHTTP(w, req)
+	})
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: front}}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	r.testIssuer = &testIssuer{t: t, URL: cfg.Issuer, srv: r.servers[0], clock: clk,
+		ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
+	if _, err := r.servers[1].admin.AddUser(r.ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com",
+		Name: "Alice Example", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestPostgresReplicas: two servers on one PostgreSQL database act as one
+// issuer: a browser signs in on one, the code is redeemed on the other, a
+// replay on the first fails and revokes, and refreshes rotate on either.
+func TestPostgresReplicas(t *testing.T) {
+	r := startReplicas(t, 2)
+	app := r.addClient(admin.AddClientInput{ID: "app"})
+	b := newBrowser(t)
+
+	r.next.Store(0)
+	code, ap := app.signIn(b)
+	r.next.Store(1)
+	tok, err := app.exchange(code, ap)
+	if err != nil {
+		t.Fatalf("code from replica 0 redeemed on replica 1: %v", err)
+	}
+	app.verifyID(tok, ap.nonce)
+	r.next.Store(0)
+	if _, err := app.exchange(code, ap); oauthErrorCode(err) != "invalid_grant" {
+		t.Fatalf("replay on replica 0: %v, want invalid_grant", err)
+	}
+	if _, err := app.refresh(tok.RefreshToken); err == nil {
+		t.Fatal("the refresh token of a replayed code still works")
+	}
+
+	// A fresh sign-in (the browser's session is shared), refreshed in turn on
+	// both replicas; the rotated token is refused on the other.
+	code, ap = app.signIn(b)
+	r.next.Store(1)
+	tok, err = app.exchange(code, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := tok.RefreshToken
+	for i := range 4 {
+		r.next.Store(int32(i % 2))
+		next, err := app.refresh(rt)
+		if err != nil {
+			t.Fatalf("refresh %d on replica %d: %v", i, i%2, err)
+		}
+		rt = next.RefreshToken
+	}
+	r.next.Store(1)
+	if _, err := app.refresh(tok.RefreshToken); err == nil {
+		t.Fatal("a rotated refresh token was accepted by the other replica")
+	}
+	r.next.Store(0)
+	if _, err := app.refresh(rt); err == nil {
+		t.Fatal("the family survived the reuse of a rotated token")
+	}
+}
+
+// TestPostgresSecretsFromEnvironment: with PostgreSQL nothing generates the
+// keys: serve refuses to start without them, naming both ways to give them.
+func TestPostgresSecretsFromEnvironment(t *testing.T) {
+	for _, env := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
+		t.Setenv(env, "")
+		os.Unsetenv(env)
+		t.Setenv(env+fileEnvSuffix, "")
+		os.Unsetenv(env + fileEnvSuffix)
+	}
+	_, err := LoadSharedSecrets()
+	if err == nil {
+		t.Fatal("LoadSharedSecrets without the environment succeeded")
+	}
+	for _, want := range []string{EnvKeyEncryptionKey, EnvKeyEncryptionKey + fileEnvSuffix, "never generates"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	cfg := testConfig(t)
+	cfg.Storage = StorageConfig{Type: StoragePostgres, DSN: "postgres://signet@db.invalid/signet"}
+	if _, err := newServer(t.Context(), cfg, time.Now); err == nil || !strings.Contains(err.Error(), EnvKeyEncryptionKey) {
+		t.Errorf("newServer with postgres and no keys: %v", err)
+	}
+	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("newServer with postgres touched data_dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, KeyEncryptionKeyFile)); err == nil {
+		t.Error("a key file was generated")
+	}
+}
+
+// TestStorageConfig: storage.type and storage.dsn are checked with the rest of
+// the file, a password in the file is refused without being repeated, and
+// SIGNET_DATABASE_URL overrides the file.
+func TestStorageConfig(t *testing.T) {
+	t.Setenv(EnvDatabaseURL, "")
+	os.Unsetenv(EnvDatabaseURL)
+	for _, tc := range []struct {
+		name, body string
+		want       []string // problems; none means valid
+	}{
+		{"default", "data_dir: /tmp/x\n", nil},
+		{"postgres url", "storage:\n  type: postgres\n  dsn: postgres://signet@db.internal:5432/signet?sslmode=verify-full\n", nil},
+		{"postgres pairs", "storage:\n  type: postgres\n  dsn: host=db.internal user=signet dbname=signet\n", nil},
+		{"postgres without dsn", "storage:\n  type: postgres\n", []string{"storage.dsn: required with type postgres"}},
+		{"password in url", "storage:\n  type: postgres\n  dsn: postgres://signet:hunter2@db/signet\n", []string{"line 3: storage.dsn: holds a password"}},
+		{"password pair", "storage:\n  type: postgres\n  dsn: host=db password=hunter2\n", []string{"line 3: storage.dsn: holds a password"}},
+		{"bbolt with dsn", "storage:\n  dsn: host=db\n", []string{"storage.dsn: is for type postgres"}},
+		{"unknown type", "storage:\n  type: mysql\n", []string{`storage.type: "mysql" is not bbolt or postgres`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tc.body))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no problem found, want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("problems %q do not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the problem repeats the password: %v", err)
+			}
+		})
+	}
+
+	// "required" names the key even when the file lacks the dsn line.
+	if _, err := LoadConfig(writeConfig(t, "storage:\n  type: postgres\n")); err == nil || !strings.Contains(err.Error(), EnvDatabaseURL) {
+		t.Errorf("postgres without dsn: %v, want a problem naming %s", err, EnvDatabaseURL)
+	}
+	t.Setenv(EnvDatabaseURL, "postgres://signet:pw@db.internal/signet")
+	cfg, err := LoadConfig(writeConfig(t, "storage:\n  type: postgres\n"))
+	if err != nil {
+		t.Fatalf("postgres with %s: %v", EnvDatabaseURL, err)
+	}
+	if got := cfg.Storage.DatabaseURL(); got != "postgres://signet:pw@db.internal/signet" {
+		t.Errorf("DatabaseURL = %q, want the environment's", got)
+	}
+	cfg, err = LoadConfig(writeConfig(t, "storage:\n  type: postgres\n  dsn: host=elsewhere\n"))
+	if err != nil || cfg.Storage.DatabaseURL() != "postgres://signet:pw@db.internal/signet" {
+		t.Errorf("%s does not override storage.dsn: %v %q", EnvDatabaseURL, err, cfg.Storage.DatabaseURL())
+	}
+}
+
+// TestPostgresCLI: config check explains what PostgreSQL needs, and the
+// management commands work on the database directly while servers run.
+func TestPostgresCLI(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	t.Setenv(EnvDatabaseURL, "")
+	os.Unsetenv(EnvDatabaseURL)
+	for _, env := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
+		t.Setenv(env, "")
+		os.Unsetenv(env)
+	}
+	config := writeConfig(t, "issuer: http://127.0.0.1:5556\nstorage:\n  type: postgres\n  dsn: "+dsn+"\n")
+	r := runCLI(t, "", "config", "check", "--config", config)
+	if r.code == 0 || !strings.Contains(r.stdout, EnvKeyEncryptionKey+" or "+EnvKeyEncryptionKey+fileEnvSuffix) ||
+		!strings.Contains(r.stdout, "never generates") || !strings.Contains(r.stdout, "holds no Signet schema yet") {
+		t.Errorf("config check without keys = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	reps := startReplicasOn(t, dsn, 2) // sets the keys and migrates the schema
+	r = runCLI(t, "", "config", "check", "--config", config)
+	if r.code != 0 || !strings.Contains(r.stdout, "schema version") {
+		t.Errorf("config check with keys = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	// While the servers run, the CLI changes the database directly, and every
+	// replica reads the change.
+	r = runCLI(t, "another fine password\n", "--config", config, "user", "add", "bob", "--email", "bob@example.com", "--password-stdin")
+	if r.code != 0 {
+		t.Fatalf("user add with postgres = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	for i, s := range reps.servers {
+		if _, err := s.store.GetUserByUsername(t.Context(), "bob"); err != nil {
+			t.Errorf("replica %d does not see the person the CLI added: %v", i, err)
+		}
+	}
+	r = runCLI(t, "", "--config", config, "user", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "alice") || !strings.Contains(r.stdout, "bob") {
+		t.Errorf("user list with postgres = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
