@@ -161,7 +161,7 @@ func (p *Provider) lookupRefresh(ctx context.Context, token string) (*storage.Re
 	if len(token) > 256 {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
-	rt, err := p.store.GetRefreshToken(ctx, hashHex(token))
+	rt, err := p.store.GetRefreshToken(ctx, refreshKey(token))
 	if err != nil {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}

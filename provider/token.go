@@ -203,7 +203,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
 		return nil, err
 	}
-	refreshToken = randomID(32)
+	refreshToken = newRefreshTokenValue(now)
 	rt = p.newRefreshToken(refreshToken, fam, scopes, now)
 	rt.FamilyID = fam.ID
 	// Sign while the write commits: the write waits on the disk, the signatures on
@@ -342,7 +342,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	if err != nil {
 		return nil, err
 	}
-	refreshToken := randomID(32)
+	refreshToken := newRefreshTokenValue(now)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
 	// The token's family is the presented token's, which the rotation keeps.
@@ -352,7 +352,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		acr: rr.fam.ACR, amr: rr.fam.AMR, authTime: rr.fam.AuthTime, sid: rr.fam.SessionSID,
 	}, refreshToken)
 	_, err = p.store.RotateRefreshToken(ctx, storage.Rotation{
-		OldHash: hashHex(req.RefreshToken), Now: now, Grace: p.cfg.Lifetimes.RefreshReuseGrace,
+		OldHash: refreshKey(req.RefreshToken), Now: now, Grace: p.cfg.Lifetimes.RefreshReuseGrace,
 		Next: next, Access: at,
 	})
 	switch {
@@ -483,7 +483,7 @@ func (p *Provider) newRefreshToken(token string, fam *storage.RefreshFamily, sco
 		exp = fam.ExpiresAt
 	}
 	return &storage.RefreshToken{
-		Hash: hashHex(token), ClientID: fam.ClientID, UserID: fam.UserID,
+		Hash: refreshKey(token), ClientID: fam.ClientID, UserID: fam.UserID,
 		Scopes: scopes, IssuedAt: now, ExpiresAt: exp,
 	}
 }

@@ -444,7 +444,9 @@ type RefreshFamily struct {
 // Expired reports whether the family has passed its absolute lifetime.
 func (f *RefreshFamily) Expired(now time.Time) bool { return !now.Before(f.ExpiresAt) }
 
-// RefreshToken is one member of a family, keyed by the SHA-256 (hex) of the token.
+// RefreshToken is one member of a family, keyed by Hash: the SHA-256 (hex) of
+// the token, which the provider prefixes with the token's issue time so that
+// successors are stored together (provider/refreshkey.go).
 type RefreshToken struct {
 	Hash     string
 	FamilyID string
