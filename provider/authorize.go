@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -118,10 +119,24 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !slices.Contains(strings.Fields(r.Form.Get("scope")), oidc.ScopeOpenID) {
-		fail(oidc.ErrInvalidScope().WithDescription("the openid scope is required"))
+	// One API per access token (RFC 8707): a resource Signet does not know,
+	// or scopes of two APIs without a resource to pick one, are invalid_target.
+	// A plain OAuth request (no openid) is fine when it asks for an API.
+	resource := r.Form.Get("resource")
+	api, _, err := p.apiFor(ctx, strings.Fields(r.Form.Get("scope")), resource)
+	if err != nil {
+		var oe *oidc.Error
+		if !errors.As(err, &oe) {
+			oe = oidc.ErrServerError()
+		}
+		fail(oe)
 		return
 	}
+	if !slices.Contains(strings.Fields(r.Form.Get("scope")), oidc.ScopeOpenID) && api == nil {
+		fail(oidc.ErrInvalidScope().WithDescription("the openid scope is required, or a scope of an API"))
+		return
+	}
+	r = r.WithContext(context.WithValue(ctx, resourceKey{}, resource))
 	if v := r.Form.Get("max_age"); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 32); err != nil || strconv.FormatUint(n, 10) != v {
 			fail(oidc.ErrInvalidRequest().WithDescription("max_age must be a whole number of seconds"))
@@ -300,3 +315,8 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, appendQuery(ar.RedirectURI, v), http.StatusFound)
 }
+
+// resourceKey carries the authorization request's resource parameter to
+// CreateAuthRequest, which the library calls with its own parsed request (that
+// has no resource).
+type resourceKey struct{}

@@ -58,7 +58,9 @@ func presentedClaims(ctx context.Context, jti, subject string) (*accessTokenClai
 		return nil, false
 	}
 	var cl accessTokenClaims
-	if json.Unmarshal(payload, &cl) != nil || cl.JWTID == "" || cl.JWTID != jti || cl.Subject != subject || cl.FamilyID == "" {
+	// A service account's token names no family: its subject is its client.
+	if json.Unmarshal(payload, &cl) != nil || cl.JWTID == "" || cl.JWTID != jti || cl.Subject != subject ||
+		(cl.FamilyID == "" && cl.Subject != cl.ClientID) {
 		return nil, false
 	}
 	return &cl, true
@@ -83,6 +85,13 @@ func (p *Provider) activeJWT(ctx context.Context, cl *accessTokenClaims) (*stora
 	}
 	if revoked, err := p.store.JWTRevoked(ctx, at.ID); err != nil || revoked {
 		return nil, errInactive
+	}
+	if at.RefreshFamilyID == "" {
+		// A service account's token (client_credentials) stands on its client.
+		if !p.isClientToken(ctx, at.ClientID, at.UserID) {
+			return nil, errInactive
+		}
+		return at, nil
 	}
 	fam, err := p.store.GetRefreshFamily(ctx, at.RefreshFamilyID)
 	if err != nil || fam.Revoked || fam.UserID != at.UserID || fam.ClientID != at.ClientID {

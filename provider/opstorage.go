@@ -85,6 +85,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Prompt:              slices.Clone([]string(req.Prompt)),
 		MaxAge:              -1,
 		IDTokenHintSubject:  hintSubject,
+		Resource:            resourceOf(ctx),
 		LoginHint:           req.LoginHint,
 		ACRValues:           slices.Clone([]string(req.ACRValues)),
 		CreatedAt:           now,
@@ -358,6 +359,9 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 	if at.Revoked || at.Expired(p.now()) || at.UserID != subject {
 		return nil, errors.New("access token is not active")
 	}
+	if p.isClientToken(ctx, at.ClientID, at.UserID) {
+		return at, nil // a service account's: no person behind it
+	}
 	u, err := p.store.GetUser(ctx, at.UserID)
 	// A password change refuses every token issued before it.
 	if err != nil || u.Disabled || !at.IssuedAt.After(u.TokensValidAfter) {
@@ -382,10 +386,15 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 
 // SetIntrospectionFromToken reports a live token (RFC 7662); an error makes the
 // library answer {"active": false}.
-func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, _ string) error {
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
 	at, err := s.p.activeAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
+	}
+	// A client learns about its own tokens only; an API asks with its own
+	// credentials (introspectAsAPI) about the tokens meant for it.
+	if at.ClientID != clientID {
+		return errors.New("access token of another client")
 	}
 	resp.Scope = at.Scopes
 	resp.ClientID = at.ClientID
@@ -521,3 +530,9 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 // IsScopeAllowed admits the configured extra scopes; unknown scopes are dropped
 // from the request (OpenID Connect Core, section 3.1.2.1 lets the OP ignore them).
 func (c *client) IsScopeAllowed(scope string) bool { return c.p.scopes[scope] }
+
+// resourceOf is the resource parameter authorize put in the context.
+func resourceOf(ctx context.Context) string {
+	r, _ := ctx.Value(resourceKey{}).(string)
+	return r
+}

@@ -351,7 +351,7 @@ func (p *Provider) buildDiscovery() error {
 	d.ScopesSupported = p.scopeNames()
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	d.SubjectTypesSupported = []string{"public"}
 	d.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256), string(jose.ES256)}
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}

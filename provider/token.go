@@ -65,10 +65,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		resp, err = p.exchangeCode(r)
 	case string(oidc.GrantTypeRefreshToken):
 		resp, err = p.exchangeRefresh(r)
+	case string(oidc.GrantTypeClientCredentials):
+		resp, err = p.clientCredentials(r)
 	case "":
 		err = oidc.ErrInvalidRequest().WithDescription("grant_type is missing")
 	default:
-		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token")
+		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials")
 	}
 	if err != nil {
 		op.RequestError(w, r, err, nil)
@@ -86,6 +88,10 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
 	if err := r.ParseForm(); err != nil {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		return
+	}
+	// An API introspects the tokens meant for it with its own secret.
+	if p.introspectAsAPI(w, r) {
 		return
 	}
 	clientID, ok, err := op.ClientIDFromRequest(r, p.op)
@@ -169,7 +175,22 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	}
 	now := p.now().UTC()
 	scopes := (&authRequest{ar}).GetScopes()
-	at := p.newAccessToken(c, ar.UserID, scopes, ar.SessionSID, ar.AuthTime, ar.AMR, now)
+	// The access token is for one API (RFC 8707): the one the authorization
+	// or this request names, or the one its scopes belong to.
+	resource := ar.Resource
+	if tr, err := singleParam(r, "resource"); err != nil {
+		return nil, err
+	} else if tr != "" && resource != "" && tr != resource {
+		return nil, errInvalidTarget("the resource differs from the one authorized")
+	} else if tr != "" {
+		resource = tr
+	}
+	api, atScopes, err := p.apiFor(ctx, scopes, resource)
+	if err != nil {
+		return nil, err
+	}
+	at := p.newAccessToken(c, ar.UserID, atScopes, ar.SessionSID, ar.AuthTime, ar.AMR, now)
+	at.Audience = p.audienceOf(api, atScopes)
 	var (
 		fam          *storage.RefreshFamily
 		rt           *storage.RefreshToken
@@ -344,7 +365,18 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	}
 	refreshToken := newRefreshTokenValue(now)
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
-	at := p.newAccessToken(c, rr.rt.UserID, rr.scopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
+	// resource= picks another API of the same grant, with no more scope than
+	// was granted (RFC 8707, section 2.2).
+	resource, err := singleParam(r, "resource")
+	if err != nil {
+		return nil, err
+	}
+	api, atScopes, err := p.apiFor(ctx, rr.scopes, resource)
+	if err != nil {
+		return nil, err
+	}
+	at := p.newAccessToken(c, rr.rt.UserID, atScopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
+	at.Audience = p.audienceOf(api, atScopes)
 	// The token's family is the presented token's, which the rotation keeps.
 	at.RefreshFamilyID = rr.fam.ID
 	// The ID token's inputs are the family's, which rotation does not change.

@@ -307,11 +307,13 @@ type AuthRequest struct {
 	MaxAge int64
 	// IDTokenHintSubject is the sub of a verified id_token_hint.
 	IDTokenHintSubject string
-	LoginHint          string
-	ACRValues          []string
-	UILocales          []string
-	CreatedAt          time.Time
-	ExpiresAt          time.Time
+	// Resource is the API (RFC 8707 resource indicator) the request names.
+	Resource  string
+	LoginHint string
+	ACRValues []string
+	UILocales []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 
 	// Set by the login UI between the first factor and the second: who passed
 	// the first factor (a password, or a browser session that used only one),

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/signet-idp/signet/provider/policy"
@@ -194,6 +195,10 @@ type consentScope struct {
 	Name        string
 	Description string
 	Required    bool
+	// API names the API that owns the scope ("Calendar API, calendar.example.com");
+	// APIFirst marks the first of its scopes, where the page heads the group.
+	API      string
+	APIFirst bool
 }
 
 type consentData struct {
@@ -227,14 +232,20 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, status int
 		d.ClientHost = u.Host
 	}
 	ask := h.toAsk(ar, c, g)
+	owner := h.scopeOwners(r.Context())
 	for _, s := range ar.Scopes {
 		sc := h.scope(s)
-		cs := consentScope{Name: s, Description: sc.Description, Required: !h.optional(s)}
+		cs := consentScope{Name: s, Description: sc.Description, Required: !h.optional(s), API: owner[s]}
 		if slices.Contains(ask, s) {
 			d.Ask = append(d.Ask, cs)
 		} else if g != nil && slices.Contains(g.Scopes, s) {
 			d.Already = append(d.Already, cs)
 		}
+	}
+	// Scopes about the person first, then each API's under its name.
+	slices.SortStableFunc(d.Ask, func(a, b consentScope) int { return strings.Compare(a.API, b.API) })
+	for i := range d.Ask {
+		d.Ask[i].APIFirst = d.Ask[i].API != "" && (i == 0 || d.Ask[i-1].API != d.Ask[i].API)
 	}
 	h.render(w, r, status, "consent", "Allow access?", d)
 }
@@ -553,4 +564,27 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "password changed", "event", "password_changed", "subject", user.ID,
 		"sessions_ended", ended.Sessions, "refresh_families_revoked", ended.RefreshFamilies, "address", r.RemoteAddr)
 	http.Redirect(w, r, PathAccount+"?done=password", http.StatusSeeOther)
+}
+
+// scopeOwners maps each scope that belongs to an API to the API's name and
+// host, as the consent page heads its group.
+func (h *Handler) scopeOwners(ctx context.Context) map[string]string {
+	apis, err := h.store.ListAPIs(ctx)
+	if err != nil {
+		h.log.WarnContext(ctx, "list apis for the consent page", "error", err)
+		return nil
+	}
+	out := map[string]string{}
+	for _, a := range apis {
+		label := a.Name
+		if u, err := url.Parse(a.Audience); err == nil && u.Host != "" {
+			label += ", " + u.Host
+		} else {
+			label += ", " + a.Audience
+		}
+		for _, s := range a.Scopes {
+			out[s] = label
+		}
+	}
+	return out
 }

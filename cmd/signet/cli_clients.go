@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/web/admin"
 )
 
@@ -47,6 +49,11 @@ secret and must use PKCE.`,
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
+		// The default grant (authorization_code) needs a redirect URI; say so
+		// as for any other required flag.
+		if len(in.RedirectURIs) == 0 && (len(in.GrantTypes) == 0 || slices.Contains(in.GrantTypes, policy.GrantAuthorizationCode)) {
+			return errors.New(`required flag(s) "redirect-uri" not set (a client that signs people in needs one; a service account uses --grant client_credentials)`)
+		}
 		if len(in.AllowedScopes) > 0 {
 			cfg, err := c.loadConfig()
 			if err != nil {
@@ -84,6 +91,7 @@ secret and must use PKCE.`,
 	f.StringArrayVar(&in.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return (exact match), repeat for several")
 	f.StringVar(&in.BackchannelLogoutURI, "backchannel-logout-uri", "", "URI that receives a logout token when a session ends")
 	f.StringArrayVar(&in.AllowedScopes, "allowed-scope", nil, "limit the scopes this client may request (beside openid), repeat for several; default: all")
+	f.StringArrayVar(&in.GrantTypes, "grant", nil, "a grant the client may use, repeat for several: authorization_code (the default; needs --redirect-uri), client_credentials (a service account: no redirect URI), urn:ietf:params:oauth:grant-type:device_code")
 	f.StringArrayVar(&in.AllowedGroups, "allowed-group", nil, "only members of this group may sign in (repeat for several; a member of any one may); default: everyone")
 	f.BoolVar(&in.Public, "public", false, "public client (native or browser app): no secret, PKCE required")
 	f.BoolVar(&in.FirstParty, "first-party", false, "first-party client: skips the consent page")
@@ -92,7 +100,6 @@ secret and must use PKCE.`,
 	f.StringVar(&in.AccessTokenFormat, "access-token-format", "jwt", "access token format: jwt or opaque")
 	_ = cmd.MarkFlagRequired("id")
 	_ = cmd.MarkFlagRequired("name")
-	_ = cmd.MarkFlagRequired("redirect-uri")
 	return cmd
 }
 

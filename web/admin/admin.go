@@ -65,6 +65,12 @@ type Manager interface {
 	ListClients(ctx context.Context) ([]ClientInfo, error)
 	ShowClient(ctx context.Context, id string) (ClientInfo, error)
 	RemoveClient(ctx context.Context, id string) error
+	// AddAPI registers a resource server; its introspection secret is shown
+	// once.
+	AddAPI(ctx context.Context, in AddAPIInput) (APICreated, error)
+	ListAPIs(ctx context.Context) ([]APIInfo, error)
+	ShowAPI(ctx context.Context, audience string) (APIInfo, error)
+	RemoveAPI(ctx context.Context, audience string) error
 	// UpdateClient changes a client's settings in place.
 	UpdateClient(ctx context.Context, in UpdateClientInput) (ClientInfo, error)
 	// RotateClientSecret gives a confidential client a new secret; with keepOld
@@ -204,6 +210,8 @@ type AddClientInput struct {
 	// AllowedGroups limits sign-in to members of one of these groups (empty:
 	// everyone).
 	AllowedGroups []string `json:"allowed_groups,omitempty"`
+	// GrantTypes are the grants the client may use (empty: authorization_code).
+	GrantTypes []string `json:"grant_types,omitempty"`
 }
 
 // GrantInfo is one app a person approved.
@@ -246,6 +254,7 @@ type ClientInfo struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	AllowedGroups          []string `json:"allowed_groups,omitempty"`
+	GrantTypes             []string `json:"grant_types"`
 	// OldSecretExpiresAt is when a rotated-out secret stops working.
 	OldSecretExpiresAt time.Time `json:"old_secret_expires_at,omitzero"`
 	CreatedAt          time.Time `json:"created_at"`

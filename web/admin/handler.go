@@ -60,6 +60,7 @@ func NewHandler(m Manager) http.Handler {
 	mux.HandleFunc("POST /v1/keys/{kid}/retire", h.retireKey)
 	mux.HandleFunc("POST /v1/keys/rewrap", h.rewrapKeys)
 	h.peopleRoutes(mux)
+	h.apiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, KindNotFound, "no such admin API endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -310,7 +310,7 @@ func (s *Service) UpdateClient(ctx context.Context, in UpdateClientInput) (Clien
 		FirstParty: cur.FirstParty, IDTokenAlg: cur.IDTokenAlg, AccessTokenFormat: cur.AccessTokenFormat,
 		RequireMFA: cur.RequireMFA, AllowedScopes: slices.Clone(cur.AllowedScopes),
 		PostLogoutRedirectURIs: slices.Clone(cur.PostLogoutRedirectURIs), BackchannelLogoutURI: cur.BackchannelLogoutURI,
-		AllowedGroups: slices.Clone(cur.AllowedGroups),
+		AllowedGroups: slices.Clone(cur.AllowedGroups), GrantTypes: slices.Clone(cur.GrantTypes),
 	}
 	set := func(dst *string, v *string) {
 		if v != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/password"
@@ -432,8 +433,16 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 	if err := validateText("client name", in.Name); err != nil {
 		return nil, err
 	}
-	if len(in.RedirectURIs) == 0 {
+	grants, err := validateGrants(in)
+	if err != nil {
+		return nil, err
+	}
+	usesRedirects := policy.GrantAllowed(grants, policy.GrantAuthorizationCode)
+	if len(in.RedirectURIs) == 0 && usesRedirects {
 		return nil, invalidf("at least one redirect URI is required")
+	}
+	if len(in.RedirectURIs) > 0 && !usesRedirects {
+		return nil, invalidf("redirect URIs are for the authorization_code grant, which this client is not registered for")
 	}
 	if len(in.RedirectURIs) > maxRedirectURIs {
 		return nil, invalidf("at most %d redirect URIs", maxRedirectURIs)
@@ -498,6 +507,7 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		BackchannelLogoutURI:   in.BackchannelLogoutURI,
 		AllowedScopes:          slices.Clone(in.AllowedScopes),
 		AllowedGroups:          slices.Clone(in.AllowedGroups),
+		GrantTypes:             grants,
 		IDTokenAlg:             alg,
 		AccessTokenFormat:      format,
 		CreatedAt:              s.now().UTC(),
@@ -607,6 +617,7 @@ func clientInfo(c *storage.Client) ClientInfo {
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		AllowedScopes:          slices.Clone(c.AllowedScopes),
 		AllowedGroups:          slices.Clone(c.AllowedGroups),
+		GrantTypes:             grantTypes(c.GrantTypes),
 		CreatedAt:              c.CreatedAt,
 		UpdatedAt:              c.UpdatedAt,
 	}
@@ -630,4 +641,38 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails
 	return hex.EncodeToString(b)
+}
+
+// validateGrants checks the grant types of a client and returns them sorted, or
+// nil for the default (the authorization code grant).
+func validateGrants(in AddClientInput) ([]string, error) {
+	var out []string
+	for _, g := range in.GrantTypes {
+		if !slices.Contains(policy.RegistrableGrants, g) {
+			return nil, invalidf("grant %q is not one of %s", g, strings.Join(policy.RegistrableGrants, ", "))
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	if slices.Contains(out, policy.GrantClientCredentials) && in.Public {
+		return nil, invalidf("a public client cannot use client_credentials: it has no secret to authenticate with")
+	}
+	if len(out) == 1 && out[0] == policy.GrantAuthorizationCode {
+		return nil, nil
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// grantTypes is what a client's grants mean, for showing: the default spelled out.
+func grantTypes(g []string) []string {
+	if len(g) == 0 {
+		return []string{policy.GrantAuthorizationCode, policy.GrantRefreshToken}
+	}
+	out := slices.Clone(g)
+	if policy.GrantAllowed(g, policy.GrantRefreshToken) {
+		out = append(out, policy.GrantRefreshToken)
+	}
+	return out
 }
