@@ -47,6 +47,7 @@ type Store interface {
 	Grants
 	Groups
 	APIs
+	DeviceAuthorizations
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.
@@ -526,6 +527,82 @@ type Tokens interface {
 	RevokeRefreshFamily(ctx context.Context, id string) error
 	// ListUserFamilies returns the user's refresh families, revoked ones included.
 	ListUserFamilies(ctx context.Context, userID string) ([]*RefreshFamily, error)
+}
+
+// Device authorization states (DeviceAuthorization.Status).
+const (
+	// DevicePending waits for a person to enter the user code and decide.
+	DevicePending = "pending"
+	// DeviceApproved was approved; the device's next token request redeems it.
+	DeviceApproved = "approved"
+	// DeviceDenied was refused by the person (or by the client's group rule).
+	DeviceDenied = "denied"
+	// DeviceRedeemed issued its tokens; it never issues again.
+	DeviceRedeemed = "redeemed"
+)
+
+// DeviceAuthorization is a device authorization request (RFC 8628) between
+// /device_authorization and the token request that redeems it. Neither code is
+// stored: the device code (256-bit random) as its SHA-256, the user code (about
+// 35 bits, which a plain hash would give up to an offline search) as an HMAC
+// under a server secret.
+type DeviceAuthorization struct {
+	// DeviceCodeHash is the SHA-256 (hex) of the device code: the record's key.
+	DeviceCodeHash string
+	// UserCodeHash is the keyed hash (hex) of the normalised user code, unique
+	// among stored records: the /device page finds the request by it.
+	UserCodeHash string
+	ClientID     string
+	Scopes       []string
+	// Resource is the API (RFC 8707 resource indicator) the request names.
+	Resource string
+	// Interval is the least time between two token requests of the device;
+	// each slow_down answer lengthens it.
+	Interval time.Duration
+	// LastPolledAt is when the device last asked for its tokens.
+	LastPolledAt time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	// Status is DevicePending, DeviceApproved, DeviceDenied or DeviceRedeemed.
+	Status string
+
+	// Set when the person approves: who, with which sign-in, and what.
+	UserID           string
+	AuthTime         time.Time
+	AMR              []string
+	ACR              string
+	SessionSID       string
+	SessionExpiresAt time.Time
+	GrantedScopes    []string
+}
+
+// Expired reports whether the request has expired at now (whatever its state).
+func (d *DeviceAuthorization) Expired(now time.Time) bool { return !now.Before(d.ExpiresAt) }
+
+// DeviceAuthorizations stores device authorization requests. A record lives
+// until ExpiresAt (DeleteExpired), redeemed or not, so that a second redemption
+// is recognised until then.
+type DeviceAuthorizations interface {
+	// CreateDeviceAuthorization returns ErrAlreadyExists when the device code
+	// hash or the user code hash is taken (the caller draws new codes).
+	CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error
+	GetDeviceAuthorization(ctx context.Context, deviceCodeHash string) (*DeviceAuthorization, error)
+	// GetDeviceAuthorizationByUserCode finds a request by its user code hash.
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCodeHash string) (*DeviceAuthorization, error)
+	// UpdateDeviceAuthorization loads, calls fn and stores in one transaction
+	// (polling records its time and interval there, the person's decision its
+	// state). fn must not change the hashes nor set DeviceRedeemed: that is
+	// RedeemDeviceCode's. An error from fn aborts and is returned as it is.
+	UpdateDeviceAuthorization(ctx context.Context, deviceCodeHash string, fn func(*DeviceAuthorization) error) (*DeviceAuthorization, error)
+	// RedeemDeviceCode marks an approved request redeemed and stores what it
+	// issues, atomically: the access token's record (none for a JWT), the
+	// family with its first refresh token (rt.FamilyID and, when empty,
+	// at.RefreshFamilyID set to family.ID), and, when the request names its
+	// session (SessionSID and SessionExpiresAt), the client as one of the
+	// session's. Of concurrent redemptions exactly one succeeds; a request that
+	// is not approved (pending, denied, already redeemed) returns ErrConflict
+	// and stores nothing, an unknown one ErrNotFound.
+	RedeemDeviceCode(ctx context.Context, deviceCodeHash string, at *AccessToken, family *RefreshFamily, rt *RefreshToken) error
 }
 
 // Key states.

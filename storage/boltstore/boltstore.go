@@ -75,7 +75,7 @@ var (
 		bucketAuthRequests, bucketCodes, bucketAccessTokens, bucketFamilies, bucketRefreshTokens,
 		bucketUserFamilies, bucketFamilyMembers, bucketKeys, bucketExpiry,
 		bucketSessionClients, bucketLogouts, bucketLogoutQueue, bucketGrants, bucketEmails, bucketGroups,
-		bucketRevokedJTIs, bucketAPIs}
+		bucketRevokedJTIs, bucketAPIs, bucketDevices, bucketUserCodes}
 	emptyValue           = []byte{}
 	errEmptyKey          = errors.New("empty key")
 	errImmutableChanged  = errors.New("update function changed an immutable field")
@@ -404,6 +404,8 @@ func deleteExpiredRecord(tx *bolt.Tx, kind byte, key string) (bool, error) {
 		return deleteLogout(tx, key)
 	case kindRevokedJTI:
 		return deleteRevokedJTI(tx, key)
+	case kindDevice:
+		return deleteDevice(tx, key)
 	default:
 		return false, fmt.Errorf("unknown record kind %q in the expiry index", kind)
 	}

@@ -19,6 +19,7 @@ var expiring = []struct{ table, column string }{
 	{"session_clients", "expires_at"},
 	{"logouts", "expires_at"},
 	{"revoked_jtis", "expires_at"},
+	{"device_authorizations", "expires_at"},
 }
 
 // DeleteExpired removes at most limit records whose expiry is not after now

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Logouts", logoutTests},
 		{"Grants", grantTests},
 		{"People", peopleTests},
+		{"Devices", deviceTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
