@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -95,85 +93,6 @@ func TestLoadToolBounds(t *testing.T) {
 		if _, err := load.Run(context.Background(), bad, nil); err == nil {
 			t.Errorf("non-loopback target %s accepted", issuer)
 		}
-	}
-}
-
-// TestConcurrentLoginsMemory signs 200 browsers in at once, with the default
-// argon2id parameters (64 MiB per hash; the hasher runs at most NumCPU at a
-// time), through the real wiring on loopback, and checks that the process stays
-// under 512 MiB. The process holds the server and the 200 clients, so the bound
-// is checked on more than the server alone.
-func TestConcurrentLoginsMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200 sign-ins with 64 MiB argon2id hashes take about 15 s of both CPUs; run without -short")
-	}
-	const (
-		logins = 200
-		limit  = 512 << 20
-	)
-	def := DefaultConfig().Passwords
-	cfg := loadTarget(t, func(c *Config) { c.Passwords = def })
-	cfg.Scenarios = []string{load.Login}
-	cfg.Concurrency = logins
-	cfg.MaxRequests = logins
-	cfg.Duration = time.Minute // ends at MaxRequests
-	// The logins queue for the hashing slots: the last waits for all the others.
-	cfg.RequestTimeout = 2 * time.Minute
-
-	runtime.GC()
-	var (
-		mu                 sync.Mutex
-		peakSys, peakInuse uint64
-		peakHeld           uint64 // Sys - HeapReleased: what Go holds from the OS
-		peakRSS            int64
-		samples            int
-		stop               = make(chan struct{})
-		done               = make(chan struct{})
-		ms                 runtime.MemStats
-	)
-	startRSS, rssErr := selfRSS() // an error off Linux: only the Go figures are checked
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			rss, _ := selfRSS()
-			mu.Lock()
-			peakSys, peakInuse, peakRSS = max(peakSys, ms.Sys), max(peakInuse, ms.HeapInuse), max(peakRSS, rss)
-			peakHeld = max(peakHeld, ms.Sys-ms.HeapReleased)
-			samples++
-			mu.Unlock()
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	start := time.Now()
-	rep, err := load.Run(context.Background(), cfg, nil)
-	elapsed := time.Since(start)
-	close(stop)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, _ := rep.Result(load.Login)
-	t.Logf("%d concurrent logins (argon2id m=%d KiB t=%d p=%d) in %s: p50 %s, p99 %s; peak HeapInuse %.1f MiB, Sys %.1f MiB (held %.1f MiB), VmRSS %.1f MiB (%.1f MiB before); %d samples",
-		res.Requests, def.Argon2MemoryKiB, def.Argon2Iterations, def.Argon2Parallelism, elapsed.Round(time.Millisecond),
-		res.P50.Round(time.Millisecond), res.P99.Round(time.Millisecond),
-		mib(peakInuse), mib(peakSys), mib(peakHeld), mib(peakRSS), mib(startRSS), samples)
-	if res.Requests != logins || res.Errors != 0 {
-		t.Fatalf("%d logins, %d errors (first: %s); want %d and none", res.Requests, res.Errors, res.FirstError, logins)
-	}
-	// Sys also counts address space already returned to the OS (HeapReleased):
-	// the bound applies to what the process holds.
-	if peakInuse >= limit || peakHeld >= limit {
-		t.Errorf("Go memory peaked at HeapInuse %.1f MiB, held %.1f MiB; want under %d MiB", mib(peakInuse), mib(peakHeld), limit>>20)
-	}
-	if rssErr == nil && peakRSS >= limit {
-		t.Errorf("resident memory peaked at %.1f MiB; want under %d MiB", mib(peakRSS), limit>>20)
 	}
 }
 
