@@ -42,6 +42,7 @@ type Store interface {
 	Sessions
 	AuthRequests
 	Tokens
+	Assertions
 	Keys
 	Logouts
 	Grants
@@ -88,6 +89,15 @@ type Client struct {
 	// authorization code grant with refresh tokens (a client registered with
 	// redirect URIs before grant types existed).
 	GrantTypes []string
+	// TokenAuthMethod is how the client authenticates at the token endpoint:
+	// "" for a secret (client_secret_basic or client_secret_post; none for a
+	// public client) or TokenAuthPrivateKeyJWT for an assertion signed with a
+	// key of its own (RFC 7523), in which case it has no secret.
+	TokenAuthMethod string `json:",omitempty"`
+	// JWKSURI is where a private_key_jwt client publishes its public keys (a
+	// JWK Set); JWKS holds them instead when they were registered as a file.
+	JWKSURI string `json:",omitempty"`
+	JWKS    []byte `json:",omitempty"`
 	// PreviousSecretHash is the SHA-256 of the secret a rotation replaced, still
 	// accepted until PreviousSecretExpiresAt (a deployment rolling to the new one).
 	PreviousSecretHash      []byte

@@ -358,6 +358,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	// holding the writer through syncs of their own while token writes wait.
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		n = 0
+		// Used client assertions keep an expiry index of their own (assertions.go).
+		m, err := deleteExpiredAssertionJTIs(tx, deadline, limit)
+		if err != nil {
+			return fmt.Errorf("assertion jtis: %w", err)
+		}
+		n = m
 		for n < limit {
 			// A fresh cursor each time: the deletions below change the bucket.
 			k, _ := tx.Bucket(bucketExpiry).Cursor().First()

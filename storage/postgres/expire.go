@@ -13,6 +13,7 @@ import (
 var expiring = []struct{ table, column string }{
 	{"auth_requests", "expires_at"},
 	{"sessions", "expires_at"},
+	{"assertion_jtis", "expires_at"},
 	{"access_tokens", "expires_at"},
 	{"refresh_families", "delete_after"},
 	{"refresh_tokens", "expires_at"},

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AccessTokens", accessTokenTests},
 		{"Refresh", refreshTests},
 		{"Keys", keyTests},
+		{"Assertions", assertionTests},
 		{"DeleteExpired", expiryTests},
 		{"Logouts", logoutTests},
 		{"Grants", grantTests},
