@@ -22,10 +22,15 @@ func authRequestExpiry(a *storage.AuthRequest) time.Time {
 
 // CreateAuthRequest stores the request; it returns storage.ErrAlreadyExists when the
 // id (or a code hash already set on it) is taken.
+//
+// The sign-in path's writes (this, UpdateAuthRequest, IssueCode and
+// CreateSession) share the group commit with the token endpoint's: each a
+// commit of its own held bbolt's writer through two syncs while every other
+// write, token answers included, queued for the lock.
 func (s *Store) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		if exists(tx, bucketAuthRequests, a.ID) {
-			return storage.ErrAlreadyExists
+			return refuse(storage.ErrAlreadyExists)
 		}
 		if len(a.CodeHash) > 0 {
 			if err := putCode(tx, a.CodeHash, a.ID); err != nil {
@@ -83,15 +88,17 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(*storage.AuthRequest) error) (*storage.AuthRequest, error) {
 	var a *storage.AuthRequest
 	var fnErr error
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	// fn sees a fresh record on every run (a shared commit may run it again).
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		var err error
+		fnErr = nil
 		if a, err = getAuthRequest(tx, id); err != nil {
-			return err
+			return refuse(err)
 		}
 		before := *a
 		before.CodeHash = bytes.Clone(a.CodeHash)
 		if fnErr = fn(a); fnErr != nil {
-			return fnErr
+			return refuse(fnErr)
 		}
 		if a.ID != before.ID || !bytes.Equal(a.CodeHash, before.CodeHash) || a.CodeUsed != before.CodeUsed ||
 			a.IssuedAccessTokenID != before.IssuedAccessTokenID || a.IssuedRefreshFamilyID != before.IssuedRefreshFamilyID ||
@@ -152,16 +159,16 @@ func deleteAuthRequest(tx *bolt.Tx, id string) (bool, error) {
 // storage.ErrConflict when the request is not Done or already has a code, and
 // storage.ErrAlreadyExists when another request has the same code hash.
 func (s *Store) IssueCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		a, err := getAuthRequest(tx, id)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if !a.Done {
-			return fmt.Errorf("request not done: %w", storage.ErrConflict)
+			return refuse(fmt.Errorf("request not done: %w", storage.ErrConflict))
 		}
 		if len(a.CodeHash) > 0 {
-			return fmt.Errorf("code already issued: %w", storage.ErrConflict)
+			return refuse(fmt.Errorf("code already issued: %w", storage.ErrConflict))
 		}
 		if err := putCode(tx, codeHash, id); err != nil {
 			return err

@@ -14,9 +14,9 @@ import (
 // CreateSession stores the session; it returns storage.ErrAlreadyExists when the id
 // is taken.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		if exists(tx, bucketSessions, sess.ID) {
-			return storage.ErrAlreadyExists
+			return refuse(storage.ErrAlreadyExists)
 		}
 		return putSession(tx, sess)
 	})
@@ -115,12 +115,13 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*storage.S
 	// not accumulated, so a re-run is harmless.
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		var err error
+		fnErr = nil
 		if sess, err = getSession(tx, id); err != nil {
-			return err
+			return refuse(err)
 		}
 		oldUserID, oldSID, oldExpiry := sess.UserID, sess.SID, sess.ExpiresAt
 		if fnErr = fn(sess); fnErr != nil {
-			return fnErr
+			return refuse(fnErr)
 		}
 		if sess.ID != id {
 			return fmt.Errorf("id: %w", errImmutableChanged)
