@@ -483,7 +483,7 @@ type client struct {
 func (c *client) GetID() string                        { return c.c.ID }
 func (c *client) RedirectURIs() []string               { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string     { return c.c.PostLogoutRedirectURIs }
-func (c *client) LoginURL(id string) string            { return PathLogin + "?authRequestID=" + id }
+func (c *client) LoginURL(id string) string            { return c.p.loginURL(id) }
 func (c *client) IDTokenLifetime() time.Duration       { return c.p.cfg.Lifetimes.IDToken }
 func (c *client) DevMode() bool                        { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }

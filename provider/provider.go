@@ -76,7 +76,11 @@ type Scope struct {
 // Config configures a Provider.
 type Config struct {
 	// Issuer is the exact issuer URL (no trailing slash).
-	Issuer    string
+	Issuer string
+	// BasePath is the issuer URL's path ("" or, say, "/auth"). The endpoints
+	// are served under it (main mounts them there, the proxy passing the full
+	// path), so the URLs the provider sends a browser to start with it.
+	BasePath  string
 	Store     storage.Store
 	Keys      *keys.Manager
 	Lifetimes Lifetimes
@@ -194,6 +198,7 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("GET "+PathDiscovery, p.serveDoc(&p.discovery))
 	mux.HandleFunc("GET "+PathJWKS, p.serveDoc(&p.jwks))
 	mux.HandleFunc("POST "+PathToken, p.token)
+	mux.HandleFunc("POST "+PathDeviceAuthorization, p.deviceAuthorization)
 	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
 	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
 	mux.HandleFunc("GET "+PathCallback, p.callback)
@@ -257,14 +262,20 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler
 
 // Routes registers the provider's endpoints on mux.
 func (p *Provider) Routes(mux *http.ServeMux) {
-	for _, path := range []string{PathDiscovery, PathAuthorize, PathCallback, PathToken, PathIntrospect, PathUserinfo, PathRevoke, PathJWKS} {
+	for _, path := range []string{PathDiscovery, PathAuthorize, PathCallback, PathToken, PathIntrospect, PathUserinfo, PathRevoke, PathJWKS, PathDeviceAuthorization} {
 		mux.Handle(path, p)
 	}
 }
 
 // CallbackURL is where the login UI sends the browser once an auth request is done.
 func (p *Provider) CallbackURL(authRequestID string) string {
-	return PathCallback + "?id=" + url.QueryEscape(authRequestID)
+	return p.cfg.BasePath + PathCallback + "?id=" + url.QueryEscape(authRequestID)
+}
+
+// loginURL is where the library sends the browser to sign in (op.Client's
+// LoginURL): the login page under the issuer's path.
+func (p *Provider) loginURL(authRequestID string) string {
+	return p.cfg.BasePath + PathLogin + "?authRequestID=" + authRequestID
 }
 
 // Ready reports whether the provider can sign tokens.
@@ -346,12 +357,12 @@ func (p *Provider) buildDiscovery() error {
 	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)
 	d := op.CreateDiscoveryConfig(ctx, p.op, &opStorage{p: p})
 	d.EndSessionEndpoint = p.cfg.Issuer + PathEndSession
-	d.DeviceAuthorizationEndpoint = ""
+	d.DeviceAuthorizationEndpoint = p.cfg.Issuer + PathDeviceAuthorization
 	d.CheckSessionIframe = ""
 	d.ScopesSupported = p.scopeNames()
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	d.SubjectTypesSupported = []string{"public"}
 	d.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256), string(jose.ES256)}
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}

@@ -67,10 +67,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		resp, err = p.exchangeRefresh(r)
 	case string(oidc.GrantTypeClientCredentials):
 		resp, err = p.clientCredentials(r)
+	case policy.GrantDeviceCode:
+		resp, err = p.deviceToken(r)
 	case "":
 		err = oidc.ErrInvalidRequest().WithDescription("grant_type is missing")
 	default:
-		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials")
+		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials, " + policy.GrantDeviceCode)
 	}
 	if err != nil {
 		op.RequestError(w, r, err, nil)

@@ -18,7 +18,7 @@ import (
 func (h *Handler) accountLoginPage(w http.ResponseWriter, r *http.Request) {
 	next := accountNext(r.URL.Query().Get("next"))
 	if sess, _ := h.currentSession(r.Context(), r); sess != nil {
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		http.Redirect(w, r, h.route(next), http.StatusSeeOther)
 		return
 	}
 	h.showAccountLogin(w, r, http.StatusOK, "", "")
@@ -42,7 +42,7 @@ func (h *Handler) showAccountLogin(w http.ResponseWriter, r *http.Request, statu
 		next = r.PostForm.Get("next")
 	}
 	d := loginData{
-		Action:    PathAccountLogin,
+		Action:    h.route(PathAccountLogin),
 		Account:   true,
 		FormToken: h.formToken(stepAccount, h.pendingBinding(w, r)),
 		Username:  username,
@@ -95,7 +95,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.log.InfoContext(ctx, "password accepted, second factor next", "event", "login_first_factor", "subject", user.ID, "address", r.RemoteAddr)
-		http.Redirect(w, r, secondFactorURL(ar.ID), http.StatusSeeOther)
+		http.Redirect(w, r, h.route(secondFactorURL(ar.ID)), http.StatusSeeOther)
 		return
 	}
 	if _, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false); err != nil {
@@ -104,7 +104,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "signed in to the account pages", "event", "login", "subject", user.ID, "address", r.RemoteAddr)
-	http.Redirect(w, r, accountNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	http.Redirect(w, r, h.route(accountNext(r.PostForm.Get("next"))), http.StatusSeeOther)
 }
 
 // accountSession returns the browser's session and person, or sends the browser
@@ -112,7 +112,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User) {
 	sess, user := h.currentSession(r.Context(), r)
 	if sess == nil {
-		http.Redirect(w, r, PathAccountLogin, http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountLogin), http.StatusSeeOther)
 		return nil, nil
 	}
 	return sess, user
@@ -230,7 +230,7 @@ func (h *Handler) showManage(w http.ResponseWriter, r *http.Request, status int,
 		Notice:           notice, Error: msg,
 	}
 	if ar != nil {
-		d.ContinueURL, d.ClientName = "/login?authRequestID="+ar.ID, h.clientName(r.Context(), ar.ClientID)
+		d.ContinueURL, d.ClientName = h.route(PathLogin+"?authRequestID="+ar.ID), h.clientName(r.Context(), ar.ClientID)
 	}
 	h.render(w, r, status, "account-manage", "Two-step sign-in", d)
 }
@@ -292,7 +292,7 @@ func (h *Handler) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		if _, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true); err != nil {
 			h.log.ErrorContext(ctx, "upgrade session", "error", err)
 		} else {
-			d.ContinueURL, d.ClientName = "/login?authRequestID="+ar.ID, h.clientName(ctx, ar.ClientID)
+			d.ContinueURL, d.ClientName = h.route(PathLogin+"?authRequestID="+ar.ID), h.clientName(ctx, ar.ClientID)
 		}
 	}
 	h.render(w, r, http.StatusOK, "account-recovery", "Your recovery codes", d)
@@ -318,7 +318,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if !user.TOTP.Enrolled() {
-		http.Redirect(w, r, PathAccountTOTP, http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountTOTP), http.StatusSeeOther)
 		return
 	}
 	action := r.PostForm.Get("action")
@@ -368,7 +368,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.log.InfoContext(ctx, "second factor removed", "event", "totp_removed", "subject", user.ID, "address", r.RemoteAddr)
-		http.Redirect(w, r, PathAccountTOTP+"?notice=removed", http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountTOTP+"?notice=removed"), http.StatusSeeOther)
 	case "recovery":
 		codes, err := h.totp.NewRecoveryCodes(ctx, h.store, user.ID)
 		if err != nil {

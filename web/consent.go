@@ -130,7 +130,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
 		return
 	}
-	http.Redirect(w, r, PathConsent+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+	http.Redirect(w, r, h.route(PathConsent+"?authRequestID="+url.QueryEscape(ar.ID)), http.StatusSeeOther)
 }
 
 // finish marks the auth request done for the session's person with the granted
@@ -369,7 +369,7 @@ func (h *Handler) accountFormToken(sess *storage.Session) string {
 func (h *Handler) accountHome(w http.ResponseWriter, r *http.Request) {
 	sess, user := h.currentSession(r.Context(), r)
 	if sess == nil {
-		http.Redirect(w, r, PathAccountLogin+"?next="+url.QueryEscape(PathAccount), http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountLogin+"?next="+url.QueryEscape(PathAccount)), http.StatusSeeOther)
 		return
 	}
 	h.showAccountHome(w, r, http.StatusOK, sess, user, accountHomeNotices[r.URL.Query().Get("done")], "")
@@ -431,7 +431,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) (*storage.
 	}
 	sess, user := h.currentSession(r.Context(), r)
 	if sess == nil {
-		http.Redirect(w, r, PathAccountLogin+"?next="+url.QueryEscape(PathAccount), http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountLogin+"?next="+url.QueryEscape(PathAccount)), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	if !h.checkFormToken("account-home", sess.SID, r.PostForm.Get("csrf_token")) {
@@ -461,7 +461,7 @@ func (h *Handler) accountRevoke(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "revoke grant", err)
 		return
 	}
-	http.Redirect(w, r, PathAccount+"?done=revoked", http.StatusSeeOther)
+	http.Redirect(w, r, h.route(PathAccount+"?done=revoked"), http.StatusSeeOther)
 }
 
 // accountSessions ends the person's other sessions ("others") or all of them
@@ -485,7 +485,7 @@ func (h *Handler) accountSessions(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "error", "Signed out", errorData{Message: "You are signed out everywhere. Every app you used in those sessions was told."})
 		return
 	}
-	http.Redirect(w, r, PathAccount+"?done=ended", http.StatusSeeOther)
+	http.Redirect(w, r, h.route(PathAccount+"?done=ended"), http.StatusSeeOther)
 }
 
 // endSessions ends the user's sessions, keeping keepSID unless all. A second
@@ -523,7 +523,7 @@ func (h *Handler) endSession(ctx context.Context, s *storage.Session) error {
 }
 
 func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: "", Path: h.cookiePath, MaxAge: -1,
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
 }
 
@@ -563,7 +563,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(ctx, "password changed", "event", "password_changed", "subject", user.ID,
 		"sessions_ended", ended.Sessions, "refresh_families_revoked", ended.RefreshFamilies, "address", r.RemoteAddr)
-	http.Redirect(w, r, PathAccount+"?done=password", http.StatusSeeOther)
+	http.Redirect(w, r, h.route(PathAccount+"?done=password"), http.StatusSeeOther)
 }
 
 // scopeOwners maps each scope that belongs to an API to the API's name and

@@ -120,7 +120,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 				h.redirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
 				return
 			}
-			http.Redirect(w, r, enrolURL(ar.ID), http.StatusSeeOther)
+			http.Redirect(w, r, h.route(enrolURL(ar.ID)), http.StatusSeeOther)
 		}
 		return
 	}
@@ -195,7 +195,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 		username = ""
 	}
 	h.render(w, r, status, "login", "Sign in", loginData{
-		Action:        "/login",
+		Action:        h.route(PathLogin),
 		AuthRequestID: ar.ID,
 		FormToken:     h.formToken("login", ar.ID+"\x00"+h.pendingBinding(w, r)),
 		ClientName:    h.clientName(r.Context(), ar.ClientID),
@@ -271,7 +271,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "signed in", "event", "login", "subject", user.ID, "client", ar.ClientID, "address", r.RemoteAddr)
 	if h.needsMFA(ctx, ar) {
 		// Signed in, but this request needs a second factor the person lacks.
-		http.Redirect(w, r, enrolURL(ar.ID), http.StatusSeeOther)
+		http.Redirect(w, r, h.route(enrolURL(ar.ID)), http.StatusSeeOther)
 		return
 	}
 	h.complete(w, r, ar, sess)

@@ -131,7 +131,7 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 		// sealed. A POST from a back end (no browser headers) is answered here,
 		// as its GET would be.
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, PathEndSessionContinue+"?r="+url.QueryEscape(h.logoutSeal(lr)), http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathEndSessionContinue+"?r="+url.QueryEscape(h.logoutSeal(lr))), http.StatusSeeOther)
 		return
 	}
 	h.logoutDecide(w, r, lr)
@@ -228,7 +228,7 @@ type logoutData struct {
 func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User, lr logoutRequest) {
 	ctx := r.Context()
 	data := logoutData{
-		Action:      PathEndSessionConfirm,
+		Action:      h.route(PathEndSessionConfirm),
 		FormToken:   h.formToken(stepLogout, sess.ID),
 		Username:    user.Username,
 		OtherSignIn: lr.hint != nil && !logoutHintIsSession(*lr.hint, sess),
@@ -392,7 +392,7 @@ type logoutSignedOutData struct {
 func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, data logoutSignedOutData) {
 	if _, err := r.Cookie(h.cookieName); err == nil {
 		http.SetCookie(w, &http.Cookie{
-			Name: h.cookieName, Value: "", Path: "/", MaxAge: -1,
+			Name: h.cookieName, Value: "", Path: h.cookiePath, MaxAge: -1,
 			HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 		})
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/signet-idp/signet/web/totp"
 )
 
-// Paths of the second step and the account pages.
+// Paths of the sign-in, the second step and the account pages.
 const (
+	// PathLogin is the sign-in page (the provider sends the browser there).
+	PathLogin = "/login"
 	// PathSecondFactor is the page asking for a TOTP or recovery code.
 	PathSecondFactor = "/login/totp"
 	// PathAccountLogin signs in to the account pages, without an application.
@@ -68,7 +70,7 @@ func (h *Handler) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
 		return
 	}
-	http.Redirect(w, r, secondFactorURL(ar.ID), http.StatusSeeOther)
+	http.Redirect(w, r, h.route(secondFactorURL(ar.ID)), http.StatusSeeOther)
 }
 
 func secondFactorURL(authRequestID string) string {
@@ -174,7 +176,7 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 	if ar.ClientID == "" {
 		// The sign-in to the account pages is done with.
 		h.store.DeleteAuthRequest(ctx, ar.ID)
-		http.Redirect(w, r, PathAccountTOTP, http.StatusSeeOther)
+		http.Redirect(w, r, h.route(PathAccountTOTP), http.StatusSeeOther)
 		return
 	}
 	h.complete(w, r, ar, sess)

@@ -61,7 +61,7 @@ func CheckTheme(themeDir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = parsePages(fsys, themeDir)
+	_, err = parsePages(fsys, themeDir, "")
 	return err
 }
 
@@ -83,8 +83,14 @@ func pagesFS(themeDir string) (fs.FS, error) {
 
 // parsePages parses every page once. A theme's broken template, or one that no
 // longer defines a page the handlers render, is an error naming the file.
-func parsePages(fsys fs.FS, themeDir string) (*template.Template, error) {
-	t := template.New("")
+//
+// Templates write every link to Signet itself as {{path "/account"}}: path puts
+// basePath (the issuer's path, "" for none) in front, so the same templates work
+// whether Signet is served at the root or under a path.
+func parsePages(fsys fs.FS, themeDir, basePath string) (*template.Template, error) {
+	t := template.New("").Funcs(template.FuncMap{
+		"path": func(p string) string { return basePath + p },
+	})
 	for _, name := range pages {
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {

@@ -85,6 +85,10 @@ type Config struct {
 	// ThemeDir, when set, holds templates (*.html) and static/ files that replace
 	// the embedded ones of the same name.
 	ThemeDir string
+	// BasePath is the issuer URL's path ("" or, say, "/auth"). The pages are
+	// served under it (main mounts them there, the proxy passing the full path),
+	// so every link, form action, redirect and cookie path starts with it.
+	BasePath string
 }
 
 // IDTokenHint is what a verified id_token_hint says.
@@ -111,6 +115,8 @@ type Handler struct {
 	log        *slog.Logger
 	secure     bool
 	cookieName string
+	// cookiePath scopes the cookies to the issuer's path ("/" without one).
+	cookiePath string
 	// pendingCookie names the cookie that binds a half-done sign-in (password
 	// passed, second factor not yet) to the browser that passed the password.
 	pendingCookie string
@@ -143,7 +149,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := parsePages(fsys, cfg.ThemeDir)
+	t, err := parsePages(fsys, cfg.ThemeDir, cfg.BasePath)
 	if err != nil {
 		return nil, err
 	}
@@ -165,9 +171,16 @@ func New(cfg Config) (*Handler, error) {
 	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))
 	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
 	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
-	if h.secure {
+	h.cookiePath = cmp.Or(cfg.BasePath, "/")
+	switch {
+	case h.secure && cfg.BasePath == "":
 		// __Host- pins the cookie to this host, path / and Secure.
 		h.cookieName, h.pendingCookie = "__Host-signet_session", "__Host-signet_pending"
+	case h.secure:
+		// __Host- demands path /, which would hand the session to every other
+		// application on this host; under a path, __Secure- keeps it Secure
+		// and the path keeps it Signet's.
+		h.cookieName, h.pendingCookie = "__Secure-signet_session", "__Secure-signet_pending"
 	}
 	h.issuerName = strings.TrimPrefix(strings.TrimPrefix(cfg.Issuer, "https://"), "http://")
 	label := "Signet"
@@ -190,8 +203,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 			"This form was sent from another site. Signet only accepts forms sent from its own pages.")
 	}))
 	page := func(f http.HandlerFunc) http.Handler { return SecurityHeaders(cop.Handler(f)) }
-	mux.Handle("GET /login", page(h.loginPage))
-	mux.Handle("POST /login", page(h.loginSubmit))
+	mux.Handle("GET "+PathLogin, page(h.loginPage))
+	mux.Handle("POST "+PathLogin, page(h.loginSubmit))
 	mux.Handle("GET "+PathSecondFactor, page(h.secondFactorPage))
 	mux.Handle("POST "+PathSecondFactor, page(h.secondFactorSubmit))
 	mux.Handle("GET "+PathAccountLogin, page(h.accountLoginPage))
@@ -204,6 +217,10 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(filesOnly{h.files})))
 	mux.Handle("GET /{$}", page(h.home))
 }
+
+// route returns the URL path of a page or endpoint of this server (p is a Path
+// constant, with or without a query): p under the issuer's path.
+func (h *Handler) route(p string) string { return h.cfg.BasePath + p }
 
 // filesOnly serves the files of an FS and not its directories: opening one is
 // "not found", so /static/ lists nothing.
@@ -345,7 +362,7 @@ func (h *Handler) pendingBinding(w http.ResponseWriter, r *http.Request) string 
 	}
 	value := newSecret()
 	http.SetCookie(w, &http.Cookie{
-		Name: h.pendingCookie, Value: value, Path: "/", MaxAge: int(pendingCookieLifetime / time.Second),
+		Name: h.pendingCookie, Value: value, Path: h.cookiePath, MaxAge: int(pendingCookieLifetime / time.Second),
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	})
 	return sessionKey(value)
@@ -416,7 +433,7 @@ func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http
 
 func (h *Handler) setSessionCookie(w http.ResponseWriter, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName, Value: value, Path: "/", Expires: expires,
+		Name: h.cookieName, Value: value, Path: h.cookiePath, Expires: expires,
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	})
 }

@@ -190,7 +190,8 @@ there is no curl.`,
 			if err != nil {
 				return err
 			}
-			u := "http://" + probeAddress(cfg.Listen) + "/readyz"
+			// The server answers under the issuer's path, /readyz included.
+			u := "http://" + probeAddress(cfg.Listen) + issuerBasePath(cfg.Issuer) + "/readyz"
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

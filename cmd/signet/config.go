@@ -870,7 +870,7 @@ func issuerProblem(issuer string) string {
 	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
 		return fmt.Sprintf("%q must use https (http is allowed only for localhost, 127.0.0.0/8 and ::1)", issuer)
 	}
-	return ""
+	return issuerPathProblem(issuer, u)
 }
 
 func isLoopbackHost(host string) bool {

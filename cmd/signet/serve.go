@@ -106,11 +106,13 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	for i, sc := range cfg.Scopes {
 		scopes[i] = provider.Scope{Name: sc.Name, Claims: sc.Claims}
 	}
+	// Every route, link and cookie lives under the issuer's path (basepath.go).
+	basePath := issuerBasePath(cfg.Issuer)
 	// The pages are built after the provider; these reach them once they are.
 	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
 	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
-		Issuer: cfg.Issuer, Store: flowStore, Keys: km, Scopes: scopes,
+		Issuer: cfg.Issuer, BasePath: basePath, Store: flowStore, Keys: km, Scopes: scopes,
 		Lifetimes: provider.Lifetimes{
 			AccessToken:          lt.AccessToken.D(),
 			IDToken:              lt.IDToken.D(),
@@ -139,7 +141,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.admin.SetSessionEnder(p.EndSession)
 	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
-		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer,
+		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer, BasePath: basePath,
 		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
@@ -171,6 +173,9 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.admin.SetUnlocker(wh.Unlock)
 	s.web = wh
 
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
+	}
 	mux := http.NewServeMux()
 	p.Routes(mux)
 	wh.Routes(mux)
@@ -195,7 +200,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
+		notFound(w, r)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -207,7 +212,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	})
 	s.healthRoutes(mux)
 	s.instrument()
-	s.handler = obs.Middleware{Log: slog.Default(), Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mux))
+	s.handler = obs.Middleware{Log: slog.Default(), Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mountAt(basePath, mux, notFound)))
 	return s, nil
 }
 
