@@ -85,6 +85,10 @@ func (h *Handler) granted(ar *storage.AuthRequest, c *storage.Client, g *storage
 // complete finishes an authenticated request: through the consent page when the
 // person must still approve scopes, straight to the provider's callback otherwise.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, s *storage.Session) {
+	if isDeviceRequest(ar) {
+		h.deviceComplete(w, r, ar, s) // always asks, and never goes to the callback
+		return
+	}
 	ctx := r.Context()
 	c, err := h.store.GetClient(ctx, ar.ClientID)
 	if err != nil {

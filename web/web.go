@@ -135,7 +135,7 @@ type Handler struct {
 
 // pages are the templates web renders; each file defines one page and shares the
 // layout.
-var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html"}
+var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html", "device.html"}
 
 // New parses the templates once; a missing or broken template fails start-up.
 func New(cfg Config) (*Handler, error) {
@@ -214,6 +214,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
 	h.logoutRoutes(mux, page)
 	h.consentRoutes(mux, page)
+	h.deviceRoutes(mux, page)
 	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(filesOnly{h.files})))
 	mux.Handle("GET /{$}", page(h.home))
 }
