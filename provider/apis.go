@@ -118,11 +118,16 @@ func (p *Provider) clientCredentials(r *http.Request) (*oidc.AccessTokenResponse
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
-	if id == "" || secret == "" || len(id) > 128 {
-		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
-	}
-	if err := (&opStorage{p: p}).AuthorizeClientIDSecret(ctx, id, secret); err != nil {
-		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
+	if asserted, ok := assertedClient(ctx); ok {
+		// Authenticated by its assertion (token); client_id names it.
+		id = asserted
+	} else {
+		if id == "" || secret == "" || len(id) > 128 {
+			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
+		}
+		if err := (&opStorage{p: p}).AuthorizeClientIDSecret(ctx, id, secret); err != nil {
+			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
+		}
 	}
 	c, err := p.store.GetClient(ctx, id)
 	if err != nil {

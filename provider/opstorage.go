@@ -416,8 +416,11 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
+// GetKeyByIDAndClientID gives the library no client key: Signet verifies
+// client assertions itself (clientauth.go), remembering each jti, and the
+// library's own verifier must never accept one.
 func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, errors.New("private_key_jwt is not enabled")
+	return nil, errors.New("client assertions are verified by Signet, not the library")
 }
 
 // ValidateJWTProfileScopes refuses the JWT-bearer grant: no client is configured for it.
@@ -500,6 +503,9 @@ func (c *client) ApplicationType() op.ApplicationType {
 func (c *client) AuthMethod() oidc.AuthMethod {
 	if c.c.Public {
 		return oidc.AuthMethodNone
+	}
+	if c.c.TokenAuthMethod == storage.TokenAuthPrivateKeyJWT {
+		return oidc.AuthMethodPrivateKeyJWT
 	}
 	return oidc.AuthMethodBasic
 }

@@ -102,6 +102,8 @@ type Config struct {
 	// HTTPClient delivers back-channel logouts (a client that follows no
 	// redirects when nil).
 	HTTPClient *http.Client
+	// ClientKeys bounds the fetching of private_key_jwt clients' jwks_uri.
+	ClientKeys ClientKeysConfig
 }
 
 // Provider serves the protocol endpoints.
@@ -123,6 +125,8 @@ type Provider struct {
 
 	httpClient *http.Client
 	logoutWake chan struct{}
+	// clientKeys caches the keys of private_key_jwt clients (clientauth.go).
+	clientKeys clientKeyCache
 }
 
 // servedDoc is a JSON document built once and served from memory.
@@ -207,7 +211,7 @@ func New(cfg Config) (*Provider, error) {
 	mux.Handle("GET "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
 	mux.Handle("POST "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
 	mux.Handle("POST "+PathIntrospect, noStore(presentedFormToken(http.HandlerFunc(p.introspect))))
-	mux.Handle("POST "+PathRevoke, noStore(presentedFormToken(o)))
+	mux.Handle("POST "+PathRevoke, noStore(presentedFormToken(p.revokeWithAssertion(o))))
 	c := cors.New(cors.Options{
 		AllowOriginFunc: p.origins.allowed,
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
@@ -365,12 +369,13 @@ func (p *Provider) buildDiscovery() error {
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	d.SubjectTypesSupported = []string{"public"}
 	d.IDTokenSigningAlgValuesSupported = []string{string(jose.RS256), string(jose.ES256)}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
-	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	// private_key_jwt is verified by Signet at all three endpoints (clientauth.go).
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPrivateKeyJWT}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = assertionAlgNames()
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.ClaimsSupported = supportedClaims
 	d.ClaimsParameterSupported = false

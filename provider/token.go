@@ -42,10 +42,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		resp *oidc.AccessTokenResponse
 		err  error
 	)
-	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
-		// private_key_jwt is not enabled for any client.
-		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("client assertions are not accepted; use client_secret_basic, client_secret_post or none"), nil)
-		return
+	if hasClientAssertion(r) {
+		// private_key_jwt (clientauth.go): the assertion authenticates the
+		// client for whichever grant follows.
+		c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathToken)
+		if err != nil {
+			op.RequestError(w, r, err, nil)
+			return
+		}
+		r = withAssertedClient(r, c.ID)
 	}
 	if user, _, ok := r.BasicAuth(); ok {
 		// One authentication method per request (RFC 6749, section 2.3), and
@@ -90,6 +95,10 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
 	if err := r.ParseForm(); err != nil {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		return
+	}
+	if hasClientAssertion(r) {
+		p.introspectAsserted(w, r)
 		return
 	}
 	// An API introspects the tokens meant for it with its own secret.
@@ -277,7 +286,8 @@ func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessToke
 		return nil, nil, err
 	}
 	c := opClient.(*client).c
-	if !c.Public {
+	// A client that sent an assertion was authenticated by it (token).
+	if !c.Public && !assertedBy(ctx, c.ID) {
 		if err := op.AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret, p.op.Storage()); err != nil {
 			return nil, nil, err
 		}
@@ -333,7 +343,11 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	asked := slices.DeleteFunc(slices.Clone([]string(req.Scopes)), func(s string) bool { return s == "" })
 	req.Scopes = nil
 	// Client authentication and client binding.
-	opReq, opClient, err := op.ValidateRefreshTokenRequest(ctx, req, p.op)
+	validate := op.ValidateRefreshTokenRequest
+	if _, ok := assertedClient(ctx); ok {
+		validate = p.validateAssertedRefresh
+	}
+	opReq, opClient, err := validate(ctx, req, p.op)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -25,6 +27,7 @@ func (c *cli) clientCmd() *cobra.Command {
 
 func (c *cli) clientAddCmd() *cobra.Command {
 	var in admin.AddClientInput
+	var jwksFile string
 	cmd := &cobra.Command{
 		Use:   "add --id ID --name NAME --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI]",
 		Short: "Register a relying party; a confidential client's secret is printed once",
@@ -37,17 +40,31 @@ public native apps may use a private-use scheme in reverse-domain form
 
 A confidential client (the default) gets a secret, printed once: Signet keeps
 only its SHA-256 and cannot show it again. A public client (--public) has no
-secret and must use PKCE.`,
+secret and must use PKCE. A client registered with --token-auth private_key_jwt
+has no secret either: it signs a short-lived assertion (RS256, ES256 or PS256)
+with its own key, whose public part Signet fetches from --jwks-uri (https, or
+http to a loopback host) or keeps from --jwks-file (a JWK Set).`,
 		Example: `  signet --config signet.yaml client add --id web --name "Web app" \
       --redirect-uri https://app.example.com/callback
   signet --config signet.yaml client add --id cli --name "CLI" --public \
-      --redirect-uri http://127.0.0.1/callback --output json`,
+      --redirect-uri http://127.0.0.1/callback --output json
+  signet --config signet.yaml client add --id batch --name "Batch" --grant client_credentials \
+      --allowed-scope calendar.read --token-auth private_key_jwt --jwks-uri https://batch.example.com/jwks.json`,
 		Args: cobra.NoArgs,
 	}
 	output := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := checkOutput(*output); err != nil {
 			return err
+		}
+		if jwksFile != "" {
+			// The keys travel as text: the server (over the socket) may not
+			// read the caller's files.
+			data, err := readJWKSFile(jwksFile)
+			if err != nil {
+				return err
+			}
+			in.JWKS = data
 		}
 		// The default grant (authorization_code) needs a redirect URI; say so
 		// as for any other required flag.
@@ -71,6 +88,10 @@ secret and must use PKCE.`,
 			w := cmd.OutOrStdout()
 			if *output == "json" {
 				return writeJSON(w, created)
+			}
+			if created.ClientSecret == "" && in.TokenAuthMethod == "private_key_jwt" {
+				fmt.Fprintf(w, "Added client %s (no secret: it authenticates with private_key_jwt, signed by its own key).\n", created.ClientID)
+				return nil
 			}
 			if created.ClientSecret == "" {
 				fmt.Fprintf(w, "Added public client %s (no secret: it must use PKCE).\n", created.ClientID)
@@ -98,6 +119,9 @@ secret and must use PKCE.`,
 	f.BoolVar(&in.RequireMFA, "require-mfa", false, "every sign-in to this client uses a second factor (TOTP)")
 	f.StringVar(&in.IDTokenAlg, "id-token-alg", "RS256", "ID token signing algorithm: RS256 or ES256")
 	f.StringVar(&in.AccessTokenFormat, "access-token-format", "jwt", "access token format: jwt or opaque")
+	f.StringVar(&in.TokenAuthMethod, "token-auth", "", "token endpoint authentication: client_secret_basic (default; client_secret_post works too) or private_key_jwt (needs --jwks-uri or --jwks-file; no secret)")
+	f.StringVar(&in.JWKSURI, "jwks-uri", "", "with --token-auth private_key_jwt: URL of the client's public keys (JWK Set); https, or http to a loopback host")
+	f.StringVar(&jwksFile, "jwks-file", "", "with --token-auth private_key_jwt: file holding the client's public keys (JWK Set)")
 	_ = cmd.MarkFlagRequired("id")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
@@ -167,6 +191,13 @@ func (c *cli) clientShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "type:\t%s\n", clientType(cl))
 			fmt.Fprintf(tw, "id_token_alg:\t%s\n", cl.IDTokenAlg)
 			fmt.Fprintf(tw, "access_token_format:\t%s\n", cl.AccessTokenFormat)
+			fmt.Fprintf(tw, "token_endpoint_auth_method:\t%s\n", cl.TokenAuthMethod)
+			if cl.JWKSURI != "" {
+				fmt.Fprintf(tw, "jwks_uri:\t%s\n", cl.JWKSURI)
+			}
+			if len(cl.JWKS) > 0 {
+				fmt.Fprintf(tw, "jwks:\t%s\n", cl.JWKS)
+			}
 			for _, u := range cl.RedirectURIs {
 				fmt.Fprintf(tw, "redirect_uri:\t%s\n", u)
 			}
@@ -237,4 +268,22 @@ func checkScopesKnown(cfg *Config, scopes []string) error {
 		}
 	}
 	return nil
+}
+
+// readJWKSFile reads the JWK Set of --jwks-file, bounded: a public key set is
+// a few KiB.
+func readJWKSFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--jwks-file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("--jwks-file: %w", err)
+	}
+	if len(data) > 64<<10 {
+		return "", fmt.Errorf("--jwks-file %s is larger than 64 KiB; a JWK Set of public keys is far smaller", path)
+	}
+	return string(data), nil
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -212,6 +213,16 @@ type AddClientInput struct {
 	AllowedGroups []string `json:"allowed_groups,omitempty"`
 	// GrantTypes are the grants the client may use (empty: authorization_code).
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// TokenAuthMethod is how the client authenticates at the token endpoint:
+	// client_secret_basic (when empty; client_secret_post works too) or
+	// private_key_jwt, which needs JWKSURI or JWKS and gets no secret.
+	TokenAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKSURI is where a private_key_jwt client publishes its public keys:
+	// https, or http to a loopback host.
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// JWKS is a private_key_jwt client's public keys as a JWK Set (the text of
+	// the file given with --jwks-file), for a client that publishes none.
+	JWKS string `json:"jwks,omitempty"`
 }
 
 // GrantInfo is one app a person approved.
@@ -255,6 +266,11 @@ type ClientInfo struct {
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	AllowedGroups          []string `json:"allowed_groups,omitempty"`
 	GrantTypes             []string `json:"grant_types"`
+	// TokenAuthMethod is client_secret_basic (secret), private_key_jwt or none.
+	TokenAuthMethod string `json:"token_endpoint_auth_method"`
+	// JWKSURI and JWKS are a private_key_jwt client's public keys.
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	// OldSecretExpiresAt is when a rotated-out secret stops working.
 	OldSecretExpiresAt time.Time `json:"old_secret_expires_at,omitzero"`
 	CreatedAt          time.Time `json:"created_at"`

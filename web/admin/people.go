@@ -386,6 +386,10 @@ func (s *Service) RotateClientSecret(ctx context.Context, in RotateSecretInput) 
 	sum := sha256.Sum256([]byte(secret))
 	now := s.now().UTC()
 	c, err := s.store.UpdateClient(ctx, in.ID, func(c *storage.Client) error {
+		if c.TokenAuthMethod == storage.TokenAuthPrivateKeyJWT {
+			// Its keys are rotated at its jwks_uri (or by registering again).
+			return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("client %q authenticates with private_key_jwt: it has no secret", in.ID)}
+		}
 		if c.Public || len(c.SecretHash) == 0 {
 			return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("client %q is public: it has no secret", in.ID)}
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -409,7 +410,9 @@ func (s *Service) AddClient(ctx context.Context, in AddClientInput) (ClientCreat
 		return ClientCreated{}, err
 	}
 	var secret string
-	if !in.Public {
+	// A private_key_jwt client proves itself with its key: a secret beside
+	// would be a second, weaker credential.
+	if !in.Public && c.TokenAuthMethod != storage.TokenAuthPrivateKeyJWT {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b) // never fails
 		secret = base64.RawURLEncoding.EncodeToString(b)
@@ -496,6 +499,10 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 	if format != "jwt" && format != "opaque" {
 		return nil, invalidf("access token format %q is not jwt or opaque", in.AccessTokenFormat)
 	}
+	auth, err := validateTokenAuth(in)
+	if err != nil {
+		return nil, err
+	}
 	return &storage.Client{
 		ID:                     in.ID,
 		Name:                   in.Name,
@@ -510,6 +517,9 @@ func (s *Service) newClient(in AddClientInput) (*storage.Client, error) {
 		GrantTypes:             grants,
 		IDTokenAlg:             alg,
 		AccessTokenFormat:      format,
+		TokenAuthMethod:        auth.method,
+		JWKSURI:                auth.jwksURI,
+		JWKS:                   auth.jwks,
 		CreatedAt:              s.now().UTC(),
 	}, nil
 }
@@ -618,6 +628,9 @@ func clientInfo(c *storage.Client) ClientInfo {
 		AllowedScopes:          slices.Clone(c.AllowedScopes),
 		AllowedGroups:          slices.Clone(c.AllowedGroups),
 		GrantTypes:             grantTypes(c.GrantTypes),
+		TokenAuthMethod:        tokenAuthMethod(c),
+		JWKSURI:                c.JWKSURI,
+		JWKS:                   json.RawMessage(c.JWKS),
 		CreatedAt:              c.CreatedAt,
 		UpdatedAt:              c.UpdatedAt,
 	}
