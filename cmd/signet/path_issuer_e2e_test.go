@@ -2,14 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/signet-idp/signet/provider"
@@ -331,4 +335,54 @@ func requestsCounted(t *testing.T, ti *testIssuer, handler, method, code string)
 		}
 	}
 	return 0
+}
+
+// TestPathIssuerBehindProxy: a sign-in through a reverse proxy that passes the
+// full path and the browser's Host, as docs/reverse-proxy.md configures nginx
+// and Caddy: Signet's own listener is never named, the proxy's request ids are
+// taken, and nothing points outside the path.
+func TestPathIssuerBehindProxy(t *testing.T) {
+	var target *url.URL
+	var ids atomic.Int64
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target) // no path of its own: /auth/... goes on as /auth/...
+		pr.Out.Host = pr.In.Host
+		pr.SetXForwarded()
+		pr.Out.Header.Set("X-Request-Id", fmt.Sprintf("proxy-%d", ids.Add(1)))
+	}})
+	t.Cleanup(proxy.Close)
+	ti := startIssuer(t, func(c *Config) {
+		target = &url.URL{Scheme: "http", Host: c.Listen}
+		c.Issuer = proxy.URL + "/auth"
+		c.TrustedProxies = []string{"127.0.0.1"}
+	})
+	app := ti.addThirdParty(admin.AddClientInput{ID: "proxied"})
+	if got := app.oauth.Endpoint.TokenURL; got != proxy.URL+"/auth"+provider.PathToken {
+		t.Fatalf("token endpoint %s", got)
+	}
+	b := newBrowser(t)
+	watch(t, b, ti.URL)
+	u, ap := app.authURL()
+	p := b.get(u)
+	p = b.submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
+	p = b.submit(p, formAction(t, p, "consent-form"), url.Values{"decision": {"allow"}})
+	tok, err := app.exchange(app.codeFrom(p, ap), ap)
+	if err != nil {
+		t.Fatalf("exchange through the proxy: %v", err)
+	}
+	app.verifyID(tok, ap.nonce)
+	if _, err := app.userinfo(tok.AccessToken); err != nil {
+		t.Fatalf("userinfo through the proxy: %v", err)
+	}
+	if _, err := app.refresh(tok.RefreshToken); err != nil {
+		t.Fatalf("refresh through the proxy: %v", err)
+	}
+	resp, err := http.Get(ti.URL + "/livez")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, want := resp.Header.Get("X-Request-Id"), fmt.Sprintf("proxy-%d", ids.Load()); got != want {
+		t.Errorf("X-Request-Id %q, want the proxy's %q", got, want)
+	}
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIssuerBasePath(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, base, problem string
+	}{
+		{"https://id.example.com", "", ""},
+		{"https://example.com/auth", "/auth", ""},
+		{"https://example.com/a/b-c_d.e~f", "/a/b-c_d.e~f", ""},
+		{"http://127.0.0.1:5556/auth", "/auth", ""},
+		{"https://example.com/a%2Fb", "", "percent-encoded"},
+		{"https://example.com/%61uth", "", "percent-encoded"},
+		{"https://example.com/a//b", "", "segment"},
+		{"https://example.com/a/./b", "", "segment"},
+		{"https://example.com/a/../b", "", "segment"},
+		{"https://example.com/a:b", "", "segment"},
+		{"https://example.com/a@b", "", "segment"},
+		{"https://example.com/caf%C3%A9", "", "segment"},
+	} {
+		problem := issuerProblem(tc.issuer)
+		if (problem == "") != (tc.problem == "") || !strings.Contains(problem, tc.problem) {
+			t.Errorf("issuerProblem(%q) = %q, want one about %q", tc.issuer, problem, tc.problem)
+		}
+		if problem == "" {
+			if got := issuerBasePath(tc.issuer); got != tc.base {
+				t.Errorf("issuerBasePath(%q) = %q, want %q", tc.issuer, got, tc.base)
+			}
+		}
+	}
+}
