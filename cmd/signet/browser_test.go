@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
 )
 
@@ -236,7 +237,14 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 		if gs, err := ti.srv.store.ListUserGrants(ti.ctx, user.ID); err != nil || len(gs) != 0 {
 			t.Fatalf("a cross-origin consent post from %s recorded a grant: %v %+v", host, err, gs)
 		}
-		if ar, err := ti.srv.store.GetAuthRequest(ti.ctx, fields.Get("auth_request_id")); err != nil || ar.Done {
+		// The form carries a sealed id (storage/pending): read the request
+		// through the pending store, as the pages do.
+		secrets, err := LoadSecrets(ti.srv.cfg.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flow := pending.Wrap(ti.srv.store, pending.DeriveKey(secrets.CookieKey))
+		if ar, err := flow.GetAuthRequest(ti.ctx, fields.Get("auth_request_id")); err != nil || ar.Done {
 			t.Fatalf("a cross-origin consent post from %s completed the sign-in: %v", host, err)
 		}
 
