@@ -211,6 +211,10 @@ func TestPathIssuerEndToEnd(t *testing.T) {
 		t.Fatalf("after the enrolment code: %d %s\n%.600s", p.status, p.url, p.body)
 	}
 	ti.nextStep()
+	// The device verification page (RFC 8628), its form under the path too.
+	if p = acct.get(ti.URL + web.PathDevice); p.status != http.StatusOK || formAction(t, p, "device-form") != base+web.PathDevice {
+		t.Errorf("device page: %d %s", p.status, p.url)
+	}
 
 	// An application's sign-in: password, code, consent, back with a code.
 	app := ti.addThirdParty(admin.AddClientInput{ID: "pathapp", PostLogoutRedirectURIs: []string{ti.rpBase + "/bye"}})
