@@ -158,6 +158,18 @@ func (p *Provider) deviceScopes(c *storage.Client, asked []string) []string {
 // secret in HTTP Basic or the body, as at the token endpoint.
 func (p *Provider) deviceClient(r *http.Request) (*storage.Client, error) {
 	ctx := r.Context()
+	// A private_key_jwt client: at the token endpoint its assertion was
+	// checked already; here it is checked against this endpoint.
+	if id, ok := assertedClient(ctx); ok {
+		c, err := p.store.GetClient(ctx, id)
+		if err != nil {
+			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
+		}
+		return c, nil
+	}
+	if hasClientAssertion(r) {
+		return p.authenticateAssertion(r, p.cfg.Issuer+PathDeviceAuthorization)
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		id, _ = url.QueryUnescape(id)

@@ -223,3 +223,36 @@ func TestPrivateKeyJWTCLI(t *testing.T) {
 		e.fails(tc.want, "", append(base, tc.args...)...)
 	}
 }
+
+// TestPrivateKeyJWTDeviceClient: a device client that authenticates with a key
+// asks for a device code and polls with assertions (the device endpoint as the
+// assertion's audience, then the token endpoint).
+func TestPrivateKeyJWTDeviceClient(t *testing.T) {
+	ti := startIssuer(t)
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ek.PublicKey, KeyID: "tv-1", Use: "sig", Algorithm: "ES256"}}})
+	keysSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(set)
+	}))
+	t.Cleanup(keysSrv.Close)
+	tv := ti.addDeviceClient("tv", false, func(in *admin.AddClientInput) {
+		in.TokenAuthMethod, in.JWKSURI = "private_key_jwt", keysSrv.URL+"/jwks.json"
+	})
+	k := &keyClient{rp: &rp{ti: ti, oauth: tv.oauth}, key: jose.SigningKey{Algorithm: jose.ES256, Key: ek}, kid: "tv-1"}
+	deviceURL := ti.URL + "/device_authorization"
+	if status, m := k.post(t, deviceURL, url.Values{"client_id": {"tv"}, "scope": {"openid"}}); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+		t.Fatalf("device authorization without an assertion: %d %v", status, m)
+	}
+	status, m := k.post(t, deviceURL, k.withAssertion(t, url.Values{"scope": {"openid"}}, deviceURL))
+	if status != http.StatusOK || m["device_code"] == nil {
+		t.Fatalf("device authorization with an assertion: %d %v", status, m)
+	}
+	form := k.withAssertion(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {m["device_code"].(string)}}, "")
+	if status, m := k.post(t, tv.oauth.Endpoint.TokenURL, form); status != http.StatusBadRequest || m["error"] != "authorization_pending" {
+		t.Fatalf("polling with an assertion: %d %v", status, m)
+	}
+}
