@@ -78,6 +78,12 @@ func (p *Provider) apiFor(ctx context.Context, scopes []string, resource string)
 		}
 		return false
 	})
+	if resource != "" && !slices.ContainsFunc(kept, func(sc string) bool { return slices.Contains(api.Scopes, sc) }) {
+		// A resource selects among the APIs the request's scopes (the grant's,
+		// on a refresh) reach; naming another would mint a token for an API
+		// the person never approved.
+		return nil, nil, errInvalidTarget("the request holds no scope of that API")
+	}
 	return api, kept, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -104,7 +105,7 @@ func (p *Provider) activeJWT(ctx context.Context, cl *accessTokenClaims) (*stora
 		return nil, errInactive
 	}
 	c, err := p.store.GetClient(ctx, at.ClientID)
-	if err != nil {
+	if err != nil || !policy.MayUse(u.Groups, c.AllowedGroups) {
 		return nil, errInactive
 	}
 	if _, err := p.familyStands(ctx, c, fam, now); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -367,8 +368,9 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 	if err != nil || u.Disabled || !at.IssuedAt.After(u.TokensValidAfter) {
 		return nil, errors.New("access token is not active")
 	}
-	// A removed client's tokens die with it.
-	if _, err := p.store.GetClient(ctx, at.ClientID); err != nil {
+	// A removed client's tokens die with it, and so do those of a person
+	// taken out of the client's allowed groups.
+	if c, err := p.store.GetClient(ctx, at.ClientID); err != nil || !policy.MayUse(u.Groups, c.AllowedGroups) {
 		return nil, errors.New("access token is not active")
 	}
 	return at, nil

@@ -297,8 +297,10 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// One account, one budget of tries, whether it is named by username or by
 	// email: an email address of a known person counts against their username.
 	acct, addr := accountKey(username), h.clientAddress(r)
-	if strings.Contains(username, "@") && len(username) <= maxUsernameLen {
-		if u, err := h.store.GetUserByEmail(r.Context(), username); err == nil {
+	// The person is found as the sign-in finds them (lookupUser: a username
+	// first), so failures count against the account they are checked on.
+	if strings.Contains(username, "@") {
+		if u, err := h.lookupUser(r.Context(), username); err == nil {
 			acct = accountKey(u.Username)
 		}
 	}

@@ -168,6 +168,9 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
 		t.Errorf("refresh after leaving the group: %v, want invalid_grant", err)
 	}
+	if app.introspect(tok.AccessToken) {
+		t.Error("the access token is still active after leaving the group")
+	}
 	// SSO does not get around it either.
 	u, ap = app.authURL()
 	p = b.get(u)

@@ -243,6 +243,10 @@ func TestPrivateKeyJWTDeviceClient(t *testing.T) {
 		in.TokenAuthMethod, in.JWKSURI = "private_key_jwt", keysSrv.URL+"/jwks.json"
 	})
 	k := &keyClient{rp: &rp{ti: ti, oauth: tv.oauth}, key: jose.SigningKey{Algorithm: jose.ES256, Key: ek}, kid: "tv-1"}
+	// A routine change keeps how the client authenticates.
+	if ci, err := ti.srv.admin.UpdateClient(ti.ctx, admin.UpdateClientInput{ID: "tv", Name: ptr("Living-room TV")}); err != nil || ci.TokenAuthMethod != "private_key_jwt" {
+		t.Fatalf("client update of a private_key_jwt client: %+v %v", ci, err)
+	}
 	deviceURL := ti.URL + "/device_authorization"
 	if status, m := k.post(t, deviceURL, url.Values{"client_id": {"tv"}, "scope": {"openid"}}); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
 		t.Fatalf("device authorization without an assertion: %d %v", status, m)

@@ -90,11 +90,17 @@ func (s *Store) Unwrap() storage.Store { return s.Store }
 func IsSealed(id string) bool { return strings.HasPrefix(id, prefix) }
 
 // storedKey is the key under which a sealed request is stored once it is
-// updated: short, and as hard to guess as the sealed id it comes from.
-func storedKey(sealed string) string {
-	sum := sha256.Sum256([]byte(sealed))
+// updated: short, and as hard to guess as the sealed id it comes from. It is
+// derived from the sealed bytes, not the id's text, so that no other spelling
+// of the same bytes can store the request a second time.
+func storedKey(sealed []byte) string {
+	sum := sha256.Sum256(sealed)
 	return "p" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
+
+// b64 decodes ids strictly: one spelling per sealed request (no padding bits
+// set, no line breaks skipped).
+var b64 = base64.RawURLEncoding.Strict()
 
 // pristine reports whether a carries no sign-in state: nothing that could only
 // come from someone who signed in.
@@ -130,34 +136,35 @@ func (s *Store) seal(a *storage.AuthRequest) (string, error) {
 	out := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	rand.Read(out)
 	out = s.aead.Seal(out, out, plain, aad)
-	id := prefix + base64.RawURLEncoding.EncodeToString(out)
+	id := prefix + b64.EncodeToString(out)
 	if len(id) > storage.MaxAuthRequestIDLen {
 		return "", ErrTooLarge
 	}
 	return id, nil
 }
 
-// open returns the request sealed in id, with ID set to id.
-func (s *Store) open(id string) (*storage.AuthRequest, error) {
+// open returns the request sealed in id, with ID set to id, and the key it is
+// stored under once updated.
+func (s *Store) open(id string) (*storage.AuthRequest, string, error) {
 	notFound := fmt.Errorf("pending: auth request: %w", storage.ErrNotFound)
-	if len(id) > storage.MaxAuthRequestIDLen {
-		return nil, notFound
+	if len(id) > storage.MaxAuthRequestIDLen || strings.ContainsAny(id, "\r\n") {
+		return nil, "", notFound
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(id, prefix))
+	raw, err := b64.DecodeString(strings.TrimPrefix(id, prefix))
 	ns := s.aead.NonceSize()
 	if err != nil || len(raw) < ns+s.aead.Overhead() {
-		return nil, notFound
+		return nil, "", notFound
 	}
 	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], aad)
 	if err != nil {
-		return nil, notFound
+		return nil, "", notFound
 	}
 	a := new(storage.AuthRequest)
 	if err := json.Unmarshal(plain, a); err != nil {
-		return nil, notFound
+		return nil, "", notFound
 	}
 	a.ID = id
-	return a, nil
+	return a, storedKey(raw), nil
 }
 
 // GetAuthRequest returns the stored record of a sealed id once there is one, the
@@ -166,11 +173,11 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	if !IsSealed(id) {
 		return s.Store.GetAuthRequest(ctx, id)
 	}
-	sealed, err := s.open(id)
+	sealed, key, err := s.open(id)
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.Store.GetAuthRequest(ctx, storedKey(id))
+	a, err := s.Store.GetAuthRequest(ctx, key)
 	switch {
 	case err == nil:
 		a.ID = id
@@ -189,11 +196,10 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(*stora
 	if !IsSealed(id) {
 		return s.Store.UpdateAuthRequest(ctx, id, fn)
 	}
-	sealed, err := s.open(id)
+	sealed, key, err := s.open(id)
 	if err != nil {
 		return nil, err
 	}
-	key := storedKey(id)
 	for range 2 {
 		called := false
 		a, err := s.Store.UpdateAuthRequest(ctx, key, func(a *storage.AuthRequest) error {
@@ -241,20 +247,22 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	if !IsSealed(id) {
 		return s.Store.DeleteAuthRequest(ctx, id)
 	}
-	if _, err := s.open(id); err != nil {
+	_, key, err := s.open(id)
+	if err != nil {
 		return err
 	}
-	return s.Store.DeleteAuthRequest(ctx, storedKey(id))
+	return s.Store.DeleteAuthRequest(ctx, key)
 }
 
 // IssueCode attaches a code to the stored record of a sealed id (a request is
 // stored before it can be done).
 func (s *Store) IssueCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
 	if IsSealed(id) {
-		if _, err := s.open(id); err != nil {
+		_, key, err := s.open(id)
+		if err != nil {
 			return err
 		}
-		id = storedKey(id)
+		id = key
 	}
 	return s.Store.IssueCode(ctx, id, codeHash, expiresAt)
 }

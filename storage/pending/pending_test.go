@@ -234,3 +234,31 @@ func size(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestOneSpellingPerSealedRequest: another spelling of the same sealed bytes
+// (padding bits set in the last character, a line break) opens nothing, so a
+// request once stored cannot be stored again under a variant of its id.
+func TestOneSpellingPerSealedRequest(t *testing.T) {
+	ctx := context.Background()
+	ps, _, _ := open(t)
+	a := request()
+	ps.CreateAuthRequest(ctx, a)
+	if _, err := ps.UpdateAuthRequest(ctx, a.ID, func(x *storage.AuthRequest) error { x.Done, x.UserID = true, "u1"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	last := a.ID[len(a.ID)-1]
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var variants []string
+	for _, c := range alphabet {
+		if byte(c) != last {
+			variants = append(variants, a.ID[:len(a.ID)-1]+string(c))
+		}
+	}
+	variants = append(variants, a.ID[:10]+"\n"+a.ID[10:], a.ID[:10]+"\r"+a.ID[10:])
+	for _, v := range variants {
+		got, err := ps.GetAuthRequest(ctx, v)
+		if err == nil && !got.Done {
+			t.Fatalf("variant %q opens the request as not yet done", v)
+		}
+	}
+}

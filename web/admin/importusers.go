@@ -102,6 +102,9 @@ func (s *Service) ImportUsers(ctx context.Context, in ImportInput) (ImportResult
 			problem(line, "user %s: id must be 1 to 64 letters, digits, '_' or '-'", u.Username)
 		} else if u.ID != "" && ids[u.ID] {
 			problem(line, "user %s: id %s is taken", u.Username, u.ID)
+		} else if _, err := s.store.GetClient(ctx, u.ID); u.ID != "" && err == nil {
+			// A service account's tokens name its client id as subject.
+			problem(line, "user %s: id %s is a client's id", u.Username, u.ID)
 		}
 		if u.PasswordHash != "" {
 			if err := password.Check(u.PasswordHash); err != nil {

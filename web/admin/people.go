@@ -311,6 +311,8 @@ func (s *Service) UpdateClient(ctx context.Context, in UpdateClientInput) (Clien
 		RequireMFA: cur.RequireMFA, AllowedScopes: slices.Clone(cur.AllowedScopes),
 		PostLogoutRedirectURIs: slices.Clone(cur.PostLogoutRedirectURIs), BackchannelLogoutURI: cur.BackchannelLogoutURI,
 		AllowedGroups: slices.Clone(cur.AllowedGroups), GrantTypes: slices.Clone(cur.GrantTypes),
+		// How it authenticates stays as registered (re-add a client to change it).
+		TokenAuthMethod: cur.TokenAuthMethod, JWKSURI: cur.JWKSURI, JWKS: string(cur.JWKS),
 	}
 	set := func(dst *string, v *string) {
 		if v != nil {
