@@ -362,6 +362,21 @@ func fingerprint(keys []*storage.SigningKey) string {
 	return strings.Join(parts, ",")
 }
 
+// Sync rebuilds the snapshot when the stored key set differs from the one it
+// was built from (another replica rotated or retired a key, or the CLI did it
+// in the database directly) and reports whether it did. It reads the key set
+// and compares ids and states, so it is cheap enough to poll every few seconds.
+func (m *Manager) Sync(ctx context.Context) (bool, error) {
+	stored, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keys: list: %w", err)
+	}
+	if cur := m.snap.Load(); cur != nil && cur.fingerprint == fingerprint(stored) {
+		return false, nil
+	}
+	return true, m.reload(stored)
+}
+
 // Reload rebuilds the snapshot from storage.
 func (m *Manager) Reload(ctx context.Context) error {
 	stored, err := m.store.ListKeys(ctx)

@@ -382,3 +382,46 @@ func TestManagerDamagedActiveKey(t *testing.T) {
 		t.Fatalf("a key-encryption key that opens nothing: %v, want ErrWrongKEK", err)
 	}
 }
+
+// TestSyncSeesChangesMadeElsewhere: two managers on one store (two replicas on
+// one database). A rotation by one reaches the other's snapshot at its next
+// Sync, and a Sync with nothing changed keeps the snapshot.
+func TestSyncSeesChangesMadeElsewhere(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store := openStore(t)
+	ctx := context.Background()
+	a := newTestManager(t, store, 1, clk)
+	if err := a.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestManager(t, store, 1, clk)
+	if err := b.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := b.Sync(ctx); err != nil || changed {
+		t.Fatalf("Sync with nothing changed: %v %v", changed, err)
+	}
+	before := b.Snapshot()
+	if err := a.RotateNow(ctx, "RS256"); err != nil {
+		t.Fatal(err)
+	}
+	if jwksKIDs(t, b.Snapshot()) == nil || b.Snapshot() != before {
+		t.Fatal("the other manager changed before it synced")
+	}
+	changed, err := b.Sync(ctx)
+	if err != nil || !changed {
+		t.Fatalf("Sync after a rotation elsewhere: %v %v", changed, err)
+	}
+	want, got := jwksKIDs(t, a.Snapshot()), jwksKIDs(t, b.Snapshot())
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("after Sync: JWKS %v, want %v", got, want)
+	}
+	for kid := range want {
+		if !got[kid] {
+			t.Errorf("after Sync the other manager lacks %s", kid)
+		}
+	}
+	if b.Snapshot().Version == before.Version {
+		t.Error("the snapshot version did not change")
+	}
+}

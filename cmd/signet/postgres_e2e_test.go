@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -268,5 +270,49 @@ func TestPostgresCLI(t *testing.T) {
 	r = runCLI(t, "", "--config", config, "user", "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "alice") || !strings.Contains(r.stdout, "bob") {
 		t.Errorf("user list with postgres = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestPostgresKeyChangeReachesReplicas: a rotation on one replica reaches the
+// other's JWKS (and ETag) at its next key sync, which serve runs every
+// keySyncInterval.
+func TestPostgresKeyChangeReachesReplicas(t *testing.T) {
+	r := startReplicas(t, 2)
+	jwks := func(replica int32) (map[string]bool, string) {
+		t.Helper()
+		r.next.Store(replica)
+		resp, err := http.Get(r.URL + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var set struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+			} `json:"keys"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			t.Fatal(err)
+		}
+		kids := map[string]bool{}
+		for _, k := range set.Keys {
+			kids[k.Kid] = true
+		}
+		return kids, resp.Header.Get("ETag")
+	}
+	before, etag := jwks(1)
+	if err := r.servers[0].keys.RotateNow(r.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	after0, _ := jwks(0)
+	if maps.Equal(after0, before) {
+		t.Fatal("the rotating replica's JWKS did not change")
+	}
+	if changed, err := r.servers[1].keys.Sync(r.ctx); err != nil || !changed {
+		t.Fatalf("sync on the other replica: %v %v", changed, err)
+	}
+	after1, etag1 := jwks(1)
+	if !maps.Equal(after1, after0) || etag1 == etag {
+		t.Fatalf("the other replica serves %v (ETag %s -> %s), want %v", after1, etag, etag1, after0)
 	}
 }

@@ -256,6 +256,25 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 		}
 	}()
 	go func() {
+		// Another replica (or the CLI, writing the shared database directly)
+		// may change the keys: every replica serves the new JWKS within a few
+		// seconds, well inside the pre-publication lead.
+		t := time.NewTicker(keySyncInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if changed, err := s.keys.Sync(ctx); err != nil {
+				slog.WarnContext(ctx, "keys: sync", "error", err)
+			} else if changed {
+				slog.InfoContext(ctx, "signing keys changed elsewhere; now serving them", "event", "key_change")
+			}
+		}
+	}()
+	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
 		for {
@@ -274,6 +293,10 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 		}
 	}()
 }
+
+// keySyncInterval is how often a server rereads the key set for changes made
+// elsewhere.
+const keySyncInterval = 5 * time.Second
 
 // endIdleSessions ends the sessions that saw neither a page nor a refresh for
 // lifetimes.session_idle, each with its back-channel logout notices, as a
