@@ -80,11 +80,27 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		err = oidc.ErrUnsupportedGrantType().WithDescription("supported grant types: authorization_code, refresh_token, client_credentials, " + policy.GrantDeviceCode)
 	}
 	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			unavailable(w, r, err)
+			return
+		}
 		op.RequestError(w, r, err, nil)
 		return
 	}
 	h.Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// unavailable answers a request that storage could not serve just now (a
+// database restarting): 503 with temporarily_unavailable and Retry-After, so
+// that the client tries again rather than taking it as a failed grant. Nothing
+// was issued: every token is stored before it is sent.
+func unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	slog.WarnContext(r.Context(), "storage unavailable", "event", "storage_unavailable", "path", r.URL.Path, "error", err)
+	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(&oidc.Error{ErrorType: "temporarily_unavailable", Description: "Signet's storage cannot be reached just now; try again shortly"})
 }
 
 // introspect serves RFC 7662 introspection through the library, after

@@ -32,6 +32,10 @@ var (
 	// ErrReused means a single-use value (an authorization code, a rotated refresh
 	// token) was presented again. The backend has already revoked what it issued.
 	ErrReused = errors.New("reused")
+	// ErrUnavailable means the backend cannot be reached just now (a database
+	// restarting or out of reach); the same call may succeed later, so callers
+	// answer "try again" (503), not "broken" (500).
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // Store is everything a backend provides. Optional capabilities (Backupper) are

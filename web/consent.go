@@ -164,6 +164,12 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar *storage.Aut
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.log.WarnContext(r.Context(), what, "event", "storage_unavailable", "error", err)
+		w.Header().Set("Retry-After", "5")
+		h.ErrorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment", "Signet cannot reach its storage just now. Please try again in a few seconds.")
+		return
+	}
 	h.log.ErrorContext(r.Context(), what, "error", err)
 	h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not complete this step. Please try again.")
 }

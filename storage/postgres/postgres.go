@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -113,6 +115,8 @@ func mapErr(err error) error {
 		return nil
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("%w (%w)", storage.ErrNotFound, err)
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	case !errors.As(err, &pgErr):
 		return err
 	case pgErr.Code == "23505": // unique_violation
@@ -121,6 +125,23 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrConflict, err)
 	}
 	return err
+}
+
+// unavailable reports whether err says the database cannot be reached just now:
+// no connection could be made, the connection broke, or the server is shutting
+// down or starting (SQLSTATE class 08, 57P01-57P03).
+func unavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	case errors.As(err, &pgErr):
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 // checkKey refuses a key that cannot be stored: empty, longer than maxKeyLen,
