@@ -267,8 +267,28 @@ func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-// deliverOne attempts one notice and records the outcome; it reports success.
+// errClaimed: another delivery loop (another replica's) holds the notice.
+var errClaimed = errors.New("logout notice claimed by another delivery")
+
+// logoutLease is how long a claimed notice stays with the loop that claimed
+// it: longer than one attempt can take. A replica that dies holding it loses
+// it then, and another retries.
+const logoutLease = 2*logoutTimeout + 5*time.Second
+
+// deliverOne claims a due notice, attempts it and records the outcome; it
+// reports success. Of several replicas that find the same notice due, one
+// claims it (a conditional update of its next attempt) and the others leave
+// it, so a notice is sent once.
 func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, now time.Time) bool {
+	if err := p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
+		if x.NextAttempt.After(now) {
+			return errClaimed
+		}
+		x.NextAttempt = now.Add(logoutLease)
+		return nil
+	}); err != nil {
+		return false
+	}
 	err := p.deliver(ctx, d, now)
 	if err == nil {
 		p.store.DeleteLogout(ctx, d.ID)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -314,5 +315,43 @@ func TestPostgresKeyChangeReachesReplicas(t *testing.T) {
 	after1, etag1 := jwks(1)
 	if !maps.Equal(after1, after0) || etag1 == etag {
 		t.Fatalf("the other replica serves %v (ETag %s -> %s), want %v", after1, etag, etag1, after0)
+	}
+}
+
+// TestPostgresLogoutNoticeDeliveredOnce: two replicas' delivery loops find the
+// same due back-channel notice at once; exactly one sends it.
+func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
+	r := startReplicas(t, 2)
+	// The receiver holds its first notice a while, so that every delivery
+	// loop has listed the notice as due before the first one is done.
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if got.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	app := r.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.URL + "/bcl"})
+	b := newBrowser(t)
+	code, ap := app.signIn(b)
+	if _, err := app.exchange(code, ap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.servers[0].admin.LogoutUser(r.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, s := range r.servers {
+		for range 3 {
+			wg.Go(func() {
+				if _, err := s.provider.DeliverDueLogouts(r.ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := got.Load(); n != 1 {
+		t.Fatalf("%d back-channel notices delivered, want exactly 1", n)
 	}
 }
