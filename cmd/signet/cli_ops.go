@@ -245,6 +245,9 @@ stopped: compacting needs the database to itself. Take a backup first.`,
 			if err != nil {
 				return err
 			}
+			if err := embeddedOnly(cfg, "compact", "PostgreSQL reclaims space itself (autovacuum; VACUUM FULL to give it back to the disk)"); err != nil {
+				return err
+			}
 			if err := c.requireData(cfg); err != nil {
 				return err
 			}
@@ -336,6 +339,9 @@ never overwritten. "signet restore FILE" puts it back.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := c.loadConfig()
 			if err != nil {
+				return err
+			}
+			if err := embeddedOnly(cfg, "backup", "back up the database with pg_dump, and keep the two keys (SIGNET_KEY_ENCRYPTION_KEY, SIGNET_COOKIE_KEY) with it"); err != nil {
 				return err
 			}
 			return c.backup(cmd.Context(), cfg, args[0], withoutSecrets, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -606,6 +612,9 @@ last, so that an interrupted restore leaves no database behind.`,
 			if err != nil {
 				return err
 			}
+			if err := embeddedOnly(cfg, "restore", "restore the database with pg_restore, and give every replica the keys kept with the dump"); err != nil {
+				return err
+			}
 			return restore(cfg, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -825,4 +834,14 @@ func serviceManager() string {
 		return "supervisord"
 	}
 	return ""
+}
+
+// embeddedOnly refuses a command that works on the embedded bbolt file when
+// the configuration names PostgreSQL, saying what to use instead (rather than
+// looking for a data directory the configuration does not use).
+func embeddedOnly(cfg *Config, command, instead string) error {
+	if !cfg.Storage.Postgres() {
+		return nil
+	}
+	return fmt.Errorf("signet %s works on the embedded database (storage.type bbolt); with storage.type postgres, %s (docs/high-availability.md)", command, instead)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,17 @@ func TestCLIPeopleThroughAdminSocket(t *testing.T) {
 	e := newCLIEnv(t)
 	serveAdmin(t, e)
 	exercisePeople(t, e)
+}
+
+// TestEmbeddedOnlyCommandsWithPostgres: backup, restore and compact work on the
+// bbolt file; with storage.type postgres they say what to use instead.
+func TestEmbeddedOnlyCommandsWithPostgres(t *testing.T) {
+	setSharedSecrets(t)
+	cfg := writeFile(t, "signet.yaml", "storage:\n  type: postgres\n  dsn: postgres://signet@127.0.0.1:1/signet\n")
+	for _, args := range [][]string{{"backup", filepath.Join(t.TempDir(), "b.tar.gz")}, {"restore", "nothing.tar.gz"}, {"compact"}} {
+		r := runCLI(t, "", append([]string{"--config", cfg}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "storage.type postgres") {
+			t.Errorf("signet %s with postgres: exit %d, %q", args[0], r.code, r.stderr)
+		}
+	}
 }
