@@ -17,7 +17,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/signet-idp/signet/provider/policy"
 )
