@@ -212,7 +212,7 @@ func (h *handler) reply(w http.ResponseWriter, r *http.Request, status int, v an
 			writeError(w, statusOf(e.Kind), e.Kind, e.Msg)
 			return
 		}
-		h.log.ErrorContext(r.Context(), "admin API", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "admin API", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeError(w, http.StatusInternalServerError, KindInternal, "internal error in the server; see its log")
 		return
 	}

@@ -383,7 +383,7 @@ func (rp *RP) fail(w http.ResponseWriter, r *http.Request, e *pageError) {
 		attrs = append(attrs, "oauth_error", e.code)
 	}
 	if e.cause != nil {
-		attrs = append(attrs, "err", e.cause)
+		attrs = append(attrs, "error", e.cause)
 	}
 	rp.log.Log(r.Context(), level, "demo: request failed", attrs...)
 	rp.render(w, r, e.status, pageData{
@@ -433,7 +433,7 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, data pa
 	data.ClientID = rp.cfg.ClientID
 	var buf bytes.Buffer
 	if err := rp.page.ExecuteTemplate(&buf, pageTemplate, data); err != nil {
-		rp.log.ErrorContext(r.Context(), "demo: render page", "err", err)
+		rp.log.ErrorContext(r.Context(), "demo: render page", "error", err)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
@@ -442,7 +442,7 @@ func (rp *RP) render(w http.ResponseWriter, r *http.Request, status int, data pa
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if _, err := buf.WriteTo(w); err != nil {
-		rp.log.DebugContext(r.Context(), "demo: write page", "err", err)
+		rp.log.DebugContext(r.Context(), "demo: write page", "error", err)
 	}
 }
 

@@ -220,7 +220,7 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	iss, err := rp.discover(r.Context())
 	if err != nil {
-		rp.log.WarnContext(r.Context(), "demo: signed out locally only: the issuer is unreachable", "err", err)
+		rp.log.WarnContext(r.Context(), "demo: signed out locally only: the issuer is unreachable", "error", err)
 		rp.localLogout(w, r, s)
 		return
 	}

@@ -103,7 +103,7 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 // refuseLogout answers a back-channel logout request with 400 and a JSON error
 // (section 2.8). desc is for the issuer's operator; cause is for the log.
 func (rp *RP) refuseLogout(w http.ResponseWriter, r *http.Request, desc string, cause error) {
-	rp.log.InfoContext(r.Context(), "demo: back-channel logout refused", "reason", desc, "err", cause)
+	rp.log.InfoContext(r.Context(), "demo: back-channel logout refused", "reason", desc, "error", cause)
 	body, _ := json.Marshal(map[string]string{"error": "invalid_request", "error_description": desc})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

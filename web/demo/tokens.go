@@ -197,17 +197,17 @@ func (rp *RP) inspectAccessToken(ctx context.Context, iss *issuer, raw string) a
 	}
 	t, err := iss.accessTokens.Verify(ctx, raw)
 	if err != nil {
-		rp.log.WarnContext(ctx, "demo: access token failed verification", "err", err)
+		rp.log.WarnContext(ctx, "demo: access token failed verification", "error", err)
 		return accessTokenView{Problem: describeVerifyError(err)}
 	}
 	var payload json.RawMessage
 	if err := t.Claims(&payload); err != nil {
-		rp.log.WarnContext(ctx, "demo: access token claims", "err", err)
+		rp.log.WarnContext(ctx, "demo: access token claims", "error", err)
 		return accessTokenView{Problem: "Its claims could not be read."}
 	}
 	view, err := newClaimsView(payload, hdr)
 	if err != nil {
-		rp.log.WarnContext(ctx, "demo: access token claims", "err", err)
+		rp.log.WarnContext(ctx, "demo: access token claims", "error", err)
 		return accessTokenView{Problem: "Its claims are not a JSON object."}
 	}
 	v := accessTokenView{Claims: view}
@@ -235,7 +235,7 @@ func (rp *RP) fetchUserinfo(ctx context.Context, iss *issuer, tok *oauth2.Token,
 	}
 	ui, err := iss.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil {
-		rp.log.WarnContext(ctx, "demo: userinfo request failed", "err", err)
+		rp.log.WarnContext(ctx, "demo: userinfo request failed", "error", err)
 		return userinfoView{Problem: "The userinfo request failed; the server log has the details."}
 	}
 	if ui.Subject != subject {
@@ -244,12 +244,12 @@ func (rp *RP) fetchUserinfo(ctx context.Context, iss *issuer, tok *oauth2.Token,
 	}
 	var payload json.RawMessage
 	if err := ui.Claims(&payload); err != nil {
-		rp.log.WarnContext(ctx, "demo: userinfo claims", "err", err)
+		rp.log.WarnContext(ctx, "demo: userinfo claims", "error", err)
 		return userinfoView{Problem: "Its claims could not be read."}
 	}
 	view, err := newClaimsView(payload, nil)
 	if err != nil {
-		rp.log.WarnContext(ctx, "demo: userinfo claims", "err", err)
+		rp.log.WarnContext(ctx, "demo: userinfo claims", "error", err)
 		return userinfoView{Problem: "It is not a JSON object."}
 	}
 	return userinfoView{Claims: view}
