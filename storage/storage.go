@@ -143,10 +143,22 @@ type User struct {
 	// refresh token issued at or before it is refused, even if revoking it
 	// one by one was interrupted.
 	TokensValidAfter time.Time
+	// SignIn is the wrong-password count and lock of the account, kept with
+	// the person so that every replica on a shared store sees a lockout.
+	SignIn SignInFailures
 	// TOTP is the person's second factor; its zero value means none. Every change
 	// to it goes through UpdateUser, so that checking a code and recording it
 	// (replay, throttling) is one transaction.
 	TOTP TOTP
+}
+
+// SignInFailures counts wrong passwords since the last success (or a long
+// quiet); LockedUntil is when the next password may be checked. Only web
+// interprets it.
+type SignInFailures struct {
+	Count       int       `json:",omitempty"`
+	Last        time.Time `json:",omitzero"`
+	LockedUntil time.Time `json:",omitzero"`
 }
 
 // TOTP is a person's time-based one-time password (RFC 6238) enrolment and the

@@ -308,6 +308,14 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		}
 		return nil, errUnknownUser
 	}
+	// A lock counted by any replica on the shared store holds here too; it
+	// costs the same hash and gets the same answer as a wrong password.
+	if h.now().Before(user.SignIn.LockedUntil) {
+		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+			return nil, err
+		}
+		return nil, errAccountLocked
+	}
 	ok, rehash, err := h.cfg.Hasher.Verify(ctx, user.PasswordHash, pw)
 	if errors.Is(err, password.ErrBusy) {
 		return nil, err
@@ -323,7 +331,18 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		if err == nil && ok {
 			return nil, errDisabledUser
 		}
+		// Counted in the background: a write here would make a wrong password
+		// answer slower than an unknown username.
+		go h.storeFailure(context.WithoutCancel(ctx), user.ID)
 		return nil, errWrongPassword
+	}
+	if user.SignIn != (storage.SignInFailures{}) {
+		if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
+			u.SignIn = storage.SignInFailures{}
+			return nil
+		}); err != nil {
+			h.log.WarnContext(ctx, "clear sign-in failures", "subject", user.ID, "error", err)
+		}
 	}
 	if rehash {
 		if enc, err := h.cfg.Hasher.Hash(ctx, pw); err == nil {

@@ -432,3 +432,29 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 	}
 	return release, nil
 }
+
+// storeFailure counts a wrong password on the person's record, with the same
+// rule as the account throttle (Free failures, then Base doubling up to Max),
+// so that a lockout holds on every replica that shares the store, not only the
+// one that counted it.
+func (h *Handler) storeFailure(ctx context.Context, userID string) {
+	t, now := h.accounts, h.now().UTC()
+	if _, err := h.store.UpdateUser(ctx, userID, func(u *storage.User) error {
+		f := &u.SignIn
+		if !f.LockedUntil.IsZero() && now.Sub(f.Last) > t.max+t.base {
+			*f = storage.SignInFailures{} // a long quiet after a lock starts over
+		}
+		f.Count++
+		f.Last = now
+		if over := f.Count - t.free; over >= 0 {
+			d := t.base << min(over, 30)
+			if d <= 0 || d > t.max {
+				d = t.max
+			}
+			f.LockedUntil = now.Add(d)
+		}
+		return nil
+	}); err != nil {
+		h.log.WarnContext(ctx, "count sign-in failure", "subject", userID, "error", err)
+	}
+}

@@ -355,3 +355,46 @@ func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
 		t.Fatalf("%d back-channel notices delivered, want exactly 1", n)
 	}
 }
+
+// TestPostgresLockoutHoldsAcrossReplicas: wrong passwords counted on one
+// replica lock the account on the other too, and an unlock clears it for both.
+func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
+	r := startReplicas(t, 2)
+	app := r.addClient(admin.AddClientInput{ID: "app"})
+	try := func(replica int32, pw string) page {
+		t.Helper()
+		r.next.Store(replica)
+		b := newBrowser(t)
+		u, _ := app.authURL()
+		return b.login(b.get(u), "alice", pw)
+	}
+	for i := range r.srv.cfg.Throttle.AccountFailures {
+		if p := try(0, "a wrong password"); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d on replica 0: %d", i+1, p.status)
+		}
+	}
+	// The failures are written in the background (so that a wrong password
+	// takes no longer than an unknown name): wait for the lock to land.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		u, err := r.srv.store.GetUserByUsername(r.ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.clock.Now().Before(u.SignIn.LockedUntil) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no lock stored after %d wrong passwords: %+v", r.srv.cfg.Throttle.AccountFailures, u.SignIn)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := try(1, alicePassword); p.url.Host == "127.0.0.1:9" || p.status != http.StatusUnauthorized {
+		t.Fatalf("the right password on replica 1 while replica 0 locked the account: %d %s", p.status, p.url)
+	}
+	if _, err := r.servers[1].admin.UnlockUser(r.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if p := try(1, alicePassword); p.url.Host != "127.0.0.1:9" {
+		t.Fatalf("the right password after unlock: %d %s", p.status, p.url)
+	}
+}

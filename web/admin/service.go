@@ -50,6 +50,15 @@ func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error)
 	if s.unlock != nil {
 		was = s.unlock(username)
 	}
+	if u.SignIn != (storage.SignInFailures{}) {
+		if _, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+			was = was || s.now().Before(u.SignIn.LockedUntil)
+			u.SignIn = storage.SignInFailures{}
+			return nil
+		}); err != nil {
+			return was, classify(err, "clear sign-in lock", fmt.Sprintf("user %q", username))
+		}
+	}
 	if backoff(&u.TOTP) {
 		var cleared bool
 		_, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
