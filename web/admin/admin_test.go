@@ -379,8 +379,16 @@ func TestClientOverSocket(t *testing.T) {
 	if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(sock)); len(entries) != 1 {
-		t.Errorf("data dir holds %d entries, want only the socket (temporary directory left behind?)", len(entries))
+	// The temporary directory the socket was made in goes just after the
+	// socket appears, and a client may dial in between: wait for it, a while.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		entries, _ := os.ReadDir(filepath.Dir(sock))
+		if len(entries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data dir holds %d entries, want only the socket (temporary directory left behind?)", len(entries))
+		}
 	}
 
 	exercise(t, c, st, h)
