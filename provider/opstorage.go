@@ -164,10 +164,16 @@ func (p *Provider) lookupRefresh(ctx context.Context, token string) (*storage.Re
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
 	rt, err := p.store.GetRefreshToken(ctx, refreshKey(token))
+	if errors.Is(err, storage.ErrUnavailable) {
+		return nil, nil, err // try again later: the token may well be good
+	}
 	if err != nil {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
 	fam, err := p.store.GetRefreshFamily(ctx, rt.FamilyID)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
@@ -291,6 +297,10 @@ var dummySecretHash = hashSecret("signet-dummy-client-secret")
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	got := hashSecret(secret)
 	c, err := s.p.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not a wrong secret: storage cannot tell just now (a 503).
+		return oidc.ErrServerError().WithParent(err)
+	}
 	if err != nil || c.Public || len(c.SecretHash) == 0 {
 		subtle.ConstantTimeCompare(got, dummySecretHash)
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")

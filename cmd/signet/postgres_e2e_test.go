@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -396,5 +397,66 @@ func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
 	}
 	if p := try(1, alicePassword); p.url.Host != "127.0.0.1:9" {
 		t.Fatalf("the right password after unlock: %d %s", p.status, p.url)
+	}
+}
+
+// TestPostgresOutageDuringTokenTraffic: PostgreSQL stops in the middle of token
+// traffic. Meanwhile the token endpoint answers 503 temporarily_unavailable
+// (never a 500, never invalid_grant for a good token) and /readyz says not
+// ready; once it is back, every replica reconnects by itself and the refresh
+// token the client holds still works: nothing it received was lost.
+func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
+	r := startReplicas(t, 2)
+	app := r.addClient(admin.AddClientInput{ID: "app"})
+	code, ap := app.signIn(newBrowser(t))
+	tok, err := app.exchange(code, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenPath := mustParseURL(t, app.oauth.Endpoint.TokenURL).Path
+	refresh := func(replica int32, rt string) (int, map[string]any) {
+		r.next.Store(replica)
+		return app.postForm(tokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	}
+	status, m := refresh(0, tok.RefreshToken)
+	if status != http.StatusOK {
+		t.Fatalf("refresh before the outage: %d %v", status, m)
+	}
+	rt := m["refresh_token"].(string)
+
+	pgtest.StopServer(t)
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			pgtest.StartServer(t)
+		}
+	})
+	for replica := range int32(2) {
+		status, m := refresh(replica, rt)
+		if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
+			t.Errorf("refresh on replica %d while PostgreSQL is down: %d %v", replica, status, m)
+		}
+		r.next.Store(replica)
+		if resp, err := http.Get(r.URL + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz on replica %d while PostgreSQL is down: %v %v", replica, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	pgtest.StartServer(t)
+	restarted = true
+	// The pools reconnect by themselves; until they have, the answer is 503.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		status, m = refresh(1, rt)
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("refresh after PostgreSQL came back: %d %v", status, m)
+		}
+	}
+	if status, m := refresh(0, m["refresh_token"].(string)); status != http.StatusOK {
+		t.Fatalf("refresh on the other replica after the outage: %d %v", status, m)
 	}
 }

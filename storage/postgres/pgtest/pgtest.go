@@ -189,6 +189,7 @@ type localCluster struct {
 	// run as the postgres user.
 	asUser []string
 	dsn    string
+	opts   string
 }
 
 func startCluster(bin string) (*localCluster, error) {
@@ -223,8 +224,8 @@ func startCluster(bin string) (*localCluster, error) {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	// Only the socket in dir; durability is not what these tests check.
-	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0", dir)
-	if out, err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
+	c.opts = fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c wal_level=minimal -c max_wal_senders=0", dir)
+	if out, err := c.start(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
@@ -244,4 +245,38 @@ func (c *localCluster) run(name string, args ...string) ([]byte, error) {
 func (c *localCluster) stop() {
 	_, _ = c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "-w", "stop")
 	os.RemoveAll(c.dir)
+}
+
+func (c *localCluster) start() ([]byte, error) {
+	return c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "log"), "-w", "-t", "60", "-o", c.opts, "start")
+}
+
+// StopServer stops the throwaway cluster (fast shutdown: every connection is
+// cut), for tests of a database outage; StartServer starts it again. Both skip
+// the test when the server is the environment's (EnvDSN), which a test must not
+// stop.
+func StopServer(tb testing.TB) {
+	tb.Helper()
+	if cluster == nil {
+		tb.Skip("the database outage test needs the throwaway cluster, not " + EnvDSN)
+	}
+	if out, err := cluster.run("pg_ctl", "-D", filepath.Join(cluster.dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
+		tb.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// StartServer starts the cluster StopServer stopped.
+func StartServer(tb testing.TB) {
+	tb.Helper()
+	if cluster == nil {
+		tb.Skip("the database outage test needs the throwaway cluster, not " + EnvDSN)
+	}
+	if out, err := cluster.start(); err != nil {
+		tb.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	// The admin pool's connections died with the server: drop them, so that
+	// the cleanup that drops each test's schema gets a fresh one.
+	if admin != nil {
+		admin.Reset()
+	}
 }
