@@ -295,31 +295,11 @@ func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.D
 		return nil, errNotAllowed()
 	}
 	scopes := d.GrantedScopes
-	resource := d.Resource
-	if tr, err := singleParam(r, "resource"); err != nil {
-		return nil, err
-	} else if tr != "" && resource != "" && tr != resource {
-		return nil, errInvalidTarget("the resource differs from the one authorized")
-	} else if tr != "" {
-		resource = tr
-	}
-	api, atScopes, err := p.apiFor(ctx, scopes, resource)
+	at, err := p.accessTokenFor(r, c, d.Resource, scopes, d.UserID, d.SessionSID, d.AuthTime, d.AMR, now)
 	if err != nil {
 		return nil, err
 	}
-	at := p.newAccessToken(c, d.UserID, atScopes, d.SessionSID, d.AuthTime, d.AMR, now)
-	at.Audience = p.audienceOf(api, atScopes)
-	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
-	fam := &storage.RefreshFamily{
-		ID: randomID(16), ClientID: c.ID, UserID: d.UserID, Scopes: scopes,
-		AuthTime: d.AuthTime, AMR: d.AMR, ACR: d.ACR, SessionSID: d.SessionSID,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
-	}
-	if !offline && !d.SessionExpiresAt.IsZero() && d.SessionExpiresAt.Before(fam.ExpiresAt) {
-		// A session-bound grant ends with the approving session at the latest.
-		fam.ExpiresAt = d.SessionExpiresAt
-	}
-	fam.KeepUntil = fam.ExpiresAt.Add(p.cfg.Lifetimes.AccessToken)
+	fam := p.newFamily(c, d.UserID, scopes, d.SessionSID, d.SessionExpiresAt, d.AuthTime, d.AMR, d.ACR, now)
 	at.RefreshFamilyID = fam.ID
 	if !d.SessionExpiresAt.IsZero() && !now.Before(d.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session that approved this device has ended")

@@ -202,48 +202,16 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	}
 	now := p.now().UTC()
 	scopes := (&authRequest{ar}).GetScopes()
-	// The access token is for one API (RFC 8707): the one the authorization
-	// or this request names, or the one its scopes belong to.
-	resource := ar.Resource
-	if tr, err := singleParam(r, "resource"); err != nil {
-		return nil, err
-	} else if tr != "" && resource != "" && tr != resource {
-		return nil, errInvalidTarget("the resource differs from the one authorized")
-	} else if tr != "" {
-		resource = tr
-	}
-	api, atScopes, err := p.apiFor(ctx, scopes, resource)
+	at, err := p.accessTokenFor(r, c, ar.Resource, scopes, ar.UserID, ar.SessionSID, ar.AuthTime, ar.AMR, now)
 	if err != nil {
 		return nil, err
 	}
-	at := p.newAccessToken(c, ar.UserID, atScopes, ar.SessionSID, ar.AuthTime, ar.AMR, now)
-	at.Audience = p.audienceOf(api, atScopes)
 	var (
 		fam          *storage.RefreshFamily
 		rt           *storage.RefreshToken
 		refreshToken string
 	)
-	// Every grant gets a refresh token. One granted with offline_access outlives
-	// the browser session; any other ends with it (logout or the session's end).
-	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
-	fam = &storage.RefreshFamily{
-		ID: randomID(16), ClientID: c.ID, UserID: ar.UserID, Scopes: scopes,
-		AuthTime: ar.AuthTime, AMR: ar.AMR, ACR: ar.ACR, SessionSID: ar.SessionSID,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
-	}
-	if !offline {
-		// A session-bound grant ends with its session at the latest.
-		end := ar.SessionExpiresAt
-		if end.IsZero() && p.cfg.Lifetimes.Session > 0 {
-			end = now.Add(p.cfg.Lifetimes.Session)
-		}
-		if !end.IsZero() && end.Before(fam.ExpiresAt) {
-			fam.ExpiresAt = end
-		}
-	}
-	// The family's record outlives it by an access token's lifetime: the JWT
-	// access tokens it issues name it, and are judged by its state.
-	fam.KeepUntil = fam.ExpiresAt.Add(p.cfg.Lifetimes.AccessToken)
+	fam = p.newFamily(c, ar.UserID, scopes, ar.SessionSID, ar.SessionExpiresAt, ar.AuthTime, ar.AMR, ar.ACR, now)
 	at.RefreshFamilyID = fam.ID
 	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
@@ -399,16 +367,10 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	// resource= picks another API of the same grant, with no more scope than
 	// was granted (RFC 8707, section 2.2).
-	resource, err := singleParam(r, "resource")
+	at, err := p.accessTokenFor(r, c, "", rr.scopes, rr.rt.UserID, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
 	if err != nil {
 		return nil, err
 	}
-	api, atScopes, err := p.apiFor(ctx, rr.scopes, resource)
-	if err != nil {
-		return nil, err
-	}
-	at := p.newAccessToken(c, rr.rt.UserID, atScopes, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
-	at.Audience = p.audienceOf(api, atScopes)
 	// The token's family is the presented token's, which the rotation keeps.
 	at.RefreshFamilyID = rr.fam.ID
 	// The ID token's inputs are the family's, which rotation does not change.
@@ -539,6 +501,54 @@ func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []str
 		SessionSID: sid, AuthTime: authTime, AMR: amr,
 		IssuedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.AccessToken),
 	}
+}
+
+// accessTokenFor makes the access token of a grant: for one API (RFC 8707), the
+// one the request's resource parameter names, or the one the grant authorized
+// (authorized; "" when it named none and any API of its scopes may be picked),
+// or the one its scopes belong to; with that API's scopes only.
+func (p *Provider) accessTokenFor(r *http.Request, c *storage.Client, authorized string, scopes []string, userID, sid string, authTime time.Time, amr []string, now time.Time) (*storage.AccessToken, error) {
+	resource, err := singleParam(r, "resource")
+	switch {
+	case err != nil:
+		return nil, err
+	case resource == "":
+		resource = authorized
+	case authorized != "" && resource != authorized:
+		return nil, errInvalidTarget("the resource differs from the one authorized")
+	}
+	api, atScopes, err := p.apiFor(r.Context(), scopes, resource)
+	if err != nil {
+		return nil, err
+	}
+	at := p.newAccessToken(c, userID, atScopes, sid, authTime, amr, now)
+	at.Audience = p.audienceOf(api, atScopes)
+	return at, nil
+}
+
+// newFamily starts the refresh family of a grant. Every grant gets one. One
+// granted with offline_access outlives the browser session; any other ends
+// with it (logout, or sessionEnd at the latest: the approving session's end,
+// lifetimes.session from now when unknown). The family's record outlives it by
+// an access token's lifetime: the JWT access tokens it issues name it and are
+// judged by its state.
+func (p *Provider) newFamily(c *storage.Client, userID string, scopes []string, sid string, sessionEnd, authTime time.Time, amr []string, acr string, now time.Time) *storage.RefreshFamily {
+	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
+	fam := &storage.RefreshFamily{
+		ID: randomID(16), ClientID: c.ID, UserID: userID, Scopes: scopes,
+		AuthTime: authTime, AMR: amr, ACR: acr, SessionSID: sid,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
+	}
+	if !offline {
+		if sessionEnd.IsZero() && p.cfg.Lifetimes.Session > 0 {
+			sessionEnd = now.Add(p.cfg.Lifetimes.Session)
+		}
+		if !sessionEnd.IsZero() && sessionEnd.Before(fam.ExpiresAt) {
+			fam.ExpiresAt = sessionEnd
+		}
+	}
+	fam.KeepUntil = fam.ExpiresAt.Add(p.cfg.Lifetimes.AccessToken)
+	return fam
 }
 
 func (p *Provider) newRefreshToken(token string, fam *storage.RefreshFamily, scopes []string, now time.Time) *storage.RefreshToken {
