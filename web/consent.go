@@ -252,11 +252,7 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, status int
 			d.Already = append(d.Already, cs)
 		}
 	}
-	// Scopes about the person first, then each API's under its name.
-	slices.SortStableFunc(d.Ask, func(a, b consentScope) int { return strings.Compare(a.API, b.API) })
-	for i := range d.Ask {
-		d.Ask[i].APIFirst = d.Ask[i].API != "" && (i == 0 || d.Ask[i-1].API != d.Ask[i].API)
-	}
+	groupByAPI(d.Ask)
 	h.render(w, r, status, "consent", "Allow access?", d)
 }
 
@@ -574,6 +570,15 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "password changed", "event", "password_changed", "subject", user.ID,
 		"sessions_ended", ended.Sessions, "refresh_families_revoked", ended.RefreshFamilies, "address", r.RemoteAddr)
 	http.Redirect(w, r, h.route(PathAccount+"?done=password"), http.StatusSeeOther)
+}
+
+// groupByAPI orders scopes for the consent pages: those about the person first,
+// then each API's under its name (APIFirst marks where a group starts).
+func groupByAPI(scopes []consentScope) {
+	slices.SortStableFunc(scopes, func(a, b consentScope) int { return strings.Compare(a.API, b.API) })
+	for i := range scopes {
+		scopes[i].APIFirst = scopes[i].API != "" && (i == 0 || scopes[i-1].API != scopes[i].API)
+	}
 }
 
 // scopeOwners maps each scope that belongs to an API to the API's name and

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/signet-idp/signet/provider/policy"
@@ -227,11 +226,7 @@ func (h *Handler) showDeviceConsent(w http.ResponseWriter, r *http.Request, stat
 	for _, s := range ar.Scopes {
 		d.Ask = append(d.Ask, consentScope{Name: s, Description: h.scope(s).Description, Required: !h.optional(s), API: owner[s]})
 	}
-	// Scopes about the person first, then each API's under its name.
-	slices.SortStableFunc(d.Ask, func(a, b consentScope) int { return strings.Compare(a.API, b.API) })
-	for i := range d.Ask {
-		d.Ask[i].APIFirst = d.Ask[i].API != "" && (i == 0 || d.Ask[i-1].API != d.Ask[i].API)
-	}
+	groupByAPI(d.Ask)
 	h.render(w, r, status, "device-consent", "Allow access?", d)
 }
 
