@@ -505,19 +505,11 @@ func (h *Handler) endSessions(ctx context.Context, userID, keepSID string, all b
 	}); err != nil {
 		return err
 	}
-	sessions, err := h.store.ListUserSessions(ctx, userID)
-	if err != nil {
-		return err
+	if all {
+		keepSID = ""
 	}
-	for _, s := range sessions {
-		if s.SID == keepSID && !all {
-			continue
-		}
-		if err := h.endSession(ctx, s); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
+	_, err := account.EndSessions(ctx, h.store, h.endSession, userID, keepSID)
+	return err
 }
 
 // endSession ends one session, with back-channel logout when wired.

@@ -52,14 +52,15 @@ func SetPassword(ctx context.Context, store storage.Store, end EndSession, userI
 	return EndAccess(ctx, store, end, userID, keepSID)
 }
 
-// EndAccess ends every session of userID but keepSID (empty: all) and revokes
-// every refresh family of the person, offline ones included.
-func EndAccess(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (Ended, error) {
-	var n Ended
+// EndSessions ends every session of userID but keepSID (empty: all), each
+// through end (with its back-channel notices; nil: simply deleted), and reports
+// how many ended.
+func EndSessions(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (int, error) {
 	sessions, err := store.ListUserSessions(ctx, userID)
 	if err != nil {
-		return n, fmt.Errorf("list sessions: %w", err)
+		return 0, fmt.Errorf("list sessions: %w", err)
 	}
+	n := 0
 	for _, s := range sessions {
 		if keepSID != "" && s.SID == keepSID {
 			continue
@@ -74,8 +75,19 @@ func EndAccess(ctx context.Context, store storage.Store, end EndSession, userID,
 		case err != nil:
 			return n, fmt.Errorf("end session: %w", err)
 		default:
-			n.Sessions++
+			n++
 		}
+	}
+	return n, nil
+}
+
+// EndAccess ends every session of userID but keepSID (empty: all) and revokes
+// every refresh family of the person, offline ones included.
+func EndAccess(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (Ended, error) {
+	var n Ended
+	var err error
+	if n.Sessions, err = EndSessions(ctx, store, end, userID, keepSID); err != nil {
+		return n, err
 	}
 	families, err := store.ListUserFamilies(ctx, userID)
 	if err != nil {

@@ -128,30 +128,6 @@ type SessionEnder func(ctx context.Context, s *storage.Session) error
 // SetSessionEnder makes session ends notify the clients of the session.
 func (s *Service) SetSessionEnder(end SessionEnder) { s.endSession = end }
 
-// endSessions ends every session of the user and reports how many ended.
-func (s *Service) endSessions(ctx context.Context, userID string) (int, error) {
-	sessions, err := s.store.ListUserSessions(ctx, userID)
-	if err != nil {
-		return 0, fmt.Errorf("list sessions: %w", err)
-	}
-	n := 0
-	for _, sess := range sessions {
-		if s.endSession != nil {
-			err = s.endSession(ctx, sess)
-		} else {
-			err = s.store.DeleteSession(ctx, sess.ID)
-		}
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-		case err != nil:
-			return n, fmt.Errorf("end session: %w", err)
-		default:
-			n++
-		}
-	}
-	return n, nil
-}
-
 // ResetMFA implements Manager.
 func (s *Service) ResetMFA(ctx context.Context, username string) error {
 	u, err := s.user(ctx, username)
@@ -178,7 +154,7 @@ func (s *Service) LogoutUser(ctx context.Context, username string) (int, error) 
 	}); err != nil {
 		return 0, classify(err, "log out user", fmt.Sprintf("user %q", username))
 	}
-	n, err := s.endSessions(ctx, u.ID)
+	n, err := account.EndSessions(ctx, s.store, account.EndSession(s.endSession), u.ID, "")
 	if err != nil {
 		return n, fmt.Errorf("log out user: %w", err)
 	}
