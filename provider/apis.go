@@ -36,6 +36,11 @@ func errInvalidTarget(desc string) *oidc.Error {
 // built-in ones and that API's. With no API, it returns nil and scopes
 // unchanged.
 func (p *Provider) apiFor(ctx context.Context, scopes []string, resource string) (*storage.API, []string, error) {
+	// Built-in scopes belong to no API: the common OpenID request needs no
+	// read on the token path.
+	if resource == "" && !slices.ContainsFunc(scopes, func(sc string) bool { return !policy.IsBuiltinScope(sc) }) {
+		return nil, scopes, nil
+	}
 	apis, err := p.store.ListAPIs(ctx)
 	if err != nil {
 		return nil, nil, oidc.ErrServerError().WithParent(err)
