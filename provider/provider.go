@@ -104,6 +104,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// ClientKeys bounds the fetching of private_key_jwt clients' jwks_uri.
 	ClientKeys ClientKeysConfig
+	// Ping reports whether storage answers (nil: assume it does). Userinfo,
+	// introspection and revocation ask it before a negative answer, so that a
+	// database outage is a 503, not "this token is not valid".
+	Ping func(context.Context) error
 }
 
 // Provider serves the protocol endpoints.
@@ -208,10 +212,10 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
 	// Each records the presented token for the JWT checks (jwtaccess.go).
-	mux.Handle("GET "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
-	mux.Handle("POST "+PathUserinfo, noStore(bearerHeaderOnly(presentedBearer(invalidToken401(o)))))
-	mux.Handle("POST "+PathIntrospect, noStore(presentedFormToken(http.HandlerFunc(p.introspect))))
-	mux.Handle("POST "+PathRevoke, noStore(presentedFormToken(p.revokeWithAssertion(o))))
+	mux.Handle("GET "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))))))
+	mux.Handle("POST "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))))))
+	mux.Handle("POST "+PathIntrospect, noStore(p.outageAware(presentedFormToken(http.HandlerFunc(p.introspect)))))
+	mux.Handle("POST "+PathRevoke, noStore(p.outageAware(presentedFormToken(p.revokeWithAssertion(o)))))
 	c := cors.New(cors.Options{
 		AllowOriginFunc: p.origins.allowed,
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},

@@ -159,7 +159,15 @@ type SignInFailures struct {
 	Count       int       `json:",omitempty"`
 	Last        time.Time `json:",omitzero"`
 	LockedUntil time.Time `json:",omitzero"`
+	// ClearedAt is when the failures were last cleared, by a successful
+	// sign-in or an unlock: a replica forgets what it counted in memory for
+	// the account before then, so that an unlock made on one (or by the CLI in
+	// the database) holds on all.
+	ClearedAt time.Time `json:",omitzero"`
 }
+
+// Counting reports whether wrong passwords are counted against the account.
+func (f SignInFailures) Counting() bool { return f.Count > 0 || !f.LockedUntil.IsZero() }
 
 // TOTP is a person's time-based one-time password (RFC 6238) enrolment and the
 // state that guards it. Only web/totp interprets it; the secrets arrive sealed.

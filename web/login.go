@@ -336,9 +336,10 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		go h.storeFailure(context.WithoutCancel(ctx), user.ID)
 		return nil, errWrongPassword
 	}
-	if user.SignIn != (storage.SignInFailures{}) {
+	if user.SignIn.Counting() {
+		now := h.now().UTC()
 		if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
-			u.SignIn = storage.SignInFailures{}
+			u.SignIn = storage.SignInFailures{ClearedAt: now}
 			return nil
 		}); err != nil {
 			h.log.WarnContext(ctx, "clear sign-in failures", "subject", user.ID, "error", err)

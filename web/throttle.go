@@ -164,6 +164,16 @@ func (t *throttle) settle(key string, now time.Time, outcome int) bool {
 	return locked
 }
 
+// lastSeen is when key last had a failure or a check counted (zero if none).
+func (t *throttle) lastSeen(key string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.entries[key]; e != nil {
+		return e.last
+	}
+	return time.Time{}
+}
+
 // forget clears key's failures and lock (after an admin unlock) and reports
 // whether it had any.
 func (t *throttle) forget(key string) bool {
@@ -312,7 +322,11 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
 	}
 	defer release()
-	switch h.accounts.reserve(acct, h.now()) {
+	res := h.accounts.reserve(acct, h.now())
+	if res == lockedOut && h.clearedElsewhere(ctx, username, acct) {
+		res = h.accounts.reserve(acct, h.now())
+	}
+	switch res {
 	case lockedOut:
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
@@ -433,6 +447,22 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 	return release, nil
 }
 
+// clearedElsewhere forgets acct's lock in this replica's memory when the
+// person's stored failures were cleared after this replica last counted one
+// (an unlock by the CLI in the database, a success on another replica), and
+// reports whether it did. Known and unknown names pay the same lookup.
+func (h *Handler) clearedElsewhere(ctx context.Context, username, acct string) bool {
+	u, err := h.lookupUser(ctx, username)
+	if err != nil || accountKey(u.Username) != acct {
+		return false
+	}
+	if !u.SignIn.ClearedAt.After(h.accounts.lastSeen(acct)) {
+		return false
+	}
+	h.accounts.forget(acct)
+	return true
+}
+
 // storeFailure counts a wrong password on the person's record, with the same
 // rule as the account throttle (Free failures, then Base doubling up to Max),
 // so that a lockout holds on every replica that shares the store, not only the
@@ -442,7 +472,7 @@ func (h *Handler) storeFailure(ctx context.Context, userID string) {
 	if _, err := h.store.UpdateUser(ctx, userID, func(u *storage.User) error {
 		f := &u.SignIn
 		if !f.LockedUntil.IsZero() && now.Sub(f.Last) > t.max+t.base {
-			*f = storage.SignInFailures{} // a long quiet after a lock starts over
+			*f = storage.SignInFailures{ClearedAt: f.ClearedAt} // a long quiet after a lock starts over
 		}
 		f.Count++
 		f.Last = now

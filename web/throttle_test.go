@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/signet-idp/signet/storage"
 )
 
 func TestThrottleBackoffAndClear(t *testing.T) {
@@ -193,5 +195,46 @@ func TestClientAddress(t *testing.T) {
 		if got := h.clientAddress(r); got != tc.want {
 			t.Errorf("remote %s, X-Forwarded-For %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// TestUnlockElsewhereClearsMemoryLock: wrong passwords counted in this
+// replica's memory lock the account; once the stored failures are cleared
+// after them (an unlock by the CLI in a shared database, a success on another
+// replica), this replica lets the right password in too.
+func TestUnlockElsewhereClearsMemoryLock(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 3 })
+	ctx := context.Background()
+	for i := range 3 {
+		if w := e.login("alice", "a wrong password", testAddr(i)); w.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, w.Code)
+		}
+	}
+	// The stored count is written in the background: wait for all three.
+	var u *storage.User
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		if u, err = e.store.GetUserByUsername(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if u.SignIn.Count == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored failures: %+v", u.SignIn)
+		}
+	}
+	if w := e.login("alice", testPassword, testAddr(10)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the right password on a locked account: %d", w.Code)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+		u.SignIn = storage.SignInFailures{ClearedAt: e.clock.Now()}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.login("alice", testPassword, testAddr(11)); w.Code != http.StatusSeeOther {
+		t.Fatalf("the right password after the stored failures were cleared: %d\n%s", w.Code, w.Body)
 	}
 }

@@ -139,6 +139,9 @@ func (c *cli) userShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "groups:\t%s\n", orDash(strings.Join(u.Groups, ", ")))
 			fmt.Fprintf(tw, "status:\t%s\n", status(u.Disabled))
 			fmt.Fprintf(tw, "two-step:\t%s\n", yesNo(u.TwoStep))
+			if !u.LockedUntil.IsZero() {
+				fmt.Fprintf(tw, "locked until:\t%s (wrong passwords or codes; signet user unlock %s clears it)\n", formatTime(u.LockedUntil), u.Username)
+			}
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(u.CreatedAt))
 			fmt.Fprintf(tw, "updated:\t%s\n", formatTime(u.UpdatedAt))
 			return tw.Flush()

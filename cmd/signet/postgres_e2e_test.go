@@ -422,7 +422,11 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("refresh before the outage: %d %v", status, m)
 	}
-	rt := m["refresh_token"].(string)
+	rt, access := m["refresh_token"].(string), m["access_token"].(string)
+	introspectPath := "/oauth/introspect"
+	if !app.introspect(access) {
+		t.Fatal("a fresh access token is not active")
+	}
 
 	pgtest.StopServer(t)
 	restarted := false
@@ -436,7 +440,17 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 		if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
 			t.Errorf("refresh on replica %d while PostgreSQL is down: %d %v", replica, status, m)
 		}
+		// Userinfo and introspection cannot tell: never "invalid token".
 		r.next.Store(replica)
+		if _, err := app.userinfo(access); err == nil || !strings.Contains(err.Error(), "503") {
+			t.Errorf("userinfo on replica %d while PostgreSQL is down: %v, want a 503", replica, err)
+		}
+		for _, token := range []string{access, rt} {
+			status, m := app.postForm(introspectPath, url.Values{"token": {token}})
+			if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
+				t.Errorf("introspection on replica %d while PostgreSQL is down: %d %v", replica, status, m)
+			}
+		}
 		if resp, err := http.Get(r.URL + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("/readyz on replica %d while PostgreSQL is down: %v %v", replica, resp, err)
 		} else {

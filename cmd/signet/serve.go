@@ -112,7 +112,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
 	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
-		Issuer: cfg.Issuer, BasePath: basePath, Store: flowStore, Keys: km, Scopes: scopes,
+		Issuer: cfg.Issuer, BasePath: basePath, Store: flowStore, Keys: km, Scopes: scopes, Ping: store.Ping,
 		Lifetimes: provider.Lifetimes{
 			AccessToken:          lt.AccessToken.D(),
 			IDToken:              lt.IDToken.D(),

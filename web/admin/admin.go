@@ -137,6 +137,10 @@ type UserInfo struct {
 	TwoStep       bool      `json:"two_step"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+
+	// LockedUntil is set (ShowUser only) while repeated wrong passwords or
+	// two-step codes keep the person from signing in.
+	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 // AddGroupInput describes a new group.

@@ -39,8 +39,9 @@ type Service struct {
 func (s *Service) SetUnlocker(unlock func(username string) bool) { s.unlock = unlock }
 
 // UnlockUser implements Manager. It clears both locks: the password throttle,
-// which lives in the running server's memory (without a server there is none),
-// and the two-step code backoff, which is stored on the user.
+// counted on the user and in each running server's memory (the stored ClearedAt
+// makes every replica forget what it counted before the unlock, whether or not
+// this service can reach it), and the two-step code backoff, stored on the user.
 func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -50,14 +51,15 @@ func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error)
 	if s.unlock != nil {
 		was = s.unlock(username)
 	}
-	if u.SignIn != (storage.SignInFailures{}) {
-		if _, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
-			was = was || s.now().Before(u.SignIn.LockedUntil)
-			u.SignIn = storage.SignInFailures{}
-			return nil
-		}); err != nil {
-			return was, classify(err, "clear sign-in lock", fmt.Sprintf("user %q", username))
-		}
+	// Written even when nothing is counted here: a replica's memory may hold
+	// failures whose stored count a success elsewhere already cleared.
+	now := s.now().UTC()
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
+		was = was || s.now().Before(u.SignIn.LockedUntil)
+		u.SignIn = storage.SignInFailures{ClearedAt: now}
+		return nil
+	}); err != nil {
+		return was, classify(err, "clear sign-in lock", fmt.Sprintf("user %q", username))
 	}
 	if backoff(&u.TOTP) {
 		var cleared bool
@@ -322,7 +324,14 @@ func (s *Service) ShowUser(ctx context.Context, username string) (UserInfo, erro
 	if err != nil {
 		return UserInfo{}, err
 	}
-	return userInfo(u), nil
+	info := userInfo(u)
+	now := s.now()
+	for _, until := range []time.Time{u.SignIn.LockedUntil, u.TOTP.LockedUntil} {
+		if now.Before(until) && until.After(info.LockedUntil) {
+			info.LockedUntil = until
+		}
+	}
+	return info, nil
 }
 
 // DisableUser marks the person disabled, deletes their browser sessions and revokes
