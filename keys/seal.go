@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+
+	"github.com/signet-idp/signet/storage"
 )
 
 // sealer encrypts private keys at rest with AES-256-GCM. The kid is the
@@ -60,4 +62,23 @@ func (s *sealer) open(sealed []byte, kid string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("keys: key %s: not a signing key", kid)
 	}
 	return sg, nil
+}
+
+// CheckSealed reports whether kek opens every stored key's private part (an
+// error wrapping ErrWrongKEK names the first it does not): what a move to
+// another store checks before the servers there depend on it. No key leaves.
+func CheckSealed(kek [32]byte, stored []*storage.SigningKey) error {
+	sl, err := newSealer(kek)
+	if err != nil {
+		return err
+	}
+	for _, k := range stored {
+		if len(k.Sealed) == 0 {
+			continue // public only: nothing to open
+		}
+		if _, err := sl.openDER(k.Sealed, k.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

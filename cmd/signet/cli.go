@@ -70,6 +70,7 @@ they open the database (<data_dir>/signet.db) themselves.`,
 		c.backupCmd(),
 		c.restoreCmd(),
 		c.compactCmd(),
+		c.storageCmd(),
 	)
 	guardUnknown(root)
 	return root

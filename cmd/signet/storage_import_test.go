@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/storage/postgres/pgtest"
+	"github.com/signet-idp/signet/web/admin"
+)
+
+// TestStorageImport moves a running embedded deployment to PostgreSQL: what a
+// relying party and a browser hold keeps working on the server that reads the
+// copy (the session, the refresh token, ID tokens under the same keys), what
+// was revoked stays revoked, a pending back-channel notice is still sent; the
+// import checks the keys it is given and never fills a database twice.
+func TestStorageImport(t *testing.T) {
+	for _, env := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
+		t.Setenv(env, "")
+		os.Unsetenv(env)
+		t.Setenv(env+fileEnvSuffix, "")
+		os.Unsetenv(env + fileEnvSuffix)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Issuer = "http://" + ln.Addr().String()
+	cfg.Listen = ln.Addr().String()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	embedded, err := newServer(ctx, cfg, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current atomic.Pointer[server]
+	current.Store(embedded)
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		current.Load().handler.ServeHTTP(w, r)
+	})}}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	ti := &testIssuer{t: t, URL: cfg.Issuer, srv: embedded, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
+	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Password: alicePassword}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedded.admin.AddGroup(ctx, admin.AddGroupInput{Name: "staff"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedded.admin.AddUserGroups(ctx, "alice", []string{"staff"}); err != nil {
+		t.Fatal(err)
+	}
+	var notices atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { notices.Add(1) }))
+	t.Cleanup(rcv.Close)
+	app := ti.addClient(admin.AddClientInput{ID: "app"})
+	bcl := ti.addClient(admin.AddClientInput{ID: "bcl", BackchannelLogoutURI: rcv.URL + "/bcl"})
+
+	// What the embedded deployment has handed out.
+	b := newBrowser(t)
+	code, ap := app.signIn(b)
+	tok, err := app.exchange(code, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := app.exchange(app.signIn(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := app.postForm(provider.PathRevoke, url.Values{"token": {revoked.AccessToken}}); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	// Bob signs in to bcl; signing him out queues a back-channel notice that
+	// nothing delivers before the move.
+	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "bob", Email: "bob@example.com", Password: alicePassword}); err != nil {
+		t.Fatal(err)
+	}
+	other := newBrowser(t)
+	u, bap := bcl.authURL()
+	if _, err := bcl.exchange(bcl.codeFrom(other.login(other.get(u), "bob", alicePassword), bap), bap); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := embedded.admin.LogoutUser(ctx, "bob"); err != nil || n != 1 {
+		t.Fatalf("logout bob: %d %v", n, err)
+	}
+	if err := embedded.store.Close(); err != nil { // the server stops
+		t.Fatal(err)
+	}
+
+	dbPath := filepath.Join(cfg.DataDir, dbFileName)
+	pgCfg := *cfg
+	pgCfg.Storage = StorageConfig{Type: StoragePostgres, DSN: pgtest.DSN(t)}
+	var out bytes.Buffer
+	// Keys other than the embedded deployment's are refused before anything
+	// is copied.
+	k := make([]byte, 32)
+	rand.Read(k)
+	t.Setenv(EnvKeyEncryptionKey, base64.StdEncoding.EncodeToString(k))
+	t.Setenv(EnvCookieKey+fileEnvSuffix, filepath.Join(cfg.DataDir, CookieKeyFile))
+	if err := storageImport(ctx, &pgCfg, dbPath, &out); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("import with another key-encryption key: %v", err)
+	}
+	os.Unsetenv(EnvKeyEncryptionKey)
+	t.Setenv(EnvKeyEncryptionKey+fileEnvSuffix, filepath.Join(cfg.DataDir, KeyEncryptionKeyFile))
+	if err := storageImport(ctx, &pgCfg, dbPath, &out); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	t.Logf("storage import:\n%s", out.String())
+	for _, want := range []string{"people:", "refresh families:", "revoked JWT ids:", "pending logout notices:", "signing keys:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "pending logout notices:  0") || strings.Contains(out.String(), "revoked JWT ids:         0") {
+		t.Errorf("the report shows nothing copied where something was:\n%s", out.String())
+	}
+	if err := storageImport(ctx, &pgCfg, dbPath, &out); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("a second import into the same database: %v", err)
+	}
+
+	// The server on PostgreSQL takes over the same issuer.
+	moved, err := newServer(ctx, &pgCfg, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { moved.store.Close() })
+	current.Store(moved)
+	ti.srv = moved
+
+	if p := b.get(mustAuthURL(app)); p.url.Host != "127.0.0.1:9" {
+		t.Fatalf("the browser's session did not survive the move: %d %s", p.status, p.url)
+	}
+	next, err := app.refresh(tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("a refresh token from before the move: %v", err)
+	}
+	app.verifyID(next, "")
+	if app.introspect(revoked.AccessToken) {
+		t.Error("an access token revoked before the move is active after it")
+	}
+	if n, err := moved.provider.DeliverDueLogouts(ctx); err != nil || n != 1 || notices.Load() != 1 {
+		t.Errorf("the pending notice after the move: delivered %d (%v), received %d", n, err, notices.Load())
+	}
+	info, err := moved.admin.ShowUser(ctx, "alice")
+	if err != nil || len(info.Groups) != 1 || info.Groups[0] != "staff" {
+		t.Errorf("alice after the move: %+v %v", info, err)
+	}
+}
+
+func mustAuthURL(r *rp) string {
+	u, _ := r.authURL()
+	return u
+}
