@@ -53,6 +53,7 @@ type Store interface {
 	Groups
 	APIs
 	DeviceAuthorizations
+	Throttles
 	// DeleteExpired removes at most limit records whose expiry is before now, across
 	// all aggregates, and reports how many it removed. The janitor calls it in a
 	// loop until it returns fewer than limit.

@@ -118,7 +118,7 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d == nil {
-		h.addresses.fail(h.clientAddress(r), now)
+		h.addressFailed(ctx, h.clientAddress(r))
 		// Never the code itself: it is as good as the approval while it lives.
 		h.log.InfoContext(ctx, "device code refused", "event", "device_code_failed", "address", h.clientAddress(r))
 		if len(typed) > 64 {

@@ -154,7 +154,7 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 	userID := ar.FirstFactorUserID
 	_, err := h.totp.Verify(ctx, h.store, userID, r.PostForm.Get("code"))
 	if errors.Is(err, totp.ErrRejected) {
-		h.addresses.fail(h.clientAddress(r), h.now())
+		h.addressFailed(ctx, h.clientAddress(r))
 		// The reason is logged, never the code.
 		h.log.InfoContext(ctx, "second factor refused", "event", "second_factor_failed", "reason", err.Error(),
 			"subject", userID, "client", ar.ClientID, "address", r.RemoteAddr)

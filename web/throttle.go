@@ -95,11 +95,7 @@ func (t *throttle) entry(key string, now time.Time) *throttleEntry {
 func (t *throttle) failed(e *throttleEntry, now time.Time) bool {
 	e.failures++
 	e.last = now
-	if over := e.failures - t.free; over >= 0 {
-		d := t.base << min(over, 30)
-		if d <= 0 || d > t.max {
-			d = t.max
-		}
+	if d := t.lockFor(e.failures); d > 0 {
 		e.until = now.Add(d)
 		return true
 	}
@@ -283,7 +279,7 @@ func (h *Handler) Unlock(username string) bool {
 // addressLocked answers a locked client address at once (no password hashing
 // for a flood) and reports whether it did.
 func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
-	locked, until := h.addresses.locked(h.clientAddress(r), h.now())
+	locked, until := h.addressLock(r.Context(), h.clientAddress(r))
 	if !locked {
 		return false
 	}
@@ -351,7 +347,7 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	switch {
 	case errors.Is(err, errBadCredentials):
 		outcome = checkFailed
-		if h.addresses.fail(addr, h.now()) {
+		if h.addressFailed(ctx, addr) {
 			h.log.WarnContext(ctx, "address locked after repeated failures", "event", "address_lockout", "address", addr)
 		}
 	case err == nil:
@@ -463,6 +459,68 @@ func (h *Handler) clearedElsewhere(ctx context.Context, username, acct string) b
 	return true
 }
 
+// lockFor is how long count failures lock a key under t's rule (Free
+// failures, then Base doubling up to Max); zero while some are still free.
+func (t *throttle) lockFor(count int) time.Duration {
+	over := count - t.free
+	if over < 0 {
+		return 0
+	}
+	d := t.base << min(over, 30)
+	if d <= 0 || d > t.max {
+		d = t.max
+	}
+	return d
+}
+
+// addressKey is the shared counter's key of a client address.
+func addressKey(addr string) string { return "address:" + addr }
+
+// addressLock reports whether addr is locked, and until when: by the failures
+// this replica counted, or by those every replica counted in the store.
+func (h *Handler) addressLock(ctx context.Context, addr string) (bool, time.Time) {
+	now := h.now()
+	if locked, until := h.addresses.locked(addr, now); locked {
+		return true, until
+	}
+	c, err := h.store.GetThrottle(ctx, addressKey(addr))
+	if err != nil {
+		// The sign-in itself needs the store; it will say so.
+		h.log.WarnContext(ctx, "read the address throttle", "address", addr, "error", err)
+		return false, time.Time{}
+	}
+	if now.Before(c.ExpiresAt) && now.Before(c.LockedUntil) {
+		return true, c.LockedUntil
+	}
+	return false, time.Time{}
+}
+
+// addressFailed counts a failure of addr, in memory and in the store that
+// every replica shares, and reports whether addr is now locked.
+func (h *Handler) addressFailed(ctx context.Context, addr string) bool {
+	t, now := h.addresses, h.now().UTC()
+	locked := t.fail(addr, now)
+	c, err := h.store.UpdateThrottle(context.WithoutCancel(ctx), addressKey(addr), func(c *storage.Throttle) {
+		if !now.Before(c.ExpiresAt) {
+			*c = storage.Throttle{} // forgotten: a long quiet starts over
+		}
+		c.Failures++
+		c.Last = now
+		if d := t.lockFor(c.Failures); d > 0 {
+			c.LockedUntil = now.Add(d)
+		}
+		c.ExpiresAt = c.Last.Add(t.max + t.base)
+		if c.LockedUntil.After(c.Last) {
+			c.ExpiresAt = c.LockedUntil.Add(t.max + t.base)
+		}
+	})
+	if err != nil {
+		h.log.WarnContext(ctx, "count an address failure", "address", addr, "error", err)
+		return locked
+	}
+	return locked || now.Before(c.LockedUntil)
+}
+
 // storeFailure counts a wrong password on the person's record, with the same
 // rule as the account throttle (Free failures, then Base doubling up to Max),
 // so that a lockout holds on every replica that shares the store, not only the
@@ -476,11 +534,7 @@ func (h *Handler) storeFailure(ctx context.Context, userID string) {
 		}
 		f.Count++
 		f.Last = now
-		if over := f.Count - t.free; over >= 0 {
-			d := t.base << min(over, 30)
-			if d <= 0 || d > t.max {
-				d = t.max
-			}
+		if d := t.lockFor(f.Count); d > 0 {
 			f.LockedUntil = now.Add(d)
 		}
 		return nil

@@ -238,3 +238,31 @@ func TestUnlockElsewhereClearsMemoryLock(t *testing.T) {
 		t.Fatalf("the right password after the stored failures were cleared: %d\n%s", w.Code, w.Body)
 	}
 }
+
+// TestAddressLockSharedThroughStore: the failures one replica counts for a
+// client address lock it on a replica that counted none (its memory empty),
+// through the store they share; other addresses are not affected.
+func TestAddressLockSharedThroughStore(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Throttle.AddressFree = 3 })
+	const addr = "192.0.2.7"
+	for i := range 3 {
+		if w := e.login(fmt.Sprintf("nobody%d", i), "a wrong password", addr); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, w.Code)
+		}
+	}
+	// Another replica: the same store, nothing in memory.
+	old := e.h.addresses
+	e.h.addresses = newThrottle(old.free, old.base, old.max, old.cap)
+	w := e.login("alice", testPassword, addr)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("the right password from an address locked on another replica: %d (Retry-After %q), want 429", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := e.login("nobody", "a wrong password", "192.0.2.8"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("another address: %d, want 401 (checked, not locked)", w.Code)
+	}
+	// The lock ends by itself.
+	e.clock.Advance(old.max + time.Second)
+	if w := e.login("alice", testPassword, addr); w.Code != http.StatusSeeOther {
+		t.Fatalf("after the lock: %d", w.Code)
+	}
+}

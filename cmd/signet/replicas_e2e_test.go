@@ -97,6 +97,13 @@ func startReplicaProcesses(t *testing.T, n int) *replicaSet {
 			rs.served[path][i]++
 			rs.mu.Unlock()
 			pr.SetURL(backends[i])
+			// The browser's address, as a load balancer reports it; a test
+			// browser says which machine it stands for.
+			pr.SetXForwarded()
+			if a := pr.In.Header.Get(testClientHeader); a != "" {
+				pr.Out.Header.Set("X-Forwarded-For", a)
+				pr.Out.Header.Del(testClientHeader)
+			}
 			pr.Out.Host = pr.In.Host // the issuer's host, as a load balancer keeps it
 		},
 	}
@@ -108,8 +115,11 @@ func startReplicaProcesses(t *testing.T, n int) *replicaSet {
 	// flag-free means: each replica gets its own copy).
 	for i, a := range rs.addrs {
 		cfg := filepath.Join(t.TempDir(), "signet.yaml")
+		// The proxy is trusted, so that the client address (X-Forwarded-For)
+		// is the browser's, as behind a real load balancer.
 		body := fmt.Sprintf("issuer: %s\nlisten: %s\nlog_level: warn\nstorage:\n  type: postgres\n"+
-			"passwords:\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  argon2_parallelism: 1\n", rs.issuer, a)
+			"trusted_proxies: [127.0.0.1/32]\nthrottle:\n  address_failures: %d\n"+
+			"passwords:\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  argon2_parallelism: 1\n", rs.issuer, a, replicaAddressFailures)
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -443,11 +453,12 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 		t.Fatalf("an ID token signed after the rotation: %v", err)
 	}
 
-	// Wrong passwords through the proxy (alternating replicas) lock bob's
-	// account on both: the right password is then refused by each.
-	for range 5 {
-		if p := rs.tryLogin(t, app, "bob", "not bob's password"); p.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password: %d", p.status)
+	// Wrong passwords through the proxy (from several addresses; the proxy's
+	// turns put each POST /login on the same replica) lock bob's account on
+	// both: the right password is then refused by each.
+	for i := range 5 {
+		if p := rs.tryLogin(t, app, fmt.Sprintf("198.51.100.%d", i+1), "bob", "not bob's password"); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d\n%s", i, p.status, p.body)
 		}
 	}
 	// The failures are counted in the background (a wrong password takes no
@@ -457,15 +468,30 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	})
 	for i := range rs.addrs {
 		rs.pin.Store(int32(i))
-		if p := rs.tryLogin(t, app, "bob", "another good password"); p.url.Host == "127.0.0.1:9" || p.status != http.StatusUnauthorized {
+		if p := rs.tryLogin(t, app, "198.51.100.10", "bob", "another good password"); p.url.Host == "127.0.0.1:9" || p.status != http.StatusUnauthorized {
 			t.Fatalf("the right password on replica %d while bob is locked: %d %s", i, p.status, p.url)
 		}
 	}
 	rs.cli("", "user", "unlock", "bob")
 	for i := range rs.addrs {
 		rs.pin.Store(int32(i))
-		if p := rs.tryLogin(t, app, "bob", "another good password"); p.url.Host != "127.0.0.1:9" {
+		if p := rs.tryLogin(t, app, "198.51.100.11", "bob", "another good password"); p.url.Host != "127.0.0.1:9" {
 			t.Fatalf("the right password on replica %d after unlock: %d %s", i, p.status, p.url)
+		}
+	}
+	rs.pin.Store(-1)
+
+	// Failures from one client address, counted by one replica, lock that
+	// address on both (429), whoever signs in from it.
+	for i := range replicaAddressFailures {
+		if p := rs.tryLogin(t, app, "203.0.113.9", fmt.Sprintf("nobody%d", i), "a guess"); p.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d from one address: %d", i+1, p.status)
+		}
+	}
+	for i := range rs.addrs {
+		rs.pin.Store(int32(i))
+		if p := rs.tryLogin(t, app, "203.0.113.9", "bob", "another good password"); p.status != http.StatusTooManyRequests {
+			t.Fatalf("replica %d: a sign-in from an address locked by failures the replicas counted: %d, want 429", i, p.status)
 		}
 	}
 	rs.pin.Store(-1)
@@ -490,10 +516,31 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	}
 }
 
-// tryLogin starts a code flow in a new browser and submits user and pw.
-func (rs *replicaSet) tryLogin(t *testing.T, app *replicaRP, user, pw string) page {
+// replicaAddressFailures is the replicas' throttle.address_failures.
+const replicaAddressFailures = 4
+
+// testClientHeader tells the test proxy which client address a browser
+// stands for.
+const testClientHeader = "X-Test-Client-Address"
+
+// forwardedFor makes every request of a browser come from address addr.
+type forwardedFor struct {
+	addr string
+	next http.RoundTripper
+}
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(testClientHeader, f.addr)
+	return f.next.RoundTrip(r)
+}
+
+// tryLogin starts a code flow in a new browser at client address addr and
+// submits user and pw.
+func (rs *replicaSet) tryLogin(t *testing.T, app *replicaRP, addr, user, pw string) page {
 	t.Helper()
 	b := newBrowser(t)
+	b.client.Transport = forwardedFor{addr: addr, next: http.DefaultTransport}
 	p := b.get(app.oauth.AuthCodeURL(randHex(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	return b.login(p, user, pw)
 }

@@ -364,6 +364,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 			return fmt.Errorf("assertion jtis: %w", err)
 		}
 		n = m
+		if m, err = deleteExpiredThrottles(tx, deadline, limit-n); err != nil {
+			return fmt.Errorf("throttles: %w", err)
+		}
+		n += m
 		for n < limit {
 			// A fresh cursor each time: the deletions below change the bucket.
 			k, _ := tx.Bucket(bucketExpiry).Cursor().First()

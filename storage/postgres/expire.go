@@ -21,6 +21,7 @@ var expiring = []struct{ table, column string }{
 	{"logouts", "expires_at"},
 	{"revoked_jtis", "expires_at"},
 	{"device_authorizations", "expires_at"},
+	{"throttles", "expires_at"},
 }
 
 // DeleteExpired removes at most limit records whose expiry is not after now

@@ -15,7 +15,7 @@ import (
 // file in migrations/. Open applies every migration above the database's
 // version, and refuses a database whose version is above this one (written by
 // a newer Signet, whose data this code might damage).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // ErrSchemaTooNew means the database was migrated by a newer Signet.
 var ErrSchemaTooNew = errors.New("database schema is newer than this Signet")

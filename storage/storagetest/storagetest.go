@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Grants", grantTests},
 		{"People", peopleTests},
 		{"Devices", deviceTests},
+		{"Throttles", throttleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
