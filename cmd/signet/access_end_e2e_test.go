@@ -10,8 +10,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // heldTokens is everything an app holds after a sign-in: an offline refresh

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // serveAdminSocket serves the issuer's admin service on its socket, as serve does,

@@ -30,8 +30,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // failOrKnown fails the test with the message; defect names the defect the row

@@ -24,7 +24,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // Benchmarks of the token endpoint (code exchange and refresh, storage

@@ -25,8 +25,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/demo"
 )
 

@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/password"
 )
 

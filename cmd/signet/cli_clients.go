@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider/policy"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 func (c *cli) clientCmd() *cobra.Command {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // exercisePeople drives the commands of issue 17 through the CLI contract.

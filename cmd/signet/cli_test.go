@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // cliEnv is a data directory and a configuration file pointing at it, with argon2

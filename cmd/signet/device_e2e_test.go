@@ -16,8 +16,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider/policy"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // The device authorization grant (RFC 8628) end to end: x/oauth2's DeviceAuth

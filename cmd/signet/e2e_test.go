@@ -24,8 +24,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // clock is an injectable, advanceable time source.

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // autheliaArgon2 hashes pw as Authelia's argon2id does, with other parameters

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // TestJWTAccessTokensLeaveNoRecord (issue 14): a code exchange and a refresh

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // EnvNewKeyEncryptionKey carries the new key-encryption key for `signet keys rewrap`.

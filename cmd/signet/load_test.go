@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/cmd/signet-load/load"
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // loadTarget starts the real wiring on httptest and returns a load

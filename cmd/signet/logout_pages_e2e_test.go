@@ -15,7 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // RP-initiated logout (issue 9, item 3) end to end: the end-session endpoint,

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // TestLoopbackIPv6RedirectEndToEnd registers a public (native) client with

@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // An issuer with a path (issue 16, item 3): everything Signet serves, links to,

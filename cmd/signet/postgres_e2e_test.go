@@ -21,8 +21,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

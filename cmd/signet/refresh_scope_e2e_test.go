@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // TestRefreshRepeatingFirstScope is issue 19: a relying party that repeats its

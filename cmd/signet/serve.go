@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/cmd/signet/internal/obs"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
@@ -28,7 +29,6 @@ import (
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/demo"
 	"github.com/signet-idp/signet/web/totp"
 )

@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/cmd/signet-load/load"
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"golang.org/x/oauth2"
 )
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // TestStorageImport moves a running embedded deployment to PostgreSQL: what a

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/postgres"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // serverStore is a backend as serve uses it: the contract, and a liveness

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/templates"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // TestThemeDirOverridesPages: a theme replaces a page template and the stylesheet

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // TestAccountLockout: after the free failures a correct password is answered

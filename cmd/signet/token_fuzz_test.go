@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-idp/signet/web/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 )
 
 // The fuzz issuer's registrations. The issuer URL is never listened on: requests

@@ -16,9 +16,9 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/admin"
 	"github.com/signet-idp/signet/web/totp"
 )
 

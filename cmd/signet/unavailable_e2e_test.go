@@ -15,9 +15,9 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/web/admin"
 )
 
 // outageStore is a real store whose token writes fail with
