@@ -94,7 +94,7 @@ func TestSetPasswordEndsEveryAccess(t *testing.T) {
 		}
 	}
 
-	ended, err := ti.srv.admin.SetPassword(ti.ctx, "alice", "a brand new password")
+	ended, err := ti.srv.admin.SetPassword(ti.ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestPlantedTOTPSecretIsRefused(t *testing.T) {
 	// attacker's page can no longer be confirmed.
 	ti.nextStep()
 	ap = attacker.get(ti.URL + web.PathAccountTOTP)
-	if _, err := ti.srv.admin.SetPassword(ti.ctx, "alice", "a brand new password"); err != nil {
+	if _, err := ti.srv.admin.SetPassword(ti.ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"}); err != nil {
 		t.Fatal(err)
 	}
 	if u := ti.user("alice"); len(u.TOTP.PendingSecret) != 0 || u.TOTP.PendingSID != "" {

@@ -28,7 +28,7 @@ func serveAdminSocket(t *testing.T, ti *testIssuer) func(args ...string) (int, s
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		admin.ListenAndServe(ctx, sock, admin.NewHandler(ti.srv.admin))
+		admin.ListenAndServe(ctx, sock, admin.NewHandler(ti.srv.admin, nil))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	for range 400 {

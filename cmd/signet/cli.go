@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,22 +248,24 @@ func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, f
 // directService is the management service on a store opened by the CLI
 // itself; secrets may be nil (then the key commands are unavailable).
 func directService(cfg *Config, store storage.Store, secrets *Secrets) *admin.Service {
-	svc := admin.NewService(store, newHasher(cfg), time.Now)
-	// The same session and grant semantics as the server's (logout notices are
-	// queued and go out when a server runs).
-	svc.SetSessionEnder(func(ctx context.Context, s *storage.Session) error {
-		_, err := provider.EndSession(ctx, store, s, time.Now().UTC())
-		return err
-	})
-	svc.SetGrantRevoker(func(ctx context.Context, userID, clientID string) error {
-		return provider.RevokeGrant(ctx, store, userID, clientID)
-	})
+	ac := admin.Config{
+		Store: store, Hasher: newHasher(cfg), Now: time.Now, Log: slog.Default(),
+		// The same session and grant semantics as the server's (logout notices
+		// are queued and go out when a server runs).
+		EndSession: func(ctx context.Context, s *storage.Session) error {
+			_, err := provider.EndSession(ctx, store, s, time.Now().UTC())
+			return err
+		},
+		RevokeGrant: func(ctx context.Context, userID, clientID string) error {
+			return provider.RevokeGrant(ctx, store, userID, clientID)
+		},
+	}
 	if secrets != nil {
 		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now); err == nil {
-			svc.SetKeys(km, rewrapper(cfg, km))
+			ac.Keys, ac.Rewrap = km, rewrapper(cfg, km)
 		}
 	}
-	return svc
+	return admin.New(ac)
 }
 
 // newHasher returns the password hasher configured by cfg.Passwords.

@@ -46,7 +46,7 @@ func (c *cli) apiAddCmd() *cobra.Command {
 			return errors.New(strings.Replace(err.Error(), "--allowed-scope", "--scope", 1))
 		}
 		return c.manage(func(m admin.Manager) error {
-			res, err := m.AddAPI(cmd.Context(), in)
+			res, err := admin.AddAPI.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ func (c *cli) apiListCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			apis, err := m.ListAPIs(cmd.Context())
+			apis, err := admin.ListAPIs.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func (c *cli) apiShowCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			a, err := m.ShowAPI(cmd.Context(), args[0])
+			a, err := admin.ShowAPI.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -137,7 +137,7 @@ func (c *cli) apiRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.RemoveAPI(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.RemoveAPI.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed API %s.\n", args[0])

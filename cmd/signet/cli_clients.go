@@ -81,7 +81,7 @@ http to a loopback host) or keeps from --jwks-file (a JWK Set).`,
 			}
 		}
 		return c.manage(func(m admin.Manager) error {
-			created, err := m.AddClient(cmd.Context(), in)
+			created, err := admin.AddClient.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -139,7 +139,7 @@ func (c *cli) clientListCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			clients, err := m.ListClients(cmd.Context())
+			clients, err := admin.ListClients.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
@@ -178,7 +178,7 @@ func (c *cli) clientShowCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			cl, err := m.ShowClient(cmd.Context(), args[0])
+			cl, err := admin.ShowClient.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -231,7 +231,7 @@ func (c *cli) clientRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.RemoveClient(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.RemoveClient.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed client %s.\n", args[0])

@@ -70,7 +70,7 @@ its line, the command exits non-zero, and nothing of the file is imported.
 			}
 		}
 		return c.manage(func(m admin.Manager) error {
-			res, err := m.ImportUsers(cmd.Context(), admin.ImportInput{Users: rows, DryRun: dryRun})
+			res, err := admin.ImportUsers.Call(cmd.Context(), m, admin.ImportInput{Users: rows, DryRun: dryRun})
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.manage(func(m admin.Manager) error {
-				users, err := m.ExportUsers(cmd.Context(), withHashes)
+				users, err := admin.ExportUsers.Call(cmd.Context(), m, withHashes)
 				if err != nil {
 					return err
 				}

@@ -36,7 +36,7 @@ and dates. Private keys never leave the server.`,
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			keys, err := m.ListKeys(cmd.Context())
+			keys, err := admin.ListKeys.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
@@ -73,11 +73,11 @@ signed has expired); a new next key is published. Works while signet serve runs.
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			before, err := m.ListKeys(cmd.Context())
+			before, err := admin.ListKeys.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
-			keys, err := m.RotateKeys(cmd.Context(), *alg)
+			keys, err := admin.RotateKeys.Call(cmd.Context(), m, *alg)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ signed has expired); a new next key is published. Works while signet serve runs.
 			return errors.New("KID is empty: give the kid of the key to retire (signet keys list shows them)")
 		}
 		return c.manage(func(m admin.Manager) error {
-			keys, err := m.RetireKey(cmd.Context(), args[0])
+			keys, err := admin.RetireKey.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -164,7 +164,7 @@ SHA-256) and asks for confirmation unless --yes is given.`,
 			}
 		}
 		return c.manage(func(m admin.Manager) error {
-			res, err := m.RewrapKeys(cmd.Context(), in)
+			res, err := admin.RewrapKeys.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ compared without regard to case.`,
 			return fmt.Errorf("nothing to change: give --email, --email-verified or --name")
 		}
 		return c.manage(func(m admin.Manager) error {
-			u, err := m.UpdateUser(cmd.Context(), in)
+			u, err := admin.UpdateUser.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -85,7 +85,7 @@ func (c *cli) userEnableCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.EnableUser(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.EnableUser.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Enabled user %s.\n", args[0])
@@ -111,7 +111,7 @@ identifier (sub) is never given to anyone else.`,
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			ended, err := m.RemoveUser(cmd.Context(), args[0])
+			ended, err := admin.RemoveUser.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -128,13 +128,13 @@ identifier (sub) is never given to anyone else.`,
 
 func (c *cli) userAddGroupCmd() *cobra.Command {
 	return c.userGroupsCmd("add-group", "Add a person to groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
-		return m.AddUserGroups(cmd.Context(), user, groups)
+		return admin.AddUserGroups.Call(cmd.Context(), m, admin.UserGroupsInput{Username: user, Groups: groups})
 	})
 }
 
 func (c *cli) userRemoveGroupCmd() *cobra.Command {
 	return c.userGroupsCmd("remove-group", "Take a person out of groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
-		return m.RemoveUserGroups(cmd.Context(), user, groups)
+		return admin.RemoveUserGroups.Call(cmd.Context(), m, admin.UserGroupsInput{Username: user, Groups: groups})
 	})
 }
 
@@ -188,7 +188,7 @@ func (c *cli) groupAddCmd() *cobra.Command {
 		}
 		in.Name = args[0]
 		return c.manage(func(m admin.Manager) error {
-			g, err := m.AddGroup(cmd.Context(), in)
+			g, err := admin.AddGroup.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ func (c *cli) groupListCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			groups, err := m.ListGroups(cmd.Context())
+			groups, err := admin.ListGroups.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
@@ -245,7 +245,7 @@ func (c *cli) groupShowCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			g, err := m.ShowGroup(cmd.Context(), args[0])
+			g, err := admin.ShowGroup.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ func (c *cli) groupRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.RemoveGroup(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.RemoveGroup.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed group %s.\n", args[0])
@@ -332,7 +332,7 @@ Removing the last --allowed-group opens the client to everyone again.`,
 			}
 		}
 		return c.manage(func(m admin.Manager) error {
-			ci, err := m.UpdateClient(cmd.Context(), in)
+			ci, err := admin.UpdateClient.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -386,7 +386,7 @@ old secret stops working at once; with it, both work until DURATION has passed
 			return fmt.Errorf("--keep-old must not be negative")
 		}
 		return c.manage(func(m admin.Manager) error {
-			res, err := m.RotateClientSecret(cmd.Context(), admin.RotateSecretInput{ID: args[0], KeepOldSeconds: int64(keepOld / time.Second)})
+			res, err := admin.RotateClientSecret.Call(cmd.Context(), m, admin.RotateSecretInput{ID: args[0], KeepOldSeconds: int64(keepOld / time.Second)})
 			if err != nil {
 				return err
 			}

@@ -281,7 +281,7 @@ func serveAdmin(t *testing.T, e *cliEnv) (store *boltstore.Store, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- admin.ListenAndServe(ctx, sock, admin.NewHandler(admin.NewService(store, newHasher(cfg), time.Now)))
+		done <- admin.ListenAndServe(ctx, sock, admin.NewHandler(admin.New(admin.Config{Store: store, Hasher: newHasher(cfg)}), nil))
 	}()
 	stopped := false
 	stop = func() {

@@ -51,7 +51,7 @@ func (c *cli) userAddCmd() *cobra.Command {
 		}
 		in.Username, in.Password = args[0], pw
 		return c.manage(func(m admin.Manager) error {
-			u, err := m.AddUser(cmd.Context(), in)
+			u, err := admin.AddUser.Call(cmd.Context(), m, in)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func (c *cli) userListCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			users, err := m.ListUsers(cmd.Context())
+			users, err := admin.ListUsers.Call(cmd.Context(), m, admin.None{})
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ func (c *cli) userShowCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			u, err := m.ShowUser(cmd.Context(), args[0])
+			u, err := admin.ShowUser.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func (c *cli) userDisableCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.DisableUser(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.DisableUser.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Disabled user %s; their sessions and refresh tokens are revoked.\n", args[0])
@@ -179,12 +179,14 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			n, err := m.LogoutUser(cmd.Context(), args[0])
+			n, err := admin.LogoutUser.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
 			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), admin.LogoutResult{Sessions: n})
+				return writeJSON(cmd.OutOrStdout(), struct {
+					Sessions int `json:"sessions"`
+				}{n})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Ended %d session(s) of %s; their apps are notified.\n", n, args[0])
 			return nil
@@ -200,7 +202,7 @@ func (c *cli) userUnlockCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				was, err := m.UnlockUser(cmd.Context(), args[0])
+				was, err := admin.UnlockUser.Call(cmd.Context(), m, args[0])
 				if err != nil {
 					return err
 				}
@@ -226,7 +228,7 @@ func (c *cli) userMFACmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.ResetMFA(cmd.Context(), args[0]); err != nil {
+				if _, err := admin.ResetMFA.Call(cmd.Context(), m, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed two-step sign-in of %s; they can enrol again at /account/totp.\n", args[0])
@@ -249,7 +251,7 @@ func (c *cli) userGrantsCmd() *cobra.Command {
 			return err
 		}
 		return c.manage(func(m admin.Manager) error {
-			gs, err := m.ListGrants(cmd.Context(), args[0])
+			gs, err := admin.ListGrants.Call(cmd.Context(), m, args[0])
 			if err != nil {
 				return err
 			}
@@ -283,7 +285,7 @@ func (c *cli) userRevokeGrantCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.manage(func(m admin.Manager) error {
-				if err := m.RevokeGrant(cmd.Context(), args[0], args[1]); err != nil {
+				if _, err := admin.RevokeGrant.Call(cmd.Context(), m, admin.GrantRef{Username: args[0], ClientID: args[1]}); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s's grant to %s and the app's tokens for them.\n", args[0], args[1])
@@ -309,7 +311,7 @@ func (c *cli) userSetPasswordCmd() *cobra.Command {
 				return err
 			}
 			return c.manage(func(m admin.Manager) error {
-				ended, err := m.SetPassword(cmd.Context(), args[0], pw)
+				ended, err := admin.SetPassword.Call(cmd.Context(), m, admin.SetPasswordInput{Username: args[0], Password: pw})
 				if err != nil {
 					return err
 				}

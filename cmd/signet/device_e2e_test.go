@@ -243,7 +243,7 @@ func TestDeviceFlowHTTP(t *testing.T) {
 	if err != nil || len(grants) != 1 || grants[0].ClientID != "cli" {
 		t.Fatalf("alice's grants: %+v %v", grants, err)
 	}
-	if err := ti.srv.admin.RevokeGrant(ti.ctx, "alice", "cli"); err != nil {
+	if err := ti.srv.admin.RevokeGrant(ti.ctx, admin.GrantRef{Username: "alice", ClientID: "cli"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cli.oauth.TokenSource(ti.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); oauthErrorCode(err) != "invalid_grant" {

@@ -43,7 +43,7 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ti.srv.admin.AddUserGroups(ctx, "kim", []string{"staff"}); err != nil {
+	if _, err := ti.srv.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "kim", Groups: []string{"staff"}}); err != nil {
 		t.Fatal(err)
 	}
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
@@ -80,7 +80,7 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 	}
 
 	// A change of groups shows in the next refresh.
-	if _, err := ti.srv.admin.AddUserGroups(ctx, "kim", []string{"admins"}); err != nil {
+	if _, err := ti.srv.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "kim", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
 	next, err := app.refresh(tok.RefreshToken)
@@ -154,7 +154,7 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 		t.Errorf("the refusal names the group: %q", q.Get("error_description"))
 	}
 
-	if _, err := ti.srv.admin.AddUserGroups(ctx, "alice", []string{"admins"}); err != nil {
+	if _, err := ti.srv.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "alice", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
 	code, ap := app.signIn(b)
@@ -162,7 +162,7 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a member: %v", err)
 	}
-	if _, err := ti.srv.admin.RemoveUserGroups(ctx, "alice", []string{"admins"}); err != nil {
+	if _, err := ti.srv.admin.RemoveUserGroups(ctx, admin.UserGroupsInput{Username: "alice", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {

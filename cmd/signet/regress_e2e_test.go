@@ -324,7 +324,7 @@ func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
 	b := newBrowser(t)
 	p, ap := app.toConsent(b)
 	code := app.codeFrom(b.submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
-	if err := ti.srv.admin.RevokeGrant(ti.ctx, "alice", "app"); err != nil {
+	if err := ti.srv.admin.RevokeGrant(ti.ctx, admin.GrantRef{Username: "alice", ClientID: "app"}); err != nil {
 		t.Fatalf("RevokeGrant: %v", err)
 	}
 	st, m := tokenPost(t, ti.URL, app.oauth.ClientID, app.oauth.ClientSecret, regressCodeForm(app, code, "code_verifier", ap.verifier))

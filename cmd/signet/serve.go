@@ -90,14 +90,13 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		return nil, err
 	}
 	hasher := newHasher(cfg)
-	s := &server{cfg: cfg, store: store, keys: km, admin: admin.NewService(store, hasher, now), now: now}
+	s := &server{cfg: cfg, store: store, keys: km, now: now}
 	for _, o := range opts {
 		o(s)
 	}
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()
 	}
-	s.admin.SetKeys(km, rewrapper(cfg, km))
 
 	// The protocol and the pages see pending requests sealed in their ids, so
 	// that /authorize stores nothing until someone signs in.
@@ -138,8 +137,6 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		return nil, err
 	}
 	s.provider = p
-	s.admin.SetSessionEnder(p.EndSession)
-	s.admin.SetGrantRevoker(p.RevokeGrant)
 	wh, err := web.New(web.Config{
 		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer, BasePath: basePath,
 		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
@@ -170,8 +167,12 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	errorPage, browserSID = wh.ErrorPage, wh.BrowserSID
-	s.admin.SetUnlocker(wh.Unlock)
 	s.web = wh
+	s.admin = admin.New(admin.Config{
+		Store: store, Hasher: hasher, Now: now, Log: slog.Default(),
+		Keys: km, Rewrap: rewrapper(cfg, km),
+		EndSession: p.EndSession, RevokeGrant: p.RevokeGrant, Unlock: wh.Unlock,
+	})
 
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
@@ -379,7 +380,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 		if !ok {
 			return
 		}
-		if err := admin.ListenAndServe(ctx, sock, admin.WithBackup(admin.NewHandler(s.admin), bolt)); err != nil {
+		if err := admin.ListenAndServe(ctx, sock, admin.NewHandler(s.admin, bolt)); err != nil {
 			errc <- fmt.Errorf("admin socket: %w", err)
 		}
 	}()

@@ -66,7 +66,7 @@ func TestStorageImport(t *testing.T) {
 	if _, err := embedded.admin.AddGroup(ctx, admin.AddGroupInput{Name: "staff"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := embedded.admin.AddUserGroups(ctx, "alice", []string{"staff"}); err != nil {
+	if _, err := embedded.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "alice", Groups: []string{"staff"}}); err != nil {
 		t.Fatal(err)
 	}
 	var notices atomic.Int32

@@ -1,92 +1,13 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/account"
 )
-
-// Manager is every management operation. *Service and *Client implement it.
-type Manager interface {
-	AddUser(ctx context.Context, in AddUserInput) (UserInfo, error)
-	ListUsers(ctx context.Context) ([]UserInfo, error)
-	ShowUser(ctx context.Context, username string) (UserInfo, error)
-	// DisableUser marks the user disabled and ends their sessions and refresh
-	// tokens.
-	DisableUser(ctx context.Context, username string) error
-	// SetPassword replaces the password and ends what the old one gave out:
-	// every session (with back-channel logout), every refresh token and every
-	// access token (account.SetPassword). It reports what ended.
-	SetPassword(ctx context.Context, username, password string) (account.Ended, error)
-	// LogoutUser ends every session of the user, notifying the clients of each
-	// (back-channel logout), and reports how many ended.
-	LogoutUser(ctx context.Context, username string) (int, error)
-	// UnlockUser clears the user's sign-in lockout after wrong passwords and the
-	// backoff after wrong two-step codes, and reports whether either was set.
-	UnlockUser(ctx context.Context, username string) (bool, error)
-	// ResetMFA removes the user's TOTP and recovery codes (a lost phone).
-	ResetMFA(ctx context.Context, username string) error
-	// ListGrants returns the apps the user approved, with scopes and dates.
-	ListGrants(ctx context.Context, username string) ([]GrantInfo, error)
-	// RevokeGrant deletes the user's grant to a client and revokes every token
-	// the client holds for them.
-	RevokeGrant(ctx context.Context, username, clientID string) error
-	// UpdateUser changes a person's email, its verified flag and name.
-	UpdateUser(ctx context.Context, in UpdateUserInput) (UserInfo, error)
-	// EnableUser lets a disabled person sign in again.
-	EnableUser(ctx context.Context, username string) error
-	// RemoveUser ends every session and token of the person, deletes their
-	// grants and then the person; the subject is never used again.
-	RemoveUser(ctx context.Context, username string) (account.Ended, error)
-	// ImportUsers stores a whole file of people, or none of them when a row has
-	// a problem (ImportResult.Problems) or in a dry run.
-	ImportUsers(ctx context.Context, in ImportInput) (ImportResult, error)
-	// ExportUsers returns every person, with password hashes only when asked.
-	ExportUsers(ctx context.Context, withHashes bool) ([]UserRecord, error)
-	// AddUserGroups and RemoveUserGroups change a person's groups.
-	AddUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)
-	RemoveUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error)
-
-	AddGroup(ctx context.Context, in AddGroupInput) (GroupInfo, error)
-	ListGroups(ctx context.Context) ([]GroupInfo, error)
-	// ShowGroup returns the group with its members.
-	ShowGroup(ctx context.Context, name string) (GroupInfo, error)
-	// RemoveGroup takes every member out of the group and deletes it; a group
-	// that a client allows is refused (the client would be open to everyone).
-	RemoveGroup(ctx context.Context, name string) error
-
-	// AddClient registers a relying party. ClientCreated.ClientSecret is the only
-	// copy of a confidential client's secret.
-	AddClient(ctx context.Context, in AddClientInput) (ClientCreated, error)
-	ListClients(ctx context.Context) ([]ClientInfo, error)
-	ShowClient(ctx context.Context, id string) (ClientInfo, error)
-	RemoveClient(ctx context.Context, id string) error
-	// AddAPI registers a resource server; its introspection secret is shown
-	// once.
-	AddAPI(ctx context.Context, in AddAPIInput) (APICreated, error)
-	ListAPIs(ctx context.Context) ([]APIInfo, error)
-	ShowAPI(ctx context.Context, audience string) (APIInfo, error)
-	RemoveAPI(ctx context.Context, audience string) error
-	// UpdateClient changes a client's settings in place.
-	UpdateClient(ctx context.Context, in UpdateClientInput) (ClientInfo, error)
-	// RotateClientSecret gives a confidential client a new secret; with keepOld
-	// the old one is accepted too until keepOld has passed.
-	RotateClientSecret(ctx context.Context, in RotateSecretInput) (SecretRotated, error)
-
-	ListKeys(ctx context.Context) ([]KeyInfo, error)
-	// RotateKeys makes the published next key of alg (both when empty) sign now;
-	// the active key retires and a new next key is published.
-	RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error)
-	// RetireKey removes a (compromised) key from the JWKS at once.
-	RetireKey(ctx context.Context, kid string) ([]KeyInfo, error)
-	// RewrapKeys seals the private keys under a new key-encryption key.
-	RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult, error)
-}
 
 // RewrapInput carries the new key-encryption key (base64 of 32 bytes), or nothing
 // to have one generated into data_dir.
@@ -101,11 +22,6 @@ type RewrapInput struct {
 type RewrapResult struct {
 	Message string `json:"message"`
 }
-
-var (
-	_ Manager = (*Service)(nil)
-	_ Manager = (*Client)(nil)
-)
 
 // AddUserInput describes a new person.
 type AddUserInput struct {
@@ -237,16 +153,6 @@ type GrantInfo struct {
 	Declined   []string  `json:"declined,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
-}
-
-// UnlockResult is the answer of UnlockUser.
-type UnlockResult struct {
-	WasLocked bool `json:"was_locked"`
-}
-
-// LogoutResult is the answer of LogoutUser.
-type LogoutResult struct {
-	Sessions int `json:"sessions"`
 }
 
 // ClientCreated is the result of AddClient. ClientSecret is empty for public clients.

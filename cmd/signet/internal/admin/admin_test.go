@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -35,21 +36,34 @@ func newStore(t *testing.T) storage.Store {
 	return st
 }
 
-func newTestService(t *testing.T) (*Service, storage.Store, *password.Hasher) {
+// newTestService is a Service on a fresh store at testNow, with what the
+// options add to its Config.
+func newTestService(t *testing.T, opts ...func(*Config)) (*Service, storage.Store, *password.Hasher) {
 	t.Helper()
 	st := newStore(t)
 	h := password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2)
-	return NewService(st, h, func() time.Time { return testNow }), st, h
+	cfg := Config{Store: st, Hasher: h, Now: func() time.Time { return testNow }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return New(cfg), st, h
 }
 
-// serveSocket serves m's handler on a unix socket in a temp dir and returns a Client
+// logTo sends a Service's log to w.
+func logTo(w io.Writer) func(*Config) {
+	return func(c *Config) {
+		c.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+}
+
+// serveSocket serves svc's handler on a unix socket in a temp dir and returns a Client
 // for it; the server stops at cleanup.
-func serveSocket(t *testing.T, m Manager) (*Client, string) {
+func serveSocket(t *testing.T, svc *Service) (*Client, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ListenAndServe(ctx, sock, NewHandler(m)) }()
+	go func() { done <- ListenAndServe(ctx, sock, NewHandler(svc, nil)) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -218,7 +232,7 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 
 	// Users.
 	const pw = "correct horse battery"
-	u, err := m.AddUser(ctx, AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Liddell", Password: pw})
+	u, err := AddUser.Call(ctx, m, AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Liddell", Password: pw})
 	if err != nil {
 		t.Fatalf("AddUser: %v", err)
 	}
@@ -226,29 +240,29 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 	if !u.CreatedAt.Equal(testNow) || u.ID == "" {
 		t.Errorf("AddUser = %+v, want %+v", u, want)
 	}
-	if _, err := m.AddUser(ctx, AddUserInput{Username: "alice", Email: "a@example.com", Password: pw}); !errors.Is(err, storage.ErrAlreadyExists) {
+	if _, err := AddUser.Call(ctx, m, AddUserInput{Username: "alice", Email: "a@example.com", Password: pw}); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("AddUser(duplicate): err = %v, want ErrAlreadyExists", err)
 	}
-	if _, err := m.AddUser(ctx, AddUserInput{Username: "bad name", Email: "a@example.com", Password: pw}); !errors.Is(err, ErrInvalid) {
+	if _, err := AddUser.Call(ctx, m, AddUserInput{Username: "bad name", Email: "a@example.com", Password: pw}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AddUser(bad username): err = %v, want ErrInvalid", err)
 	}
-	if _, err := m.AddUser(ctx, AddUserInput{Username: "dot.user", Email: "d@example.com", Password: pw}); err != nil {
+	if _, err := AddUser.Call(ctx, m, AddUserInput{Username: "dot.user", Email: "d@example.com", Password: pw}); err != nil {
 		t.Fatalf("AddUser(dot.user): %v", err)
 	}
-	users, err := m.ListUsers(ctx)
+	users, err := ListUsers.Call(ctx, m, None{})
 	if err != nil || len(users) != 2 || users[0].Username != "alice" || users[1].Username != "dot.user" {
 		t.Fatalf("ListUsers = %+v, %v", users, err)
 	}
-	got, err := m.ShowUser(ctx, "alice")
+	got, err := ShowUser.Call(ctx, m, "alice")
 	if err != nil || got.ID != u.ID || got.Email != want.Email || got.Name != want.Name || got.Disabled {
 		t.Errorf("ShowUser = %+v, %v; want %+v", got, err, want)
 	}
 	for _, name := range []string{"nobody", ".", ".."} {
-		if _, err := m.ShowUser(ctx, name); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := ShowUser.Call(ctx, m, name); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("ShowUser(%q): err = %v, want ErrNotFound", name, err)
 		}
 	}
-	if _, err := m.ShowUser(ctx, "a/b"); !errors.Is(err, ErrInvalid) {
+	if _, err := ShowUser.Call(ctx, m, "a/b"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ShowUser(a/b): err = %v, want ErrInvalid", err)
 	}
 	stored, _ := store.GetUserByUsername(ctx, "alice")
@@ -258,17 +272,17 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 
 	// SetPassword.
 	const pw2 = "another good password"
-	if _, err := m.SetPassword(ctx, "alice", pw2); err != nil {
+	if _, err := SetPassword.Call(ctx, m, SetPasswordInput{Username: "alice", Password: pw2}); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	stored, _ = store.GetUserByUsername(ctx, "alice")
 	if ok, _, _ := h.Verify(ctx, stored.PasswordHash, pw2); !ok {
 		t.Error("new password does not verify")
 	}
-	if _, err := m.SetPassword(ctx, "alice", "short"); !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "short") {
+	if _, err := SetPassword.Call(ctx, m, SetPasswordInput{Username: "alice", Password: "short"}); !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "short") {
 		t.Errorf("SetPassword(short): err = %v, want ErrInvalid without the password", err)
 	}
-	if _, err := m.SetPassword(ctx, "nobody", pw2); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := SetPassword.Call(ctx, m, SetPasswordInput{Username: "nobody", Password: pw2}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("SetPassword(nobody): err = %v, want ErrNotFound", err)
 	}
 
@@ -276,21 +290,21 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 	if err := store.CreateSession(ctx, &storage.Session{ID: "s1", SID: "sid1", UserID: u.ID, CreatedAt: testNow, ExpiresAt: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.DisableUser(ctx, "alice"); err != nil {
+	if _, err := DisableUser.Call(ctx, m, "alice"); err != nil {
 		t.Fatalf("DisableUser: %v", err)
 	}
-	if got, _ := m.ShowUser(ctx, "alice"); !got.Disabled {
+	if got, _ := ShowUser.Call(ctx, m, "alice"); !got.Disabled {
 		t.Error("ShowUser after DisableUser: not disabled")
 	}
 	if _, err := store.GetSession(ctx, "s1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("session after DisableUser: err = %v, want ErrNotFound", err)
 	}
-	if err := m.DisableUser(ctx, "nobody"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := DisableUser.Call(ctx, m, "nobody"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("DisableUser(nobody): err = %v, want ErrNotFound", err)
 	}
 
 	// Clients.
-	conf, err := m.AddClient(ctx, AddClientInput{ID: "web", Name: "Web app", RedirectURIs: []string{"https://rp.example/cb", "http://127.0.0.1:8080/cb"}})
+	conf, err := AddClient.Call(ctx, m, AddClientInput{ID: "web", Name: "Web app", RedirectURIs: []string{"https://rp.example/cb", "http://127.0.0.1:8080/cb"}})
 	if err != nil {
 		t.Fatalf("AddClient: %v", err)
 	}
@@ -304,35 +318,35 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 	if sum := sha256.Sum256([]byte(conf.ClientSecret)); !bytes.Equal(sc.SecretHash, sum[:]) {
 		t.Error("stored SecretHash is not SHA-256 of the secret")
 	}
-	pub, err := m.AddClient(ctx, AddClientInput{ID: "cli", Name: "CLI", RedirectURIs: []string{"com.example.cli:/cb"}, Public: true, IDTokenAlg: "ES256"})
+	pub, err := AddClient.Call(ctx, m, AddClientInput{ID: "cli", Name: "CLI", RedirectURIs: []string{"com.example.cli:/cb"}, Public: true, IDTokenAlg: "ES256"})
 	if err != nil || pub.ClientSecret != "" {
 		t.Fatalf("AddClient(public) = %+v, %v; want no secret", pub, err)
 	}
-	if _, err := m.AddClient(ctx, AddClientInput{ID: "web", Name: "Again", RedirectURIs: []string{"https://rp.example/cb"}}); !errors.Is(err, storage.ErrAlreadyExists) || !strings.Contains(err.Error(), "exists") {
+	if _, err := AddClient.Call(ctx, m, AddClientInput{ID: "web", Name: "Again", RedirectURIs: []string{"https://rp.example/cb"}}); !errors.Is(err, storage.ErrAlreadyExists) || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("AddClient(duplicate): err = %v, want ErrAlreadyExists", err)
 	}
-	if _, err := m.AddClient(ctx, AddClientInput{ID: "x", Name: "X", RedirectURIs: []string{"https://rp.example/cb#f"}}); !errors.Is(err, ErrInvalid) {
+	if _, err := AddClient.Call(ctx, m, AddClientInput{ID: "x", Name: "X", RedirectURIs: []string{"https://rp.example/cb#f"}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AddClient(fragment): err = %v, want ErrInvalid", err)
 	}
-	clients, err := m.ListClients(ctx)
+	clients, err := ListClients.Call(ctx, m, None{})
 	if err != nil || len(clients) != 2 || clients[0].ID != "cli" || clients[1].ID != "web" {
 		t.Fatalf("ListClients = %+v, %v", clients, err)
 	}
-	ci, err := m.ShowClient(ctx, "web")
+	ci, err := ShowClient.Call(ctx, m, "web")
 	if err != nil || ci.Name != "Web app" || len(ci.RedirectURIs) != 2 || ci.Public || ci.IDTokenAlg != "RS256" || ci.AccessTokenFormat != "jwt" || !ci.CreatedAt.Equal(testNow) {
 		t.Errorf("ShowClient(web) = %+v, %v", ci, err)
 	}
-	ci, err = m.ShowClient(ctx, "cli")
+	ci, err = ShowClient.Call(ctx, m, "cli")
 	if err != nil || !ci.Public || ci.IDTokenAlg != "ES256" {
 		t.Errorf("ShowClient(cli) = %+v, %v", ci, err)
 	}
-	if err := m.RemoveClient(ctx, "cli"); err != nil {
+	if _, err := RemoveClient.Call(ctx, m, "cli"); err != nil {
 		t.Fatalf("RemoveClient: %v", err)
 	}
-	if _, err := m.ShowClient(ctx, "cli"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := ShowClient.Call(ctx, m, "cli"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("ShowClient(removed): err = %v, want ErrNotFound", err)
 	}
-	if err := m.RemoveClient(ctx, "cli"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := RemoveClient.Call(ctx, m, "cli"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("RemoveClient(removed): err = %v, want ErrNotFound", err)
 	}
 
@@ -346,7 +360,7 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := m.ListKeys(ctx)
+	keys, err := ListKeys.Call(ctx, m, None{})
 	if err != nil || len(keys) != 2 || keys[0].ID != "k1" || keys[0].State != "active" || !keys[0].ActivatedAt.Equal(testNow) || keys[1].Alg != "ES256" {
 		t.Errorf("ListKeys = %+v, %v", keys, err)
 	}
@@ -365,11 +379,7 @@ func TestService(t *testing.T) {
 
 func TestClientOverSocket(t *testing.T) {
 	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(old) })
-
-	svc, st, h := newTestService(t)
+	svc, st, h := newTestService(t, logTo(&logs))
 	c, sock := serveSocket(t, svc)
 
 	fi, err := os.Stat(sock)
@@ -426,9 +436,9 @@ func TestListenAndServeLifecycle(t *testing.T) {
 	svc, _, _ := newTestService(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ListenAndServe(ctx, sock, NewHandler(svc)) }()
+	go func() { done <- ListenAndServe(ctx, sock, NewHandler(svc, nil)) }()
 	c := waitDial(t, sock, done)
-	if _, err := c.ListUsers(context.Background()); err != nil {
+	if _, err := ListUsers.Call(context.Background(), c, None{}); err != nil {
 		t.Fatalf("ListUsers: %v", err)
 	}
 	c.Close()
@@ -457,7 +467,7 @@ func TestListenAndServeLifecycle(t *testing.T) {
 
 func TestHandlerRequests(t *testing.T) {
 	svc, _, _ := newTestService(t)
-	srv := httptest.NewServer(NewHandler(svc))
+	srv := httptest.NewServer(NewHandler(svc, nil))
 	defer srv.Close()
 
 	post := func(path, body string) (int, errorBody) {
@@ -477,17 +487,17 @@ func TestHandlerRequests(t *testing.T) {
 		status           int
 		msg              string
 	}{
-		{"unknown field", "/v1/users", `{"username":"a","email":"a@b","password":"` + secret + `","admin":true}`, 400, `unknown field "admin"`},
-		{"wrong type", "/v1/users", `{"username":1}`, 400, `field "username"`},
-		{"not JSON", "/v1/users", `password=` + secret, 400, "not valid JSON"},
-		{"two values", "/v1/users", `{} {}`, 400, "more than one"},
-		{"empty", "/v1/users", ``, 400, "empty"},
-		{"too big", "/v1/users", `{"name":"` + strings.Repeat("x", maxBody) + `"}`, 400, "larger than"},
-		{"invalid", "/v1/users", `{"username":"a","email":"nope","password":"` + secret + `"}`, 400, "email"},
-		{"password unknown user", "/v1/users/ghost/password", `{"password":"` + secret + `"}`, 404, `user "ghost" not found`},
+		{"unknown field", "/v1/user/add", `{"username":"a","email":"a@b","password":"` + secret + `","admin":true}`, 400, `unknown field "admin"`},
+		{"wrong type", "/v1/user/add", `{"username":1}`, 400, `field "username"`},
+		{"not JSON", "/v1/user/add", `password=` + secret, 400, "not valid JSON"},
+		{"two values", "/v1/user/add", `{} {}`, 400, "more than one"},
+		{"empty", "/v1/user/add", ``, 400, "empty"},
+		{"too big", "/v1/user/add", `{"name":"` + strings.Repeat("x", maxBody) + `"}`, 400, "larger than"},
+		{"invalid", "/v1/user/add", `{"username":"a","email":"nope","password":"` + secret + `"}`, 400, "email"},
+		{"password unknown user", "/v1/user/set-password", `{"username":"ghost","password":"` + secret + `"}`, 404, `user "ghost" not found`},
 		{"no such endpoint", "/v1/nothing", `{}`, 404, "no such"},
-		{"created", "/v1/clients", `{"id":"c","name":"C","redirect_uris":["https://rp.example/cb"],"public":true}`, 201, ""},
-		{"exists", "/v1/clients", `{"id":"c","name":"C","redirect_uris":["https://rp.example/cb"]}`, 409, "already exists"},
+		{"created", "/v1/client/add", `{"id":"c","name":"C","redirect_uris":["https://rp.example/cb"],"public":true}`, 200, ""},
+		{"exists", "/v1/client/add", `{"id":"c","name":"C","redirect_uris":["https://rp.example/cb"]}`, 409, "already exists"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, eb := post(tc.path, tc.body)
@@ -510,18 +520,36 @@ func (failingStore) ListUsers(context.Context) ([]*storage.User, error) {
 
 func TestInternalErrorsAreGeneric(t *testing.T) {
 	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-
-	svc := NewService(failingStore{newStore(t)}, password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1), nil)
+	svc := New(Config{Store: failingStore{newStore(t)}, Hasher: password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1),
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	c, _ := serveSocket(t, svc)
-	_, err := c.ListUsers(context.Background())
+	_, err := ListUsers.Call(context.Background(), c, None{})
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindInternal || strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("err = %v, want a generic internal *Error", err)
 	}
 	if !strings.Contains(logs.String(), "disk on fire") {
 		t.Errorf("the cause was not logged: %s", logs.String())
+	}
+}
+
+// TestEveryOperationServed: every operation of the table answers on its path
+// (an empty body is refused there, not taken for an unknown endpoint), and
+// only with POST.
+func TestEveryOperationServed(t *testing.T) {
+	svc, _, _ := newTestService(t)
+	h := NewHandler(svc, nil)
+	if len(ops) < 35 {
+		t.Fatalf("%d operations in the table", len(ops))
+	}
+	for _, op := range ops {
+		for method, want := range map[string]string{http.MethodPost: "request body is empty", http.MethodGet: "no such admin API endpoint"} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, op.path(), strings.NewReader("")))
+			var eb errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || !strings.Contains(eb.Error, want) {
+				t.Errorf("%s %s = %d %s, want %q", method, op.path(), rec.Code, rec.Body, want)
+			}
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -127,58 +126,4 @@ func (s *Service) RemoveAPI(ctx context.Context, audience string) error {
 
 func apiInfo(a *storage.API) APIInfo {
 	return APIInfo{Audience: a.Audience, Name: a.Name, Scopes: slices.Clone(a.Scopes), CreatedAt: a.CreatedAt}
-}
-
-// The admin API of resource servers (the audience travels in the query, being
-// a URI):
-//
-//	POST   /v1/apis              AddAPIInput -> 201 APICreated
-//	GET    /v1/apis              -> []APIInfo
-//	GET    /v1/api?audience=URI  -> APIInfo
-//	DELETE /v1/api?audience=URI  -> 204
-func (h *handler) apiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/apis", func(w http.ResponseWriter, r *http.Request) {
-		var in AddAPIInput
-		if readJSON(w, r, &in) {
-			res, err := h.m.AddAPI(r.Context(), in)
-			h.reply(w, r, http.StatusCreated, res, err)
-		}
-	})
-	mux.HandleFunc("GET /v1/apis", func(w http.ResponseWriter, r *http.Request) {
-		as, err := h.m.ListAPIs(r.Context())
-		h.reply(w, r, http.StatusOK, as, err)
-	})
-	mux.HandleFunc("GET /v1/api", func(w http.ResponseWriter, r *http.Request) {
-		a, err := h.m.ShowAPI(r.Context(), r.URL.Query().Get("audience"))
-		h.reply(w, r, http.StatusOK, a, err)
-	})
-	mux.HandleFunc("DELETE /v1/api", func(w http.ResponseWriter, r *http.Request) {
-		h.reply(w, r, http.StatusNoContent, nil, h.m.RemoveAPI(r.Context(), r.URL.Query().Get("audience")))
-	})
-}
-
-// AddAPI implements Manager.
-func (c *Client) AddAPI(ctx context.Context, in AddAPIInput) (APICreated, error) {
-	var res APICreated
-	err := c.do(ctx, http.MethodPost, "/v1/apis", in, &res)
-	return res, err
-}
-
-// ListAPIs implements Manager.
-func (c *Client) ListAPIs(ctx context.Context) ([]APIInfo, error) {
-	var as []APIInfo
-	err := c.do(ctx, http.MethodGet, "/v1/apis", nil, &as)
-	return as, err
-}
-
-// ShowAPI implements Manager.
-func (c *Client) ShowAPI(ctx context.Context, audience string) (APIInfo, error) {
-	var a APIInfo
-	err := c.do(ctx, http.MethodGet, "/v1/api?audience="+url.QueryEscape(audience), nil, &a)
-	return a, err
-}
-
-// RemoveAPI implements Manager.
-func (c *Client) RemoveAPI(ctx context.Context, audience string) error {
-	return c.do(ctx, http.MethodDelete, "/v1/api?audience="+url.QueryEscape(audience), nil, nil)
 }

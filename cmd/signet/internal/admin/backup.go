@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -16,16 +15,14 @@ import (
 // PathBackup is the admin API endpoint that streams an online backup.
 const PathBackup = "/v1/backup"
 
-// WithBackup returns h with GET /v1/backup added: a consistent copy of the
-// database, written by b from one read transaction while the server goes on
-// serving. The copy is the backend's own format (a bbolt file for the
-// embedded store). It holds no secret of the process (those are files in
-// data_dir or environment variables), but it does hold every record: like the
-// rest of the API, only the socket's owner may ask for it.
-func WithBackup(h http.Handler, b storage.Backupper) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("GET "+PathBackup, func(w http.ResponseWriter, r *http.Request) {
+// backup serves GET /v1/backup: a consistent copy of the database, written by
+// b from one read transaction while the server goes on serving. The copy is
+// the backend's own format (a bbolt file for the embedded store). It holds no
+// secret of the process (those are files in data_dir or environment
+// variables), but it does hold every record: like the rest of the API, only
+// the socket's owner may ask for it.
+func (h *handler) backup(b storage.Backupper) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Trailer", trailerBackupBytes)
 		n, err := b.Backup(r.Context(), w)
@@ -33,16 +30,15 @@ func WithBackup(h http.Handler, b storage.Backupper) http.Handler {
 			// Nothing is written before the transaction starts, so an early
 			// failure can still be a clean 500; a late one cuts the stream, and
 			// the client sees the missing trailer.
-			slog.ErrorContext(r.Context(), "admin API: backup", "bytes", n, "error", err)
+			h.log.ErrorContext(r.Context(), "admin API: backup", "bytes", n, "error", err)
 			if n == 0 {
 				writeError(w, http.StatusInternalServerError, KindInternal, "backup failed in the server; see its log")
 			}
 			return
 		}
 		w.Header().Set(trailerBackupBytes, strconv.FormatInt(n, 10))
-		slog.InfoContext(r.Context(), "admin action", "event", "admin", "action", "backup", "bytes", n, "result", "ok")
-	})
-	return mux
+		h.log.InfoContext(r.Context(), "admin action", "event", "admin", "action", "backup", "bytes", n, "result", "ok")
+	}
 }
 
 // trailerBackupBytes is a trailer with the byte count of a complete backup, so

@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,26 +17,22 @@ import (
 // the audit lines of additions name what they added.
 func TestBackupOverSocketAndAudit(t *testing.T) {
 	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-
-	svc, st, _ := newTestService(t)
+	svc, st, _ := newTestService(t, logTo(&logs))
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ListenAndServe(ctx, sock, WithBackup(NewHandler(svc), st.(storage.Backupper))) }()
+	go func() { done <- ListenAndServe(ctx, sock, NewHandler(svc, st.(storage.Backupper))) }()
 	t.Cleanup(func() { cancel(); <-done })
 	c := waitDial(t, sock, done)
 	defer c.Close()
 
-	if _, err := c.AddUser(ctx, AddUserInput{Username: "kim", Email: "kim@example.com", Password: "correct horse battery"}); err != nil {
+	if _, err := AddUser.Call(ctx, c, AddUserInput{Username: "kim", Email: "kim@example.com", Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddClient(ctx, AddClientInput{ID: "app", Name: "App", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
+	if _, err := AddClient.Call(ctx, c, AddClientInput{ID: "app", Name: "App", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"action=\"POST /v1/users\" username=kim", "action=\"POST /v1/clients\" username=\"\" client=app"} {
+	for _, want := range []string{"action=user/add username=kim result=ok", "action=client/add client=app result=ok"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("audit log lacks %q:\n%s", want, logs.String())
 		}

@@ -42,7 +42,7 @@ func (s *Service) groupsExist(ctx context.Context, names []string) error {
 	return nil
 }
 
-// UpdateUser implements Manager.
+// UpdateUser changes a person's email, its verified flag and name.
 func (s *Service) UpdateUser(ctx context.Context, in UpdateUserInput) (UserInfo, error) {
 	u, err := s.user(ctx, in.Username)
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Service) UpdateUser(ctx context.Context, in UpdateUserInput) (UserInfo,
 	return userInfo(u), nil
 }
 
-// EnableUser implements Manager.
+// EnableUser lets a disabled person sign in again.
 func (s *Service) EnableUser(ctx context.Context, username string) error {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -99,8 +99,10 @@ func (s *Service) EnableUser(ctx context.Context, username string) error {
 	return classify(err, "enable user", fmt.Sprintf("user %q", username))
 }
 
-// RemoveUser implements Manager. The person is disabled first, so that nothing
-// new is issued to them while their access is being ended.
+// RemoveUser ends every session and token of the person, deletes their
+// grants and then the person; the subject is never used again. The person is
+// disabled first, so that nothing new is issued to them while their access is
+// being ended.
 func (s *Service) RemoveUser(ctx context.Context, username string) (account.Ended, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -132,8 +134,15 @@ func (s *Service) RemoveUser(ctx context.Context, username string) (account.Ende
 	return ended, nil
 }
 
-// AddUserGroups implements Manager.
-func (s *Service) AddUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error) {
+// UserGroupsInput names a person and groups to add them to or take them out of.
+type UserGroupsInput struct {
+	Username string   `json:"username"`
+	Groups   []string `json:"groups"`
+}
+
+// AddUserGroups adds a person to groups.
+func (s *Service) AddUserGroups(ctx context.Context, in UserGroupsInput) (UserInfo, error) {
+	username, groups := in.Username, in.Groups
 	if len(groups) == 0 {
 		return UserInfo{}, invalidf("name at least one group")
 	}
@@ -153,8 +162,9 @@ func (s *Service) AddUserGroups(ctx context.Context, username string, groups []s
 	})
 }
 
-// RemoveUserGroups implements Manager.
-func (s *Service) RemoveUserGroups(ctx context.Context, username string, groups []string) (UserInfo, error) {
+// RemoveUserGroups takes a person out of groups.
+func (s *Service) RemoveUserGroups(ctx context.Context, in UserGroupsInput) (UserInfo, error) {
+	username, groups := in.Username, in.Groups
 	if len(groups) == 0 {
 		return UserInfo{}, invalidf("name at least one group")
 	}
@@ -189,7 +199,7 @@ func (s *Service) changeGroups(ctx context.Context, username string, fn func([]s
 	return userInfo(u), nil
 }
 
-// AddGroup implements Manager. A name that differs from an existing one only in
+// AddGroup defines a group. A name that differs from an existing one only in
 // case is refused, as for usernames.
 func (s *Service) AddGroup(ctx context.Context, in AddGroupInput) (GroupInfo, error) {
 	if err := validateGroupName(in.Name); err != nil {
@@ -214,7 +224,7 @@ func (s *Service) AddGroup(ctx context.Context, in AddGroupInput) (GroupInfo, er
 	return GroupInfo{Name: g.Name, Description: g.Description, CreatedAt: g.CreatedAt}, nil
 }
 
-// ListGroups implements Manager.
+// ListGroups returns every group.
 func (s *Service) ListGroups(ctx context.Context) ([]GroupInfo, error) {
 	groups, err := s.store.ListGroups(ctx)
 	if err != nil {
@@ -227,7 +237,7 @@ func (s *Service) ListGroups(ctx context.Context) ([]GroupInfo, error) {
 	return out, nil
 }
 
-// ShowGroup implements Manager.
+// ShowGroup returns the group with its members.
 func (s *Service) ShowGroup(ctx context.Context, name string) (GroupInfo, error) {
 	if err := validateGroupName(name); err != nil {
 		return GroupInfo{}, err
@@ -255,7 +265,8 @@ func (s *Service) members(ctx context.Context, group string) ([]*storage.User, e
 	return slices.DeleteFunc(users, func(u *storage.User) bool { return !slices.Contains(u.Groups, group) }), nil
 }
 
-// RemoveGroup implements Manager.
+// RemoveGroup takes every member out of the group and deletes it; a group
+// that a client allows is refused (the client would be open to everyone).
 func (s *Service) RemoveGroup(ctx context.Context, name string) error {
 	if err := validateGroupName(name); err != nil {
 		return err
@@ -295,8 +306,8 @@ func (s *Service) RemoveGroup(ctx context.Context, name string) error {
 	return classify(s.store.DeleteGroup(ctx, name), "delete group", fmt.Sprintf("group %q", name))
 }
 
-// UpdateClient implements Manager. The changed client passes the same checks as
-// a new one.
+// UpdateClient changes a client's settings in place. The changed client
+// passes the same checks as a new one.
 func (s *Service) UpdateClient(ctx context.Context, in UpdateClientInput) (ClientInfo, error) {
 	if err := validateClientID(in.ID); err != nil {
 		return ClientInfo{}, err
@@ -373,7 +384,8 @@ func (s *Service) UpdateClient(ctx context.Context, in UpdateClientInput) (Clien
 	return clientInfo(c), nil
 }
 
-// RotateClientSecret implements Manager.
+// RotateClientSecret gives a confidential client a new secret; with
+// KeepOldSeconds the old one is accepted too until that has passed.
 func (s *Service) RotateClientSecret(ctx context.Context, in RotateSecretInput) (SecretRotated, error) {
 	if err := validateClientID(in.ID); err != nil {
 		return SecretRotated{}, err

@@ -22,12 +22,13 @@ import (
 	"github.com/signet-idp/signet/web/totp"
 )
 
-// Service is the Manager that works directly on a store. It is safe for concurrent
-// use.
+// Service does every management operation directly on a store. It is
+// complete when New returns and safe for concurrent use.
 type Service struct {
 	store      storage.Store
 	hasher     *password.Hasher
 	now        func() time.Time
+	log        *slog.Logger
 	keys       KeyController
 	rewrap     Rewrapper
 	endSession SessionEnder
@@ -35,13 +36,53 @@ type Service struct {
 	unlock     func(username string) bool
 }
 
-// SetUnlocker enables UnlockUser: the running server's sign-in throttle.
-func (s *Service) SetUnlocker(unlock func(username string) bool) { s.unlock = unlock }
+// Config is what a Service works with. main fills it once: the server with
+// its provider, pages and keys; the CLI with the same session and grant
+// semantics on the store it opened.
+type Config struct {
+	Store  storage.Store
+	Hasher *password.Hasher
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Log receives the audit lines of the socket API and the causes of
+	// internal errors (nothing is logged when nil).
+	Log *slog.Logger
+	// Keys and Rewrap enable the key commands; without them (no key-encryption
+	// key) those answer that key management is not available here.
+	Keys   KeyController
+	Rewrap Rewrapper
+	// EndSession ends a browser session with its back-channel logout notices;
+	// without it sessions are simply deleted.
+	EndSession SessionEnder
+	// RevokeGrant enables RevokeGrant and makes RemoveClient take back the
+	// client's grants and tokens.
+	RevokeGrant GrantRevoker
+	// Unlock clears the running server's in-memory sign-in throttle for a
+	// username and reports whether it was set; there is none without a server.
+	Unlock func(username string) bool
+}
 
-// UnlockUser implements Manager. It clears both locks: the password throttle,
-// counted on the user and in each running server's memory (the stored ClearedAt
-// makes every replica forget what it counted before the unlock, whether or not
-// this service can reach it), and the two-step code backoff, stored on the user.
+// New returns the Service of cfg.
+func New(cfg Config) *Service {
+	s := &Service{
+		store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, log: cfg.Log,
+		keys: cfg.Keys, rewrap: cfg.Rewrap, endSession: cfg.EndSession, revoke: cfg.RevokeGrant, unlock: cfg.Unlock,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// UnlockUser clears the person's sign-in lockout after wrong passwords and the
+// backoff after wrong two-step codes, and reports whether either was set. The
+// password throttle is counted on the user and in each running server's memory
+// (the stored ClearedAt makes every replica forget what it counted before the
+// unlock, whether or not this service can reach it); the two-step code backoff
+// is stored on the user.
 func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -73,7 +114,7 @@ func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error)
 		}
 		was = was || cleared
 	}
-	slog.InfoContext(ctx, "account unlocked", "event", "admin_unlock", "username", username, "was_locked", was)
+	s.log.InfoContext(ctx, "account unlocked", "event", "admin_unlock", "username", username, "was_locked", was)
 	return was, nil
 }
 
@@ -84,10 +125,7 @@ func backoff(t *storage.TOTP) bool { return t.Failures > 0 || !t.LockedUntil.IsZ
 // (the provider's RevokeGrant).
 type GrantRevoker func(ctx context.Context, userID, clientID string) error
 
-// SetGrantRevoker enables RevokeGrant.
-func (s *Service) SetGrantRevoker(r GrantRevoker) { s.revoke = r }
-
-// ListGrants implements Manager.
+// ListGrants returns the apps the person approved, with scopes and dates.
 func (s *Service) ListGrants(ctx context.Context, username string) ([]GrantInfo, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -108,8 +146,16 @@ func (s *Service) ListGrants(ctx context.Context, username string) ([]GrantInfo,
 	return out, nil
 }
 
-// RevokeGrant implements Manager.
-func (s *Service) RevokeGrant(ctx context.Context, username, clientID string) error {
+// GrantRef names one person's grant to one client.
+type GrantRef struct {
+	Username string `json:"username"`
+	ClientID string `json:"client_id"`
+}
+
+// RevokeGrant deletes the person's grant to a client and revokes every token
+// the client holds for them.
+func (s *Service) RevokeGrant(ctx context.Context, in GrantRef) error {
+	username, clientID := in.Username, in.ClientID
 	if s.revoke == nil {
 		return &Error{Kind: KindConflict, Msg: "grant revocation is not available here"}
 	}
@@ -127,10 +173,7 @@ func (s *Service) RevokeGrant(ctx context.Context, username, clientID string) er
 // provider's EndSession). Without one, sessions are simply deleted.
 type SessionEnder func(ctx context.Context, s *storage.Session) error
 
-// SetSessionEnder makes session ends notify the clients of the session.
-func (s *Service) SetSessionEnder(end SessionEnder) { s.endSession = end }
-
-// ResetMFA implements Manager.
+// ResetMFA removes the person's TOTP and recovery codes (a lost phone).
 func (s *Service) ResetMFA(ctx context.Context, username string) error {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -142,7 +185,8 @@ func (s *Service) ResetMFA(ctx context.Context, username string) error {
 	return nil
 }
 
-// LogoutUser implements Manager.
+// LogoutUser ends every session of the person, notifying the clients of each
+// (back-channel logout), and reports how many ended.
 func (s *Service) LogoutUser(ctx context.Context, username string) (int, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
@@ -174,14 +218,10 @@ type KeyController interface {
 // key-encryption key is kept.
 type Rewrapper func(ctx context.Context, newKEK []byte) (string, error)
 
-// SetKeys enables the key commands.
-func (s *Service) SetKeys(kc KeyController, rewrap Rewrapper) {
-	s.keys, s.rewrap = kc, rewrap
-}
-
 var errNoKeys = &Error{Kind: KindConflict, Msg: "key management is not available here (no key-encryption key)"}
 
-// RotateKeys implements Manager.
+// RotateKeys makes the published next key of alg (both when empty) sign now;
+// the active key retires and a new next key is published.
 func (s *Service) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error) {
 	if s.keys == nil {
 		return nil, errNoKeys
@@ -195,7 +235,7 @@ func (s *Service) RotateKeys(ctx context.Context, alg string) ([]KeyInfo, error)
 	return s.ListKeys(ctx)
 }
 
-// RetireKey implements Manager.
+// RetireKey removes a (compromised) key from the JWKS at once.
 func (s *Service) RetireKey(ctx context.Context, kid string) ([]KeyInfo, error) {
 	if s.keys == nil {
 		return nil, errNoKeys
@@ -212,7 +252,7 @@ func (s *Service) RetireKey(ctx context.Context, kid string) ([]KeyInfo, error) 
 	return s.ListKeys(ctx)
 }
 
-// RewrapKeys implements Manager.
+// RewrapKeys seals the private keys under a new key-encryption key.
 func (s *Service) RewrapKeys(ctx context.Context, in RewrapInput) (RewrapResult, error) {
 	if s.rewrap == nil {
 		return RewrapResult{}, errNoKeys
@@ -245,15 +285,6 @@ func decodeKey32(v string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64 of 32 bytes")
-}
-
-// NewService returns a Service over store, hashing passwords with hasher and taking
-// the time from now (time.Now when nil).
-func NewService(store storage.Store, hasher *password.Hasher, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{store: store, hasher: hasher, now: now}
 }
 
 // AddUser creates a person with a random opaque id. A username already taken, also
@@ -356,9 +387,17 @@ func (s *Service) DisableUser(ctx context.Context, username string) error {
 	return nil
 }
 
+// SetPasswordInput is a person's new password.
+type SetPasswordInput struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
 // SetPassword replaces the person's password and ends every session, refresh
-// token and access token given out before (account.SetPassword).
-func (s *Service) SetPassword(ctx context.Context, username, pw string) (account.Ended, error) {
+// token and access token given out before (account.SetPassword), and reports
+// what ended.
+func (s *Service) SetPassword(ctx context.Context, in SetPasswordInput) (account.Ended, error) {
+	username, pw := in.Username, in.Password
 	if err := validatePassword(pw); err != nil {
 		return account.Ended{}, err
 	}

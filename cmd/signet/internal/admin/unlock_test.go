@@ -20,12 +20,13 @@ func TestUnlockClearsTwoStepBackoff(t *testing.T) {
 		server bool
 	}{{"server", true}, {"no server", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, st, _ := newTestService(t)
 			var unlocked []string
-			if tc.server {
-				// The password throttle has nothing on carol.
-				svc.SetUnlocker(func(username string) bool { unlocked = append(unlocked, username); return false })
-			}
+			svc, st, _ := newTestService(t, func(c *Config) {
+				if tc.server {
+					// The password throttle has nothing on carol.
+					c.Unlock = func(username string) bool { unlocked = append(unlocked, username); return false }
+				}
+			})
 			if _, err := svc.AddUser(ctx, AddUserInput{Username: "carol", Email: "carol@example.com", Password: "correct horse battery"}); err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +40,7 @@ func TestUnlockClearsTwoStepBackoff(t *testing.T) {
 				t.Fatal(err)
 			}
 			c, _ := serveSocket(t, svc)
-			was, err := c.UnlockUser(ctx, "carol")
+			was, err := UnlockUser.Call(ctx, c, "carol")
 			if err != nil || !was {
 				t.Fatalf("UnlockUser(carol) with a two-step backoff = %v, %v; want true", was, err)
 			}
@@ -50,7 +51,7 @@ func TestUnlockClearsTwoStepBackoff(t *testing.T) {
 			if string(u.TOTP.Secret) != "sealed secret" || u.TOTP.LastStep != 42 {
 				t.Errorf("unlock changed the enrolment: %+v", u.TOTP)
 			}
-			if was, err := c.UnlockUser(ctx, "carol"); err != nil || was {
+			if was, err := UnlockUser.Call(ctx, c, "carol"); err != nil || was {
 				t.Errorf("second UnlockUser(carol) = %v, %v; want false", was, err)
 			}
 			if tc.server && !slices.Equal(unlocked, []string{"carol", "carol"}) {
