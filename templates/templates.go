@@ -1,9 +1,10 @@
 // Package templates holds every page Signet shows, as html/template files, and the
 // static assets they use, embedded into the binary with //go:embed.
 //
-// It owns the markup and the stylesheet only; which page is rendered with what data
-// is decided in web/ (and in web/demo for the demo relying party). Pages are parsed
-// once at start-up by their consumer, never per request.
+// It owns the issuer's markup and stylesheet only; which page is rendered with what
+// data is decided in web/. The demo relying party is not the issuer and keeps its
+// own page (cmd/signet/internal/demorp). Pages are parsed once at start-up by their
+// consumer, never per request.
 package templates
 
 import "embed"

@@ -7,8 +7,9 @@
 //
 // It does not speak the token protocol (provider/ does) and never imports it: main
 // hands it the callback URL function. Password hashing lives in web/password, the
-// codes, their replay protection and throttling in web/totp, the admin API in
-// web/admin, the demo relying party in web/demo.
+// codes, their replay protection and throttling in web/totp. The management
+// service (cmd/signet/internal/admin) and the demo relying party
+// (cmd/signet/internal/demorp) are not pages and live with main.
 package web
 
 import (

@@ -26,8 +26,8 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/demorp"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/demo"
 )
 
 // The browser tests drive a real headless Chromium (Debian's chromium package)
@@ -391,7 +391,7 @@ func startBrowserIssuer(t *testing.T) *testIssuer {
 	return serveIssuerOn(t, ln, cfg)
 }
 
-// demoRP is a demo relying party (web/demo) served in the test.
+// demoRP is a demo relying party (cmd/signet/internal/demorp) served in the test.
 type demoRP struct {
 	URL      string
 	ClientID string
@@ -438,22 +438,22 @@ func startSecondRP(t *testing.T, ti *testIssuer, id, name string) *demoRP {
 	return serveDemoRP(t, ln, dc, created.ClientSecret)
 }
 
-func demoConfig(ti *testIssuer, clientID, rpURL string) demo.Config {
+func demoConfig(ti *testIssuer, clientID, rpURL string) demorp.Config {
 	scopes := []string{"openid", "profile", "email", "offline_access"}
 	for _, sc := range ti.srv.cfg.Scopes {
 		scopes = append(scopes, sc.Name)
 	}
-	return demo.Config{
+	return demorp.Config{
 		Issuer: ti.URL, ClientID: clientID, RedirectURL: rpURL + "/callback", Scopes: scopes,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Logger:     slog.New(slog.DiscardHandler),
 	}
 }
 
-func serveDemoRP(t *testing.T, ln net.Listener, dc demo.Config, secret string) *demoRP {
+func serveDemoRP(t *testing.T, ln net.Listener, dc demorp.Config, secret string) *demoRP {
 	t.Helper()
 	dc.ClientSecret = secret
-	rp, err := demo.New(dc)
+	rp, err := demorp.New(dc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/demorp"
 	"github.com/signet-idp/signet/cmd/signet/internal/obs"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
@@ -29,7 +30,6 @@ import (
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/demo"
 	"github.com/signet-idp/signet/web/totp"
 )
 
@@ -548,7 +548,7 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 	for _, sc := range cfg.Scopes {
 		scopes = append(scopes, sc.Name)
 	}
-	dc := demo.Config{
+	dc := demorp.Config{
 		Issuer: cfg.Issuer, ClientID: demoClientID, RedirectURL: rpURL + "/callback", Scopes: scopes,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Logger:     slog.Default(),
@@ -563,7 +563,7 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 		return nil, err
 	}
 	dc.ClientSecret = secret
-	rp, err := demo.New(dc)
+	rp, err := demorp.New(dc)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -1,5 +1,5 @@
-// Package policy holds the rules that registration (web/admin), the protocol
-// endpoints (provider) and the command (cmd/signet) must apply alike, so that
+// Package policy holds the rules that registration (cmd/signet/internal/admin),
+// the protocol endpoints (provider) and the command (cmd/signet) must apply alike, so that
 // what one accepts the others treat the same way: which hosts count as loopback
 // (RFC 8252, sections 7.3 and 8.3), and the built-in scopes with the claims they
 // release.

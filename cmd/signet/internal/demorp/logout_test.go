@@ -1,4 +1,4 @@
-package demo
+package demorp
 
 import (
 	"crypto/ecdsa"

@@ -1,8 +1,9 @@
-package demo
+package demorp
 
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"html/template"
@@ -18,16 +19,20 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-
-	"github.com/signet-idp/signet/templates"
 )
 
 // DefaultScopes are the scopes requested when Config.Scopes is empty.
 var DefaultScopes = []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
 
+// assets are the demo's page template and stylesheet: its own, apart from the
+// issuer's templates, as any relying party's would be.
+//
+//go:embed demo.html demo.css
+var assets embed.FS
+
 const (
 	pageTemplate   = "demo/page"
-	stylesheetPath = "static/demo.css"
+	stylesheetPath = "demo.css"
 	// discoveryTimeout bounds one attempt at fetching the discovery document.
 	discoveryTimeout = 10 * time.Second
 	// httpTimeout is the timeout of the HTTP client used when Config.HTTPClient is nil.
@@ -212,14 +217,14 @@ func New(cfg Config) (*RP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	page, err := template.ParseFS(templates.FS, "demo.html")
+	page, err := template.ParseFS(assets, "demo.html")
 	if err != nil {
 		return nil, fmt.Errorf("demo: parse template: %w", err)
 	}
 	if page.Lookup(pageTemplate) == nil {
 		return nil, fmt.Errorf("demo: template %q is not defined in demo.html", pageTemplate)
 	}
-	css, err := fs.ReadFile(templates.FS, stylesheetPath)
+	css, err := fs.ReadFile(assets, stylesheetPath)
 	if err != nil {
 		return nil, fmt.Errorf("demo: read stylesheet: %w", err)
 	}
