@@ -171,10 +171,11 @@ type SignInFailures struct {
 func (f SignInFailures) Counting() bool { return f.Count > 0 || !f.LockedUntil.IsZero() }
 
 // TOTP is a person's time-based one-time password (RFC 6238) enrolment and the
-// state that guards it. Only web/totp interprets it; the secrets arrive sealed.
+// state that guards it. Only web/credentials/totp interprets it; the secrets
+// arrive sealed.
 type TOTP struct {
-	// Secret is the sealed TOTP secret (AES-256-GCM, sealed by web/totp); empty
-	// when the person has no second factor.
+	// Secret is the sealed TOTP secret (AES-256-GCM, sealed by
+	// web/credentials/totp); empty when the person has no second factor.
 	Secret []byte
 	// EnrolledAt is when the enrolment was confirmed with a correct code.
 	EnrolledAt time.Time

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/password"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // The account pages need a browser session. Without one, /account/login signs

@@ -12,7 +12,7 @@ import (
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/account"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // Paths of the consent page and the account overview.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // heldStore is a real store whose user lookups (one per password check) are

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // Paths of the sign-in, the second step and the account pages.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // ThrottleConfig sets the brute-force limits. After Free failures a key is locked

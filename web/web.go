@@ -6,10 +6,10 @@
 // browser to the provider's callback, which issues the code.
 //
 // It does not speak the token protocol (provider/ does) and never imports it: main
-// hands it the callback URL function. Password hashing lives in web/password, the
-// codes, their replay protection and throttling in web/totp. The management
-// service (cmd/signet/internal/admin) and the demo relying party
-// (cmd/signet/internal/demorp) are not pages and live with main.
+// hands it the callback URL function. Password hashing lives in
+// web/credentials/password, the codes, their replay protection and throttling in
+// web/credentials/totp. The management service (cmd/signet/internal/admin) and the
+// demo relying party (cmd/signet/internal/demorp) are not pages and live with main.
 package web
 
 import (
@@ -33,8 +33,8 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/password"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // Config configures the pages.

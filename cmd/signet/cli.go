@@ -21,7 +21,7 @@ import (
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // openDBTimeout is how long a management command waits for the database lock

@@ -30,7 +30,7 @@ import (
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // File names inside data_dir.

@@ -19,7 +19,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 const (

@@ -5,9 +5,9 @@
 // confirmation. The admin CLI's "user set-password" and the account page's
 // password change both go through it, so the two cannot drift apart.
 //
-// It does not hash passwords (web/password does) nor deliver back-channel logout
-// notices: ending a session goes through the EndSession it is given (the
-// provider's, which queues those notices).
+// It does not hash passwords (web/credentials/password does) nor deliver
+// back-channel logout notices: ending a session goes through the EndSession it is
+// given (the provider's, which queues those notices).
 package account
 
 import (
@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // EndSession ends one browser session, with back-channel logout notices to the

@@ -21,7 +21,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // fuzzMethods are the methods FuzzHandler picks from.

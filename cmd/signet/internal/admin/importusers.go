@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/signet-idp/signet/storage"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // maxImportRows bounds one import (the socket's body limit bounds it too).

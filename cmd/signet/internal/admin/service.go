@@ -18,8 +18,8 @@ import (
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/account"
-	"github.com/signet-idp/signet/web/password"
-	"github.com/signet-idp/signet/web/totp"
+	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // Service does every management operation directly on a store. It is

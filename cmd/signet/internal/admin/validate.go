@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/signet-idp/signet/provider/policy"
-	"github.com/signet-idp/signet/web/password"
+	"github.com/signet-idp/signet/web/credentials/password"
 )
 
 // Limits of the input management accepts.
