@@ -50,7 +50,7 @@ func benchManager(b *testing.B) *keys.Manager {
 	b.Cleanup(func() { store.Close() })
 	m, err := keys.NewManager(store, [32]byte{7}, keys.Policy{
 		RotationPeriod: 30 * 24 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 3 * time.Hour,
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

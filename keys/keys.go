@@ -4,8 +4,10 @@
 // in-memory snapshot from which every token is signed and the JWKS is served.
 //
 // It does not know about tokens, clients or HTTP routing: the provider asks it for a
-// signer by algorithm and for the published public keys. Only public keys leave this
-// package; the signing path never touches storage.
+// signer by algorithm and for the published public keys. Private keys leave this
+// package only inside a Signer: never serialised, and only unsealed in memory
+// (Signer.Key hands the crypto.Signer to zitadel's op.SigningKey, which the library
+// requires); the signing path never touches storage.
 package keys
 
 import (
@@ -62,7 +64,7 @@ type Signer struct {
 	jwt       jose.Signer
 	atJWT     jose.Signer
 	logoutJWT jose.Signer
-	// Private is the private key (for op.SigningKey); it never leaves the process.
+	// private is the private key (for op.SigningKey); it never leaves the process.
 	private crypto.Signer
 }
 
@@ -166,6 +168,7 @@ type Manager struct {
 	sealer  atomic.Pointer[sealer]
 	policy  Policy
 	now     func() time.Time
+	log     *slog.Logger
 	snap    atomic.Pointer[Snapshot]
 	version atomic.Uint64
 	// mu serialises this process's writes (rotation loop, admin commands);
@@ -176,8 +179,9 @@ type Manager struct {
 	onChange func(*Snapshot)
 }
 
-// NewManager returns a Manager; call Init before use.
-func NewManager(store storage.Keys, kek [32]byte, policy Policy, now func() time.Time) (*Manager, error) {
+// NewManager returns a Manager; call Init before use. log receives what the
+// Manager handles itself, a damaged key record (nothing is logged when nil).
+func NewManager(store storage.Keys, kek [32]byte, policy Policy, now func() time.Time, log *slog.Logger) (*Manager, error) {
 	s, err := newSealer(kek)
 	if err != nil {
 		return nil, err
@@ -185,7 +189,10 @@ func NewManager(store storage.Keys, kek [32]byte, policy Policy, now func() time
 	if now == nil {
 		now = time.Now
 	}
-	m := &Manager{store: store, policy: policy, now: now}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{store: store, policy: policy, now: now, log: log}
 	m.sealer.Store(s)
 	return m, nil
 }
@@ -435,7 +442,7 @@ func (m *Manager) build(stored []*storage.SigningKey) (*Snapshot, error) {
 				// record is damaged. Publish it, sign nothing with it, and let
 				// the server start so that an operator can retire it; refusing
 				// to start would leave restoring the database as the only way.
-				slog.Error("a signing key's private part cannot be opened although other keys open with this key-encryption key: its record is damaged; run `signet keys retire KID` and the next key takes over",
+				m.log.Error("a signing key's private part cannot be opened although other keys open with this key-encryption key: its record is damaged; run `signet keys retire KID` and the next key takes over",
 					"kid", k.ID, "alg", k.Alg, "opens", other, "error", err)
 				snap.damaged = append(snap.damaged, k.ID)
 				continue

@@ -42,7 +42,7 @@ func openStore(t *testing.T) *boltstore.Store {
 
 func newTestManager(t *testing.T, store storage.Keys, kek byte, clk *fakeClock) *Manager {
 	t.Helper()
-	m, err := NewManager(store, [32]byte{kek}, testPolicy, clk.Now)
+	m, err := NewManager(store, [32]byte{kek}, testPolicy, clk.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
@@ -31,7 +30,7 @@ func (p *Provider) issued(ctx context.Context, grant string, c *storage.Client, 
 	case c.AccessTokenFormat == "opaque":
 		alg = "none"
 	}
-	slog.InfoContext(ctx, "token issued", "event", "token_issued", "grant_type", grant, "client", c.ID,
+	p.log.InfoContext(ctx, "token issued", "event", "token_issued", "grant_type", grant, "client", c.ID,
 		"subject", u.ID, "jti", at.ID, "alg", alg, "scope", at.Scopes, "refresh", resp.RefreshToken != "")
 	return resp, nil
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"flag"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -53,7 +50,7 @@ func newFuzzProvider(tb testing.TB) *provider.Provider {
 	}
 	var kek [32]byte
 	rand.Read(kek[:])
-	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, time.Now)
+	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, time.Now, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -125,11 +122,6 @@ func onlyResponseParams(rawQuery string) bool {
 // names, carrying iss, the request's state unchanged, and an OAuth error code when
 // it is an error.
 func FuzzAuthorize(f *testing.F) {
-	if fl := flag.Lookup("test.fuzz"); fl != nil && fl.Value.String() != "" {
-		prev := slog.Default()
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-		f.Cleanup(func() { slog.SetDefault(prev) })
-	}
 	p := newFuzzProvider(f)
 	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 	good := url.Values{"client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"code"},

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -195,7 +194,7 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 	}
 	keys, err := p.clientKeys.keysOf(ctx, p, c, hdr.KeyID)
 	if err != nil {
-		slog.WarnContext(ctx, "client keys unavailable", "event", "client_keys_unavailable", "client", c.ID, "jwks_uri", c.JWKSURI, "error", err)
+		p.log.WarnContext(ctx, "client keys unavailable", "event", "client_keys_unavailable", "client", c.ID, "jwks_uri", c.JWKSURI, "error", err)
 		return nil, errClientAuth(err)
 	}
 	var claims assertionClaims
@@ -225,7 +224,7 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 	// Remembered until it expires, with the skew it was accepted with.
 	switch err := p.store.UseAssertionJTI(ctx, c.ID, claims.ID, exp.Add(assertionSkew)); {
 	case errors.Is(err, storage.ErrReused):
-		slog.WarnContext(ctx, "client assertion replayed", "event", "assertion_replay", "client", c.ID, "address", r.RemoteAddr)
+		p.log.WarnContext(ctx, "client assertion replayed", "event", "assertion_replay", "client", c.ID, "address", r.RemoteAddr)
 		return nil, errClientAuth(errAssertionReplayed)
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)

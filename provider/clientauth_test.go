@@ -168,7 +168,7 @@ func newPKJProvider(t *testing.T, ck provider.ClientKeysConfig) *pkjEnv {
 	clk := &testClock{t: time.Now()}
 	var kek [32]byte
 	rand.Read(kek[:])
-	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, clk.Now)
+	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, clk.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

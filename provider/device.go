@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -125,7 +124,7 @@ func (p *Provider) startDevice(r *http.Request) (*deviceAuthorizationResponse, e
 		shown := policy.FormatUserCode(userCode)
 		// No code is logged: the user code is all a person needs to approve
 		// the request as themselves.
-		slog.InfoContext(ctx, "device authorization started", "event", "device_authorization", "client", c.ID, "scope", scopes)
+		p.log.InfoContext(ctx, "device authorization started", "event", "device_authorization", "client", c.ID, "scope", scopes)
 		return &deviceAuthorizationResponse{
 			DeviceCode: deviceCode, UserCode: shown,
 			VerificationURI:         verify,
@@ -325,7 +324,7 @@ func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.D
 	// missed this family, and is caught here.
 	if _, err := p.grantStands(ctx, c, d.UserID, d.SessionSID, now); err != nil {
 		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
-			slog.ErrorContext(ctx, "revoke the family of a device code redeemed as its grant ended", "client", c.ID, "error", rerr)
+			p.log.ErrorContext(ctx, "revoke the family of a device code redeemed as its grant ended", "client", c.ID, "error", rerr)
 		}
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state 
 // it without offline_access. Delivery runs in the background; it never blocks
 // the person's logout.
 func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
-	n, err := EndSession(ctx, p.store, s, p.now().UTC())
+	n, err := EndSession(ctx, p.store, p.log, s, p.now().UTC())
 	if n > 0 {
 		p.wakeLogouts()
 	}
@@ -121,7 +121,10 @@ func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
 // the notices it queues go out when a server runs. A cancelled request does not
 // stop halfway, so an ended session never leaves live tokens behind. It reports
 // how many notices it queued.
-func EndSession(ctx context.Context, store storage.Store, s *storage.Session, now time.Time) (int, error) {
+func EndSession(ctx context.Context, store storage.Store, log *slog.Logger, s *storage.Session, now time.Time) (int, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ctx = context.WithoutCancel(ctx)
 	// The notices are queued first: if anything fails before the session is
 	// gone, the person can try again and nothing is lost (a notice sent twice
@@ -143,21 +146,21 @@ func EndSession(ctx context.Context, store storage.Store, s *storage.Session, no
 	// anyway, for want of the session).
 	fams, err := store.ListUserFamilies(ctx, s.UserID)
 	if err != nil {
-		slog.ErrorContext(ctx, "end session: list refresh families", "subject", s.UserID, "error", err)
+		log.ErrorContext(ctx, "end session: list refresh families", "subject", s.UserID, "error", err)
 	}
 	for _, f := range fams {
 		if f.SessionSID == s.SID && !f.Offline && !f.Revoked {
 			if err := store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				slog.ErrorContext(ctx, "end session: revoke refresh family", "subject", s.UserID, "error", err)
+				log.ErrorContext(ctx, "end session: revoke refresh family", "subject", s.UserID, "error", err)
 			}
 		}
 	}
 	// A client that received tokens while the first notices were queued.
 	more, err := queueLogouts(ctx, store, s, now, notified)
 	if err != nil {
-		slog.ErrorContext(ctx, "end session: queue back-channel logout", "subject", s.UserID, "error", err)
+		log.ErrorContext(ctx, "end session: queue back-channel logout", "subject", s.UserID, "error", err)
 	}
-	slog.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", n+more)
+	log.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", n+more)
 	return n + more, nil
 }
 
@@ -295,12 +298,12 @@ func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, no
 		return true
 	}
 	if d.Expired(now) {
-		slog.WarnContext(ctx, "back-channel logout abandoned", "event", "backchannel_logout_abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
+		p.log.WarnContext(ctx, "back-channel logout abandoned", "event", "backchannel_logout_abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
 		p.store.DeleteLogout(ctx, d.ID)
 		return false
 	}
 	backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
-	slog.InfoContext(ctx, "back-channel logout failed; will retry", "event", "backchannel_logout_failed", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
+	p.log.InfoContext(ctx, "back-channel logout failed; will retry", "event", "backchannel_logout_failed", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
 	p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
 		x.Attempts++
 		x.NextAttempt = now.Add(backoff)
@@ -346,7 +349,7 @@ func (p *Provider) RunLogoutDelivery(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if _, err := p.DeliverDueLogouts(ctx); err != nil && ctx.Err() == nil {
-			slog.ErrorContext(ctx, "back-channel logout delivery", "error", err)
+			p.log.ErrorContext(ctx, "back-channel logout delivery", "error", err)
 		}
 		select {
 		case <-ctx.Done():

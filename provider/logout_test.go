@@ -42,13 +42,13 @@ func TestEndSessionRetryableUntilNoticesQueued(t *testing.T) {
 	must(store.CreateSession(ctx, sess))
 	must(store.AddSessionClient(ctx, "sid-1", "app", now.Add(time.Hour)))
 
-	if _, err := EndSession(ctx, failingQueue{store}, sess, now); err == nil {
+	if _, err := EndSession(ctx, failingQueue{store}, nil, sess, now); err == nil {
 		t.Fatal("EndSession succeeded although the notices could not be queued")
 	}
 	if _, err := store.GetSession(ctx, sess.ID); err != nil {
 		t.Fatalf("the session is gone after a failed logout, so it cannot be retried: %v", err)
 	}
-	n, err := EndSession(ctx, store, sess, now)
+	n, err := EndSession(ctx, store, nil, sess, now)
 	if err != nil || n != 1 {
 		t.Fatalf("retry: %d notices, %v; want 1, nil", n, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -211,7 +210,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 		if err := s.p.store.RevokeRefreshFamily(ctx, fam); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return oidc.ErrServerError().WithParent(err)
 		}
-		slog.InfoContext(ctx, "refresh token revoked", "event", "revoke", "kind", "refresh_token", "subject", userID, "client", clientID)
+		s.p.log.InfoContext(ctx, "refresh token revoked", "event", "revoke", "kind", "refresh_token", "subject", userID, "client", clientID)
 		return nil
 	}
 	if len(tokenID) > 128 {
@@ -225,7 +224,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 		if err := s.p.store.RevokeJWT(ctx, tokenID, time.Unix(cl.Expiry, 0)); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
-		slog.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
+		s.p.log.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
 		return nil
 	}
 	at, err := s.p.store.GetAccessToken(ctx, tokenID)
@@ -241,7 +240,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 	if err := s.p.store.RevokeAccessToken(ctx, tokenID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrServerError().WithParent(err)
 	}
-	slog.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
+	s.p.log.InfoContext(ctx, "access token revoked", "event", "revoke", "kind", "access_token", "subject", userID, "client", clientID)
 	return nil
 }
 

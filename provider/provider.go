@@ -108,11 +108,15 @@ type Config struct {
 	// introspection and revocation ask it before a negative answer, so that a
 	// database outage is a 503, not "this token is not valid".
 	Ping func(context.Context) error
+	// Log receives the protocol's security events and the errors it handles
+	// (nothing is logged when nil).
+	Log *slog.Logger
 }
 
 // Provider serves the protocol endpoints.
 type Provider struct {
 	cfg     Config
+	log     *slog.Logger
 	op      *op.Provider
 	store   storage.Store
 	keys    *keys.Manager
@@ -159,7 +163,10 @@ func New(cfg Config) (*Provider, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	p := &Provider{cfg: cfg, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{cfg: cfg, log: cfg.Log, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
 		httpClient: cfg.HTTPClient, logoutWake: make(chan struct{}, 1)}
 	for _, s := range policy.BuiltinScopes {
 		p.scopes[s.Name] = true
@@ -170,6 +177,7 @@ func New(cfg Config) (*Provider, error) {
 	p.buildReleases()
 	p.origins.store = cfg.Store
 	p.origins.now = cfg.Now
+	p.origins.log = p.log
 
 	opCfg := &op.Config{
 		CodeMethodS256:        true,
@@ -516,6 +524,7 @@ func (a *authChallenge) WriteHeader(status int) {
 // a storage read per request.
 type originCache struct {
 	store  storage.Clients
+	log    *slog.Logger
 	now    func() time.Time
 	mu     sync.Mutex
 	loaded time.Time
@@ -529,7 +538,7 @@ func (c *originCache) allowed(origin string) bool {
 	if c.set == nil || now.Sub(c.loaded) > 5*time.Second {
 		clients, err := c.store.ListClients(context.Background())
 		if err != nil {
-			slog.Error("cors: list clients", "error", err)
+			c.log.Error("cors: list clients", "error", err)
 			return false
 		}
 		set := map[string]bool{}

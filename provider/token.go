@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,7 +80,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			unavailable(w, r, err)
+			p.unavailable(w, r, err)
 			return
 		}
 		op.RequestError(w, r, err, nil)
@@ -95,8 +94,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 // database restarting): 503 with temporarily_unavailable and Retry-After, so
 // that the client tries again rather than taking it as a failed grant. Nothing
 // was issued: every token is stored before it is sent.
-func unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	slog.WarnContext(r.Context(), "storage unavailable", "event", "storage_unavailable", "path", r.URL.Path, "error", err)
+func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.WarnContext(r.Context(), "storage unavailable", "event", "storage_unavailable", "path", r.URL.Path, "error", err)
 	w.Header().Set("Retry-After", "5")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
@@ -229,7 +228,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	}, refreshToken)
 	switch err := p.store.RedeemCode(ctx, hashSecret(req.Code), at, fam, rt); {
 	case errors.Is(err, storage.ErrReused):
-		slog.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
+		p.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
@@ -241,7 +240,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	// session or deleted the grant first, so looking again now catches it.
 	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
 		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
-			slog.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
+			p.log.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
 		}
 		return nil, err
 	}
@@ -249,7 +248,7 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		// RedeemCode records the session's clients when it knows the session's
 		// end; a request without one still gets back-channel logout.
 		if err := p.store.AddSessionClient(ctx, ar.SessionSID, c.ID, now.Add(max(p.cfg.Lifetimes.Session, time.Hour))); err != nil {
-			slog.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
+			p.log.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
 		}
 	}
 	return p.issued(ctx, string(oidc.GrantTypeCode), c, user, at, signed)
@@ -297,7 +296,7 @@ func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessToke
 		// nothing of this request.
 		err := p.store.RedeemCode(ctx, codeHash, &storage.AccessToken{ID: randomID(18), ClientID: c.ID, UserID: ar.UserID}, nil, nil)
 		if err == nil || errors.Is(err, storage.ErrReused) {
-			slog.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID)
+			p.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID)
 			return nil, nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
 		}
 		return nil, nil, oidc.ErrServerError().WithParent(err)
@@ -383,7 +382,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	})
 	switch {
 	case errors.Is(err, storage.ErrReused):
-		slog.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "event", "refresh_reuse", "subject", rr.rt.UserID, "client", c.ID, "address", r.RemoteAddr)
+		p.log.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "event", "refresh_reuse", "subject", rr.rt.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used; the grant is revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
@@ -463,7 +462,7 @@ func (p *Provider) touchSession(ctx context.Context, s *storage.Session, now tim
 		}
 		return nil
 	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		slog.WarnContext(ctx, "record session activity", "error", err)
+		p.log.WarnContext(ctx, "record session activity", "error", err)
 	}
 }
 

@@ -26,7 +26,7 @@ func (p *Provider) outageAware(next http.Handler) http.Handler {
 			err := p.cfg.Ping(ctx)
 			cancel()
 			if err != nil {
-				unavailable(w, r, err)
+				p.unavailable(w, r, err)
 				return
 			}
 		}

@@ -41,7 +41,8 @@ import (
 type Config struct {
 	Store  storage.Store
 	Hasher *password.Hasher
-	// CookieKey keys the HMACs that bind each form to its auth request.
+	// CookieKey keys the HMACs that bind each form (and the sealed sign-out
+	// request) to its auth request, and the hashes of device user codes.
 	CookieKey [32]byte
 	// TOTPKey seals TOTP secrets at rest (AES-256-GCM). Derive it from the
 	// cookie key with totp.DeriveKey (not the key-encryption key, which keys

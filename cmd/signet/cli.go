@@ -248,20 +248,21 @@ func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, f
 // directService is the management service on a store opened by the CLI
 // itself; secrets may be nil (then the key commands are unavailable).
 func directService(cfg *Config, store storage.Store, secrets *Secrets) *admin.Service {
+	log := slog.Default()
 	ac := admin.Config{
-		Store: store, Hasher: newHasher(cfg), Now: time.Now, Log: slog.Default(),
+		Store: store, Hasher: newHasher(cfg), Now: time.Now, Log: log,
 		// The same session and grant semantics as the server's (logout notices
 		// are queued and go out when a server runs).
 		EndSession: func(ctx context.Context, s *storage.Session) error {
-			_, err := provider.EndSession(ctx, store, s, time.Now().UTC())
+			_, err := provider.EndSession(ctx, store, log, s, time.Now().UTC())
 			return err
 		},
 		RevokeGrant: func(ctx context.Context, userID, clientID string) error {
-			return provider.RevokeGrant(ctx, store, userID, clientID)
+			return provider.RevokeGrant(ctx, store, log, userID, clientID)
 		},
 	}
 	if secrets != nil {
-		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now); err == nil {
+		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now, log); err == nil {
 			ac.Keys, ac.Rewrap = km, rewrapper(cfg, km)
 		}
 	}

@@ -37,8 +37,13 @@ type Secrets struct {
 	// KeyEncryptionKey encrypts the signing keys at rest. Losing it makes the
 	// stored signing keys unreadable: back it up with the database.
 	KeyEncryptionKey [32]byte
-	// CookieKey authenticates session cookies and the UI's step tokens.
-	// Changing it signs everyone out.
+	// CookieKey is the server secret of the pages' and the protocol's own
+	// state, apart from the signing keys: it keys the HMACs that bind each form
+	// to its auth request and the hashes of device user codes, and keys derived
+	// from it seal pending auth requests, opaque access tokens and TOTP secrets.
+	// Session cookies are random ids looked up in storage, not signed with it.
+	// Changing it voids every enrolled second factor, opaque access token,
+	// pending sign-in and device code, which is why keys rewrap leaves it alone.
 	CookieKey [32]byte
 }
 

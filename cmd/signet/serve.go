@@ -90,6 +90,9 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		return nil, err
 	}
 	hasher := newHasher(cfg)
+	// The one logger of the process (setupLogging made it the default, which
+	// zitadel's op package logs to); every component is given it here.
+	log := slog.Default()
 	s := &server{cfg: cfg, store: store, keys: km, now: now}
 	for _, o := range opts {
 		o(s)
@@ -132,6 +135,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		},
 		BrowserSID: func(r *http.Request) string { return browserSID(r) },
 		Now:        now,
+		Log:        log,
 	})
 	if err != nil {
 		return nil, err
@@ -139,6 +143,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.provider = p
 	wh, err := web.New(web.Config{
 		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer, BasePath: basePath,
+		Log:             log,
 		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
@@ -169,7 +174,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	errorPage, browserSID = wh.ErrorPage, wh.BrowserSID
 	s.web = wh
 	s.admin = admin.New(admin.Config{
-		Store: store, Hasher: hasher, Now: now, Log: slog.Default(),
+		Store: store, Hasher: hasher, Now: now, Log: log,
 		Keys: km, Rewrap: rewrapper(cfg, km),
 		EndSession: p.EndSession, RevokeGrant: p.RevokeGrant, Unlock: wh.Unlock,
 	})

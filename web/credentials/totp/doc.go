@@ -1,10 +1,11 @@
 // Package totp owns Signet's second factor: time-based one-time passwords (RFC
 // 6238, through github.com/pquerna/otp) and single-use recovery codes. It seals the
-// TOTP secret at rest (AES-256-GCM under a key derived from the key-encryption
-// key), builds the otpauth:// URI and its QR image, parses what a person types,
-// and checks a code against storage.User.TOTP inside one UpdateUser transaction:
-// the time step of an accepted code is recorded there, so no code is accepted
-// twice, and wrong codes are counted there, so guessing backs off.
+// TOTP secret at rest (AES-256-GCM under a key that main derives from the cookie
+// key with DeriveKey: keys rewrap replaces the key-encryption key and must not
+// lock people out), builds the otpauth:// URI and its QR image, parses what a
+// person types, and checks a code against storage.User.TOTP inside one UpdateUser
+// transaction: the time step of an accepted code is recorded there, so no code is
+// accepted twice, and wrong codes are counted there, so guessing backs off.
 //
 // It does not render pages, hold sessions or decide when a second factor is
 // needed (package web does), and it never logs: codes, secrets and recovery codes

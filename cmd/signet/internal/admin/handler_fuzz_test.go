@@ -42,7 +42,7 @@ func newFuzzHandler(tb testing.TB) http.Handler {
 	var ticks atomic.Int64
 	start := time.Now()
 	keyClock := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * time.Hour) }
-	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, keyClock)
+	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, keyClock, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
