@@ -63,7 +63,9 @@ type Config struct {
 	// registered redirect URI (with iss).
 	ErrorRedirectURL func(redirectURI, state, errCode, description string) string
 	Now              func() time.Time
-	Log              *slog.Logger
+	// Log receives the security events of the pages and the errors they
+	// handle (nothing is logged when nil).
+	Log *slog.Logger
 
 	// EndSession ends a browser session with back-channel logout notices (the
 	// provider's EndSession).
@@ -145,7 +147,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
-		cfg.Log = slog.Default()
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	fsys, err := pagesFS(cfg.ThemeDir)
 	if err != nil {

@@ -175,7 +175,7 @@ func serveMetrics(ctx context.Context, addr string, m *obs.Metrics, errc chan<- 
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", m.Handler(slog.Default()))
 	srv := newHTTPServer(mux)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

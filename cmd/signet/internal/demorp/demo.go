@@ -65,7 +65,7 @@ type Config struct {
 	// HTTPClient makes every request to the issuer. Nil means a client with a
 	// timeout.
 	HTTPClient *http.Client
-	// Logger receives the demo's log records. Nil means slog.Default().
+	// Logger receives the demo's log records (nothing is logged when nil).
 	Logger *slog.Logger
 }
 
@@ -244,7 +244,7 @@ func New(cfg Config) (*RP, error) {
 		rp.scopes = slices.Clone(DefaultScopes)
 	}
 	if rp.log == nil {
-		rp.log = slog.Default()
+		rp.log = slog.New(slog.DiscardHandler)
 	}
 	if rp.client == nil {
 		rp.client = &http.Client{Timeout: httpTimeout}

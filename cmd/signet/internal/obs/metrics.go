@@ -98,11 +98,11 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Handler serves the exposition format. main mounts it on the metrics
-// listener only, never on the public one.
-func (m *Metrics) Handler() http.Handler {
+// Handler serves the exposition format, logging what fails to log. main
+// mounts it on the metrics listener only, never on the public one.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(slog.Default().Handler(), slog.LevelError),
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 }
