@@ -25,18 +25,29 @@ func serveAdminSocket(t *testing.T, ti *testIssuer) func(args ...string) (int, s
 	}
 	sock := filepath.Join(ti.srv.cfg.DataDir, socketFileName)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		admin.ListenAndServe(ctx, sock, admin.NewHandler(ti.srv.admin, nil))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	for range 400 {
+	done := make(chan error, 1)
+	go func() { done <- admin.ListenAndServe(ctx, sock, admin.NewHandler(ti.srv.admin, nil)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ListenAndServe: %v", err)
+		}
+	})
+	// Wait until it answers: a socket that never does fails the test here,
+	// rather than send the CLI to a database the issuer holds locked.
+	for tries := 0; ; tries++ {
 		if c, err := admin.Dial(sock); err == nil {
 			c.Close()
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		if tries == 400 {
+			t.Fatalf("admin socket %s never answered", sock)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ListenAndServe returned before the socket answered: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	return func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
