@@ -496,6 +496,24 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	}
 	rs.pin.Store(-1)
 
+	// Changes made by the CLI in the database hold on every replica at once:
+	// a removed client's and a disabled person's refresh tokens are refused
+	// by both.
+	other := rs.addRP("other")
+	otherTok := other.signIn(t, newBrowser(t), "alice", "correct horse battery")
+	plain := rs.addRP("plain") // no back-channel logout: bob's disabling sends app nothing
+	bobTok := plain.signIn(t, newBrowser(t), "bob", "another good password")
+	rs.cli("", "client", "remove", "other")
+	rs.cli("", "user", "disable", "bob")
+	for i, addr := range rs.addrs {
+		if st, err := other.postToken(addr, otherTok.RefreshToken); err != nil || st == http.StatusOK {
+			t.Errorf("replica %d refreshed for a removed client: %d %v", i, st, err)
+		}
+		if st, err := plain.postToken(addr, bobTok.RefreshToken); err != nil || st == http.StatusOK {
+			t.Errorf("replica %d refreshed for a disabled person: %d %v", i, st, err)
+		}
+	}
+
 	// Signing alice out everywhere (CLI, in the database) queues one notice
 	// for app; both replicas' delivery loops run, and it is sent once.
 	rs.cli("", "user", "logout", "alice")
