@@ -147,13 +147,15 @@ func (s *server) ready(ctx context.Context) error {
 	return nil
 }
 
-// healthRoutes adds /livez (the process answers) and /readyz (it can serve).
+// healthRoutes adds /livez (the process answers) and /readyz (it can serve),
+// and /healthz, the older name, which answers as /readyz does: a load balancer
+// probing it stops sending requests to a replica that cannot reach storage.
 func (s *server) healthRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	ready := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
@@ -163,7 +165,9 @@ func (s *server) healthRoutes(mux *http.ServeMux) {
 			return
 		}
 		io.WriteString(w, "ok\n")
-	})
+	}
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /healthz", ready)
 }
 
 // serveMetrics serves GET /metrics on cfg.Metrics.Listen until ctx ends; it

@@ -210,8 +210,9 @@ func TestHealthEndpoints(t *testing.T) {
 	if code, _ := get("/livez"); code != 200 {
 		t.Errorf("/livez with storage closed = %d", code)
 	}
-	if code, _ := get("/healthz"); code != 200 {
-		t.Errorf("/healthz changed meaning: %d with storage closed (keys are loaded)", code)
+	// Issue 15: /healthz says not ready while storage is away, as /readyz.
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "storage") {
+		t.Errorf("/healthz with storage closed = %d %q, want 503 naming storage", code, body)
 	}
 }
 

@@ -451,10 +451,12 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 				t.Errorf("introspection on replica %d while PostgreSQL is down: %d %v", replica, status, m)
 			}
 		}
-		if resp, err := http.Get(r.URL + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("/readyz on replica %d while PostgreSQL is down: %v %v", replica, resp, err)
-		} else {
-			resp.Body.Close()
+		for _, probe := range []string{"/readyz", "/healthz"} {
+			if resp, err := http.Get(r.URL + probe); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("%s on replica %d while PostgreSQL is down: %v %v", probe, replica, resp, err)
+			} else {
+				resp.Body.Close()
+			}
 		}
 	}
 

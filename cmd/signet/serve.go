@@ -208,14 +208,6 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		}
 		notFound(w, r)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if !p.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
 	s.healthRoutes(mux)
 	s.instrument()
 	s.handler = obs.Middleware{Log: slog.Default(), Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mountAt(basePath, mux, notFound)))
