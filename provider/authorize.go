@@ -61,6 +61,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "No application with this client_id is registered with Signet.")
 		return
 	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		p.cfg.ErrorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment", "Signet cannot reach its storage just now. Please try again in a few seconds.")
+		return
+	}
 	if err != nil {
 		p.cfg.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not look up the application. Please try again.")
 		return

@@ -80,6 +80,10 @@ func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id str
 		return nil
 	}
 	ar, err := h.store.GetAuthRequest(r.Context(), id)
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.serverError(w, r, "load the sign-in request", err) // "try again", 503: the request may be fine
+		return nil
+	}
 	if err != nil || ar.Expired(h.now()) || ar.ClientID == "" {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Return to the application and start again.")
 		return nil
@@ -249,6 +253,10 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.busy(w, r)
 		return
 	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.serverError(w, r, "sign in", err) // "try again in a moment", 503
+		return
+	}
 	if err != nil {
 		h.log.InfoContext(ctx, "sign-in failed", "event", "login_failed", "client", ar.ClientID, "username", auditUsername(username),
 			"reason", failureReason(err), "address", r.RemoteAddr)
@@ -302,6 +310,11 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		return nil, errUnknownUser
 	}
 	user, err := h.lookupUser(ctx, username)
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not a wrong password: nobody can be checked just now, and nothing
+		// is counted against the person or the address.
+		return nil, err
+	}
 	if err != nil {
 		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err

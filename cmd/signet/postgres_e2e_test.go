@@ -428,6 +428,12 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 		t.Fatal("a fresh access token is not active")
 	}
 
+	// A browser on the login page when the database goes away.
+	b := newBrowser(t)
+	r.next.Store(0)
+	authURL, _ := app.authURL()
+	loginPage := b.get(authURL)
+
 	pgtest.StopServer(t)
 	restarted := false
 	t.Cleanup(func() {
@@ -435,6 +441,16 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 			pgtest.StartServer(t)
 		}
 	})
+	// The pages say "try again" (503), never "wrong password" or a 500.
+	for replica := range int32(2) {
+		r.next.Store(replica)
+		if p := b.login(loginPage, "alice", alicePassword); p.status != http.StatusServiceUnavailable || p.header.Get("Retry-After") == "" {
+			t.Errorf("sign-in on replica %d while PostgreSQL is down: %d (Retry-After %q), want 503", replica, p.status, p.header.Get("Retry-After"))
+		}
+		if p := b.get(authURL); p.status != http.StatusServiceUnavailable {
+			t.Errorf("/authorize on replica %d while PostgreSQL is down: %d, want 503", replica, p.status)
+		}
+	}
 	for replica := range int32(2) {
 		status, m := refresh(replica, rt)
 		if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
