@@ -22,6 +22,7 @@ import (
 // verified claims; then a second app signs in with the same session, no password
 // asked.
 func TestBrowserDemoSignInAndSSO(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	c := newChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)
@@ -102,6 +103,7 @@ func TestBrowserDemoSignInAndSSO(t *testing.T) {
 // removes it, and the app's refresh token stops working. Then the error page
 // and the sign-out pages.
 func TestBrowserAccountRevoke(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	c := newChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)
@@ -188,6 +190,7 @@ func TestBrowserAccountRevoke(t *testing.T) {
 // 403 and signs no one in and records no approval; the same fields posted from
 // Signet's own page work.
 func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	c := newChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)

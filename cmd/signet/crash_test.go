@@ -267,6 +267,7 @@ const (
 // bodies half sent): the listener closes at once, each of them still gets its
 // tokens, and the process exits 0 and removes its admin socket.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}

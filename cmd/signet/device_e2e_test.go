@@ -132,6 +132,7 @@ func approveHTTP(t *testing.T, b *browser, ti *testIssuer, code, decision string
 // its scopes name, a refresh token and an ID token, each with the approved
 // scopes only, and the device code redeems once.
 func TestDeviceFlowBrowser(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	ti, _ := startAPIIssuer(t)
 	c := newChrome(t)
 	tv := ti.addDeviceClient("tv", true)
@@ -213,6 +214,7 @@ func TestDeviceFlowBrowser(t *testing.T) {
 // x/oauth2's poller, for a confidential client; the person's approval is
 // remembered as a grant that the account page can revoke.
 func TestDeviceFlowHTTP(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	ti := startIssuer(t)
 	cli := ti.addDeviceClient("cli", false)
 	cli.oauth.Scopes = []string{oidc.ScopeOpenID, "email"}

@@ -331,6 +331,7 @@ func runBin(t *testing.T, bin string, env []string, args ...string) (int, string
 // TestOperationsBinary drives the real binary through a day of operations.
 // SIGNET_METRICS_SCRAPE=FILE saves a scrape there (CI runs promtool on it).
 func TestOperationsBinary(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}

@@ -18,6 +18,7 @@ import (
 // demo's refresh and its sign-out. Every page of Signet the browser loads is
 // under the path, none is a 404, and Signet's cookies are scoped to the path.
 func TestBrowserPathIssuer(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	c := newChrome(t)
 	ln := listenLoopback(t, 0)
 	cfg := testConfig(t)

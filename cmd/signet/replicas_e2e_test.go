@@ -335,6 +335,7 @@ func jwksOf(t *testing.T, addr, path string) (map[string]bool, string) {
 // JWKS; a lockout holds on both; a back-channel notice is sent once; and when
 // one replica dies the other carries on with the tokens it issued.
 func TestReplicaProcessesBehindProxy(t *testing.T) {
+	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	rs := startReplicaProcesses(t, 2)
 	rs.cli("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--password-stdin")
 	rs.cli("another good password\n", "user", "add", "bob", "--email", "bob@example.com", "--password-stdin")
