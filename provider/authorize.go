@@ -29,20 +29,20 @@ const (
 // redirected; after that they go back to the client (RFC 6749, section 4.1.2.1).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.RawQuery) > maxAuthorizeQuery {
-		p.cfg.ErrorPage(w, r, http.StatusRequestURITooLong, "Request too long", "The sign-in request is larger than Signet accepts.")
+		p.errorPage(w, r, http.StatusRequestURITooLong, "Request too long", "The sign-in request is larger than Signet accepts.")
 		return
 	}
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBody)
 	}
 	if err := r.ParseForm(); err != nil {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The sign-in request could not be read.")
+		p.errorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The sign-in request could not be read.")
 		return
 	}
 	badUTF8 := false
 	for k, v := range r.Form {
 		if len(v) > 1 && k != "prompt" {
-			p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The parameter "+truncate(k, 40)+" is given more than once.")
+			p.errorPage(w, r, http.StatusBadRequest, "Malformed sign-in request", "The parameter "+truncate(k, 40)+" is given more than once.")
 			return
 		}
 		for _, s := range v {
@@ -53,25 +53,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	clientID := r.Form.Get("client_id")
 	redirectURI := r.Form.Get("redirect_uri")
 	if clientID == "" || len(clientID) > 128 {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "The sign-in request does not name a valid application (client_id).")
+		p.errorPage(w, r, http.StatusBadRequest, "Unknown application", "The sign-in request does not name a valid application (client_id).")
 		return
 	}
 	c, err := p.store.GetClient(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unknown application", "No application with this client_id is registered with Signet.")
+		p.errorPage(w, r, http.StatusBadRequest, "Unknown application", "No application with this client_id is registered with Signet.")
 		return
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		w.Header().Set("Retry-After", "5")
-		p.cfg.ErrorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment", "Signet cannot reach its storage just now. Please try again in a few seconds.")
+		p.errorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment", "Signet cannot reach its storage just now. Please try again in a few seconds.")
 		return
 	}
 	if err != nil {
-		p.cfg.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not look up the application. Please try again.")
+		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not look up the application. Please try again.")
 		return
 	}
 	if redirectURI == "" || !redirectRegistered(c, redirectURI) {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Unregistered redirect address",
+		p.errorPage(w, r, http.StatusBadRequest, "Unregistered redirect address",
 			"The application asked to return you to an address it has not registered with Signet, so Signet will not send you there.")
 		return
 	}
@@ -279,7 +279,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("id")
 	expired := func() {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired",
+		p.errorPage(w, r, http.StatusBadRequest, "Sign-in expired",
 			"This sign-in request is unknown or has expired. Return to the application and start again.")
 	}
 	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
@@ -292,11 +292,11 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ar.Done {
-		p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in not finished", "Sign in first, then you will be returned to the application.")
+		p.errorPage(w, r, http.StatusBadRequest, "Sign-in not finished", "Sign in first, then you will be returned to the application.")
 		return
 	}
 	if p.cfg.BrowserSID != nil && (ar.SessionSID == "" || p.cfg.BrowserSID(r) != ar.SessionSID) {
-		p.cfg.ErrorPage(w, r, http.StatusForbidden, "Request refused",
+		p.errorPage(w, r, http.StatusForbidden, "Request refused",
 			"This sign-in was completed in another browser. Return to the application and start again.")
 		return
 	}
@@ -304,11 +304,11 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	now := p.now().UTC()
 	if err := p.store.IssueCode(ctx, id, hashSecret(code), now.Add(p.cfg.Lifetimes.AuthorizationCode)); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			p.cfg.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed",
+			p.errorPage(w, r, http.StatusBadRequest, "Sign-in already completed",
 				"This sign-in request was already completed. Return to the application and start again.")
 			return
 		}
-		p.cfg.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not complete the sign-in. Please try again.")
+		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not complete the sign-in. Please try again.")
 		return
 	}
 	v := url.Values{}

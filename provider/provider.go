@@ -32,6 +32,7 @@ import (
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/templates"
 )
 
 // Paths of the protocol endpoints, relative to the issuer.
@@ -91,9 +92,10 @@ type Config struct {
 	SecretKey [32]byte
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS and discovery.
 	JWKSMaxAge time.Duration
-	// ErrorPage renders a page for errors that must not redirect to the client.
-	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, title, message string)
-	Now       func() time.Time
+	// Pages shows the error page for errors that must not redirect to the
+	// client (plain text when nil).
+	Pages *templates.Renderer
+	Now   func() time.Time
 	// BrowserSID returns the sid of the browser session a request carries ("" for
 	// none): the callback issues a code only to the browser that signed in.
 	BrowserSID func(r *http.Request) string
@@ -150,11 +152,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.AccessTokenAlg == "" {
 		cfg.AccessTokenAlg = jose.RS256
-	}
-	if cfg.ErrorPage == nil {
-		cfg.ErrorPage = func(w http.ResponseWriter, _ *http.Request, status int, title, message string) {
-			http.Error(w, title+": "+message, status)
-		}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{
@@ -281,6 +278,15 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	for _, path := range []string{PathDiscovery, PathAuthorize, PathCallback, PathToken, PathIntrospect, PathUserinfo, PathRevoke, PathJWKS, PathDeviceAuthorization} {
 		mux.Handle(path, p)
 	}
+}
+
+// errorPage shows an error that must not redirect to the client.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	if p.cfg.Pages == nil {
+		http.Error(w, title+": "+message, status)
+		return
+	}
+	p.cfg.Pages.ErrorPage(w, r, status, title, message)
 }
 
 // CallbackURL is where the login UI sends the browser once an auth request is done.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
@@ -488,7 +489,7 @@ func (h *Handler) accountSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	if scope == "all" {
 		h.clearSessionCookie(w)
-		h.render(w, r, http.StatusOK, "error", "Signed out", errorData{Message: "You are signed out everywhere. Every app you used in those sessions was told."})
+		h.render(w, r, http.StatusOK, "error", "Signed out", templates.Message{Message: "You are signed out everywhere. Every app you used in those sessions was told."})
 		return
 	}
 	http.Redirect(w, r, h.route(PathAccount+"?done=ended"), http.StatusSeeOther)

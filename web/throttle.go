@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/credentials/password"
 )
 
@@ -265,7 +266,7 @@ func (h *Handler) trusted(addr string) bool {
 func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(r.Context(), "sign-in refused: busy", "event", "login_busy", "address", h.clientAddress(r))
 	w.Header().Set("Retry-After", "1")
-	h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", errorData{Message: "Signet is busy right now. Please try again in a moment."})
+	h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", templates.Message{Message: "Signet is busy right now. Please try again in a moment."})
 }
 
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
@@ -286,7 +287,7 @@ func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
 	secs := int(until.Sub(h.now())/time.Second) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	h.log.WarnContext(r.Context(), "sign-in refused: address locked", "event", "address_locked", "address", h.clientAddress(r))
-	h.render(w, r, http.StatusTooManyRequests, "error", "Too many attempts", errorData{
+	h.render(w, r, http.StatusTooManyRequests, "error", "Too many attempts", templates.Message{
 		Message: "There were too many failed sign-ins from your network. Wait a few minutes, then try again.",
 	})
 	return true

@@ -13,7 +13,6 @@
 package web
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -23,8 +22,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -33,6 +30,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
@@ -86,8 +84,11 @@ type Config struct {
 	// TrustedProxies are the addresses of reverse proxies whose X-Forwarded-For
 	// names the client (for per-address throttling); empty trusts none.
 	TrustedProxies []netip.Prefix
+	// Pages renders the pages (main builds it with Templates, to share it with
+	// the provider). When nil, New builds one from ThemeDir.
+	Pages *templates.Renderer
 	// ThemeDir, when set, holds templates (*.html) and static/ files that replace
-	// the embedded ones of the same name.
+	// the embedded ones of the same name (only read when Pages is nil).
 	ThemeDir string
 	// BasePath is the issuer URL's path ("" or, say, "/auth"). The pages are
 	// served under it (main mounts them there, the proxy passing the full path),
@@ -114,7 +115,7 @@ type Scope struct {
 type Handler struct {
 	cfg        Config
 	store      storage.Store
-	tmpl       *template.Template
+	pages      *templates.Renderer
 	now        func() time.Time
 	log        *slog.Logger
 	secure     bool
@@ -124,7 +125,6 @@ type Handler struct {
 	// pendingCookie names the cookie that binds a half-done sign-in (password
 	// passed, second factor not yet) to the browser that passed the password.
 	pendingCookie string
-	issuerName    string
 	totp          *totp.Authenticator
 	mfaRequired   bool
 	// accounts and addresses count failed sign-ins per username and per client
@@ -133,13 +133,7 @@ type Handler struct {
 	addresses *throttle
 	// gate bounds the checks of one account running, and waiting, at once.
 	gate *gate
-	// files holds the pages and static files (embedded, or themed).
-	files fs.FS
 }
-
-// pages are the templates web renders; each file defines one page and shares the
-// layout.
-var pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html", "device.html"}
 
 // New parses the templates once; a missing or broken template fails start-up.
 func New(cfg Config) (*Handler, error) {
@@ -149,15 +143,14 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	fsys, err := pagesFS(cfg.ThemeDir)
-	if err != nil {
-		return nil, err
+	if cfg.Pages == nil {
+		p, err := Templates(cfg.ThemeDir, cfg.Issuer, cfg.BasePath, cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Pages = p
 	}
-	t, err := parsePages(fsys, cfg.ThemeDir, cfg.BasePath)
-	if err != nil {
-		return nil, err
-	}
-	h := &Handler{cfg: cfg, store: cfg.Store, tmpl: t, now: cfg.Now, log: cfg.Log, files: fsys}
+	h := &Handler{cfg: cfg, store: cfg.Store, pages: cfg.Pages, now: cfg.Now, log: cfg.Log}
 	switch cfg.MFAPolicy {
 	case "", MFAOptional:
 	case MFARequired:
@@ -186,11 +179,11 @@ func New(cfg Config) (*Handler, error) {
 		// and the path keeps it Signet's.
 		h.cookieName, h.pendingCookie = "__Secure-signet_session", "__Secure-signet_pending"
 	}
-	h.issuerName = strings.TrimPrefix(strings.TrimPrefix(cfg.Issuer, "https://"), "http://")
 	label := "Signet"
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Hostname() != "" {
 		label = "Signet (" + u.Hostname() + ")"
 	}
+	var err error
 	if h.totp, err = totp.New(cfg.TOTPKey, label, cfg.Now); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -219,7 +212,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	h.logoutRoutes(mux, page)
 	h.consentRoutes(mux, page)
 	h.deviceRoutes(mux, page)
-	mux.Handle("GET /static/", SecurityHeaders(http.FileServerFS(filesOnly{h.files})))
+	mux.Handle("GET /static/", h.pages.Static())
 	mux.Handle("GET /{$}", page(h.home))
 }
 
@@ -227,69 +220,21 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 // constant, with or without a query): p under the issuer's path.
 func (h *Handler) route(p string) string { return h.cfg.BasePath + p }
 
-// filesOnly serves the files of an FS and not its directories: opening one is
-// "not found", so /static/ lists nothing.
-type filesOnly struct{ fs.FS }
+// SecurityHeaders sets the headers every page carries (templates.SecurityHeaders).
+func SecurityHeaders(next http.Handler) http.Handler { return templates.SecurityHeaders(next) }
 
-func (f filesOnly) Open(name string) (fs.File, error) {
-	file, err := f.FS.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := file.Stat(); err != nil || st.IsDir() {
-		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return file, nil
-}
-
-// SecurityHeaders sets the headers every page carries: a strict CSP with no inline
-// script, no framing, no sniffing, no referrer.
-func SecurityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
-		next.ServeHTTP(w, r)
-	})
-}
-
-// pageData is what every page template receives.
-type pageData struct {
-	Title  string
-	Issuer string
-	Data   any
-}
-
-// render executes a page into a buffer first, so a template error is a clean 500
-// and never half a page.
+// render renders a page (templates.Renderer.Render).
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
-	var buf bytes.Buffer
-	if err := h.tmpl.ExecuteTemplate(&buf, name, pageData{Title: title, Issuer: h.issuerName, Data: data}); err != nil {
-		h.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
-		http.Error(w, "Internal error", http.StatusInternalServerError)
-		return
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	h.pages.Render(w, r, status, name, title, data)
 }
-
-type errorData struct{ Message string }
 
 // ErrorPage shows an error that must not be redirected anywhere.
 func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.render(w, r, status, "error", title, errorData{Message: message})
-	})).ServeHTTP(w, r)
+	h.pages.ErrorPage(w, r, status, title, message)
 }
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "error", "Signet", errorData{
+	h.render(w, r, http.StatusOK, "error", "Signet", templates.Message{
 		Message: "This is Signet, an OpenID Connect provider. Sign in through an application that uses it.",
 	})
 }

@@ -110,8 +110,12 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	}
 	// Every route, link and cookie lives under the issuer's path (basepath.go).
 	basePath := issuerBasePath(cfg.Issuer)
-	// The pages are built after the provider; these reach them once they are.
-	var errorPage func(http.ResponseWriter, *http.Request, int, string, string)
+	// One renderer for the pages and the protocol's error page, parsed once.
+	pages, err := web.Templates(cfg.ThemeDir, cfg.Issuer, basePath, log)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	// The pages are built after the provider; this reaches them once they are.
 	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, BasePath: basePath, Store: flowStore, Keys: km, Scopes: scopes, Ping: store.Ping,
@@ -130,12 +134,10 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		ACRValues:      web.ACRValuesSupported(),
 		SecretKey:      secrets.CookieKey, // not the KEK: keys rewrap must not change it
 		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
-		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-			errorPage(w, r, status, title, msg)
-		},
-		BrowserSID: func(r *http.Request) string { return browserSID(r) },
-		Now:        now,
-		Log:        log,
+		Pages:          pages,
+		BrowserSID:     func(r *http.Request) string { return browserSID(r) },
+		Now:            now,
+		Log:            log,
 	})
 	if err != nil {
 		return nil, err
@@ -148,7 +150,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		MFAPolicy:       cfg.MFA.Policy,
 		SessionLifetime: lt.Session.D(),
 		SessionIdle:     lt.SessionIdle.D(),
-		ThemeDir:        cfg.ThemeDir,
+		Pages:           pages,
 		TrustedProxies:  cfg.trustedProxies(),
 		Throttle: web.ThrottleConfig{
 			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
@@ -171,7 +173,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	errorPage, browserSID = wh.ErrorPage, wh.BrowserSID
+	browserSID = wh.BrowserSID
 	s.web = wh
 	s.admin = admin.New(admin.Config{
 		Store: store, Hasher: hasher, Now: now, Log: log,
@@ -180,7 +182,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	})
 
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		wh.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
+		pages.ErrorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Return to the application you came from.")
 	}
 	mux := http.NewServeMux()
 	p.Routes(mux)
