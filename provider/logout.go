@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,7 +27,6 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // Back-channel delivery policy.
 const (
 	logoutTimeout    = 5 * time.Second
-	logoutGiveUp     = 24 * time.Hour
 	logoutFirstRetry = 5 * time.Second
 	logoutMaxRetry   = 10 * time.Minute
 	logoutBatch      = 20
@@ -102,106 +100,6 @@ func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state 
 		return uri
 	}
 	return appendQuery(uri, url.Values{"state": {state}})
-}
-
-// EndSession ends a browser session: it queues a back-channel logout notice for
-// every client that received tokens in it and registered a
-// backchannel_logout_uri, deletes it, and revokes the refresh tokens granted in
-// it without offline_access. Delivery runs in the background; it never blocks
-// the person's logout.
-func (p *Provider) EndSession(ctx context.Context, s *storage.Session) error {
-	n, err := EndSession(ctx, p.store, p.log, s, p.now().UTC())
-	if n > 0 {
-		p.wakeLogouts()
-	}
-	return err
-}
-
-// EndSession is Provider.EndSession on a store alone (the CLI without a server):
-// the notices it queues go out when a server runs. A cancelled request does not
-// stop halfway, so an ended session never leaves live tokens behind. It reports
-// how many notices it queued.
-func EndSession(ctx context.Context, store storage.Store, log *slog.Logger, s *storage.Session, now time.Time) (int, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ctx = context.WithoutCancel(ctx)
-	// The notices are queued first: if anything fails before the session is
-	// gone, the person can try again and nothing is lost (a notice sent twice
-	// is harmless).
-	notified := map[string]bool{}
-	n, err := queueLogouts(ctx, store, s, now, notified)
-	if err != nil {
-		return 0, fmt.Errorf("end session: %w", err)
-	}
-	// Then the session: a code redeemed from now on sees it gone afterwards
-	// and revokes its own tokens (see exchangeCode), one redeemed before is
-	// among the families listed next, and a refresh of a family that an
-	// interrupted logout left behind finds no session.
-	if err := store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return n, fmt.Errorf("end session: %w", err)
-	}
-	// The session is gone, so a failure from here on cannot be retried by
-	// the person: log it and go on (refresh of these families is refused
-	// anyway, for want of the session).
-	fams, err := store.ListUserFamilies(ctx, s.UserID)
-	if err != nil {
-		log.ErrorContext(ctx, "end session: list refresh families", "subject", s.UserID, "error", err)
-	}
-	for _, f := range fams {
-		if f.SessionSID == s.SID && !f.Offline && !f.Revoked {
-			if err := store.RevokeRefreshFamily(ctx, f.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				log.ErrorContext(ctx, "end session: revoke refresh family", "subject", s.UserID, "error", err)
-			}
-		}
-	}
-	// A client that received tokens while the first notices were queued.
-	more, err := queueLogouts(ctx, store, s, now, notified)
-	if err != nil {
-		log.ErrorContext(ctx, "end session: queue back-channel logout", "subject", s.UserID, "error", err)
-	}
-	log.InfoContext(ctx, "session ended", "event", "logout", "subject", s.UserID, "notified_clients", n+more)
-	return n + more, nil
-}
-
-// queueLogouts queues a back-channel logout notice for every client of the
-// session with a backchannel_logout_uri that is not yet in notified, and adds
-// them to it.
-func queueLogouts(ctx context.Context, store storage.Store, s *storage.Session, now time.Time, notified map[string]bool) (int, error) {
-	clients, err := store.ListSessionClients(ctx, s.SID)
-	if err != nil {
-		return 0, err
-	}
-	var ds []*storage.LogoutDelivery
-	for _, id := range clients {
-		if notified[id] {
-			continue
-		}
-		c, err := store.GetClient(ctx, id)
-		if err != nil || c.BackchannelLogoutURI == "" {
-			continue
-		}
-		ds = append(ds, &storage.LogoutDelivery{
-			ID: randomID(16), ClientID: id, SID: s.SID, Subject: s.UserID,
-			CreatedAt: now, NextAttempt: now, ExpiresAt: now.Add(logoutGiveUp),
-		})
-	}
-	if len(ds) > 0 {
-		if err := store.EnqueueLogouts(ctx, ds); err != nil {
-			return 0, err
-		}
-	}
-	for _, d := range ds {
-		notified[d.ClientID] = true
-	}
-	return len(ds), nil
-}
-
-func (p *Provider) wakeLogouts() {
-	select {
-	case p.logoutWake <- struct{}{}:
-	default:
-	}
 }
 
 // logoutClaims is a back-channel logout token.
@@ -343,7 +241,8 @@ func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now t
 }
 
 // RunLogoutDelivery delivers back-channel logouts until ctx ends: at once when a
-// session ends, and every few seconds for retries.
+// session ends (Config.LogoutQueued), and every few seconds for retries and for
+// notices queued elsewhere (the CLI, another replica).
 func (p *Provider) RunLogoutDelivery(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -355,7 +254,7 @@ func (p *Provider) RunLogoutDelivery(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.logoutWake:
+		case <-p.cfg.LogoutQueued:
 		}
 	}
 }

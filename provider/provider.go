@@ -101,6 +101,10 @@ type Config struct {
 	BrowserSID func(r *http.Request) string
 	// ACRValues are the acr values the login UI can satisfy (for discovery).
 	ACRValues []string
+	// LogoutQueued wakes back-channel logout delivery when a session ended here
+	// with notices queued (web/account's Ender.Queued); without it delivery
+	// polls every few seconds.
+	LogoutQueued <-chan struct{}
 	// HTTPClient delivers back-channel logouts (a client that follows no
 	// redirects when nil).
 	HTTPClient *http.Client
@@ -134,7 +138,6 @@ type Provider struct {
 	origins   originCache
 
 	httpClient *http.Client
-	logoutWake chan struct{}
 	// clientKeys caches the keys of private_key_jwt clients (clientauth.go).
 	clientKeys clientKeyCache
 }
@@ -164,7 +167,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, log: cfg.Log, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
-		httpClient: cfg.HTTPClient, logoutWake: make(chan struct{}, 1)}
+		httpClient: cfg.HTTPClient}
 	for _, s := range policy.BuiltinScopes {
 		p.scopes[s.Name] = true
 	}

@@ -460,7 +460,7 @@ func (h *Handler) accountRevoke(w http.ResponseWriter, r *http.Request) {
 		h.showAccountHome(w, r, http.StatusBadRequest, sess, user, "", "Choose an app to remove.")
 		return
 	}
-	if err := h.cfg.RevokeGrant(r.Context(), user.ID, clientID); err != nil {
+	if err := h.access.RevokeGrant(r.Context(), user.ID, clientID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			h.showAccountHome(w, r, http.StatusNotFound, sess, user, "", "That app has no access to remove.")
 			return
@@ -509,16 +509,13 @@ func (h *Handler) endSessions(ctx context.Context, userID, keepSID string, all b
 	if all {
 		keepSID = ""
 	}
-	_, err := account.EndSessions(ctx, h.store, h.endSession, userID, keepSID)
+	_, err := account.EndSessions(ctx, h.store, h.access, userID, keepSID)
 	return err
 }
 
-// endSession ends one session, with back-channel logout when wired.
+// endSession ends one session, with its back-channel logout notices.
 func (h *Handler) endSession(ctx context.Context, s *storage.Session) error {
-	if h.cfg.EndSession != nil {
-		return h.cfg.EndSession(ctx, s)
-	}
-	return h.store.DeleteSession(ctx, s.ID)
+	return h.access.EndSession(ctx, s)
 }
 
 func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
@@ -555,7 +552,7 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	// This browser stays signed in; every other session, every refresh token
 	// and every access token given out under the old password ends.
-	ended, err := account.SetPassword(ctx, h.store, h.endSession, user.ID, enc, sess.SID, h.now())
+	ended, err := account.SetPassword(ctx, h.store, h.access, user.ID, enc, sess.SID, h.now())
 	if err != nil {
 		h.serverError(w, r, "change password", err)
 		return

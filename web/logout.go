@@ -277,13 +277,7 @@ func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 // and sends the browser on.
 func (h *Handler) logoutFinish(w http.ResponseWriter, r *http.Request, sess *storage.Session, lr logoutRequest, how string) {
 	ctx := r.Context()
-	var err error
-	if h.cfg.EndSession != nil {
-		err = h.cfg.EndSession(ctx, sess)
-	} else if err = h.store.DeleteSession(ctx, sess.ID); errors.Is(err, storage.ErrNotFound) {
-		err = nil
-	}
-	if err != nil {
+	if err := h.endSession(ctx, sess); err != nil {
 		h.log.ErrorContext(ctx, "end session", "subject", sess.UserID, "error", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you out. Please try again.")
 		return

@@ -70,15 +70,7 @@ func newHintEnv(t *testing.T) *hintEnv {
 			}
 			return ""
 		}
-		c.EndSession = func(ctx context.Context, s *storage.Session) error {
-			he.mu.Lock()
-			defer he.mu.Unlock()
-			if he.failEnd != nil {
-				return he.failEnd
-			}
-			he.ended = append(he.ended, s.SID)
-			return he.store.DeleteSession(ctx, s.ID)
-		}
+		c.Access = hintEnder{he}
 	})
 	ctx := context.Background()
 	now := he.clock.Now()
@@ -99,6 +91,21 @@ func newHintEnv(t *testing.T) *hintEnv {
 	}
 	return he
 }
+
+// hintEnder records the sessions it ends, or fails with failEnd.
+type hintEnder struct{ he *hintEnv }
+
+func (e hintEnder) EndSession(ctx context.Context, s *storage.Session) error {
+	e.he.mu.Lock()
+	defer e.he.mu.Unlock()
+	if e.he.failEnd != nil {
+		return e.he.failEnd
+	}
+	e.he.ended = append(e.he.ended, s.SID)
+	return e.he.store.DeleteSession(ctx, s.ID)
+}
+
+func (e hintEnder) RevokeGrant(context.Context, string, string) error { return storage.ErrNotFound }
 
 // endSession sends a logout; a POST is a back end's unless headers say otherwise.
 func (he *hintEnv) endSession(method string, params url.Values, header ...string) *httptest.ResponseRecorder {

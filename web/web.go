@@ -31,6 +31,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
+	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
@@ -65,18 +66,16 @@ type Config struct {
 	// handle (nothing is logged when nil).
 	Log *slog.Logger
 
-	// EndSession ends a browser session with back-channel logout notices (the
-	// provider's EndSession).
-	EndSession func(ctx context.Context, s *storage.Session) error
+	// Access ends sessions, with their back-channel logout notices, and
+	// revokes grants: main passes the *account.Ender the provider listens to;
+	// when nil, New makes one on Store.
+	Access AccessEnder
 	// VerifyIDTokenHint checks an id_token_hint's signature and issuer (not its
 	// expiry) and says whose it is.
 	VerifyIDTokenHint func(hint string) (IDTokenHint, error)
 	// PostLogoutRedirect returns uri with state when uri is registered for
 	// clientID as a post-logout redirect URI, or "".
 	PostLogoutRedirect func(ctx context.Context, clientID, uri, state string) string
-	// RevokeGrant deletes a person's grant to a client and revokes the client's
-	// tokens for them (the provider's RevokeGrant).
-	RevokeGrant func(ctx context.Context, userID, clientID string) error
 	// Scopes describes every scope a person may be asked to approve.
 	Scopes []Scope
 	// Throttle sets the brute-force limits (DefaultThrottle for zero fields).
@@ -95,6 +94,14 @@ type Config struct {
 	// so every link, form action, redirect and cookie path starts with it.
 	BasePath string
 }
+
+// AccessEnder is what the pages need of web/account's Ender.
+type AccessEnder interface {
+	EndSession(ctx context.Context, s *storage.Session) error
+	RevokeGrant(ctx context.Context, userID, clientID string) error
+}
+
+var _ AccessEnder = (*account.Ender)(nil)
 
 // IDTokenHint is what a verified id_token_hint says.
 type IDTokenHint struct {
@@ -116,6 +123,7 @@ type Handler struct {
 	cfg        Config
 	store      storage.Store
 	pages      *templates.Renderer
+	access     AccessEnder
 	now        func() time.Time
 	log        *slog.Logger
 	secure     bool
@@ -150,7 +158,10 @@ func New(cfg Config) (*Handler, error) {
 		}
 		cfg.Pages = p
 	}
-	h := &Handler{cfg: cfg, store: cfg.Store, pages: cfg.Pages, now: cfg.Now, log: cfg.Log}
+	if cfg.Access == nil {
+		cfg.Access = account.New(cfg.Store, cfg.Log, cfg.Now)
+	}
+	h := &Handler{cfg: cfg, store: cfg.Store, pages: cfg.Pages, access: cfg.Access, now: cfg.Now, log: cfg.Log}
 	switch cfg.MFAPolicy {
 	case "", MFAOptional:
 	case MFARequired:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/keys"
-	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web"
@@ -250,16 +248,9 @@ func openManager(cfg *Config, requireData func(*Config) error) (admin.Manager, f
 func directService(cfg *Config, store storage.Store, secrets *Secrets) *admin.Service {
 	log := slog.Default()
 	ac := admin.Config{
+		// Without Access, admin ends access on store with the server's
+		// semantics: logout notices are queued and go out when a server runs.
 		Store: store, Hasher: newHasher(cfg), Now: time.Now, Log: log,
-		// The same session and grant semantics as the server's (logout notices
-		// are queued and go out when a server runs).
-		EndSession: func(ctx context.Context, s *storage.Session) error {
-			_, err := provider.EndSession(ctx, store, log, s, time.Now().UTC())
-			return err
-		},
-		RevokeGrant: func(ctx context.Context, userID, clientID string) error {
-			return provider.RevokeGrant(ctx, store, log, userID, clientID)
-		},
 	}
 	if secrets != nil {
 		if km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), time.Now, log); err == nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
+	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
@@ -48,6 +49,7 @@ type server struct {
 	provider *provider.Provider
 	web      *web.Handler
 	admin    *admin.Service
+	access   *account.Ender
 	handler  http.Handler
 	metrics  *obs.Metrics
 	now      func() time.Time
@@ -115,6 +117,10 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
+	// What ends access (sessions, grants) is one value for the pages, the
+	// admin service and the janitor; the provider delivers the logout notices
+	// it queues as soon as it says so.
+	access := account.New(flowStore, log, now)
 	// The pages are built after the provider; this reaches them once they are.
 	var browserSID func(*http.Request) string
 	p, err := provider.New(provider.Config{
@@ -135,6 +141,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		SecretKey:      secrets.CookieKey, // not the KEK: keys rewrap must not change it
 		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
 		Pages:          pages,
+		LogoutQueued:   access.Queued(),
 		BrowserSID:     func(r *http.Request) string { return browserSID(r) },
 		Now:            now,
 		Log:            log,
@@ -142,7 +149,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	if err != nil {
 		return nil, err
 	}
-	s.provider = p
+	s.provider, s.access = p, access
 	wh, err := web.New(web.Config{
 		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer, BasePath: basePath,
 		Log:             log,
@@ -157,13 +164,12 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),
 		},
 		CallbackURL: p.CallbackURL,
-		EndSession:  p.EndSession,
+		Access:      access,
 		VerifyIDTokenHint: func(hint string) (web.IDTokenHint, error) {
 			h, err := p.VerifyIDTokenHint(hint)
 			return web.IDTokenHint(h), err
 		},
 		PostLogoutRedirect: p.PostLogoutRedirect,
-		RevokeGrant:        p.RevokeGrant,
 		Scopes:             scopeRegistry(cfg),
 		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
 			return provider.ErrorRedirectURL(cfg.Issuer, redirectURI, state, code, desc)
@@ -178,7 +184,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.admin = admin.New(admin.Config{
 		Store: store, Hasher: hasher, Now: now, Log: log,
 		Keys: km, Rewrap: rewrapper(cfg, km),
-		EndSession: p.EndSession, RevokeGrant: p.RevokeGrant, Unlock: wh.Unlock,
+		Access: access, Unlock: wh.Unlock,
 	})
 
 	notFound := func(w http.ResponseWriter, r *http.Request) {
@@ -317,7 +323,7 @@ func (s *server) endIdleSessions(ctx context.Context, now time.Time) {
 			if !sess.Idle(now, idle) {
 				continue
 			}
-			if err := s.provider.EndSession(ctx, sess); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if err := s.access.EndSession(ctx, sess); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				slog.ErrorContext(ctx, "janitor: end idle session", "subject", sess.UserID, "error", err)
 				return
 			}

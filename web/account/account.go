@@ -1,13 +1,15 @@
-// Package account owns what a change to a person's credentials does to the access
-// they have already given out: a new password ends every session (but the one
+// Package account owns what ends access a person has given out: ending a browser
+// session (queueing its back-channel logout notices, revoking the refresh tokens
+// bound to it), revoking a grant to a client (and its tokens), and what a change
+// to a person's credentials does: a new password ends every session (but the one
 // that made the change, when there is one), revokes every refresh token, offline
 // ones included, and every access token, and forgets a second factor waiting for
-// confirmation. The admin CLI's "user set-password" and the account page's
-// password change both go through it, so the two cannot drift apart.
+// confirmation. The pages, the admin service (and so the CLI) and the provider's
+// janitor all go through it, so they cannot drift apart.
 //
-// It does not hash passwords (web/credentials/password does) nor deliver
-// back-channel logout notices: ending a session goes through the EndSession it is
-// given (the provider's, which queues those notices).
+// It does not hash passwords (web/credentials/password does), find the browser's
+// session (web/session does) nor deliver the logout notices it queues: the
+// provider signs and sends them, woken by Ender.Queued.
 package account
 
 import (
@@ -20,9 +22,11 @@ import (
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
-// EndSession ends one browser session, with back-channel logout notices to the
-// clients that used it.
-type EndSession func(ctx context.Context, s *storage.Session) error
+// SessionEnder ends one browser session, with back-channel logout notices to the
+// clients that used it (*Ender; tests may record instead).
+type SessionEnder interface {
+	EndSession(ctx context.Context, s *storage.Session) error
+}
 
 // Ended counts what a credential change ended.
 type Ended struct {
@@ -38,7 +42,7 @@ type Ended struct {
 // page), which stays signed in; empty ends every session. now is the change's
 // time: from it on, every token issued before is refused (User.TokensValidAfter),
 // whatever happens to the steps after the password is stored.
-func SetPassword(ctx context.Context, store storage.Store, end EndSession, userID, hash, keepSID string, now time.Time) (Ended, error) {
+func SetPassword(ctx context.Context, store storage.Store, end SessionEnder, userID, hash, keepSID string, now time.Time) (Ended, error) {
 	now = now.UTC()
 	if _, err := store.UpdateUser(ctx, userID, func(u *storage.User) error {
 		u.PasswordHash = hash
@@ -55,7 +59,7 @@ func SetPassword(ctx context.Context, store storage.Store, end EndSession, userI
 // EndSessions ends every session of userID but keepSID (empty: all), each
 // through end (with its back-channel notices; nil: simply deleted), and reports
 // how many ended.
-func EndSessions(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (int, error) {
+func EndSessions(ctx context.Context, store storage.Store, end SessionEnder, userID, keepSID string) (int, error) {
 	sessions, err := store.ListUserSessions(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
@@ -66,7 +70,7 @@ func EndSessions(ctx context.Context, store storage.Store, end EndSession, userI
 			continue
 		}
 		if end != nil {
-			err = end(ctx, s)
+			err = end.EndSession(ctx, s)
 		} else {
 			err = store.DeleteSession(ctx, s.ID)
 		}
@@ -83,7 +87,7 @@ func EndSessions(ctx context.Context, store storage.Store, end EndSession, userI
 
 // EndAccess ends every session of userID but keepSID (empty: all) and revokes
 // every refresh family of the person, offline ones included.
-func EndAccess(ctx context.Context, store storage.Store, end EndSession, userID, keepSID string) (Ended, error) {
+func EndAccess(ctx context.Context, store storage.Store, end SessionEnder, userID, keepSID string) (Ended, error) {
 	var n Ended
 	var err error
 	if n.Sessions, err = EndSessions(ctx, store, end, userID, keepSID); err != nil {

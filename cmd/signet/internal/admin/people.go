@@ -115,7 +115,7 @@ func (s *Service) RemoveUser(ctx context.Context, username string) (account.Ende
 	}); err != nil {
 		return account.Ended{}, classify(err, "remove user", fmt.Sprintf("user %q", username))
 	}
-	ended, err := account.EndAccess(ctx, s.store, account.EndSession(s.endSession), u.ID, "")
+	ended, err := account.EndAccess(ctx, s.store, s.access, u.ID, "")
 	if err != nil {
 		return ended, fmt.Errorf("remove user: %w", err)
 	}

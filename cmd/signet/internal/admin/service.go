@@ -25,20 +25,19 @@ import (
 // Service does every management operation directly on a store. It is
 // complete when New returns and safe for concurrent use.
 type Service struct {
-	store      storage.Store
-	hasher     *password.Hasher
-	now        func() time.Time
-	log        *slog.Logger
-	keys       KeyController
-	rewrap     Rewrapper
-	endSession SessionEnder
-	revoke     GrantRevoker
-	unlock     func(username string) bool
+	store  storage.Store
+	hasher *password.Hasher
+	now    func() time.Time
+	log    *slog.Logger
+	keys   KeyController
+	rewrap Rewrapper
+	access *account.Ender
+	unlock func(username string) bool
 }
 
 // Config is what a Service works with. main fills it once: the server with
-// its provider, pages and keys; the CLI with the same session and grant
-// semantics on the store it opened.
+// its keys, its account.Ender and its sign-in throttle; the CLI with the
+// store it opened (the same session and grant semantics).
 type Config struct {
 	Store  storage.Store
 	Hasher *password.Hasher
@@ -51,12 +50,11 @@ type Config struct {
 	// key) those answer that key management is not available here.
 	Keys   KeyController
 	Rewrap Rewrapper
-	// EndSession ends a browser session with its back-channel logout notices;
-	// without it sessions are simply deleted.
-	EndSession SessionEnder
-	// RevokeGrant enables RevokeGrant and makes RemoveClient take back the
-	// client's grants and tokens.
-	RevokeGrant GrantRevoker
+	// Access ends sessions (queueing their back-channel logout notices) and
+	// revokes grants: the server passes the one its provider listens to, so
+	// notices go out at once; when nil, New makes one on Store (the CLI: the
+	// notices go out when a server runs).
+	Access *account.Ender
 	// Unlock clears the running server's in-memory sign-in throttle for a
 	// username and reports whether it was set; there is none without a server.
 	Unlock func(username string) bool
@@ -66,13 +64,16 @@ type Config struct {
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, log: cfg.Log,
-		keys: cfg.Keys, rewrap: cfg.Rewrap, endSession: cfg.EndSession, revoke: cfg.RevokeGrant, unlock: cfg.Unlock,
+		keys: cfg.Keys, rewrap: cfg.Rewrap, access: cfg.Access, unlock: cfg.Unlock,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.access == nil {
+		s.access = account.New(s.store, s.log, s.now)
 	}
 	return s
 }
@@ -121,10 +122,6 @@ func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error)
 // backoff reports whether wrong two-step codes are counted against t.
 func backoff(t *storage.TOTP) bool { return t.Failures > 0 || !t.LockedUntil.IsZero() }
 
-// GrantRevoker deletes a grant and revokes the client's tokens for the person
-// (the provider's RevokeGrant).
-type GrantRevoker func(ctx context.Context, userID, clientID string) error
-
 // ListGrants returns the apps the person approved, with scopes and dates.
 func (s *Service) ListGrants(ctx context.Context, username string) ([]GrantInfo, error) {
 	u, err := s.user(ctx, username)
@@ -156,22 +153,15 @@ type GrantRef struct {
 // the client holds for them.
 func (s *Service) RevokeGrant(ctx context.Context, in GrantRef) error {
 	username, clientID := in.Username, in.ClientID
-	if s.revoke == nil {
-		return &Error{Kind: KindConflict, Msg: "grant revocation is not available here"}
-	}
 	u, err := s.user(ctx, username)
 	if err != nil {
 		return err
 	}
-	if err := s.revoke(ctx, u.ID, clientID); err != nil {
+	if err := s.access.RevokeGrant(ctx, u.ID, clientID); err != nil {
 		return classify(err, "revoke grant", fmt.Sprintf("a grant of user %q to client %q", username, clientID))
 	}
 	return nil
 }
-
-// SessionEnder ends a browser session with back-channel logout notices (the
-// provider's EndSession). Without one, sessions are simply deleted.
-type SessionEnder func(ctx context.Context, s *storage.Session) error
 
 // ResetMFA removes the person's TOTP and recovery codes (a lost phone).
 func (s *Service) ResetMFA(ctx context.Context, username string) error {
@@ -200,7 +190,7 @@ func (s *Service) LogoutUser(ctx context.Context, username string) (int, error) 
 	}); err != nil {
 		return 0, classify(err, "log out user", fmt.Sprintf("user %q", username))
 	}
-	n, err := account.EndSessions(ctx, s.store, account.EndSession(s.endSession), u.ID, "")
+	n, err := account.EndSessions(ctx, s.store, s.access, u.ID, "")
 	if err != nil {
 		return n, fmt.Errorf("log out user: %w", err)
 	}
@@ -381,7 +371,7 @@ func (s *Service) DisableUser(ctx context.Context, username string) error {
 	if err != nil {
 		return classify(err, "disable user", fmt.Sprintf("user %q", username))
 	}
-	if _, err := account.EndAccess(ctx, s.store, account.EndSession(s.endSession), u.ID, ""); err != nil {
+	if _, err := account.EndAccess(ctx, s.store, s.access, u.ID, ""); err != nil {
 		return fmt.Errorf("disable user: %w", err)
 	}
 	return nil
@@ -409,7 +399,7 @@ func (s *Service) SetPassword(ctx context.Context, in SetPasswordInput) (account
 	if err != nil {
 		return account.Ended{}, fmt.Errorf("hash password: %w", err)
 	}
-	ended, err := account.SetPassword(ctx, s.store, account.EndSession(s.endSession), u.ID, hash, "", s.now())
+	ended, err := account.SetPassword(ctx, s.store, s.access, u.ID, hash, "", s.now())
 	if err != nil {
 		return ended, classify(err, "set password", fmt.Sprintf("user %q", username))
 	}
@@ -593,15 +583,13 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 	}
 	// Take back every grant and token of the client first, so that a client
 	// registered later under the same id inherits neither consent nor tokens.
-	if s.revoke != nil {
-		users, err := s.store.ListUsers(ctx)
-		if err != nil {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("delete client: %w", err)
+	}
+	for _, u := range users {
+		if err := s.access.RevokeGrant(ctx, u.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("delete client: %w", err)
-		}
-		for _, u := range users {
-			if err := s.revoke(ctx, u.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("delete client: %w", err)
-			}
 		}
 	}
 	return classify(s.store.DeleteClient(ctx, id), "delete client", fmt.Sprintf("client %q", id))
