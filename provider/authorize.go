@@ -295,7 +295,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "Sign-in not finished", "Sign in first, then you will be returned to the application.")
 		return
 	}
-	if p.cfg.BrowserSID != nil && (ar.SessionSID == "" || p.cfg.BrowserSID(r) != ar.SessionSID) {
+	if p.cfg.Sessions != nil && (ar.SessionSID == "" || p.cfg.Sessions.SID(r) != ar.SessionSID) {
 		p.errorPage(w, r, http.StatusForbidden, "Request refused",
 			"This sign-in was completed in another browser. Return to the application and start again.")
 		return

@@ -33,6 +33,7 @@ import (
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // Paths of the protocol endpoints, relative to the issuer.
@@ -96,9 +97,9 @@ type Config struct {
 	// client (plain text when nil).
 	Pages *templates.Renderer
 	Now   func() time.Time
-	// BrowserSID returns the sid of the browser session a request carries ("" for
-	// none): the callback issues a code only to the browser that signed in.
-	BrowserSID func(r *http.Request) string
+	// Sessions finds the browser session a request carries: the callback issues
+	// a code only to the browser that signed in (no check when nil).
+	Sessions *session.Manager
 	// ACRValues are the acr values the login UI can satisfy (for discovery).
 	ACRValues []string
 	// LogoutQueued wakes back-channel logout delivery when a session ended here

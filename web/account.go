@@ -9,6 +9,7 @@ import (
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/credentials/totp"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // The account pages need a browser session. Without one, /account/login signs
@@ -17,7 +18,7 @@ import (
 
 func (h *Handler) accountLoginPage(w http.ResponseWriter, r *http.Request) {
 	next := accountNext(r.URL.Query().Get("next"))
-	if sess, _ := h.currentSession(r.Context(), r); sess != nil {
+	if sess, _ := h.sessions.Current(r.Context(), r); sess != nil {
 		http.Redirect(w, r, h.route(next), http.StatusSeeOther)
 		return
 	}
@@ -44,7 +45,7 @@ func (h *Handler) showAccountLogin(w http.ResponseWriter, r *http.Request, statu
 	d := loginData{
 		Action:    h.route(PathAccountLogin),
 		Account:   true,
-		FormToken: h.formToken(stepAccount, h.pendingBinding(w, r)),
+		FormToken: h.formToken(stepAccount, h.sessions.PendingBinding(w, r)),
 		Username:  username,
 		Error:     msg,
 	}
@@ -63,7 +64,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
 		return
 	}
-	if !h.checkFormToken(stepAccount, h.browserBinding(r), r.PostForm.Get("csrf_token")) {
+	if !h.checkFormToken(stepAccount, h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid. Open your account page and sign in again.")
 		return
 	}
@@ -86,8 +87,8 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	now := h.now().UTC()
 	if user.TOTP.Enrolled() {
 		ar := &storage.AuthRequest{
-			ID: newSecret(), MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(accountRequestLifetime),
-			FirstFactorUserID: user.ID, FirstFactorAt: now, FirstFactorBinding: h.pendingBinding(w, r),
+			ID: session.NewSecret(), MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(accountRequestLifetime),
+			FirstFactorUserID: user.ID, FirstFactorAt: now, FirstFactorBinding: h.sessions.PendingBinding(w, r),
 		}
 		if err := h.store.CreateAuthRequest(ctx, ar); err != nil {
 			h.log.ErrorContext(ctx, "create account sign-in", "error", err)
@@ -98,7 +99,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.route(secondFactorURL(ar.ID)), http.StatusSeeOther)
 		return
 	}
-	if _, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false); err != nil {
+	if _, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false); err != nil {
 		h.log.ErrorContext(ctx, "create session", "error", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
 		return
@@ -110,7 +111,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 // accountSession returns the browser's session and person, or sends the browser
 // to sign in.
 func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User) {
-	sess, user := h.currentSession(r.Context(), r)
+	sess, user := h.sessions.Current(r.Context(), r)
 	if sess == nil {
 		http.Redirect(w, r, h.route(PathAccountLogin), http.StatusSeeOther)
 		return nil, nil
@@ -289,7 +290,7 @@ func (h *Handler) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "second factor enrolled", "event", "totp_enrolled", "subject", user.ID, "replaced", user.TOTP.Enrolled(), "address", r.RemoteAddr)
 	d := recoveryData{Codes: codes, Enrolled: true}
 	if ar != nil {
-		if _, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true); err != nil {
+		if _, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true); err != nil {
 			h.log.ErrorContext(ctx, "upgrade session", "error", err)
 		} else {
 			d.ContinueURL, d.ClientName = h.route(PathLogin+"?authRequestID="+ar.ID), h.clientName(ctx, ar.ClientID)

@@ -183,7 +183,7 @@ func (h *Handler) consentState(w http.ResponseWriter, r *http.Request, id string
 		return nil, nil, nil, nil, nil
 	}
 	ctx := r.Context()
-	sess, user := h.currentSession(ctx, r)
+	sess, user := h.sessions.Current(ctx, r)
 	if sess == nil || ar.ConsentSID == "" || sess.SID != ar.ConsentSID {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused",
 			"This approval page does not belong to your current sign-in. Return to the application and start again.")
@@ -374,7 +374,7 @@ func (h *Handler) accountFormToken(sess *storage.Session) string {
 }
 
 func (h *Handler) accountHome(w http.ResponseWriter, r *http.Request) {
-	sess, user := h.currentSession(r.Context(), r)
+	sess, user := h.sessions.Current(r.Context(), r)
 	if sess == nil {
 		http.Redirect(w, r, h.route(PathAccountLogin+"?next="+url.QueryEscape(PathAccount)), http.StatusSeeOther)
 		return
@@ -409,7 +409,7 @@ func (h *Handler) showAccountHome(w http.ResponseWriter, r *http.Request, status
 	now := h.now()
 	for _, s := range sessions {
 		// An idle session is over, even before the janitor ends it.
-		if s.Expired(now) || (s.SID != sess.SID && s.Idle(now, h.cfg.SessionIdle)) {
+		if s.Expired(now) || (s.SID != sess.SID && h.sessions.Idle(s, now)) {
 			continue
 		}
 		d.Sessions = append(d.Sessions, accountSession{
@@ -436,7 +436,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) (*storage.
 		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
 		return nil, nil, false
 	}
-	sess, user := h.currentSession(r.Context(), r)
+	sess, user := h.sessions.Current(r.Context(), r)
 	if sess == nil {
 		http.Redirect(w, r, h.route(PathAccountLogin+"?next="+url.QueryEscape(PathAccount)), http.StatusSeeOther)
 		return nil, nil, false
@@ -488,7 +488,7 @@ func (h *Handler) accountSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if scope == "all" {
-		h.clearSessionCookie(w)
+		h.sessions.ClearCookie(w)
 		h.render(w, r, http.StatusOK, "error", "Signed out", templates.Message{Message: "You are signed out everywhere. Every app you used in those sessions was told."})
 		return
 	}
@@ -516,11 +516,6 @@ func (h *Handler) endSessions(ctx context.Context, userID, keepSID string, all b
 // endSession ends one session, with its back-channel logout notices.
 func (h *Handler) endSession(ctx context.Context, s *storage.Session) error {
 	return h.access.EndSession(ctx, s)
-}
-
-func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: h.cookieName, Value: "", Path: h.cookiePath, MaxAge: -1,
-		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
 }
 
 // accountPassword changes the password: the current one is required, and every

@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // The device authorization grant's pages (RFC 8628). A person enters the user
@@ -83,7 +84,7 @@ func (h *Handler) showDevice(w http.ResponseWriter, r *http.Request, status int,
 	// The form token is bound to this browser (a cookie set with the form), so
 	// a form fetched elsewhere cannot be posted from here.
 	h.render(w, r, status, "device", "Connect a device", deviceData{
-		FormToken: h.formToken(stepDevice, h.pendingBinding(w, r)), UserCode: typed, Error: msg,
+		FormToken: h.formToken(stepDevice, h.sessions.PendingBinding(w, r)), UserCode: typed, Error: msg,
 	})
 }
 
@@ -96,7 +97,7 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
 		return
 	}
-	if !h.checkFormToken(stepDevice, h.browserBinding(r), r.PostForm.Get("csrf_token")) {
+	if !h.checkFormToken(stepDevice, h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid any more. Open the page again and enter the code.")
 		return
 	}
@@ -131,7 +132,7 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	// nothing is stored until someone signs in (pending requests are sealed in
 	// their ids), and it lives no longer than the device's code.
 	ar := &storage.AuthRequest{
-		ID: newSecret(), ClientID: d.ClientID, ResponseType: policy.GrantDeviceCode,
+		ID: session.NewSecret(), ClientID: d.ClientID, ResponseType: policy.GrantDeviceCode,
 		Scopes: slices.Clone(d.Scopes), State: d.DeviceCodeHash, MaxAge: -1,
 		CreatedAt: now, ExpiresAt: d.ExpiresAt,
 	}

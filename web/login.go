@@ -105,7 +105,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess, user := h.currentSession(ctx, r)
+	sess, user := h.sessions.Current(ctx, r)
 	usable := sess != nil && h.sessionSatisfies(sess, ar)
 	none := slices.Contains(ar.Prompt, "none")
 	forceLogin := !none && (slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account"))
@@ -201,7 +201,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 	h.render(w, r, status, "login", "Sign in", loginData{
 		Action:        h.route(PathLogin),
 		AuthRequestID: ar.ID,
-		FormToken:     h.formToken("login", ar.ID+"\x00"+h.pendingBinding(w, r)),
+		FormToken:     h.formToken("login", ar.ID+"\x00"+h.sessions.PendingBinding(w, r)),
 		ClientName:    h.clientName(r.Context(), ar.ClientID),
 		Username:      username,
 		Error:         msg,
@@ -222,7 +222,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
-	if id == "" && h.checkFormToken(stepAccount, h.browserBinding(r), r.PostForm.Get("csrf_token")) {
+	if id == "" && h.checkFormToken(stepAccount, h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
 		// The account sign-in form, posted here.
 		h.accountLoginSubmit(w, r)
 		return
@@ -235,7 +235,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// The form token binds the form to its auth request and to this browser
 	// (a cookie set with the form), so a form fetched elsewhere cannot be posted
 	// from here, nor this one for another request.
-	if !h.checkFormToken("login", id+"\x00"+h.browserBinding(r), r.PostForm.Get("csrf_token")) {
+	if !h.checkFormToken("login", id+"\x00"+h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
 		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
 		return
 	}
@@ -270,7 +270,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A new session id on every sign-in (no fixation); the old one ends.
-	sess, err := h.newSession(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false)
+	sess, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false)
 	if err != nil {
 		h.log.ErrorContext(ctx, "create session", "error", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")

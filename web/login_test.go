@@ -19,6 +19,7 @@ import (
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
 	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // heldStore is a real store whose user lookups (one per password check) are
@@ -118,10 +119,10 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
-	cookie := &http.Cookie{Name: h.pendingCookie, Value: strings.Repeat("b", 43)}
+	cookie := &http.Cookie{Name: h.sessions.PendingCookieName(), Value: strings.Repeat("b", 43)}
 	return &testEnv{
 		h: h, mux: mux, store: st, clock: clock, ar: ar, cookie: cookie,
-		token: h.formToken("login", ar.ID+"\x00"+sessionKey(cookie.Value)),
+		token: h.formToken("login", ar.ID+"\x00"+session.Key(cookie.Value)),
 	}
 }
 
@@ -259,15 +260,15 @@ func TestShortIdleSessionKeptAlive(t *testing.T) {
 	value := strings.Repeat("s", 43)
 	now := e.clock.Now()
 	if err := e.store.CreateSession(ctx, &storage.Session{
-		ID: sessionKey(value), SID: "sid-1", UserID: "u-alice", AuthTime: now, AMR: []string{AMRPassword}, ACR: ACRPassword,
+		ID: session.Key(value), SID: "sid-1", UserID: "u-alice", AuthTime: now, AMR: []string{AMRPassword}, ACR: ACRPassword,
 		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	fetch := func() *storage.Session {
 		r := httptest.NewRequest(http.MethodGet, "/account/totp", nil)
-		r.AddCookie(&http.Cookie{Name: e.h.cookieName, Value: value})
-		s, _ := e.h.currentSession(ctx, r)
+		r.AddCookie(&http.Cookie{Name: e.h.sessions.CookieName(), Value: value})
+		s, _ := e.h.sessions.Current(ctx, r)
 		return s
 	}
 	for i := 1; i <= 10; i++ {

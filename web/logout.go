@@ -125,7 +125,7 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 			lr.clientID = hint.ClientID
 		}
 	}
-	if r.Method == http.MethodPost && !h.hasSessionCookie(r) && logoutFromBrowser(r) {
+	if r.Method == http.MethodPost && !h.sessions.HasCookie(r) && logoutFromBrowser(r) {
 		// A browser's cross-site POST does not carry the SameSite=Lax session
 		// cookie: go on as a top-level GET, which does, with what was verified
 		// sealed. A POST from a back end (no browser headers) is answered here,
@@ -142,13 +142,6 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 // back end's HTTP client sends neither.
 func logoutFromBrowser(r *http.Request) bool {
 	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != ""
-}
-
-// hasSessionCookie reports whether the request carries a session cookie (live
-// or not).
-func (h *Handler) hasSessionCookie(r *http.Request) bool {
-	c, err := r.Cookie(h.cookieName)
-	return err == nil && c.Value != ""
 }
 
 // logoutContinue resumes a POST to the end-session endpoint that carried no
@@ -174,11 +167,11 @@ func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
 
 // logoutDecide decides between signing out at once and asking.
 func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
-	if !h.hasSessionCookie(r) {
+	if !h.sessions.HasCookie(r) {
 		h.logoutWithoutCookie(w, r, lr)
 		return
 	}
-	sess, user := h.currentSession(r.Context(), r)
+	sess, user := h.sessions.Current(r.Context(), r)
 	switch {
 	case sess == nil:
 		// This browser's session has already ended: nothing to end.
@@ -255,7 +248,7 @@ func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 		redirectURI: v.Get("post_logout_redirect_uri"),
 		state:       v.Get("state"),
 	}
-	sess, _ := h.currentSession(r.Context(), r)
+	sess, _ := h.sessions.Current(r.Context(), r)
 	if sess == nil {
 		// Signed out meanwhile (another tab, expiry): nothing to end.
 		h.logoutSignedOut(w, r, lr, logoutSignedOutData{})
@@ -384,11 +377,8 @@ type logoutSignedOutData struct {
 // otherwise it shows the signed-out page (or, when a named sign-in was not
 // ended, says so).
 func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, data logoutSignedOutData) {
-	if _, err := r.Cookie(h.cookieName); err == nil {
-		http.SetCookie(w, &http.Cookie{
-			Name: h.cookieName, Value: "", Path: h.cookiePath, MaxAge: -1,
-			HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
-		})
+	if _, err := r.Cookie(h.sessions.CookieName()); err == nil {
+		h.sessions.ClearCookie(w)
 	}
 	if to := h.logoutRedirect(r.Context(), lr); to != "" {
 		w.Header().Set("Cache-Control", "no-store")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // Server-to-server logout (issue 12, item 6): GET or POST /end_session with an
@@ -81,7 +82,7 @@ func newHintEnv(t *testing.T) *hintEnv {
 		{ID: "sess-alice", SID: "sid-alice", UserID: "u-alice"},
 		{ID: "sess-alice-2", SID: "sid-alice-2", UserID: "u-alice"},
 		{ID: "sess-bob", SID: "sid-bob", UserID: "u-bob"},
-		{ID: sessionKey(hintCookieValue), SID: "sid-cookie", UserID: "u-alice"},
+		{ID: session.Key(hintCookieValue), SID: "sid-cookie", UserID: "u-alice"},
 	} {
 		s.AuthTime, s.CreatedAt, s.LastSeen, s.ExpiresAt = now, now, now, now.Add(time.Hour)
 		s.AMR, s.ACR = []string{AMRPassword}, ACRPassword
@@ -118,7 +119,7 @@ func (he *hintEnv) endSession(method string, params url.Values, header ...string
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i] == "Cookie" {
-			r.AddCookie(&http.Cookie{Name: he.h.cookieName, Value: header[i+1]})
+			r.AddCookie(&http.Cookie{Name: he.h.sessions.CookieName(), Value: header[i+1]})
 			continue
 		}
 		r.Header.Set(header[i], header[i+1])
@@ -173,7 +174,7 @@ func TestLogoutHintWithoutCookieEndsNamedSession(t *testing.T) {
 			if got := he.endedSIDs(); !slices.Equal(got, []string{"sid-alice"}) {
 				t.Fatalf("ended %v, want [sid-alice] through EndSession (back-channel notices)", got)
 			}
-			for _, id := range []string{"sess-alice-2", "sess-bob", sessionKey(hintCookieValue)} {
+			for _, id := range []string{"sess-alice-2", "sess-bob", session.Key(hintCookieValue)} {
 				if !he.live(t, id) {
 					t.Errorf("session %s ended too", id)
 				}

@@ -58,7 +58,7 @@ func ResetMFA(ctx context.Context, store storage.Users, userID string) error {
 // startSecondFactor records on ar that userID passed the first factor at
 // firstAt, binds that to this browser, and sends it to the code page.
 func (h *Handler) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, userID string, firstAt time.Time) {
-	binding := h.pendingBinding(w, r)
+	binding := h.sessions.PendingBinding(w, r)
 	_, err := h.store.UpdateAuthRequest(r.Context(), ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
 			return storage.ErrConflict
@@ -97,7 +97,7 @@ func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id st
 		return nil
 	}
 	ar, err := h.store.GetAuthRequest(r.Context(), id)
-	if err != nil || ar.Expired(h.now()) || ar.Done || ar.FirstFactorUserID == "" || !h.boundToBrowser(r, ar) {
+	if err != nil || ar.Expired(h.now()) || ar.Done || ar.FirstFactorUserID == "" || !h.sessions.BoundToBrowser(r, ar) {
 		refuse()
 		return nil
 	}
@@ -166,7 +166,7 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not check the code. Please try again.")
 		return
 	}
-	sess, err := h.newSession(ctx, w, r, userID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true)
+	sess, err := h.sessions.Start(ctx, w, r, userID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true)
 	if err != nil {
 		h.log.ErrorContext(ctx, "create session", "error", err)
 		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")

@@ -1,32 +1,31 @@
-// Package web owns every page a person sees on Signet: the browser session cookie,
-// the login form, the second step (TOTP code or recovery code, step-up), the
-// account page that enrols and manages the second factor, error pages, and the
-// security headers and cross-origin checks around them. It marks an auth request
-// done in storage (subject, auth_time, amr, acr, session id) and then sends the
-// browser to the provider's callback, which issues the code.
+// Package web owns every page a person sees on Signet: the login form, the second
+// step (TOTP code or recovery code, step-up), consent, the account page that
+// enrols and manages the second factor, logout and device pages, and the
+// cross-origin checks and brute-force throttling around them. It marks an auth
+// request done in storage (subject, auth_time, amr, acr, session id) and then
+// sends the browser to the provider's callback, which issues the code.
 //
-// It does not speak the token protocol (provider/ does) and never imports it: main
-// hands it the callback URL function. Password hashing lives in
-// web/credentials/password, the codes, their replay protection and throttling in
-// web/credentials/totp. The management service (cmd/signet/internal/admin) and the
-// demo relying party (cmd/signet/internal/demorp) are not pages and live with main.
+// It does not speak the token protocol (provider/ does) and never imports it nor
+// calls into it: the two meet through storage and the packages below both. The
+// browser session is web/session's, what ends access (sessions, grants) is
+// web/account's, the templates and their renderer are templates/'s. Password
+// hashing lives in web/credentials/password, the codes, their replay protection
+// and throttling in web/credentials/totp. The management service
+// (cmd/signet/internal/admin) and the demo relying party
+// (cmd/signet/internal/demorp) are not pages and live with main.
 package web
 
 import (
 	"cmp"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/signet-idp/signet/storage"
@@ -34,6 +33,7 @@ import (
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/credentials/totp"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // Config configures the pages.
@@ -51,8 +51,12 @@ type Config struct {
 	// who enrolled one, and where a client or acr_values asks for it) or
 	// MFARequired (everyone, enrolling at the next sign-in if needed).
 	MFAPolicy string
-	// Issuer is shown on every page and decides whether cookies are Secure.
-	Issuer          string
+	// Issuer is shown on every page and decides whether cookies are Secure
+	// (for the Pages and Sessions New builds when they are nil).
+	Issuer string
+	// Sessions is the browser session (main builds it, to share it with the
+	// provider). When nil, New builds one from SessionLifetime and SessionIdle.
+	Sessions        *session.Manager
 	SessionLifetime time.Duration
 	// SessionIdle ends a session unused for this long (zero: no idle limit).
 	SessionIdle time.Duration
@@ -120,21 +124,15 @@ type Scope struct {
 
 // Handler serves the pages.
 type Handler struct {
-	cfg        Config
-	store      storage.Store
-	pages      *templates.Renderer
-	access     AccessEnder
-	now        func() time.Time
-	log        *slog.Logger
-	secure     bool
-	cookieName string
-	// cookiePath scopes the cookies to the issuer's path ("/" without one).
-	cookiePath string
-	// pendingCookie names the cookie that binds a half-done sign-in (password
-	// passed, second factor not yet) to the browser that passed the password.
-	pendingCookie string
-	totp          *totp.Authenticator
-	mfaRequired   bool
+	cfg         Config
+	store       storage.Store
+	pages       *templates.Renderer
+	access      AccessEnder
+	now         func() time.Time
+	log         *slog.Logger
+	sessions    *session.Manager
+	totp        *totp.Authenticator
+	mfaRequired bool
 	// accounts and addresses count failed sign-ins per username and per client
 	// address.
 	accounts  *throttle
@@ -177,18 +175,11 @@ func New(cfg Config) (*Handler, error) {
 	// No more checks of one account run at once than it has tries: the others
 	// wait for the outcome instead of being turned away.
 	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))
-	h.secure = strings.HasPrefix(cfg.Issuer, "https://")
-	h.cookieName, h.pendingCookie = "signet_session", "signet_pending"
-	h.cookiePath = cmp.Or(cfg.BasePath, "/")
-	switch {
-	case h.secure && cfg.BasePath == "":
-		// __Host- pins the cookie to this host, path / and Secure.
-		h.cookieName, h.pendingCookie = "__Host-signet_session", "__Host-signet_pending"
-	case h.secure:
-		// __Host- demands path /, which would hand the session to every other
-		// application on this host; under a path, __Secure- keeps it Secure
-		// and the path keeps it Signet's.
-		h.cookieName, h.pendingCookie = "__Secure-signet_session", "__Secure-signet_pending"
+	if h.sessions = cfg.Sessions; h.sessions == nil {
+		h.sessions = session.New(session.Config{
+			Store: cfg.Store, Issuer: cfg.Issuer, BasePath: cfg.BasePath,
+			Lifetime: cfg.SessionLifetime, Idle: cfg.SessionIdle, End: cfg.Access, Now: cfg.Now, Log: cfg.Log,
+		})
 	}
 	label := "Signet"
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Hostname() != "" {
@@ -260,141 +251,4 @@ func (h *Handler) formToken(step, authRequestID string) string {
 
 func (h *Handler) checkFormToken(step, authRequestID, token string) bool {
 	return hmac.Equal([]byte(h.formToken(step, authRequestID)), []byte(token))
-}
-
-// newSecret returns a 256-bit random value, base64url.
-func newSecret() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func sessionKey(cookieValue string) string {
-	sum := sha256.Sum256([]byte(cookieValue))
-	return hex.EncodeToString(sum[:])
-}
-
-// currentSession returns the browser's live session, or nil.
-func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage.Session, *storage.User) {
-	c, err := r.Cookie(h.cookieName)
-	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		return nil, nil
-	}
-	s, err := h.store.GetSession(ctx, sessionKey(c.Value))
-	now := h.now()
-	if err != nil || s.Expired(now) {
-		return nil, nil
-	}
-	if s.Idle(now, h.cfg.SessionIdle) {
-		h.endSession(ctx, s)
-		return nil, nil
-	}
-	u, err := h.store.GetUser(ctx, s.UserID)
-	if err != nil || u.Disabled {
-		return nil, nil
-	}
-	// Record use, at most once a minute (a write per page would be waste), and
-	// often enough that a short idle limit sees the activity.
-	if s.TouchDue(now, h.cfg.SessionIdle) {
-		if ns, err := h.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
-			x.LastSeen = now.UTC()
-			return nil
-		}); err == nil {
-			s = ns
-		}
-	}
-	return s, u
-}
-
-// BrowserSID returns the sid of the browser's live session, or "".
-func (h *Handler) BrowserSID(r *http.Request) string {
-	if s, _ := h.currentSession(r.Context(), r); s != nil {
-		return s.SID
-	}
-	return ""
-}
-
-// pendingBinding returns the SHA-256 (hex) of the browser's pending-sign-in
-// cookie, setting a new random one when the browser has none. The value is reused
-// while it lives, so that sign-ins in two tabs do not undo each other.
-func (h *Handler) pendingBinding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(h.pendingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
-		return sessionKey(c.Value)
-	}
-	value := newSecret()
-	http.SetCookie(w, &http.Cookie{
-		Name: h.pendingCookie, Value: value, Path: h.cookiePath, MaxAge: int(pendingCookieLifetime / time.Second),
-		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
-	})
-	return sessionKey(value)
-}
-
-// browserBinding is the hash of the browser's binding cookie, or "" without one.
-func (h *Handler) browserBinding(r *http.Request) string {
-	if c, err := r.Cookie(h.pendingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 128 {
-		return sessionKey(c.Value)
-	}
-	return "none"
-}
-
-// pendingCookieLifetime bounds the pending-sign-in cookie; the auth request it
-// binds expires sooner.
-const pendingCookieLifetime = time.Hour
-
-// boundToBrowser reports whether the request comes from the browser that passed
-// the first factor of ar.
-func (h *Handler) boundToBrowser(r *http.Request, ar *storage.AuthRequest) bool {
-	c, err := r.Cookie(h.pendingCookie)
-	if err != nil || len(c.Value) < 32 || len(c.Value) > 128 || ar.FirstFactorBinding == "" {
-		return false
-	}
-	return hmac.Equal([]byte(sessionKey(c.Value)), []byte(ar.FirstFactorBinding))
-}
-
-// newSession starts a browser session for userID with a fresh id (no fixation),
-// ending the one the browser had. With keepSID, a session of the same person that
-// is replaced (a step-up) keeps its public sid, which applications already hold.
-func (h *Handler) newSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, acr string, keepSID bool) (*storage.Session, error) {
-	now := h.now().UTC()
-	sid := newSecret()[:22]
-	created := now
-	replaced := ""
-	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" && len(c.Value) <= 128 {
-		key := sessionKey(c.Value)
-		if old, err := h.store.GetSession(ctx, key); err == nil {
-			if keepSID && old.UserID == userID && !old.Expired(now) {
-				// A step-up: the same session goes on under a new cookie. The
-				// old record goes once the new one exists, so that the sid is
-				// never without a live session (token requests check for one).
-				sid, created, replaced = old.SID, old.CreatedAt, key
-			} else {
-				// Another sign-in replaces the session: end it properly, so its
-				// apps are told and its session-bound tokens die.
-				h.endSession(ctx, old)
-			}
-		}
-	}
-	value := newSecret()
-	sess := &storage.Session{
-		ID: sessionKey(value), SID: sid, UserID: userID,
-		AuthTime: now, AMR: amr, ACR: acr,
-		CreatedAt: created, LastSeen: now, ExpiresAt: now.Add(h.cfg.SessionLifetime),
-	}
-	if err := h.store.CreateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	if replaced != "" {
-		if err := h.store.DeleteSession(ctx, replaced); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.log.ErrorContext(ctx, "delete the session replaced by a step-up", "error", err)
-		}
-	}
-	h.setSessionCookie(w, value, sess.ExpiresAt)
-	return sess, nil
-}
-
-func (h *Handler) setSessionCookie(w http.ResponseWriter, value string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName, Value: value, Path: h.cookiePath, Expires: expires,
-		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
-	})
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/totp"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // File names inside data_dir.
@@ -121,8 +122,12 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	// admin service and the janitor; the provider delivers the logout notices
 	// it queues as soon as it says so.
 	access := account.New(flowStore, log, now)
-	// The pages are built after the provider; this reaches them once they are.
-	var browserSID func(*http.Request) string
+	// The browser session: the pages sign in and out with it, the provider's
+	// callback checks whose browser it is.
+	sessions := session.New(session.Config{
+		Store: flowStore, Issuer: cfg.Issuer, BasePath: basePath,
+		Lifetime: lt.Session.D(), Idle: lt.SessionIdle.D(), End: access, Now: now, Log: log,
+	})
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, BasePath: basePath, Store: flowStore, Keys: km, Scopes: scopes, Ping: store.Ping,
 		Lifetimes: provider.Lifetimes{
@@ -142,7 +147,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 		JWKSMaxAge:     cfg.Keys.JWKSCacheLifetime.D(),
 		Pages:          pages,
 		LogoutQueued:   access.Queued(),
-		BrowserSID:     func(r *http.Request) string { return browserSID(r) },
+		Sessions:       sessions,
 		Now:            now,
 		Log:            log,
 	})
@@ -152,13 +157,12 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.provider, s.access = p, access
 	wh, err := web.New(web.Config{
 		Store: flowStore, Hasher: hasher, CookieKey: secrets.CookieKey, Issuer: cfg.Issuer, BasePath: basePath,
-		Log:             log,
-		TOTPKey:         totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
-		MFAPolicy:       cfg.MFA.Policy,
-		SessionLifetime: lt.Session.D(),
-		SessionIdle:     lt.SessionIdle.D(),
-		Pages:           pages,
-		TrustedProxies:  cfg.trustedProxies(),
+		Log:            log,
+		TOTPKey:        totp.DeriveKey(secrets.CookieKey), // not the KEK: keys rewrap must not change it
+		MFAPolicy:      cfg.MFA.Policy,
+		Sessions:       sessions,
+		Pages:          pages,
+		TrustedProxies: cfg.trustedProxies(),
 		Throttle: web.ThrottleConfig{
 			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
 			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),
@@ -179,7 +183,6 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	browserSID = wh.BrowserSID
 	s.web = wh
 	s.admin = admin.New(admin.Config{
 		Store: store, Hasher: hasher, Now: now, Log: log,
