@@ -172,7 +172,7 @@ func (w *issRedirect) WriteHeader(status int) {
 		loc := w.Header().Get("Location")
 		if strings.HasPrefix(loc, w.redirectURI) {
 			if u, err := url.Parse(loc); err == nil && !u.Query().Has("iss") {
-				w.Header().Set("Location", appendQuery(loc, url.Values{"iss": {w.issuer}}))
+				w.Header().Set("Location", policy.AppendQuery(loc, url.Values{"iss": {w.issuer}}))
 			}
 		}
 	}
@@ -240,30 +240,7 @@ func loopbackWithoutPort(uri string) (string, bool) {
 // redirectError sends an OAuth error to a redirect URI already checked against the
 // client's registration, with the issuer (RFC 9207).
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oidc.Error) {
-	http.Redirect(w, r, ErrorRedirectURL(p.cfg.Issuer, redirectURI, state, string(e.ErrorType), e.Description), http.StatusFound)
-}
-
-// ErrorRedirectURL builds the redirect that returns an authorization error to the
-// client. redirectURI must already be known to be registered for it.
-func ErrorRedirectURL(issuer, redirectURI, state, errCode, description string) string {
-	v := url.Values{}
-	v.Set("error", errCode)
-	if description != "" {
-		v.Set("error_description", description)
-	}
-	if state != "" {
-		v.Set("state", state)
-	}
-	v.Set("iss", issuer)
-	return appendQuery(redirectURI, v)
-}
-
-func appendQuery(uri string, v url.Values) string {
-	sep := "?"
-	if strings.Contains(uri, "?") {
-		sep = "&"
-	}
-	return uri + sep + v.Encode()
+	http.Redirect(w, r, policy.ErrorRedirectURL(p.cfg.Issuer, redirectURI, state, string(e.ErrorType), e.Description), http.StatusFound)
 }
 
 func truncate(s string, n int) string {
@@ -318,7 +295,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Set("iss", p.cfg.Issuer)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, appendQuery(ar.RedirectURI, v), http.StatusFound)
+	http.Redirect(w, r, policy.AppendQuery(ar.RedirectURI, v), http.StatusFound)
 }
 
 // resourceKey carries the authorization request's resource parameter to

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,77 +29,7 @@ const (
 	logoutFirstRetry = 5 * time.Second
 	logoutMaxRetry   = 10 * time.Minute
 	logoutBatch      = 20
-	maxIDTokenHint   = 16 << 10
 )
-
-// IDTokenHint is what an id_token_hint says, once its signature is verified.
-type IDTokenHint struct {
-	Subject  string
-	SID      string
-	ClientID string
-}
-
-// VerifyIDTokenHint checks that hint is an ID token this issuer signed with a
-// published key. Expiry is not checked: an expired ID token is a valid hint for
-// logout (OpenID Connect RP-Initiated Logout 1.0, section 2).
-func (p *Provider) VerifyIDTokenHint(hint string) (IDTokenHint, error) {
-	if hint == "" || len(hint) > maxIDTokenHint {
-		return IDTokenHint{}, errors.New("id_token_hint is empty or too long")
-	}
-	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
-	if err != nil || len(jws.Signatures) != 1 {
-		return IDTokenHint{}, errors.New("id_token_hint is not a signed JWT")
-	}
-	h := jws.Signatures[0].Header
-	if h.ExtraHeaders["typ"] != nil && h.ExtraHeaders["typ"] != "JWT" {
-		return IDTokenHint{}, errors.New("id_token_hint is not an ID token")
-	}
-	key, ok := p.keys.Snapshot().Lookup(h.KeyID)
-	if !ok || key.JWK.Algorithm != h.Algorithm {
-		return IDTokenHint{}, errors.New("id_token_hint is not signed by a published key")
-	}
-	payload, err := jws.Verify(key.JWK.Key)
-	if err != nil {
-		return IDTokenHint{}, errors.New("id_token_hint signature does not verify")
-	}
-	var c struct {
-		Issuer   string          `json:"iss"`
-		Subject  string          `json:"sub"`
-		SID      string          `json:"sid"`
-		AZP      string          `json:"azp"`
-		Audience json.RawMessage `json:"aud"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != p.cfg.Issuer || c.Subject == "" {
-		return IDTokenHint{}, errors.New("id_token_hint is not an ID token of this issuer")
-	}
-	client := c.AZP
-	if client == "" {
-		var one string
-		var many []string
-		if json.Unmarshal(c.Audience, &one) == nil {
-			client = one
-		} else if json.Unmarshal(c.Audience, &many) == nil && len(many) == 1 {
-			client = many[0]
-		}
-	}
-	return IDTokenHint{Subject: c.Subject, SID: c.SID, ClientID: client}, nil
-}
-
-// PostLogoutRedirect returns where to send the browser after logout: uri with
-// state, when uri is registered exactly for clientID; otherwise "".
-func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri, state string) string {
-	if clientID == "" || uri == "" || strings.Contains(uri, "#") {
-		return ""
-	}
-	c, err := p.store.GetClient(ctx, clientID)
-	if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, uri) {
-		return ""
-	}
-	if state == "" {
-		return uri
-	}
-	return appendQuery(uri, url.Values{"state": {state}})
-}
 
 // logoutClaims is a back-channel logout token.
 type logoutClaims struct {

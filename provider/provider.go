@@ -40,7 +40,7 @@ import (
 const (
 	PathDiscovery  = "/.well-known/openid-configuration"
 	PathAuthorize  = "/authorize"
-	PathCallback   = "/authorize/callback"
+	PathCallback   = policy.PathCallback
 	PathToken      = "/oauth/token"
 	PathIntrospect = "/oauth/introspect"
 	PathUserinfo   = "/userinfo"
@@ -291,11 +291,6 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.cfg.Pages.ErrorPage(w, r, status, title, message)
-}
-
-// CallbackURL is where the login UI sends the browser once an auth request is done.
-func (p *Provider) CallbackURL(authRequestID string) string {
-	return p.cfg.BasePath + PathCallback + "?id=" + url.QueryEscape(authRequestID)
 }
 
 // loginURL is where the library sends the browser to sign in (op.Client's

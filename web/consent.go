@@ -161,7 +161,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar *storage.Aut
 		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
 		return
 	}
-	http.Redirect(w, r, h.cfg.CallbackURL(ar.ID), http.StatusSeeOther)
+	http.Redirect(w, r, policy.CallbackURL(h.cfg.BasePath, ar.ID), http.StatusSeeOther)
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/credentials/password"
 )
@@ -378,5 +379,5 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 // redirectError returns an OAuth error to the request's registered redirect URI.
 func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, code, desc string) {
 	h.store.DeleteAuthRequest(r.Context(), ar.ID)
-	http.Redirect(w, r, h.cfg.ErrorRedirectURL(ar.RedirectURI, ar.State, code, desc), http.StatusFound)
+	http.Redirect(w, r, policy.ErrorRedirectURL(h.cfg.Issuer, ar.RedirectURI, ar.State, code, desc), http.StatusFound)
 }

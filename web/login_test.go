@@ -81,15 +81,13 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	st := &heldStore{Store: bolt}
 	clock := &testClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	cfg := Config{
-		Store:            st,
-		Hasher:           password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2),
-		TOTPKey:          [32]byte{1},
-		Issuer:           "http://signet.test",
-		SessionLifetime:  time.Hour,
-		CallbackURL:      func(id string) string { return "/callback?id=" + id },
-		ErrorRedirectURL: func(uri, state, code, desc string) string { return uri + "?error=" + code },
-		Now:              clock.Now,
-		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:           st,
+		Hasher:          password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2),
+		TOTPKey:         [32]byte{1},
+		Issuer:          "http://signet.test",
+		SessionLifetime: time.Hour,
+		Now:             clock.Now,
+		Log:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-idp/signet/provider/idtoken"
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -67,7 +69,7 @@ var logoutParamLimits = map[string]int{
 // logoutRequest is a logout as the application asked for it.
 type logoutRequest struct {
 	// hint is a verified id_token_hint, or nil.
-	hint *IDTokenHint
+	hint *idtoken.Hint
 	// hintRejected is set when the request carried an id_token_hint that did
 	// not verify.
 	hintRejected bool
@@ -191,7 +193,7 @@ func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logout
 // logoutHintIsSession reports whether a verified id_token_hint was issued in session
 // s: its sid is the session's (or, without sid, its subject is the session's
 // person).
-func logoutHintIsSession(hint IDTokenHint, s *storage.Session) bool {
+func logoutHintIsSession(hint idtoken.Hint, s *storage.Session) bool {
 	if hint.Subject == "" || hint.Subject != s.UserID {
 		return false
 	}
@@ -338,7 +340,7 @@ func (h *Handler) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr
 // logoutNamedSession returns the live session a verified id_token_hint names, or
 // nil and why not: the hint must carry a sid, be issued to a registered client,
 // and the session with that sid must be its subject's and not expired.
-func (h *Handler) logoutNamedSession(ctx context.Context, hint IDTokenHint) (*storage.Session, string, error) {
+func (h *Handler) logoutNamedSession(ctx context.Context, hint idtoken.Hint) (*storage.Session, string, error) {
 	if hint.SID == "" || hint.Subject == "" {
 		return nil, "id_token_hint names no session", nil
 	}
@@ -395,10 +397,14 @@ func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr log
 // logoutRedirect returns where to send the browser after logout, or "":
 // only a URI registered exactly for the request's client, without fragment.
 func (h *Handler) logoutRedirect(ctx context.Context, lr logoutRequest) string {
-	if h.cfg.PostLogoutRedirect == nil || lr.clientID == "" || lr.redirectURI == "" || strings.Contains(lr.redirectURI, "#") {
+	if lr.clientID == "" || lr.redirectURI == "" || strings.Contains(lr.redirectURI, "#") {
 		return ""
 	}
-	return h.cfg.PostLogoutRedirect(ctx, lr.clientID, lr.redirectURI, lr.state)
+	c, err := h.store.GetClient(ctx, lr.clientID)
+	if err != nil {
+		return ""
+	}
+	return policy.PostLogoutRedirect(c.PostLogoutRedirectURIs, lr.redirectURI, lr.state)
 }
 
 // logoutClientName returns the display name of a registered client.
@@ -416,11 +422,11 @@ func (h *Handler) logoutClientName(ctx context.Context, id string) (string, bool
 	return c.ID, true
 }
 
-func (h *Handler) logoutVerifyHint(raw string) (IDTokenHint, error) {
-	if h.cfg.VerifyIDTokenHint == nil {
-		return IDTokenHint{}, errors.New("id_token_hint verification is not configured")
+func (h *Handler) logoutVerifyHint(raw string) (idtoken.Hint, error) {
+	if h.cfg.Hints == nil {
+		return idtoken.Hint{}, errors.New("id_token_hint verification is not configured")
 	}
-	return h.cfg.VerifyIDTokenHint(raw)
+	return h.cfg.Hints.VerifyHint(raw)
 }
 
 var errLogoutParams = errors.New("logout parameters too long or repeated")
@@ -498,7 +504,7 @@ func (h *Handler) logoutOpen(sealed string) (logoutRequest, bool) {
 	}
 	lr := logoutRequest{clientID: s.ClientID, redirectURI: s.RedirectURI, state: s.State, hintRejected: s.Rejected}
 	if s.Hinted {
-		lr.hint = &IDTokenHint{Subject: s.Subject, SID: s.SID, ClientID: s.ClientID}
+		lr.hint = &idtoken.Hint{Subject: s.Subject, SID: s.SID, ClientID: s.ClientID}
 	}
 	return lr, true
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/provider/idtoken"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/session"
 )
@@ -58,23 +59,17 @@ func newHintEnv(t *testing.T) *hintEnv {
 	he := &hintEnv{logs: &syncBuffer{}}
 	he.testEnv = newTestEnv(t, func(c *Config) {
 		c.Log = slog.New(slog.NewTextHandler(he.logs, nil))
-		c.VerifyIDTokenHint = func(raw string) (IDTokenHint, error) {
-			parts := strings.Split(raw, "|")
-			if len(parts) != 3 {
-				return IDTokenHint{}, errors.New("not a hint")
-			}
-			return IDTokenHint{Subject: parts[0], SID: parts[1], ClientID: parts[2]}, nil
-		}
-		c.PostLogoutRedirect = func(_ context.Context, clientID, uri, state string) string {
-			if clientID == "app" && uri == "https://rp.test/out" {
-				return uri + "?state=" + url.QueryEscape(state)
-			}
-			return ""
-		}
+		c.Hints = pipeHints{}
 		c.Access = hintEnder{he}
 	})
 	ctx := context.Background()
 	now := he.clock.Now()
+	if _, err := he.store.UpdateClient(ctx, "app", func(c *storage.Client) error {
+		c.PostLogoutRedirectURIs = []string{"https://rp.test/out"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := he.store.CreateUser(ctx, &storage.User{ID: "u-bob", Username: "bob", PasswordHash: "x", CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +86,17 @@ func newHintEnv(t *testing.T) *hintEnv {
 		}
 	}
 	return he
+}
+
+// pipeHints reads an id_token_hint as "sub|sid|client".
+type pipeHints struct{}
+
+func (pipeHints) VerifyHint(raw string) (idtoken.Hint, error) {
+	parts := strings.Split(raw, "|")
+	if len(parts) != 3 {
+		return idtoken.Hint{}, errors.New("not a hint")
+	}
+	return idtoken.Hint{Subject: parts[0], SID: parts[1], ClientID: parts[2]}, nil
 }
 
 // hintEnder records the sessions it ends, or fails with failEnd.

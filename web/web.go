@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/signet-idp/signet/provider/idtoken"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/account"
@@ -60,12 +61,7 @@ type Config struct {
 	SessionLifetime time.Duration
 	// SessionIdle ends a session unused for this long (zero: no idle limit).
 	SessionIdle time.Duration
-	// CallbackURL returns where the browser goes once an auth request is done.
-	CallbackURL func(authRequestID string) string
-	// ErrorRedirectURL builds the redirect that returns an OAuth error to a
-	// registered redirect URI (with iss).
-	ErrorRedirectURL func(redirectURI, state, errCode, description string) string
-	Now              func() time.Time
+	Now         func() time.Time
 	// Log receives the security events of the pages and the errors they
 	// handle (nothing is logged when nil).
 	Log *slog.Logger
@@ -74,12 +70,9 @@ type Config struct {
 	// revokes grants: main passes the *account.Ender the provider listens to;
 	// when nil, New makes one on Store.
 	Access AccessEnder
-	// VerifyIDTokenHint checks an id_token_hint's signature and issuer (not its
-	// expiry) and says whose it is.
-	VerifyIDTokenHint func(hint string) (IDTokenHint, error)
-	// PostLogoutRedirect returns uri with state when uri is registered for
-	// clientID as a post-logout redirect URI, or "".
-	PostLogoutRedirect func(ctx context.Context, clientID, uri, state string) string
+	// Hints verifies the id_token_hint of a logout (an *idtoken.Verifier on the
+	// issuer's keys); without it every hint is rejected.
+	Hints HintVerifier
 	// Scopes describes every scope a person may be asked to approve.
 	Scopes []Scope
 	// Throttle sets the brute-force limits (DefaultThrottle for zero fields).
@@ -107,12 +100,13 @@ type AccessEnder interface {
 
 var _ AccessEnder = (*account.Ender)(nil)
 
-// IDTokenHint is what a verified id_token_hint says.
-type IDTokenHint struct {
-	Subject  string
-	SID      string
-	ClientID string
+// HintVerifier checks an id_token_hint's signature and issuer (not its expiry)
+// and says whose it is.
+type HintVerifier interface {
+	VerifyHint(raw string) (idtoken.Hint, error)
 }
+
+var _ HintVerifier = (*idtoken.Verifier)(nil)
 
 // Scope is a scope as the consent page shows it.
 type Scope struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/obs"
 	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/provider/idtoken"
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
@@ -167,18 +168,10 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 			AccountFree: cfg.Throttle.AccountFailures, AddressFree: cfg.Throttle.AddressFailures,
 			Base: cfg.Throttle.BaseLockout.D(), Max: cfg.Throttle.MaxLockout.D(),
 		},
-		CallbackURL: p.CallbackURL,
-		Access:      access,
-		VerifyIDTokenHint: func(hint string) (web.IDTokenHint, error) {
-			h, err := p.VerifyIDTokenHint(hint)
-			return web.IDTokenHint(h), err
-		},
-		PostLogoutRedirect: p.PostLogoutRedirect,
-		Scopes:             scopeRegistry(cfg),
-		ErrorRedirectURL: func(redirectURI, state, code, desc string) string {
-			return provider.ErrorRedirectURL(cfg.Issuer, redirectURI, state, code, desc)
-		},
-		Now: now,
+		Access: access,
+		Hints:  idtoken.NewVerifier(cfg.Issuer, km),
+		Scopes: scopeRegistry(cfg),
+		Now:    now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
