@@ -12,109 +12,8 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/web/credentials/throttle"
 )
-
-func TestThrottleBackoffAndClear(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newThrottle(3, 30*time.Second, 5*time.Minute, 100)
-	for i := 1; i <= 2; i++ {
-		if th.fail("alice", now) {
-			t.Fatalf("locked after %d failures, want after 3", i)
-		}
-	}
-	if !th.fail("alice", now) {
-		t.Fatal("not locked after the free failures")
-	}
-	if locked, until := th.locked("alice", now); !locked || until != now.Add(30*time.Second) {
-		t.Fatalf("first lock: %v until %s", locked, until)
-	}
-	th.fail("alice", now) // the next failure doubles the lock
-	if _, until := th.locked("alice", now); until != now.Add(time.Minute) {
-		t.Fatalf("second lock until %s, want +1m", until)
-	}
-	for range 20 {
-		th.fail("alice", now)
-	}
-	if _, until := th.locked("alice", now); until != now.Add(5*time.Minute) {
-		t.Fatalf("lock is not capped: until %s", until)
-	}
-	// The lock clears by itself.
-	if locked, _ := th.locked("alice", now.Add(5*time.Minute)); locked {
-		t.Fatal("lock did not clear after max")
-	}
-	if locked, _ := th.locked("bob", now); locked {
-		t.Fatal("another key is locked")
-	}
-	if !th.forget("alice") {
-		t.Fatal("forget of a known key reported false")
-	}
-	if locked, _ := th.locked("alice", now); locked {
-		t.Fatal("locked after forget")
-	}
-}
-
-// TestThrottleBoundedMemory floods the throttle with distinct keys (addresses):
-// its size never passes the cap.
-func TestThrottleBoundedMemory(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newThrottle(100, time.Second, time.Minute, 1000)
-	for i := range 50_000 {
-		th.fail(fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255), now)
-		if len(th.entries) > 1000 {
-			t.Fatalf("%d entries after %d keys, cap 1000", len(th.entries), i+1)
-		}
-	}
-}
-
-// TestThrottleReserve: checks are charged before they run, so checks in flight
-// cannot together exceed the free failures (or, after a lock, one try); a pass
-// forgets the failures and a check that did not run is refunded.
-func TestThrottleReserve(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newThrottle(5, 30*time.Second, 5*time.Minute, 100)
-	var last int
-	reserved := func(at time.Time) int {
-		n := 0
-		for range 40 {
-			if last = th.reserve("alice", at); last == reserved {
-				n++
-			}
-		}
-		return n
-	}
-	if got := reserved(now); got != 5 || last != triesInUse {
-		t.Fatalf("%d checks reserved at once, want 5 (then %d, want triesInUse)", got, last)
-	}
-	for i := range 5 {
-		if locked := th.settle("alice", now, checkFailed); locked != (i == 4) {
-			t.Fatalf("failure %d: locked = %v", i+1, locked)
-		}
-	}
-	if got := reserved(now.Add(29 * time.Second)); got != 0 || last != lockedOut {
-		t.Fatalf("%d checks reserved while locked (answer %d)", got, last)
-	}
-	now = now.Add(30 * time.Second)
-	if got := reserved(now); got != 1 {
-		t.Fatalf("%d checks reserved after the lock cleared, want 1", got)
-	}
-	th.settle("alice", now, checkRefunded) // it did not run: the try is back
-	if got := reserved(now); got != 1 {
-		t.Fatalf("%d checks reserved after a refund, want 1", got)
-	}
-	th.settle("alice", now, checkPassed)
-	if len(th.entries) != 0 {
-		t.Fatalf("a pass left %d entries", len(th.entries))
-	}
-	if got := reserved(now); got != 5 {
-		t.Fatalf("%d checks reserved after a pass, want 5", got)
-	}
-	for range 5 {
-		th.settle("alice", now, checkRefunded)
-	}
-	if len(th.entries) != 0 {
-		t.Fatalf("refunds left %d entries", len(th.entries))
-	}
-}
 
 // TestGateBoundsWaiters: past its width, a gate lets only a few wait, only
 // briefly, and turns the rest away at once.
@@ -251,8 +150,8 @@ func TestAddressLockSharedThroughStore(t *testing.T) {
 		}
 	}
 	// Another replica: the same store, nothing in memory.
-	old := e.h.addresses
-	e.h.addresses = newThrottle(old.free, old.base, old.max, old.cap)
+	old, d := e.h.addresses, DefaultThrottle
+	e.h.addresses = throttle.New(3, d.Base, d.Max, d.MaxEntries)
 	w := e.login("alice", testPassword, addr)
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("the right password from an address locked on another replica: %d (Retry-After %q), want 429", w.Code, w.Header().Get("Retry-After"))
@@ -261,7 +160,7 @@ func TestAddressLockSharedThroughStore(t *testing.T) {
 		t.Fatalf("another address: %d, want 401 (checked, not locked)", w.Code)
 	}
 	// The lock ends by itself.
-	e.clock.Advance(old.max + time.Second)
+	e.clock.Advance(old.Max() + time.Second)
 	if w := e.login("alice", testPassword, addr); w.Code != http.StatusSeeOther {
 		t.Fatalf("after the lock: %d", w.Code)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/throttle"
 	"github.com/signet-idp/signet/web/credentials/totp"
 	"github.com/signet-idp/signet/web/session"
 )
@@ -129,8 +130,8 @@ type Handler struct {
 	mfaRequired bool
 	// accounts and addresses count failed sign-ins per username and per client
 	// address.
-	accounts  *throttle
-	addresses *throttle
+	accounts  *throttle.Throttle
+	addresses *throttle.Throttle
 	// gate bounds the checks of one account running, and waiting, at once.
 	gate *gate
 }
@@ -164,8 +165,8 @@ func New(cfg Config) (*Handler, error) {
 	tc, d := cfg.Throttle, DefaultThrottle
 	tc.AccountFree, tc.AddressFree = cmp.Or(tc.AccountFree, d.AccountFree), cmp.Or(tc.AddressFree, d.AddressFree)
 	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
-	h.accounts = newThrottle(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
-	h.addresses = newThrottle(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
+	h.accounts = throttle.New(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
+	h.addresses = throttle.New(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
 	// No more checks of one account run at once than it has tries: the others
 	// wait for the outcome instead of being turned away.
 	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))

@@ -19,20 +19,21 @@ import (
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/throttle"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
 // Service does every management operation directly on a store. It is
 // complete when New returns and safe for concurrent use.
 type Service struct {
-	store  storage.Store
-	hasher *password.Hasher
-	now    func() time.Time
-	log    *slog.Logger
-	keys   KeyController
-	rewrap Rewrapper
-	access *account.Ender
-	unlock func(username string) bool
+	store    storage.Store
+	hasher   *password.Hasher
+	now      func() time.Time
+	log      *slog.Logger
+	keys     KeyController
+	rewrap   Rewrapper
+	access   *account.Ender
+	lockouts Lockouts
 }
 
 // Config is what a Service works with. main fills it once: the server with
@@ -55,16 +56,23 @@ type Config struct {
 	// notices go out at once; when nil, New makes one on Store (the CLI: the
 	// notices go out when a server runs).
 	Access *account.Ender
-	// Unlock clears the running server's in-memory sign-in throttle for a
-	// username and reports whether it was set; there is none without a server.
-	Unlock func(username string) bool
+	// Lockouts is the running server's in-memory count of failed sign-ins per
+	// account (the pages' *throttle.Throttle), which an unlock clears; there
+	// is none without a server.
+	Lockouts Lockouts
+}
+
+// Lockouts is what an unlock needs of the sign-in throttle (*throttle.Throttle).
+type Lockouts interface {
+	// Forget clears key's failures and lock and reports whether it had any.
+	Forget(key string) bool
 }
 
 // New returns the Service of cfg.
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, log: cfg.Log,
-		keys: cfg.Keys, rewrap: cfg.Rewrap, access: cfg.Access, unlock: cfg.Unlock,
+		keys: cfg.Keys, rewrap: cfg.Rewrap, access: cfg.Access, lockouts: cfg.Lockouts,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -90,8 +98,8 @@ func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error)
 		return false, err
 	}
 	was := false
-	if s.unlock != nil {
-		was = s.unlock(username)
+	if s.lockouts != nil {
+		was = s.lockouts.Forget(throttle.AccountKey(username))
 	}
 	// Written even when nothing is counted here: a replica's memory may hold
 	// failures whose stored count a success elsewhere already cleared.

@@ -24,7 +24,7 @@ func TestUnlockClearsTwoStepBackoff(t *testing.T) {
 			svc, st, _ := newTestService(t, func(c *Config) {
 				if tc.server {
 					// The password throttle has nothing on carol.
-					c.Unlock = func(username string) bool { unlocked = append(unlocked, username); return false }
+					c.Lockouts = recordLockouts{&unlocked}
 				}
 			})
 			if _, err := svc.AddUser(ctx, AddUserInput{Username: "carol", Email: "carol@example.com", Password: "correct horse battery"}); err != nil {
@@ -60,3 +60,8 @@ func TestUnlockClearsTwoStepBackoff(t *testing.T) {
 		})
 	}
 }
+
+// recordLockouts records the keys it is asked to forget, and had none.
+type recordLockouts struct{ keys *[]string }
+
+func (r recordLockouts) Forget(key string) bool { *r.keys = append(*r.keys, key); return false }
