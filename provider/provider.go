@@ -6,8 +6,13 @@
 // per key, access tokens per RFC 9068), the authorization callback that issues
 // codes, scope and claim policy, and CORS.
 //
+// It delivers the back-channel logout notices that ending a session queues
+// (web/account queues them and says so on a channel main hands over).
+//
 // It does not render the pages a person sees (web/ does, and marks auth requests
-// done in storage), hold keys (keys/ does), or persist anything itself (storage/).
+// done in storage; the error page it shows itself is templates/'s), hold keys
+// (keys/ does), or persist anything itself (storage/). It never imports web/ nor
+// calls into it: the browser's session at the callback comes from web/session.
 package provider
 
 import (
