@@ -144,31 +144,11 @@ type User struct {
 	// refresh token issued at or before it is refused, even if revoking it
 	// one by one was interrupted.
 	TokensValidAfter time.Time
-	// SignIn is the wrong-password count and lock of the account, kept with
-	// the person so that every replica on a shared store sees a lockout.
-	SignIn SignInFailures
 	// TOTP is the person's second factor; its zero value means none. Every change
 	// to it goes through UpdateUser, so that checking a code and recording it
 	// (replay, throttling) is one transaction.
 	TOTP TOTP
 }
-
-// SignInFailures counts wrong passwords since the last success (or a long
-// quiet); LockedUntil is when the next password may be checked. Only web
-// interprets it.
-type SignInFailures struct {
-	Count       int       `json:",omitempty"`
-	Last        time.Time `json:",omitzero"`
-	LockedUntil time.Time `json:",omitzero"`
-	// ClearedAt is when the failures were last cleared, by a successful
-	// sign-in or an unlock: a replica forgets what it counted in memory for
-	// the account before then, so that an unlock made on one (or by the CLI in
-	// the database) holds on all.
-	ClearedAt time.Time `json:",omitzero"`
-}
-
-// Counting reports whether wrong passwords are counted against the account.
-func (f SignInFailures) Counting() bool { return f.Count > 0 || !f.LockedUntil.IsZero() }
 
 // TOTP is a person's time-based one-time password (RFC 6238) enrolment and the
 // state that guards it. Only web/credentials/totp interprets it; the secrets

@@ -27,7 +27,11 @@ type Throttle struct {
 	LockedUntil time.Time `json:",omitzero"`
 	// ExpiresAt is when the counter is forgotten (DeleteExpired removes it).
 	ExpiresAt time.Time `json:",omitzero"`
+	// Pending counts checks reserved and not yet settled; a replica that died
+	// holding some gives them back at PendingUntil.
+	Pending      int       `json:",omitempty"`
+	PendingUntil time.Time `json:",omitzero"`
 }
 
 // Zero reports whether the counter holds nothing.
-func (t Throttle) Zero() bool { return t.Failures == 0 && t.LockedUntil.IsZero() }
+func (t Throttle) Zero() bool { return t.Failures == 0 && t.LockedUntil.IsZero() && t.Pending == 0 }

@@ -78,6 +78,10 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.busy(w, r)
 		return
 	}
+	if err != nil && !errors.Is(err, errBadCredentials) {
+		h.serverError(w, r, "account sign-in", err) // storage away: 503 "try again"
+		return
+	}
 	if err != nil {
 		h.log.InfoContext(ctx, "account sign-in failed", "event", "login_failed", "username", auditUsername(username),
 			"reason", failureReason(err), "address", r.RemoteAddr)
@@ -100,8 +104,7 @@ func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false); err != nil {
-		h.log.ErrorContext(ctx, "create session", "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
+		h.serverError(w, r, "create session", err) // 503 "try again" while storage is away
 		return
 	}
 	h.log.InfoContext(ctx, "signed in to the account pages", "event", "login", "subject", user.ID, "address", r.RemoteAddr)
@@ -348,8 +351,7 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 		err = totp.ErrInvalidCode
 	}
 	if err != nil && !errors.Is(err, totp.ErrRejected) && !errors.Is(err, errBadCredentials) {
-		h.log.ErrorContext(ctx, "confirm identity", "subject", user.ID, "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not check your identity. Please try again.")
+		h.serverError(w, r, "confirm identity", err) // storage away: 503 "try again"
 		return
 	}
 	if err != nil {

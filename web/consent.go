@@ -13,6 +13,7 @@ import (
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/account"
+	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
@@ -535,7 +536,13 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request) {
 		h.showAccountHome(w, r, http.StatusBadRequest, sess, user, "", "The new password and its confirmation differ.")
 		return
 	}
-	if _, err := h.checkPassword(r, user.Username, current); err != nil {
+	if _, err := h.checkPassword(r, user.Username, current); errors.Is(err, password.ErrBusy) {
+		h.busy(w, r)
+		return
+	} else if err != nil && !errors.Is(err, errBadCredentials) {
+		h.serverError(w, r, "check the current password", err) // storage away: 503 "try again"
+		return
+	} else if err != nil {
 		h.log.InfoContext(ctx, "password change refused", "event", "password_change_failed", "subject", user.ID, "address", r.RemoteAddr)
 		h.showAccountHome(w, r, http.StatusUnauthorized, sess, user, "", "The current password is incorrect.")
 		return

@@ -254,8 +254,8 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.busy(w, r)
 		return
 	}
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.serverError(w, r, "sign in", err) // "try again in a moment", 503
+	if err != nil && !errors.Is(err, errBadCredentials) {
+		h.serverError(w, r, "sign in", err) // storage away: "try again in a moment", 503
 		return
 	}
 	if err != nil {
@@ -273,8 +273,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// A new session id on every sign-in (no fixation); the old one ends.
 	sess, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false)
 	if err != nil {
-		h.log.ErrorContext(ctx, "create session", "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
+		h.serverError(w, r, "create session", err) // 503 "try again" while storage is away
 		return
 	}
 	h.log.InfoContext(ctx, "signed in", "event", "login", "subject", user.ID, "client", ar.ClientID, "address", r.RemoteAddr)
@@ -311,9 +310,9 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		return nil, errUnknownUser
 	}
 	user, err := h.lookupUser(ctx, username)
-	if errors.Is(err, storage.ErrUnavailable) {
-		// Not a wrong password: nobody can be checked just now, and nothing
-		// is counted against the person or the address.
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// Not a wrong password: storage cannot say just now (or a record is
+		// damaged), and nothing is counted against the person or the address.
 		return nil, err
 	}
 	if err != nil {
@@ -321,14 +320,6 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 			return nil, err
 		}
 		return nil, errUnknownUser
-	}
-	// A lock counted by any replica on the shared store holds here too; it
-	// costs the same hash and gets the same answer as a wrong password.
-	if h.now().Before(user.SignIn.LockedUntil) {
-		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
-			return nil, err
-		}
-		return nil, errAccountLocked
 	}
 	ok, rehash, err := h.cfg.Hasher.Verify(ctx, user.PasswordHash, pw)
 	if errors.Is(err, password.ErrBusy) {
@@ -345,19 +336,7 @@ func (h *Handler) authenticate(ctx context.Context, username, pw string) (*stora
 		if err == nil && ok {
 			return nil, errDisabledUser
 		}
-		// Counted in the background: a write here would make a wrong password
-		// answer slower than an unknown username.
-		go h.storeFailure(context.WithoutCancel(ctx), user.ID)
 		return nil, errWrongPassword
-	}
-	if user.SignIn.Counting() {
-		now := h.now().UTC()
-		if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
-			u.SignIn = storage.SignInFailures{ClearedAt: now}
-			return nil
-		}); err != nil {
-			h.log.WarnContext(ctx, "clear sign-in failures", "subject", user.ID, "error", err)
-		}
 	}
 	if rehash {
 		if enc, err := h.cfg.Hasher.Hash(ctx, pw); err == nil {

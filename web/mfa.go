@@ -162,14 +162,12 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.log.ErrorContext(ctx, "check second factor", "subject", userID, "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not check the code. Please try again.")
+		h.serverError(w, r, "check second factor", err) // 503 "try again" while storage is away
 		return
 	}
 	sess, err := h.sessions.Start(ctx, w, r, userID, []string{AMRPassword, AMROTP, AMRMFA}, ACRMFA, true)
 	if err != nil {
-		h.log.ErrorContext(ctx, "create session", "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
+		h.serverError(w, r, "create session", err) // 503 "try again" while storage is away
 		return
 	}
 	h.log.InfoContext(ctx, "signed in with a second factor", "event", "login", "subject", userID, "client", ar.ClientID, "acr", ACRMFA, "address", r.RemoteAddr)

@@ -86,11 +86,6 @@ func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
 const hashWait = 60 * time.Second
 
-// Accounts is the in-memory count of failed sign-ins per account
-// (throttle.AccountKey): main gives it to the admin service, whose unlock
-// clears it.
-func (h *Handler) Accounts() *throttle.Throttle { return h.accounts }
-
 // addressLocked answers a locked client address at once (no password hashing
 // for a flood) and reports whether it did.
 func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
@@ -133,9 +128,12 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
 	}
 	defer release()
-	res := h.accounts.Reserve(acct, h.now())
-	if res == throttle.LockedOut && h.clearedElsewhere(ctx, username, acct) {
-		res = h.accounts.Reserve(acct, h.now())
+	// The try is charged in the store every replica shares, so that checks
+	// at once on any number of replicas try no more than the account may.
+	key := throttle.AccountStoreKey(acct)
+	res, err := throttle.Reserve(ctx, h.store, key, h.accounts, h.now().UTC())
+	if err != nil {
+		return nil, err // storage cannot say: nothing is checked or counted
 	}
 	switch res {
 	case throttle.LockedOut:
@@ -154,7 +152,12 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// and the account could lock for good.
 	outcome := throttle.CheckRefunded
 	defer func() {
-		if h.accounts.Settle(acct, h.now(), outcome) {
+		locked, err := throttle.Settle(context.WithoutCancel(ctx), h.store, key, h.accounts, h.now().UTC(), outcome)
+		if err != nil {
+			// The reservation lapses by itself (throttle.ReservationLapse).
+			h.log.WarnContext(ctx, "settle an account check", "error", err)
+		}
+		if locked {
 			h.log.WarnContext(ctx, "account locked after repeated failures", "event", "lockout", "address", addr)
 		}
 	}()
@@ -258,25 +261,6 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 	return release, nil
 }
 
-// clearedElsewhere forgets acct's lock in this replica's memory when the
-// person's stored failures were cleared after this replica last counted one
-// (an unlock by the CLI in the database, a success on another replica), and
-// reports whether it did. Known and unknown names pay the same lookup.
-func (h *Handler) clearedElsewhere(ctx context.Context, username, acct string) bool {
-	u, err := h.lookupUser(ctx, username)
-	if err != nil || throttle.AccountKey(u.Username) != acct {
-		return false
-	}
-	if !u.SignIn.ClearedAt.After(h.accounts.LastSeen(acct)) {
-		return false
-	}
-	h.accounts.Forget(acct)
-	return true
-}
-
-// addressKey is the shared counter's key of a client address.
-func addressKey(addr string) string { return "address:" + addr }
-
 // addressLock reports whether addr is locked, and until when: by the failures
 // this replica counted, or by those every replica counted in the store.
 func (h *Handler) addressLock(ctx context.Context, addr string) (bool, time.Time) {
@@ -284,62 +268,24 @@ func (h *Handler) addressLock(ctx context.Context, addr string) (bool, time.Time
 	if locked, until := h.addresses.Locked(addr, now); locked {
 		return true, until
 	}
-	c, err := h.store.GetThrottle(ctx, addressKey(addr))
+	until, err := throttle.LockedUntil(ctx, h.store, throttle.AddressStoreKey(addr), now)
 	if err != nil {
 		// The sign-in itself needs the store; it will say so.
 		h.log.WarnContext(ctx, "read the address throttle", "address", addr, "error", err)
 		return false, time.Time{}
 	}
-	if now.Before(c.ExpiresAt) && now.Before(c.LockedUntil) {
-		return true, c.LockedUntil
-	}
-	return false, time.Time{}
+	return !until.IsZero(), until
 }
 
 // addressFailed counts a failure of addr, in memory and in the store that
 // every replica shares, and reports whether addr is now locked.
 func (h *Handler) addressFailed(ctx context.Context, addr string) bool {
-	t, now := h.addresses, h.now().UTC()
-	locked := t.Fail(addr, now)
-	c, err := h.store.UpdateThrottle(context.WithoutCancel(ctx), addressKey(addr), func(c *storage.Throttle) {
-		if !now.Before(c.ExpiresAt) {
-			*c = storage.Throttle{} // forgotten: a long quiet starts over
-		}
-		c.Failures++
-		c.Last = now
-		if d := t.LockFor(c.Failures); d > 0 {
-			c.LockedUntil = now.Add(d)
-		}
-		c.ExpiresAt = c.Last.Add(t.Quiet())
-		if c.LockedUntil.After(c.Last) {
-			c.ExpiresAt = c.LockedUntil.Add(t.Quiet())
-		}
-	})
+	now := h.now().UTC()
+	locked := h.addresses.Fail(addr, now)
+	stored, err := throttle.Fail(context.WithoutCancel(ctx), h.store, throttle.AddressStoreKey(addr), h.addresses.Limits, now)
 	if err != nil {
 		h.log.WarnContext(ctx, "count an address failure", "address", addr, "error", err)
-		return locked
 	}
-	return locked || now.Before(c.LockedUntil)
+	return locked || stored
 }
 
-// storeFailure counts a wrong password on the person's record, with the same
-// rule as the account throttle (Free failures, then Base doubling up to Max),
-// so that a lockout holds on every replica that shares the store, not only the
-// one that counted it.
-func (h *Handler) storeFailure(ctx context.Context, userID string) {
-	t, now := h.accounts, h.now().UTC()
-	if _, err := h.store.UpdateUser(ctx, userID, func(u *storage.User) error {
-		f := &u.SignIn
-		if !f.LockedUntil.IsZero() && now.Sub(f.Last) > t.Quiet() {
-			*f = storage.SignInFailures{ClearedAt: f.ClearedAt} // a long quiet after a lock starts over
-		}
-		f.Count++
-		f.Last = now
-		if d := t.LockFor(f.Count); d > 0 {
-			f.LockedUntil = now.Add(d)
-		}
-		return nil
-	}); err != nil {
-		h.log.WarnContext(ctx, "count sign-in failure", "subject", userID, "error", err)
-	}
-}

@@ -8,10 +8,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/credentials/throttle"
 )
 
@@ -97,44 +97,49 @@ func TestClientAddress(t *testing.T) {
 	}
 }
 
-// TestUnlockElsewhereClearsMemoryLock: wrong passwords counted in this
-// replica's memory lock the account; once the stored failures are cleared
-// after them (an unlock by the CLI in a shared database, a success on another
-// replica), this replica lets the right password in too.
-func TestUnlockElsewhereClearsMemoryLock(t *testing.T) {
+// TestAccountLockSharedAndUnlocked: wrong passwords counted by one replica
+// lock the account on another that shares the store (nothing is kept in
+// memory), and an unlock in the store (the CLI's, from anywhere) lets the
+// right password in on both at once.
+func TestAccountLockSharedAndUnlocked(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 3 })
-	ctx := context.Background()
+	other := e.replica(t)
 	for i := range 3 {
 		if w := e.login("alice", "a wrong password", testAddr(i)); w.Code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d: %d", i, w.Code)
 		}
 	}
-	// The stored count is written in the background: wait for all three.
-	var u *storage.User
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		var err error
-		if u, err = e.store.GetUserByUsername(ctx, "alice"); err != nil {
-			t.Fatal(err)
-		}
-		if u.SignIn.Count == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stored failures: %+v", u.SignIn)
+	for name, mux := range map[string]*http.ServeMux{"this replica": e.mux, "another replica": other} {
+		if w := e.loginVia(mux, "alice", testPassword, testAddr(10)); w.Code != http.StatusUnauthorized {
+			t.Fatalf("the right password on a locked account (%s): %d", name, w.Code)
 		}
 	}
-	if w := e.login("alice", testPassword, testAddr(10)); w.Code != http.StatusUnauthorized {
-		t.Fatalf("the right password on a locked account: %d", w.Code)
+	key := throttle.AccountStoreKey("Alice")
+	if was, err := throttle.Unlock(context.Background(), e.store, key, e.clock.Now()); err != nil || !was {
+		t.Fatalf("unlock: %v %v", was, err)
 	}
-	e.clock.Advance(time.Second)
-	if _, err := e.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
-		u.SignIn = storage.SignInFailures{ClearedAt: e.clock.Now()}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if w := e.loginVia(other, "alice", testPassword, testAddr(11)); w.Code != http.StatusSeeOther {
+		t.Fatalf("the right password after the unlock: %d\n%s", w.Code, w.Body)
 	}
-	if w := e.login("alice", testPassword, testAddr(11)); w.Code != http.StatusSeeOther {
-		t.Fatalf("the right password after the stored failures were cleared: %d\n%s", w.Code, w.Body)
+}
+
+// TestParallelGuessesAcrossReplicas: wrong passwords sent all at once to two
+// replicas get at most the free failures checked in all.
+func TestParallelGuessesAcrossReplicas(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 5 })
+	other := e.replica(t)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		mux := e.mux
+		if i%2 == 1 {
+			mux = other
+		}
+		wg.Go(func() { e.loginVia(mux, "alice", "a wrong password", testAddr(i)) })
+	}
+	wg.Wait()
+	if got := e.store.lookups.Load(); got > 5 {
+		t.Errorf("%d guesses at once on two replicas made %d password checks, want at most 5", n, got)
 	}
 }
 
@@ -150,9 +155,8 @@ func TestAddressLockSharedThroughStore(t *testing.T) {
 		}
 	}
 	// Another replica: the same store, nothing in memory.
-	old, d := e.h.addresses, DefaultThrottle
-	e.h.addresses = throttle.New(3, d.Base, d.Max, d.MaxEntries)
-	w := e.login("alice", testPassword, addr)
+	other := e.replica(t)
+	w := e.loginVia(other, "alice", testPassword, addr)
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("the right password from an address locked on another replica: %d (Retry-After %q), want 429", w.Code, w.Header().Get("Retry-After"))
 	}
@@ -160,8 +164,8 @@ func TestAddressLockSharedThroughStore(t *testing.T) {
 		t.Fatalf("another address: %d, want 401 (checked, not locked)", w.Code)
 	}
 	// The lock ends by itself.
-	e.clock.Advance(old.Max() + time.Second)
-	if w := e.login("alice", testPassword, addr); w.Code != http.StatusSeeOther {
+	e.clock.Advance(DefaultThrottle.Max + time.Second)
+	if w := e.loginVia(other, "alice", testPassword, addr); w.Code != http.StatusSeeOther {
 		t.Fatalf("after the lock: %d", w.Code)
 	}
 }

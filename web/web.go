@@ -130,8 +130,8 @@ type Handler struct {
 	mfaRequired bool
 	// accounts and addresses count failed sign-ins per username and per client
 	// address.
-	accounts  *throttle.Throttle
-	addresses *throttle.Throttle
+	accounts  throttle.Limits  // the counts are in the store (throttle.Reserve)
+	addresses *throttle.Memory // and in the store (throttle.Fail)
 	// gate bounds the checks of one account running, and waiting, at once.
 	gate *gate
 }
@@ -165,8 +165,8 @@ func New(cfg Config) (*Handler, error) {
 	tc, d := cfg.Throttle, DefaultThrottle
 	tc.AccountFree, tc.AddressFree = cmp.Or(tc.AccountFree, d.AccountFree), cmp.Or(tc.AddressFree, d.AddressFree)
 	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
-	h.accounts = throttle.New(tc.AccountFree, tc.Base, tc.Max, tc.MaxEntries)
-	h.addresses = throttle.New(tc.AddressFree, tc.Base, tc.Max, tc.MaxEntries)
+	h.accounts = throttle.Limits{Free: tc.AccountFree, Base: tc.Base, Max: tc.Max}
+	h.addresses = throttle.NewMemory(throttle.Limits{Free: tc.AddressFree, Base: tc.Base, Max: tc.Max}, tc.MaxEntries)
 	// No more checks of one account run at once than it has tries: the others
 	// wait for the outcome instead of being turned away.
 	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))

@@ -180,7 +180,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	s.admin = admin.New(admin.Config{
 		Store: store, Hasher: hasher, Now: now, Log: log,
 		Keys: km, Rewrap: rewrapper(cfg, km),
-		Access: access, Lockouts: wh.Accounts(),
+		Access: access,
 	})
 
 	notFound := func(w http.ResponseWriter, r *http.Request) {

@@ -33,12 +33,11 @@ type Service struct {
 	keys     KeyController
 	rewrap   Rewrapper
 	access   *account.Ender
-	lockouts Lockouts
 }
 
 // Config is what a Service works with. main fills it once: the server with
-// its keys, its account.Ender and its sign-in throttle; the CLI with the
-// store it opened (the same session and grant semantics).
+// its keys and its account.Ender; the CLI with the store it opened (the same
+// session and grant semantics).
 type Config struct {
 	Store  storage.Store
 	Hasher *password.Hasher
@@ -56,23 +55,13 @@ type Config struct {
 	// notices go out at once; when nil, New makes one on Store (the CLI: the
 	// notices go out when a server runs).
 	Access *account.Ender
-	// Lockouts is the running server's in-memory count of failed sign-ins per
-	// account (the pages' *throttle.Throttle), which an unlock clears; there
-	// is none without a server.
-	Lockouts Lockouts
-}
-
-// Lockouts is what an unlock needs of the sign-in throttle (*throttle.Throttle).
-type Lockouts interface {
-	// Forget clears key's failures and lock and reports whether it had any.
-	Forget(key string) bool
 }
 
 // New returns the Service of cfg.
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, hasher: cfg.Hasher, now: cfg.Now, log: cfg.Log,
-		keys: cfg.Keys, rewrap: cfg.Rewrap, access: cfg.Access, lockouts: cfg.Lockouts,
+		keys: cfg.Keys, rewrap: cfg.Rewrap, access: cfg.Access,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -87,28 +76,16 @@ func New(cfg Config) *Service {
 }
 
 // UnlockUser clears the person's sign-in lockout after wrong passwords and the
-// backoff after wrong two-step codes, and reports whether either was set. The
-// password throttle is counted on the user and in each running server's memory
-// (the stored ClearedAt makes every replica forget what it counted before the
-// unlock, whether or not this service can reach it); the two-step code backoff
-// is stored on the user.
+// backoff after wrong two-step codes, and reports whether either was set. Both
+// are in the store, so the unlock holds on every server at once, whether or
+// not one runs.
 func (s *Service) UnlockUser(ctx context.Context, username string) (bool, error) {
 	u, err := s.user(ctx, username)
 	if err != nil {
 		return false, err
 	}
-	was := false
-	if s.lockouts != nil {
-		was = s.lockouts.Forget(throttle.AccountKey(username))
-	}
-	// Written even when nothing is counted here: a replica's memory may hold
-	// failures whose stored count a success elsewhere already cleared.
-	now := s.now().UTC()
-	if _, err := s.store.UpdateUser(ctx, u.ID, func(u *storage.User) error {
-		was = was || s.now().Before(u.SignIn.LockedUntil)
-		u.SignIn = storage.SignInFailures{ClearedAt: now}
-		return nil
-	}); err != nil {
+	was, err := throttle.Unlock(ctx, s.store, throttle.AccountStoreKey(u.Username), s.now())
+	if err != nil {
 		return was, classify(err, "clear sign-in lock", fmt.Sprintf("user %q", username))
 	}
 	if backoff(&u.TOTP) {
@@ -355,7 +332,11 @@ func (s *Service) ShowUser(ctx context.Context, username string) (UserInfo, erro
 	}
 	info := userInfo(u)
 	now := s.now()
-	for _, until := range []time.Time{u.SignIn.LockedUntil, u.TOTP.LockedUntil} {
+	locked, err := throttle.LockedUntil(ctx, s.store, throttle.AccountStoreKey(u.Username), now)
+	if err != nil {
+		return UserInfo{}, classify(err, "read the sign-in lock", fmt.Sprintf("user %q", username))
+	}
+	for _, until := range []time.Time{locked, u.TOTP.LockedUntil} {
 		if now.Before(until) && until.After(info.LockedUntil) {
 			info.LockedUntil = until
 		}
