@@ -442,7 +442,12 @@ func (p *Provider) revokeWithAssertion(next http.Handler) http.Handler {
 		ctx, token := r.Context(), r.PostForm.Get("token")
 		st := &opStorage{p: p}
 		if r.PostForm.Get("token_type_hint") != "access_token" {
-			if userID, tokenID, err := st.GetRefreshTokenInfo(ctx, c.ID, token); err == nil {
+			userID, tokenID, err := st.GetRefreshTokenInfo(ctx, c.ID, token)
+			if errors.Is(err, storage.ErrUnavailable) {
+				p.unavailable(w, r, err)
+				return
+			}
+			if err == nil {
 				if oerr := st.RevokeToken(ctx, tokenID, userID, c.ID); oerr != nil {
 					op.RevocationRequestError(w, r, oerr)
 					return

@@ -195,6 +195,9 @@ const refreshTokenIDPrefix = "rt:"
 // GetRefreshTokenInfo identifies a refresh token presented for revocation.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	rt, _, err := s.p.lookupRefresh(ctx, token)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return "", "", err // the library answers server_error: nothing was revoked
+	}
 	if err != nil || rt.ClientID != clientID {
 		// Not ours to revoke: the library then tries it as an access token and
 		// otherwise answers 200, as RFC 7009 requires.

@@ -226,10 +226,10 @@ func New(cfg Config) (*Provider, error) {
 	mux.HandleFunc("GET "+PathCallback, p.callback)
 	// The library serves userinfo, introspection and revocation through op.Storage.
 	// Each records the presented token for the JWT checks (jwtaccess.go).
-	mux.Handle("GET "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))))))
-	mux.Handle("POST "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))))))
-	mux.Handle("POST "+PathIntrospect, noStore(p.outageAware(presentedFormToken(http.HandlerFunc(p.introspect)))))
-	mux.Handle("POST "+PathRevoke, noStore(p.outageAware(presentedFormToken(p.revokeWithAssertion(o)))))
+	mux.Handle("GET "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))), false)))
+	mux.Handle("POST "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))), false)))
+	mux.Handle("POST "+PathIntrospect, noStore(p.outageAware(presentedFormToken(http.HandlerFunc(p.introspect)), false)))
+	mux.Handle("POST "+PathRevoke, noStore(p.outageAware(presentedFormToken(p.revokeWithAssertion(o)), true)))
 	c := cors.New(cors.Options{
 		AllowOriginFunc: p.origins.allowed,
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},

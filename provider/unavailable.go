@@ -14,14 +14,19 @@ import (
 // held; a negative one is sent only if storage still answers a ping, and
 // otherwise becomes 503 temporarily_unavailable with Retry-After (RFC 7009
 // section 2.2.1 names it for revocation). Positive answers cost nothing extra.
-func (p *Provider) outageAware(next http.Handler) http.Handler {
+//
+// Revocation is held whatever it answers (always): its 200 also stands for
+// "unknown token, nothing to do", which a storage error can produce too, and a
+// client that believes its token revoked when it is not is worse than one
+// told to try again.
+func (p *Provider) outageAware(next http.Handler, always bool) http.Handler {
 	if p.cfg.Ping == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		held := &heldResponse{header: http.Header{}, status: http.StatusOK}
 		next.ServeHTTP(held, r)
-		if held.negative() {
+		if always || held.negative() {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			err := p.cfg.Ping(ctx)
 			cancel()

@@ -22,6 +22,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
 	"github.com/signet-idp/signet/web/credentials/throttle"
 )
@@ -465,6 +466,11 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 			status, m := app.postForm(introspectPath, url.Values{"token": {token}})
 			if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
 				t.Errorf("introspection on replica %d while PostgreSQL is down: %d %v", replica, status, m)
+			}
+			// Never a 200 that the client would take for "revoked".
+			status, m = app.postForm(provider.PathRevoke, url.Values{"token": {token}})
+			if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
+				t.Errorf("revocation on replica %d while PostgreSQL is down: %d %v", replica, status, m)
 			}
 		}
 		for _, probe := range []string{"/readyz", "/healthz"} {
