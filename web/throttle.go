@@ -288,4 +288,3 @@ func (h *Handler) addressFailed(ctx context.Context, addr string) bool {
 	}
 	return locked || stored
 }
-

@@ -26,13 +26,13 @@ import (
 // Service does every management operation directly on a store. It is
 // complete when New returns and safe for concurrent use.
 type Service struct {
-	store    storage.Store
-	hasher   *password.Hasher
-	now      func() time.Time
-	log      *slog.Logger
-	keys     KeyController
-	rewrap   Rewrapper
-	access   *account.Ender
+	store  storage.Store
+	hasher *password.Hasher
+	now    func() time.Time
+	log    *slog.Logger
+	keys   KeyController
+	rewrap Rewrapper
+	access *account.Ender
 }
 
 // Config is what a Service works with. main fills it once: the server with
