@@ -45,7 +45,7 @@ func (v *Verifier) VerifyHint(hint string) (Hint, error) {
 	if hint == "" || len(hint) > maxHint {
 		return Hint{}, errors.New("id_token_hint is empty or too long")
 	}
-	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(hint, []jose.SignatureAlgorithm{jose.RS256, jose.ES256}) // an ID token is compact; JSON serialization is refused
 	if err != nil || len(jws.Signatures) != 1 {
 		return Hint{}, errors.New("id_token_hint is not a signed JWT")
 	}

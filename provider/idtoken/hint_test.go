@@ -69,16 +69,28 @@ func TestVerifyHint(t *testing.T) {
 		t.Errorf("azp: %+v, %v", h, err)
 	}
 	for name, raw := range map[string]string{
-		"empty":          "",
-		"too long":       strings.Repeat("a", maxHint+1),
-		"garbled":        "not.a.jwt",
-		"foreign issuer": sign(t, km, jose.RS256, map[string]any{"iss": "https://other.test", "sub": "u1", "aud": "app"}, false),
-		"no subject":     sign(t, km, jose.RS256, map[string]any{"iss": issuer, "aud": "app"}, false),
-		"access token":   sign(t, km, jose.RS256, map[string]any{"iss": issuer, "sub": "u1", "aud": "app"}, true),
-		"tampered":       tok[:len(tok)-4] + "AAAA",
+		"empty":           "",
+		"too long":        strings.Repeat("a", maxHint+1),
+		"garbled":         "not.a.jwt",
+		"foreign issuer":  sign(t, km, jose.RS256, map[string]any{"iss": "https://other.test", "sub": "u1", "aud": "app"}, false),
+		"no subject":      sign(t, km, jose.RS256, map[string]any{"iss": issuer, "aud": "app"}, false),
+		"access token":    sign(t, km, jose.RS256, map[string]any{"iss": issuer, "sub": "u1", "aud": "app"}, true),
+		"tampered":        tok[:len(tok)-4] + "AAAA",
+		"JSON serialized": jsonSerialized(t, tok),
 	} {
 		if h, err := v.VerifyHint(raw); err == nil {
 			t.Errorf("%s: accepted as %+v", name, h)
 		}
 	}
+}
+
+// jsonSerialized is tok, a valid compact JWS, in the JSON serialization: the
+// same signature, a form no ID token takes.
+func jsonSerialized(t *testing.T, tok string) string {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws.FullSerialize()
 }
