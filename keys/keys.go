@@ -4,10 +4,10 @@
 // in-memory snapshot from which every token is signed and the JWKS is served.
 //
 // It does not know about tokens, clients or HTTP routing: the provider asks it for a
-// signer by algorithm and for the published public keys. Private keys leave this
-// package only inside a Signer: never serialised, and only unsealed in memory
-// (Signer.Key hands the crypto.Signer to zitadel's op.SigningKey, which the library
-// requires); the signing path never touches storage.
+// signer by algorithm and for the published public keys. A private key never
+// leaves this package: a Signer signs with it and does not hand it out (Signet
+// signs every token itself; zitadel's op.SigningKey is not given one), and the
+// signing path never touches storage.
 package keys
 
 import (
@@ -64,8 +64,6 @@ type Signer struct {
 	jwt       jose.Signer
 	atJWT     jose.Signer
 	logoutJWT jose.Signer
-	// private is the private key (for op.SigningKey); it never leaves the process.
-	private crypto.Signer
 }
 
 // SignJWT signs payload as a JWS with typ "JWT" and returns its compact form.
@@ -76,15 +74,6 @@ func (s *Signer) SignAccessToken(payload []byte) (string, error) { return sign(s
 
 // SignLogoutToken signs payload as a JWS with typ "logout+jwt".
 func (s *Signer) SignLogoutToken(payload []byte) (string, error) { return sign(s.logoutJWT, payload) }
-
-// SignatureAlgorithm, Key and ID make a Signer an op.SigningKey.
-func (s *Signer) SignatureAlgorithm() jose.SignatureAlgorithm { return s.Alg }
-
-// Key returns the private key for op.SigningKey.
-func (s *Signer) Key() any { return s.private }
-
-// ID returns the kid.
-func (s *Signer) ID() string { return s.KID }
 
 func sign(js jose.Signer, payload []byte) (string, error) {
 	obj, err := js.Sign(payload)
@@ -479,7 +468,7 @@ func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for %s: %w", kid, err)
 	}
-	return &Signer{KID: kid, Alg: alg, jwt: jwt, atJWT: at, logoutJWT: lo, private: priv}, nil
+	return &Signer{KID: kid, Alg: alg, jwt: jwt, atJWT: at, logoutJWT: lo}, nil
 }
 
 // generate makes a new key for alg, sealed under the manager's KEK; apply sets

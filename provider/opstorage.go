@@ -247,12 +247,13 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, userID, clientID s
 	return nil
 }
 
+// SigningKey is never what signs: Signet serves the token endpoint itself and
+// signs every token with the signers keys built once (token.go), so the
+// private keys never leave keys. The library would ask for it only to create
+// tokens itself (its token exchange, JWT profile and device grants), which
+// Signet does not route to it.
 func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
-	sg, ok := s.p.keys.Snapshot().Signer(jose.RS256)
-	if !ok {
-		return nil, errors.New("no active RS256 key")
-	}
-	return sg, nil
+	return nil, errors.New("provider: tokens are signed by Signet's own signers, not the library's")
 }
 
 func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -214,9 +218,10 @@ func benchClaims(issuer, client string) (access, id []byte) {
 }
 
 // rawIssue returns the reference for one token response: raw go-jose (signers
-// built once, the server's own keys and kids) signing the access token (RS256,
-// typ at+jwt) and the ID token (idAlg, typ JWT) of the same claims: the
-// signatures a code exchange or a refresh needs, and nothing else.
+// built once, keys of the server's algorithms and sizes, its kids) signing the
+// access token (RS256, typ at+jwt) and the ID token (idAlg, typ JWT) of the
+// same claims: the signatures a code exchange or a refresh needs, and nothing
+// else. (The server's private keys never leave keys.)
 func (bi *benchIssuer) rawIssue(b *testing.B, idAlg jose.SignatureAlgorithm) func() error {
 	b.Helper()
 	snap := bi.srv.keys.Snapshot()
@@ -225,8 +230,18 @@ func (bi *benchIssuer) rawIssue(b *testing.B, idAlg jose.SignatureAlgorithm) fun
 		if !ok {
 			b.Fatalf("no active %s key", alg)
 		}
+		var priv crypto.Signer
+		var err error
+		if alg == jose.ES256 {
+			priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		} else {
+			priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 		js, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{
-			Key: s.Key().(crypto.Signer), KeyID: s.KID, Algorithm: string(alg), Use: "sig",
+			Key: priv, KeyID: s.KID, Algorithm: string(alg), Use: "sig",
 		}}, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 		if err != nil {
 			b.Fatal(err)
