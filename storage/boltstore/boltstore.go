@@ -42,6 +42,7 @@ type Store struct {
 	path         string
 	group        groupCommit
 	observeWrite writeObserver
+	clients      clientCache
 }
 
 // Bucket names. Index buckets are named after what they map.

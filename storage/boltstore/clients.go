@@ -11,6 +11,7 @@ import (
 
 // CreateClient stores c; it returns storage.ErrAlreadyExists when the id is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	defer s.clients.invalidate()
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		if exists(tx, bucketClients, c.ID) {
 			return storage.ErrAlreadyExists
@@ -25,7 +26,13 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient returns the client, or storage.ErrNotFound.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	var c *storage.Client
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("boltstore: get client %q: %w", id, err)
+	}
+	c, gen := s.clients.get(id)
+	if c != nil {
+		return c, nil
+	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		c, err = get[storage.Client](tx, bucketClients, id)
@@ -37,6 +44,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: get client %q: %w", id, err)
 	}
+	s.clients.add(gen, c)
 	return c, nil
 }
 
@@ -58,6 +66,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*storage.Client, error) {
 // transaction. An error from fn is returned as it is and changes nothing; so does
 // an fn that changes ID (an error then).
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*storage.Client) error) (*storage.Client, error) {
+	defer s.clients.invalidate()
 	var c *storage.Client
 	var fnErr error
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -88,6 +97,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(*storage.Cl
 // DeleteClient removes the client, or returns storage.ErrNotFound. It leaves the
 // client's tokens to expire.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clients.invalidate()
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		if !exists(tx, bucketClients, id) {
 			return storage.ErrNotFound

@@ -8,7 +8,8 @@
 // by time that lets DeleteExpired remove expired records incrementally. Records are
 // JSON. Every state transition the contract calls atomic (code redemption,
 // refresh-token rotation and reuse detection, family revocation, the key set's
-// compare-and-swap) happens in one bbolt write transaction.
+// compare-and-swap) happens in one bbolt write transaction. Decoded clients are
+// cached in memory, exactly: only this process can change them (clientcache.go).
 //
 // It does not decide anything about the protocol: it keeps no clock and makes no
 // random values; callers pass the time and decide expiry with the records' own
