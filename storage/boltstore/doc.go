@@ -6,7 +6,8 @@
 // index buckets that answer the contract's secondary look-ups (username, code hash,
 // a user's sessions and families, a family's members), and an expiry index ordered
 // by time that lets DeleteExpired remove expired records incrementally. Records are
-// JSON. Every state transition the contract calls atomic (code redemption,
+// JSON, but for refresh tokens and families, the records of every token answer,
+// which have a compact binary form (codec.go). Every state transition the contract calls atomic (code redemption,
 // refresh-token rotation and reuse detection, family revocation, the key set's
 // compare-and-swap) happens in one bbolt write transaction. Decoded clients are
 // cached in memory, exactly: only this process can change them (clientcache.go).

@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestSchemaVersion(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	_, err = boltstore.Open(path, boltstore.Options{})
-	if !errors.Is(err, boltstore.ErrSchemaTooNew) || !strings.Contains(err.Error(), "schema version 2") {
+	if !errors.Is(err, boltstore.ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d", boltstore.SchemaVersion+1)) {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}
 	if after, _ := os.ReadFile(path); string(after) != string(before) {

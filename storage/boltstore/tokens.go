@@ -99,7 +99,7 @@ func revokeIssued(tx *bolt.Tx, a *storage.AuthRequest) error {
 		}
 	}
 	if a.IssuedRefreshFamilyID != "" {
-		f, err := get[storage.RefreshFamily](tx, bucketFamilies, a.IssuedRefreshFamilyID)
+		f, err := getFamily(tx, a.IssuedRefreshFamilyID)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func putAccessToken(tx *bolt.Tx, at *storage.AccessToken) error {
 		if err := checkKey(at.RefreshFamilyID); err != nil {
 			return fmt.Errorf("refresh family id: %w", err)
 		}
-		f, err := get[storage.RefreshFamily](tx, bucketFamilies, at.RefreshFamilyID)
+		f, err := getFamily(tx, at.RefreshFamilyID)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (s *Store) GetAccessToken(ctx context.Context, id string) (*storage.AccessT
 		if at.Revoked || at.RefreshFamilyID == "" {
 			return nil
 		}
-		f, err := get[storage.RefreshFamily](tx, bucketFamilies, at.RefreshFamilyID)
+		f, err := getFamily(tx, at.RefreshFamilyID)
 		if f != nil && f.Revoked {
 			at.Revoked = true
 		}
@@ -275,7 +275,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var rt *storage.RefreshToken
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		rt, err = get[storage.RefreshToken](tx, bucketRefreshTokens, hash)
+		rt, err = getRefreshToken(tx, hash)
 		if err == nil && rt == nil {
 			err = storage.ErrNotFound
 		}
@@ -295,7 +295,7 @@ func putRefreshToken(tx *bolt.Tx, rt *storage.RefreshToken) error {
 	if err := checkKey(rt.FamilyID); err != nil {
 		return fmt.Errorf("refresh token family id: %w", err)
 	}
-	if err := put(tx, bucketRefreshTokens, rt.Hash, rt); err != nil {
+	if err := setRefreshToken(tx, rt); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketFamilyMembers).Put(memberKey(rt.FamilyID, kindRefreshToken, rt.Hash), emptyValue); err != nil {
@@ -307,7 +307,7 @@ func putRefreshToken(tx *bolt.Tx, rt *storage.RefreshToken) error {
 // deleteRefreshToken removes the token and its index entries; it reports whether the
 // token existed.
 func deleteRefreshToken(tx *bolt.Tx, hash string) (bool, error) {
-	rt, err := get[storage.RefreshToken](tx, bucketRefreshTokens, hash)
+	rt, err := getRefreshToken(tx, hash)
 	if err != nil || rt == nil {
 		return false, err
 	}
@@ -325,7 +325,7 @@ func (s *Store) GetRefreshFamily(ctx context.Context, id string) (*storage.Refre
 	var f *storage.RefreshFamily
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		f, err = get[storage.RefreshFamily](tx, bucketFamilies, id)
+		f, err = getFamily(tx, id)
 		if err == nil && f == nil {
 			err = storage.ErrNotFound
 		}
@@ -342,7 +342,7 @@ func putFamily(tx *bolt.Tx, f *storage.RefreshFamily) error {
 	if exists(tx, bucketFamilies, f.ID) {
 		return fmt.Errorf("refresh family %q: %w", f.ID, storage.ErrAlreadyExists)
 	}
-	if err := put(tx, bucketFamilies, f.ID, f); err != nil {
+	if err := setFamily(tx, f); err != nil {
 		return err
 	}
 	if f.UserID != "" {
@@ -370,7 +370,7 @@ func familyExpiry(f *storage.RefreshFamily) time.Time {
 // member index entries, until their own expiry; revokeFamily marked each of them
 // revoked if the family was.
 func deleteFamily(tx *bolt.Tx, id string) (bool, error) {
-	f, err := get[storage.RefreshFamily](tx, bucketFamilies, id)
+	f, err := getFamily(tx, id)
 	if err != nil || f == nil {
 		return false, err
 	}
@@ -396,7 +396,7 @@ func deleteFamily(tx *bolt.Tx, id string) (bool, error) {
 // itself has expired and been deleted.
 func revokeFamily(tx *bolt.Tx, f *storage.RefreshFamily) error {
 	f.Revoked = true
-	if err := put(tx, bucketFamilies, f.ID, f); err != nil {
+	if err := setFamily(tx, f); err != nil {
 		return err
 	}
 	for _, id := range members(tx, bucketFamilyMembers, memberKey(f.ID, kindAccessToken, "")) {
@@ -426,14 +426,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 	var reused bool
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		fam, reused = nil, false // batch may run this more than once
-		old, err := get[storage.RefreshToken](tx, bucketRefreshTokens, r.OldHash)
+		old, err := getRefreshToken(tx, r.OldHash)
 		if err != nil {
 			return refuse(err)
 		}
 		if old == nil {
 			return refuse(storage.ErrNotFound)
 		}
-		f, err := get[storage.RefreshFamily](tx, bucketFamilies, old.FamilyID)
+		f, err := getFamily(tx, old.FamilyID)
 		// Nothing is written before these checks: a refusal leaves the shared
 		// transaction to the other writers.
 		switch {
@@ -461,7 +461,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 			reused = true
 			return revokeFamily(tx, f)
 		}
-		if err := put(tx, bucketRefreshTokens, old.Hash, old); err != nil {
+		if err := setRefreshToken(tx, old); err != nil {
 			return err
 		}
 		r.Next.FamilyID = f.ID
@@ -494,7 +494,7 @@ func supersede(tx *bolt.Tx, familyID, presented string, r storage.Rotation) erro
 		if hash == presented {
 			continue
 		}
-		rt, err := get[storage.RefreshToken](tx, bucketRefreshTokens, hash)
+		rt, err := getRefreshToken(tx, hash)
 		if err != nil {
 			return err
 		}
@@ -502,7 +502,7 @@ func supersede(tx *bolt.Tx, familyID, presented string, r storage.Rotation) erro
 			continue
 		}
 		rt.RotatedAt, rt.GraceUsed = r.Now, true
-		if err := put(tx, bucketRefreshTokens, hash, rt); err != nil {
+		if err := setRefreshToken(tx, rt); err != nil {
 			return err
 		}
 	}
@@ -513,7 +513,7 @@ func supersede(tx *bolt.Tx, familyID, presented string, r storage.Rotation) erro
 // returns storage.ErrNotFound.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, id string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		f, err := get[storage.RefreshFamily](tx, bucketFamilies, id)
+		f, err := getFamily(tx, id)
 		if err != nil {
 			return err
 		}
@@ -537,7 +537,7 @@ func (s *Store) ListUserFamilies(ctx context.Context, userID string) ([]*storage
 			return nil
 		}
 		for _, id := range members(tx, bucketUserFamilies, prefixKey(userID)) {
-			f, err := get[storage.RefreshFamily](tx, bucketFamilies, id)
+			f, err := getFamily(tx, id)
 			if err != nil {
 				return err
 			}
