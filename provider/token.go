@@ -478,10 +478,10 @@ type pendingResponse struct {
 func (p *Provider) signAsync(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) *pendingResponse {
 	pr := &pendingResponse{done: make(chan struct{})}
 	snapshot := *at
-	go func() {
+	goSign(func() {
 		defer close(pr.done)
 		pr.resp, pr.err = p.respond(c, u, &snapshot, ic, refreshToken)
-	}()
+	})
 	return pr
 }
 
