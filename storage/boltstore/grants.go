@@ -38,7 +38,7 @@ func (s *Store) UpdateGrant(ctx context.Context, userID, clientID string, fn fun
 	key := string(indexKey(userID, clientID))
 	var next *storage.Grant
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		cur, err := get[storage.Grant](tx, bucketGrants, key)
+		cur, err := grantMemo.get(tx, bucketGrants, key)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (*storage
 	var g *storage.Grant
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		g, err = get[storage.Grant](tx, bucketGrants, string(indexKey(userID, clientID)))
+		g, err = grantMemo.get(tx, bucketGrants, string(indexKey(userID, clientID)))
 		return err
 	})
 	if err != nil {

@@ -52,7 +52,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 }
 
 func getUser(tx *bolt.Tx, id string) (*storage.User, error) {
-	u, err := get[storage.User](tx, bucketUsers, id)
+	u, err := userMemo.get(tx, bucketUsers, id)
 	if err == nil && u == nil {
 		err = storage.ErrNotFound
 	}
