@@ -73,9 +73,10 @@ func TestDemoOnLoopbackIssuer(t *testing.T) {
 	ln.Close()
 	cfg := testConfig(t)
 	cfg.Issuer, cfg.Listen = "http://"+addr, addr
-	// runServe sets the default logger and the memory limit, as at start-up.
-	prevLog, prevLimit := slog.Default(), debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { slog.SetDefault(prevLog); debug.SetMemoryLimit(prevLimit) })
+	// runServe sets the default logger, the memory limit and the GC target, as
+	// at start-up.
+	prevLog, prevLimit, prevGC := slog.Default(), debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
+	t.Cleanup(func() { slog.SetDefault(prevLog); debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevGC) })
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
