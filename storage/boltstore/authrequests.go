@@ -61,7 +61,7 @@ func putCode(tx *bolt.Tx, codeHash []byte, id string) error {
 }
 
 func getAuthRequest(tx *bolt.Tx, id string) (*storage.AuthRequest, error) {
-	a, err := get[storage.AuthRequest](tx, bucketAuthRequests, id)
+	a, err := authRequestMemo.get(tx, bucketAuthRequests, id)
 	if err == nil && a == nil {
 		err = storage.ErrNotFound
 	}

@@ -11,8 +11,8 @@
 // refresh-token rotation and reuse detection, family revocation, the key set's
 // compare-and-swap) happens in one bbolt write transaction. Decoded clients are
 // cached in memory, exactly: only this process can change them (clientcache.go);
-// people and grants are taken from a memo of recent decodings when their stored
-// bytes are unchanged (memo.go).
+// people, grants, sessions and auth requests are taken from a memo of recent
+// decodings when their stored bytes are unchanged (memo.go).
 //
 // It does not decide anything about the protocol: it keeps no clock and makes no
 // random values; callers pass the time and decide expiry with the records' own

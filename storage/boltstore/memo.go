@@ -14,8 +14,10 @@ import (
 
 // memo keeps recently decoded JSON records next to the bytes they were decoded
 // from. Every refresh reads the person and, for a third-party client, the
-// grant; decoding them was 5-6 % of the server's CPU per refresh, while the
-// records seldom change. A record is taken from the memo only when its stored
+// grant, and decoding them was 5-6 % of the server's CPU per refresh, while the
+// records seldom change; a code exchange decodes its auth request twice (once
+// to check the request, once inside the redemption, on the committing
+// goroutine), and its session. A record is taken from the memo only when its stored
 // bytes are the ones it was decoded from, compared inside the caller's
 // transaction, so the memo is never stale, whoever wrote the file. Callers get a
 // deep copy, which they may change.
@@ -31,11 +33,13 @@ type memoEntry[T any] struct {
 	v   *T
 }
 
-// Bounds of the memos: the people and grants in use at one time; beyond that a
-// record is decoded as before.
+// Bounds of the memos: the records in use at one time; beyond that a record is
+// decoded as before.
 var (
-	userMemo  = &memo[storage.User]{max: 4096, clone: cloneUser}
-	grantMemo = &memo[storage.Grant]{max: 4096, clone: cloneGrant}
+	userMemo        = &memo[storage.User]{max: 4096, clone: cloneUser}
+	grantMemo       = &memo[storage.Grant]{max: 4096, clone: cloneGrant}
+	sessionMemo     = &memo[storage.Session]{max: 4096, clone: cloneSession}
+	authRequestMemo = &memo[storage.AuthRequest]{max: 4096, clone: cloneAuthRequest}
 )
 
 // get is get[T] through the memo.
@@ -83,5 +87,23 @@ func cloneGrant(g *storage.Grant) *storage.Grant {
 	out := *g
 	out.Scopes = slices.Clone(g.Scopes)
 	out.Declined = slices.Clone(g.Declined)
+	return &out
+}
+
+func cloneSession(x *storage.Session) *storage.Session {
+	out := *x
+	out.AMR = slices.Clone(x.AMR)
+	return &out
+}
+
+func cloneAuthRequest(a *storage.AuthRequest) *storage.AuthRequest {
+	out := *a
+	out.Scopes = slices.Clone(a.Scopes)
+	out.Prompt = slices.Clone(a.Prompt)
+	out.ACRValues = slices.Clone(a.ACRValues)
+	out.UILocales = slices.Clone(a.UILocales)
+	out.AMR = slices.Clone(a.AMR)
+	out.GrantedScopes = slices.Clone(a.GrantedScopes)
+	out.CodeHash = slices.Clone(a.CodeHash)
 	return &out
 }

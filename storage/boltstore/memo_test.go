@@ -79,6 +79,8 @@ func TestMemoClonesAreDeep(t *testing.T) {
 	checkDeepClone(t, cloneUser)
 	checkDeepClone(t, cloneGrant)
 	checkDeepClone(t, cloneClient)
+	checkDeepClone(t, cloneSession)
+	checkDeepClone(t, cloneAuthRequest)
 }
 
 func TestMemo(t *testing.T) {

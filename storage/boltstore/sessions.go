@@ -82,7 +82,7 @@ func (s *Store) GetUserSessionBySID(ctx context.Context, userID, sid string) (*s
 }
 
 func getSession(tx *bolt.Tx, id string) (*storage.Session, error) {
-	sess, err := get[storage.Session](tx, bucketSessions, id)
+	sess, err := sessionMemo.get(tx, bucketSessions, id)
 	if err == nil && sess == nil {
 		err = storage.ErrNotFound
 	}
