@@ -37,7 +37,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) e
 				return err
 			}
 		}
-		if err := put(tx, bucketAuthRequests, a.ID, a); err != nil {
+		if err := setAuthRequest(tx, a.ID, a); err != nil {
 			return err
 		}
 		return putExpiry(tx, authRequestExpiry(a), kindAuthRequest, a.ID)
@@ -61,7 +61,7 @@ func putCode(tx *bolt.Tx, codeHash []byte, id string) error {
 }
 
 func getAuthRequest(tx *bolt.Tx, id string) (*storage.AuthRequest, error) {
-	a, err := authRequestMemo.get(tx, bucketAuthRequests, id)
+	a, err := getRecord(tx, bucketAuthRequests, id, decodeAuthRequest)
 	if err == nil && a == nil {
 		err = storage.ErrNotFound
 	}
@@ -108,7 +108,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, id string, fn func(*stora
 		if err := moveExpiry(tx, authRequestExpiry(&before), authRequestExpiry(a), kindAuthRequest, id); err != nil {
 			return err
 		}
-		return put(tx, bucketAuthRequests, id, a)
+		return setAuthRequest(tx, id, a)
 	})
 	if fnErr != nil {
 		return nil, fnErr
@@ -137,7 +137,7 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 // deleteAuthRequest removes the request and its index entries; it reports whether
 // the request existed.
 func deleteAuthRequest(tx *bolt.Tx, id string) (bool, error) {
-	a, err := get[storage.AuthRequest](tx, bucketAuthRequests, id)
+	a, err := getRecord(tx, bucketAuthRequests, id, decodeAuthRequest)
 	if err != nil || a == nil {
 		return false, err
 	}
@@ -179,7 +179,7 @@ func (s *Store) IssueCode(ctx context.Context, id string, codeHash []byte, expir
 		if err := moveExpiry(tx, oldExpiry, authRequestExpiry(a), kindAuthRequest, id); err != nil {
 			return err
 		}
-		return put(tx, bucketAuthRequests, id, a)
+		return setAuthRequest(tx, id, a)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: issue code for auth request %q: %w", id, err)

@@ -12,10 +12,11 @@ import (
 )
 
 // The records written on every token answer (a refresh token and its family:
-// each rotation reads both twice and writes two tokens) are stored in a compact
-// binary form instead of JSON: encoding/json of these records was about 8 % of
-// the server's CPU per refresh, much of it on the committing goroutine that
-// every answer waits for. Every other record stays JSON.
+// each rotation reads both twice and writes two tokens; the auth request a code
+// exchange reads twice and rewrites) are stored in a compact binary form
+// instead of JSON: encoding/json of these records was about 8 % of the
+// server's CPU per refresh, much of it on the committing goroutine that every
+// answer waits for. Every other record stays JSON.
 //
 // The first byte tells the forms apart: JSON starts with '{', the binary form
 // with its version. Records written as JSON before schema 2 are still read.
@@ -53,6 +54,16 @@ func (e enc) time(t time.Time) enc {
 	b[len(e)] = byte(len(b) - len(e) - 1)
 	return b
 }
+
+// bytes keeps nil and empty apart, as JSON does (null and "").
+func (e enc) bytes(b []byte) enc {
+	if b == nil {
+		return binary.AppendUvarint(e, 0)
+	}
+	return append(binary.AppendUvarint(e, uint64(len(b))+1), b...)
+}
+
+func (e enc) int(v int64) enc { return binary.AppendVarint(e, v) }
 
 func (e enc) flags(bits ...bool) enc {
 	var f byte
@@ -111,6 +122,34 @@ func (d *dec) strs() []string {
 	for i := range v {
 		v[i] = d.str()
 	}
+	return v
+}
+
+func (d *dec) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	if n-1 > uint64(len(d.b)) {
+		d.err = errTruncated
+		return nil
+	}
+	b := make([]byte, n-1) // a copy, as str's
+	copy(b, d.b)
+	d.b = d.b[n-1:]
+	return b
+}
+
+func (d *dec) int() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errTruncated
+		return 0
+	}
+	d.b = d.b[n:]
 	return v
 }
 
@@ -188,51 +227,78 @@ func decodeFamily(data []byte) (*storage.RefreshFamily, error) {
 	return f, d.done()
 }
 
-// getRefreshToken reads the token at hash, in either form; nil, nil when there
-// is none.
+func encodeAuthRequest(a *storage.AuthRequest) []byte {
+	e := enc(make([]byte, 0, 512+len(a.ID)+len(a.RedirectURI)+len(a.State)))
+	e = append(e, binaryV1)
+	e = e.str(a.ID).str(a.ClientID).str(a.RedirectURI).strs(a.Scopes).str(a.ResponseType).str(a.ResponseMode)
+	e = e.str(a.State).str(a.Nonce).str(a.CodeChallenge).str(a.CodeChallengeMethod).strs(a.Prompt).int(a.MaxAge)
+	e = e.str(a.IDTokenHintSubject).str(a.Resource).str(a.LoginHint).strs(a.ACRValues).strs(a.UILocales)
+	e = e.time(a.CreatedAt).time(a.ExpiresAt)
+	e = e.str(a.FirstFactorUserID).time(a.FirstFactorAt).str(a.FirstFactorBinding).str(a.ConsentSID)
+	e = e.str(a.UserID).time(a.AuthTime).strs(a.AMR).str(a.ACR).str(a.SessionSID).time(a.SessionExpiresAt).strs(a.GrantedScopes)
+	e = e.bytes(a.CodeHash).time(a.CodeExpiresAt)
+	e = e.str(a.IssuedAccessTokenID).time(a.IssuedAccessTokenExpiresAt).str(a.IssuedRefreshFamilyID)
+	return e.flags(a.Done, a.CodeUsed)
+}
+
+func decodeAuthRequest(data []byte) (*storage.AuthRequest, error) {
+	d := dec{b: data[1:]}
+	a := &storage.AuthRequest{
+		ID: d.str(), ClientID: d.str(), RedirectURI: d.str(), Scopes: d.strs(), ResponseType: d.str(), ResponseMode: d.str(),
+		State: d.str(), Nonce: d.str(), CodeChallenge: d.str(), CodeChallengeMethod: d.str(), Prompt: d.strs(), MaxAge: d.int(),
+		IDTokenHintSubject: d.str(), Resource: d.str(), LoginHint: d.str(), ACRValues: d.strs(), UILocales: d.strs(),
+		CreatedAt: d.time(), ExpiresAt: d.time(),
+		FirstFactorUserID: d.str(), FirstFactorAt: d.time(), FirstFactorBinding: d.str(), ConsentSID: d.str(),
+		UserID: d.str(), AuthTime: d.time(), AMR: d.strs(), ACR: d.str(), SessionSID: d.str(), SessionExpiresAt: d.time(), GrantedScopes: d.strs(),
+		CodeHash: d.bytes(), CodeExpiresAt: d.time(),
+		IssuedAccessTokenID: d.str(), IssuedAccessTokenExpiresAt: d.time(), IssuedRefreshFamilyID: d.str(),
+	}
+	fl := d.flags()
+	a.Done, a.CodeUsed = fl&1 != 0, fl&2 != 0
+	return a, d.done()
+}
+
+// getRecord reads the record at key of bucket, in either form; nil, nil when
+// there is none.
+func getRecord[T any](tx *bolt.Tx, bucket []byte, key string, decode func([]byte) (*T, error)) (*T, error) {
+	data := tx.Bucket(bucket).Get([]byte(key))
+	switch {
+	case data == nil:
+		return nil, nil
+	case data[0] == binaryV1:
+		v, err := decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s %q: %w", bucket, key, err)
+		}
+		return v, nil
+	}
+	return get[T](tx, bucket, key)
+}
+
+// setRecord writes an encoded record (index entries are the caller's).
+func setRecord(tx *bolt.Tx, bucket []byte, key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put([]byte(key), data)
+}
+
 func getRefreshToken(tx *bolt.Tx, hash string) (*storage.RefreshToken, error) {
-	data := tx.Bucket(bucketRefreshTokens).Get([]byte(hash))
-	switch {
-	case data == nil:
-		return nil, nil
-	case data[0] == binaryV1:
-		rt, err := decodeRefreshToken(data)
-		if err != nil {
-			return nil, fmt.Errorf("decode %s %q: %w", bucketRefreshTokens, hash, err)
-		}
-		return rt, nil
-	}
-	return get[storage.RefreshToken](tx, bucketRefreshTokens, hash)
+	return getRecord(tx, bucketRefreshTokens, hash, decodeRefreshToken)
 }
 
-// setRefreshToken writes rt in the binary form (index entries are the caller's).
 func setRefreshToken(tx *bolt.Tx, rt *storage.RefreshToken) error {
-	if err := checkKey(rt.Hash); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketRefreshTokens).Put([]byte(rt.Hash), encodeRefreshToken(rt))
+	return setRecord(tx, bucketRefreshTokens, rt.Hash, encodeRefreshToken(rt))
 }
 
-// getFamily reads the family id, in either form; nil, nil when there is none.
 func getFamily(tx *bolt.Tx, id string) (*storage.RefreshFamily, error) {
-	data := tx.Bucket(bucketFamilies).Get([]byte(id))
-	switch {
-	case data == nil:
-		return nil, nil
-	case data[0] == binaryV1:
-		f, err := decodeFamily(data)
-		if err != nil {
-			return nil, fmt.Errorf("decode %s %q: %w", bucketFamilies, id, err)
-		}
-		return f, nil
-	}
-	return get[storage.RefreshFamily](tx, bucketFamilies, id)
+	return getRecord(tx, bucketFamilies, id, decodeFamily)
 }
 
-// setFamily writes f in the binary form (index entries are the caller's).
 func setFamily(tx *bolt.Tx, f *storage.RefreshFamily) error {
-	if err := checkKey(f.ID); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketFamilies).Put([]byte(f.ID), encodeFamily(f))
+	return setRecord(tx, bucketFamilies, f.ID, encodeFamily(f))
+}
+
+func setAuthRequest(tx *bolt.Tx, id string, a *storage.AuthRequest) error {
+	return setRecord(tx, bucketAuthRequests, id, encodeAuthRequest(a))
 }

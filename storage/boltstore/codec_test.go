@@ -26,8 +26,12 @@ func fill(t *testing.T, v any) {
 			f.SetString("v-" + name)
 		case f.Kind() == reflect.Bool:
 			f.SetBool(true)
+		case f.Kind() == reflect.Int64:
+			f.SetInt(-int64(i) - 300)
 		case f.Type() == reflect.TypeOf([]string(nil)):
 			f.Set(reflect.ValueOf([]string{"a-" + name, "", "b"}))
+		case f.Type() == reflect.TypeOf([]byte(nil)):
+			f.Set(reflect.ValueOf([]byte{0, byte(i), 255}))
 		case f.Type() == reflect.TypeOf(time.Time{}):
 			f.Set(reflect.ValueOf(time.Date(2026, 12, 7, 4, i, 5, 123456789, zone)))
 		default:
@@ -50,6 +54,24 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatalf("family round trip:\n got %+v, %v\nwant %+v", gotF, err, f)
 	}
 
+	a := &storage.AuthRequest{}
+	fill(t, a)
+	gotA, err := decodeAuthRequest(encodeAuthRequest(a))
+	if err != nil || !reflect.DeepEqual(gotA, a) {
+		t.Fatalf("auth request round trip:\n got %+v, %v\nwant %+v", gotA, err, a)
+	}
+	for _, a := range []*storage.AuthRequest{{}, {CodeHash: []byte{}, Prompt: []string{}}, {Done: true}, {CodeUsed: true}, {MaxAge: -1}} {
+		if got, err := decodeAuthRequest(encodeAuthRequest(a)); err != nil || !reflect.DeepEqual(got, a) {
+			t.Errorf("round trip of %+v = %+v, %v", a, got, err)
+		}
+	}
+	data := encodeAuthRequest(a)
+	for n := 1; n < len(data); n++ {
+		if _, err := decodeAuthRequest(data[:n]); err == nil {
+			t.Fatalf("an auth request cut to %d of %d bytes decoded", n, len(data))
+		}
+	}
+
 	// Zero values, and nil kept apart from empty, as JSON keeps them.
 	for _, rt := range []*storage.RefreshToken{{}, {Scopes: []string{}}, {IssuedAt: time.Unix(1, 0).UTC()}} {
 		if got, err := decodeRefreshToken(encodeRefreshToken(rt)); err != nil || !reflect.DeepEqual(got, rt) {
@@ -63,7 +85,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 
 	// A damaged record is an error, never a record with fields missing.
-	data := encodeFamily(f)
+	data = encodeFamily(f)
 	for n := 1; n < len(data); n++ {
 		if _, err := decodeFamily(data[:n]); err == nil {
 			t.Fatalf("a family cut to %d of %d bytes decoded", n, len(data))
@@ -126,5 +148,37 @@ func TestCodecReadsJSONRecords(t *testing.T) {
 	}
 	if got, err := s.GetRefreshFamily(ctx, "fam"); err != nil || !got.Revoked {
 		t.Fatalf("family after reuse = %+v, %v; want revoked", got, err)
+	}
+}
+
+// An auth request written as JSON by schema 1 (a sign-in in flight across the
+// upgrade) is still found by its code and redeemed once.
+func TestCodecRedeemsJSONAuthRequest(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	a := &storage.AuthRequest{ID: "req", ClientID: "app", RedirectURI: "https://a.example/cb", Scopes: []string{"openid"},
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute), Done: true, UserID: "u", AuthTime: now,
+		CodeHash: []byte("code-hash"), CodeExpiresAt: now.Add(time.Minute)}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := put(tx, bucketAuthRequests, a.ID, a); err != nil {
+			return err
+		}
+		return putCode(tx, a.CodeHash, a.ID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAuthRequestByCode(ctx, a.CodeHash); err != nil || !reflect.DeepEqual(got, a) {
+		t.Fatalf("GetAuthRequestByCode of a JSON record = %+v, %v", got, err)
+	}
+	at := &storage.AccessToken{ID: "at", JWT: true, ClientID: "app", UserID: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.RedeemCode(ctx, a.CodeHash, at, nil, nil); err != nil {
+		t.Fatalf("redeem a JSON auth request: %v", err)
+	}
+	if err := s.RedeemCode(ctx, a.CodeHash, &storage.AccessToken{ID: "at2", JWT: true, ClientID: "app", UserID: "u"}, nil, nil); !errors.Is(err, storage.ErrReused) {
+		t.Fatalf("second redemption: %v, want ErrReused", err)
+	}
+	if got, err := s.GetAuthRequestByCode(ctx, a.CodeHash); err != nil || !got.CodeUsed || got.IssuedAccessTokenID != "at" {
+		t.Fatalf("auth request after redemption = %+v, %v", got, err)
 	}
 }

@@ -15,9 +15,7 @@ import (
 // memo keeps recently decoded JSON records next to the bytes they were decoded
 // from. Every refresh reads the person and, for a third-party client, the
 // grant, and decoding them was 5-6 % of the server's CPU per refresh, while the
-// records seldom change; a code exchange decodes its auth request twice (once
-// to check the request, once inside the redemption, on the committing
-// goroutine), and its session. A record is taken from the memo only when its stored
+// records seldom change; a code exchange reads its session. A record is taken from the memo only when its stored
 // bytes are the ones it was decoded from, compared inside the caller's
 // transaction, so the memo is never stale, whoever wrote the file. Callers get a
 // deep copy, which they may change.
@@ -36,10 +34,9 @@ type memoEntry[T any] struct {
 // Bounds of the memos: the records in use at one time; beyond that a record is
 // decoded as before.
 var (
-	userMemo        = &memo[storage.User]{max: 4096, clone: cloneUser}
-	grantMemo       = &memo[storage.Grant]{max: 4096, clone: cloneGrant}
-	sessionMemo     = &memo[storage.Session]{max: 4096, clone: cloneSession}
-	authRequestMemo = &memo[storage.AuthRequest]{max: 4096, clone: cloneAuthRequest}
+	userMemo    = &memo[storage.User]{max: 4096, clone: cloneUser}
+	grantMemo   = &memo[storage.Grant]{max: 4096, clone: cloneGrant}
+	sessionMemo = &memo[storage.Session]{max: 4096, clone: cloneSession}
 )
 
 // get is get[T] through the memo.
@@ -93,17 +90,5 @@ func cloneGrant(g *storage.Grant) *storage.Grant {
 func cloneSession(x *storage.Session) *storage.Session {
 	out := *x
 	out.AMR = slices.Clone(x.AMR)
-	return &out
-}
-
-func cloneAuthRequest(a *storage.AuthRequest) *storage.AuthRequest {
-	out := *a
-	out.Scopes = slices.Clone(a.Scopes)
-	out.Prompt = slices.Clone(a.Prompt)
-	out.ACRValues = slices.Clone(a.ACRValues)
-	out.UILocales = slices.Clone(a.UILocales)
-	out.AMR = slices.Clone(a.AMR)
-	out.GrantedScopes = slices.Clone(a.GrantedScopes)
-	out.CodeHash = slices.Clone(a.CodeHash)
 	return &out
 }

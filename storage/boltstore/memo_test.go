@@ -80,7 +80,6 @@ func TestMemoClonesAreDeep(t *testing.T) {
 	checkDeepClone(t, cloneGrant)
 	checkDeepClone(t, cloneClient)
 	checkDeepClone(t, cloneSession)
-	checkDeepClone(t, cloneAuthRequest)
 }
 
 func TestMemo(t *testing.T) {

@@ -23,9 +23,10 @@ import (
 //   - 0: no meta bucket (every database before versioning).
 //   - 1: the meta bucket with this version; the email index (built on open
 //     when missing).
-//   - 2: refresh tokens and refresh families written in a binary form
-//     (codec.go); those written as JSON before are still read, so there is
-//     nothing to upgrade, but a version-1 binary cannot read the new ones.
+//   - 2: refresh tokens, refresh families and auth requests written in a
+//     binary form (codec.go); those written as JSON before are still read, so
+//     there is nothing to upgrade, but a version-1 binary cannot read the new
+//     ones.
 //
 // Raise it, and describe the step here, when a change needs an upgrade that
 // an older binary would not understand.

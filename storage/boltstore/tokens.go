@@ -71,7 +71,7 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 				return err
 			}
 		}
-		return put(tx, bucketAuthRequests, a.ID, a)
+		return setAuthRequest(tx, a.ID, a)
 	})
 	if err != nil && id == "" {
 		return fmt.Errorf("boltstore: redeem code: %w", err)
