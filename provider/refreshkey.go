@@ -40,3 +40,13 @@ func refreshKey(token string) string {
 	}
 	return hex.EncodeToString(b[:8]) + sum
 }
+
+// newFamilyID returns the id of a refresh family started at now: the hex of its
+// start time (Unix nanoseconds), then 96 random bits. For the reason refresh
+// tokens begin with theirs: a code exchange stores its new family, and the
+// family's member index entries, at the end of the B+tree beside the others of
+// its group commit, not on a random leaf page each. The id only names the
+// family; it grants nothing (a JWT access token's "fid" claim is signed).
+func newFamilyID(now time.Time) string {
+	return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))) + randomID(12)
+}

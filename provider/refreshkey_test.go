@@ -30,3 +30,17 @@ func TestRefreshKey(t *testing.T) {
 		t.Error("a token with a forged time prefix maps to the real token's key")
 	}
 }
+
+func TestNewFamilyID(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a, b := newFamilyID(t0), newFamilyID(t0.Add(time.Nanosecond))
+	if len(a) != 16+16 || strings.Trim(a[:16], "0123456789abcdef") != "" {
+		t.Errorf("id %q: want 16 hex digits of time, then 16 characters of randomness", a)
+	}
+	if a >= b {
+		t.Errorf("ids out of start order: %s >= %s", a, b)
+	}
+	if c := newFamilyID(t0); c == a {
+		t.Error("two families started at the same instant got the same id")
+	}
+}

@@ -534,7 +534,7 @@ func (p *Provider) accessTokenFor(r *http.Request, c *storage.Client, authorized
 func (p *Provider) newFamily(c *storage.Client, userID string, scopes []string, sid string, sessionEnd, authTime time.Time, amr []string, acr string, now time.Time) *storage.RefreshFamily {
 	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
 	fam := &storage.RefreshFamily{
-		ID: randomID(16), ClientID: c.ID, UserID: userID, Scopes: scopes,
+		ID: newFamilyID(now), ClientID: c.ID, UserID: userID, Scopes: scopes,
 		AuthTime: authTime, AMR: amr, ACR: acr, SessionSID: sid,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
 	}
