@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -273,6 +274,27 @@ func getRecord[T any](tx *bolt.Tx, bucket []byte, key string, decode func([]byte
 		return v, nil
 	}
 	return get[T](tx, bucket, key)
+}
+
+// listRecords decodes every record of bucket, in either form, in key order.
+func listRecords[T any](tx *bolt.Tx, bucket []byte, decode func([]byte) (*T, error)) ([]*T, error) {
+	var out []*T
+	err := tx.Bucket(bucket).ForEach(func(k, data []byte) error {
+		var v *T
+		var err error
+		if len(data) > 0 && data[0] == binaryV1 {
+			v, err = decode(data)
+		} else {
+			v = new(T)
+			err = json.Unmarshal(data, v)
+		}
+		if err != nil {
+			return fmt.Errorf("decode %s %q: %w", bucket, k, err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }
 
 // setRecord writes an encoded record (index entries are the caller's).

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -148,6 +149,24 @@ func TestCodecReadsJSONRecords(t *testing.T) {
 	}
 	if got, err := s.GetRefreshFamily(ctx, "fam"); err != nil || !got.Revoked {
 		t.Fatalf("family after reuse = %+v, %v; want revoked", got, err)
+	}
+	// The export for signet storage import reads both forms.
+	s.db.Update(func(tx *bolt.Tx) error {
+		return put(tx, bucketFamilies, "fam-json", &storage.RefreshFamily{ID: "fam-json", ClientID: "app"})
+	})
+	d, err := s.Export(ctx)
+	if err != nil {
+		t.Fatalf("Export of binary and JSON records: %v", err)
+	}
+	var hashes, families []string
+	for _, rt := range d.RefreshTokens {
+		hashes = append(hashes, rt.Hash)
+	}
+	for _, f := range d.Families {
+		families = append(families, f.ID+fmt.Sprint(f.Revoked))
+	}
+	if !reflect.DeepEqual(hashes, []string{"next", "old"}) || !reflect.DeepEqual(families, []string{"famtrue", "fam-jsonfalse"}) {
+		t.Fatalf("exported refresh tokens %v, families %v", hashes, families)
 	}
 }
 

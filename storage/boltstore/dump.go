@@ -38,10 +38,10 @@ func (s *Store) Export(ctx context.Context) (*storage.Dump, error) {
 		if d.Sessions, err = listJSON[storage.Session](tx, bucketSessions); err != nil {
 			return err
 		}
-		if d.Families, err = listJSON[storage.RefreshFamily](tx, bucketFamilies); err != nil {
+		if d.Families, err = listRecords(tx, bucketFamilies, decodeFamily); err != nil {
 			return err
 		}
-		if d.RefreshTokens, err = listJSON[storage.RefreshToken](tx, bucketRefreshTokens); err != nil {
+		if d.RefreshTokens, err = listRecords(tx, bucketRefreshTokens, decodeRefreshToken); err != nil {
 			return err
 		}
 		if d.AccessTokens, err = listJSON[storage.AccessToken](tx, bucketAccessTokens); err != nil {
