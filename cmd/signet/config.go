@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -190,35 +192,28 @@ func (d Duration) String() string {
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
 // UnmarshalYAML reads a Go duration string such as "90s", "10m" or "720h".
-// A bad value is a *yaml.TypeError naming the value and its line, so the
-// decoder reports it beside every other problem in the file; LoadConfig adds
-// the key path.
+// A bad value is a *yaml.TypeError naming the value and its line. LoadConfig
+// does not come here: its walk of the document checks durations itself, to
+// name the key.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
-			"line %d: want a duration such as \"90s\", \"10m\" or \"720h\", got a %s", n.Line, kindName(n.Kind))}}
+	v, msg := parseDuration(n)
+	if msg != "" {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
 	}
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
-	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
-			"line %d: invalid duration %q: want a number and a unit (ns, us, ms, s, m, h) such as \"90s\", \"10m\" or \"720h\"",
-			n.Line, n.Value)}}
-	}
-	*d = Duration(v)
+	*d = v
 	return nil
 }
 
-func kindName(k yaml.Kind) string {
-	switch k {
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.AliasNode:
-		return "alias"
-	default:
-		return "document"
+// parseDuration reads a duration from a scalar node, or says what is wrong.
+func parseDuration(n *yaml.Node) (Duration, string) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Sprintf("want a duration such as \"90s\", \"10m\" or \"720h\", got %s", gotName(n))
 	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return 0, fmt.Sprintf("invalid duration %q: want a number and a unit (ns, us, ms, s, m, h) such as \"90s\", \"10m\" or \"720h\"", n.Value)
+	}
+	return Duration(v), ""
 }
 
 // maxConfigSize bounds the configuration file LoadConfig reads.
@@ -350,15 +345,13 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err = dec.Decode(cfg)
+	var doc yaml.Node
+	err = dec.Decode(&doc)
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: no configuration in the file (config.example.yaml lists every setting)", path)
 	}
-	var typeErr *yaml.TypeError
-	if err != nil && !errors.As(err, &typeErr) {
+	if err != nil {
 		// A syntax error: the document could not be read at all.
 		return nil, fmt.Errorf("%s: %s", path, oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
@@ -370,38 +363,39 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: line %d: a second YAML document; put the whole configuration in one", path, extra.Line)
 	}
 
-	idx := indexKeys(data)
-	var problems []error
-	bad := map[string]bool{} // keys with a decode error: their validation problems would be noise
-	if typeErr != nil {
-		for _, msg := range typeErr.Errors {
-			p := idx.decodeProblem(msg)
-			bad[p.Key] = true
-			problems = append(problems, p.in(path))
-		}
+	cfg := &Config{}
+	d := configDecoder{bad: map[string]bool{}, keys: map[string]*yaml.Node{}}
+	d.value(&doc, reflect.ValueOf(cfg).Elem(), "")
+	if d.stopped {
+		// The walk gave up part way: the rest of cfg is not worth judging.
+		return nil, d.problems[len(d.problems)-1].in(path)
 	}
+	problems := d.problems
 	cfg.ApplyDefaults()
 	for _, p := range cfg.problems() {
-		if bad[p.Key] {
-			continue
+		if d.bad[p.Key] {
+			continue // the value did not decode: a problem about its default would be noise
 		}
-		if p.Line == 0 {
-			p.Line = idx.lines[p.Key]
+		if n := d.keys[p.Key]; n != nil && p.Line == 0 {
+			p.Line, p.Column = n.Line, n.Column
 		}
-		problems = append(problems, p.in(path))
+		problems = append(problems, p)
 	}
-	if len(problems) > 0 {
-		// In file order; problems without a line (defaults) last.
-		slices.SortStableFunc(problems, func(a, b error) int {
-			la, lb := a.(configProblem).Line, b.(configProblem).Line
-			if la == 0 || lb == 0 {
-				return lb - la
-			}
-			return la - lb
-		})
-		return nil, errors.Join(problems...)
+	if len(problems) == 0 {
+		return cfg, nil
 	}
-	return cfg, nil
+	// In file order; problems without a line (defaults) last.
+	slices.SortStableFunc(problems, func(a, b configProblem) int {
+		if a.Line == 0 || b.Line == 0 {
+			return b.Line - a.Line
+		}
+		return cmp.Or(a.Line-b.Line, a.Column-b.Column)
+	})
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = p.in(path)
+	}
+	return nil, errors.Join(errs...)
 }
 
 func readConfigFile(path string) ([]byte, error) {
@@ -426,10 +420,11 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // A configProblem is one thing wrong with a configuration, at a YAML key path
 // such as "lifetimes.access_token" or "scopes[1].name".
 type configProblem struct {
-	File string
-	Line int // 0 when unknown, e.g. for a default value
-	Key  string
-	Msg  string
+	File   string
+	Line   int // 0 when unknown, e.g. for a default value
+	Column int // orders problems on one line; not shown
+	Key    string
+	Msg    string
 }
 
 func (p configProblem) Error() string {
@@ -452,179 +447,275 @@ func (p configProblem) in(file string) error {
 	return p
 }
 
-// keyIndex maps the lines of a YAML document to the key paths written there.
-type keyIndex struct {
-	lines      map[string]int            // key path -> line of the key
-	atLine     map[int][]string          // line -> key paths with a key or scalar value there
-	containers map[int][]container       // line -> lists and mappings starting there
-	names      map[int]map[string]string // line -> key name -> key path
+// configDecoder decodes a YAML document into a Config by walking the node tree
+// beside the struct's type: each key is looked up among the yaml tags and each
+// value checked against its field, so a problem carries the key path and the
+// position from the tree rather than from the library's English messages.
+// Scalars are still converted by the library (Node.Decode), so "0x10", "1e3"
+// and the other YAML spellings mean what they always meant. A value that does
+// not fit is reported and skipped, and the walk goes on, so that every
+// problem in the file is reported at once.
+type configDecoder struct {
+	problems []configProblem
+	bad      map[string]bool       // key paths with a problem of their own
+	keys     map[string]*yaml.Node // key path -> where it is written, for validation problems
+	// Aliases may repeat a subtree many times over ("billion laughs"): count
+	// what they expand to, with the library's own bound.
+	visits, aliasVisits, aliasDepth int
+	stopped                         bool
 }
 
-func indexKeys(data []byte) keyIndex {
-	idx := keyIndex{
-		lines:      map[string]int{},
-		atLine:     map[int][]string{},
-		containers: map[int][]container{},
-		names:      map[int]map[string]string{},
-	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
-		return idx
-	}
-	idx.walk(&doc, "")
-	return idx
+var durationType = reflect.TypeFor[Duration]()
+
+func (d *configDecoder) add(n *yaml.Node, key, format string, args ...any) {
+	d.problems = append(d.problems, configProblem{Line: n.Line, Column: n.Column, Key: key, Msg: fmt.Sprintf(format, args...)})
+	d.bad[key] = true
 }
 
-func addPath(m map[int][]string, line int, path string) {
-	if !slices.Contains(m[line], path) {
-		m[line] = append(m[line], path)
+// value decodes n into v, the field at key path path, and reports whether v
+// took a value (a slice keeps only the elements that did, as the library's
+// decoder does).
+func (d *configDecoder) value(n *yaml.Node, v reflect.Value, path string) bool {
+	if d.stopped {
+		return false
 	}
-}
-
-func (idx keyIndex) walk(n *yaml.Node, path string) {
+	d.visits++
+	if d.aliasDepth > 0 {
+		d.aliasVisits++
+	}
+	if d.aliasVisits > 100 && d.visits > 1000 && float64(d.aliasVisits) > 0.99*float64(d.visits) {
+		d.add(n, path, "aliases expand to too much; write the values out")
+		d.stopped = true
+		return false
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			idx.walk(c, path)
+		return len(n.Content) == 1 && d.value(n.Content[0], v, path)
+	case yaml.AliasNode:
+		// Config's type has no cycle, so neither can the walk: each step
+		// goes one field deeper.
+		d.aliasDepth++
+		ok := d.value(n.Alias, v, path)
+		d.aliasDepth--
+		return ok
+	}
+	if n.ShortTag() == "!!null" {
+		// As the library does: a null list is no list; a null scalar or
+		// mapping leaves the field as it is (its default follows), and as an
+		// element of a list it is left out.
+		if v.Kind() == reflect.Slice {
+			v.SetZero()
+			return true
 		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if path != "" {
-				p = path + "." + k.Value
-			}
-			if _, ok := idx.lines[p]; !ok {
-				idx.lines[p] = k.Line
-			}
-			if idx.names[k.Line] == nil {
-				idx.names[k.Line] = map[string]string{}
-			}
-			idx.names[k.Line][k.Value] = p
-			addPath(idx.atLine, k.Line, p)
-			idx.addValue(v, p)
-			idx.walk(v, p)
+		return false
+	}
+	switch {
+	case v.Type() == durationType:
+		dur, msg := parseDuration(n)
+		if msg != "" {
+			d.add(n, path, "%s", msg)
+			return false
 		}
-	case yaml.SequenceNode:
+		v.Set(reflect.ValueOf(dur))
+	case v.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.mismatch(n, v.Type(), path)
+			return false
+		}
+		d.mapping(n, v, path, map[string]bool{})
+	case v.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.mismatch(n, v.Type(), path)
+			return false
+		}
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			idx.lines[p] = c.Line
-			idx.addValue(c, p)
-			idx.walk(c, p)
+			d.keys[p] = c
+			e := reflect.New(v.Type().Elem()).Elem()
+			if d.value(c, e, p) {
+				s = reflect.Append(s, e)
+			}
 		}
-	}
-}
-
-// outermost returns the only path in paths, or the one enclosing all the
-// others (a key with an inline list or mapping); "" when they are unrelated.
-func outermost(paths []string) string {
-	if len(paths) == 0 {
-		return ""
-	}
-	outer := slices.MinFunc(paths, func(a, b string) int { return len(a) - len(b) })
-	for _, p := range paths {
-		if p != outer && !strings.HasPrefix(p, outer+".") && !strings.HasPrefix(p, outer+"[") {
-			return ""
-		}
-	}
-	return outer
-}
-
-// A container is a list or mapping value; it starts on its first child's
-// line, often below its key.
-type container struct {
-	path string
-	kind yaml.Kind
-}
-
-// addValue records the line of a value: scalars beside the keys, lists and
-// mappings apart.
-func (idx keyIndex) addValue(v *yaml.Node, path string) {
-	switch v.Kind {
-	case yaml.ScalarNode:
-		addPath(idx.atLine, v.Line, path)
-	case yaml.MappingNode, yaml.SequenceNode:
-		idx.containers[v.Line] = append(idx.containers[v.Line], container{path, v.Kind})
-	}
-}
-
-// containerAt returns the path of the list or mapping of the given kind that
-// starts at line; when several nest there, the innermost, as an outer one of
-// the same kind would be a list of lists or a mapping of mappings.
-func (idx keyIndex) containerAt(line int, kind yaml.Kind) string {
-	var path string
-	for _, c := range idx.containers[line] {
-		if c.kind == kind && len(c.path) >= len(path) {
-			path = c.path
-		}
-	}
-	return path
-}
-
-var (
-	reLine       = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
-	reUnknown    = regexp.MustCompile("^field (.+) not found in type \\S+$")
-	reCannotDecd = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
-)
-
-// decodeProblem turns one of yaml.v3's decode messages into a problem with a
-// key path and a message a person can act on.
-func (idx keyIndex) decodeProblem(msg string) configProblem {
-	m := reLine.FindStringSubmatch(msg)
-	if m == nil {
-		return configProblem{Msg: msg}
-	}
-	line, _ := strconv.Atoi(m[1])
-	p := configProblem{Line: line, Msg: oneLine(m[2])}
-	if u := reUnknown.FindStringSubmatch(m[2]); u != nil {
-		name := u[1]
-		p.Key = idx.names[line][name]
-		if p.Key == "" {
-			p.Key = name
-		}
-		p.Msg = "unknown key (config.example.yaml lists every key)"
-		return p
-	}
-	if c := reCannotDecd.FindStringSubmatch(m[2]); c != nil {
-		got := map[string]string{"str": "string", "int": "number", "float": "number",
-			"bool": "boolean", "seq": "list", "map": "mapping", "timestamp": "timestamp"}[c[1]]
-		if got == "" {
-			got = "!!" + c[1]
-		}
-		if c[2] != "" {
-			got = fmt.Sprintf("%s %q", got, oneLine(c[2]))
-		} else {
-			got = "a " + got
-		}
-		p.Msg = fmt.Sprintf("want %s, got %s", wantName(c[3]), got)
-	}
-	switch {
-	case strings.HasSuffix(p.Msg, "got a list"):
-		p.Key = idx.containerAt(line, yaml.SequenceNode)
-	case strings.HasSuffix(p.Msg, "got a mapping"):
-		p.Key = idx.containerAt(line, yaml.MappingNode)
+		v.Set(s)
 	default:
-		p.Key = outermost(idx.atLine[line])
+		// The error is not read: whatever it says, the value does not fit
+		// the field, and mismatch says so in terms of the file.
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.mismatch(n, v.Type(), path)
+			return false
+		}
 	}
-	return p
+	return true
 }
 
-func wantName(goType string) string {
-	switch {
-	case goType == "string":
+// mapping decodes the keys of n into the struct v. set holds the keys already
+// decoded: a merge ("<<: *defaults") fills only the keys the mapping itself
+// does not write, as the library's decoder does.
+func (d *configDecoder) mapping(n *yaml.Node, v reflect.Value, path string, set map[string]bool) {
+	fields := yamlFields(v.Type())
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if dup := firstKey(n, i); dup != nil {
+			d.add(k, joinKey(path, k.Value), "already defined at line %d", dup.Line)
+			continue
+		}
+		if isMerge(k) {
+			merges = append(merges, val)
+			continue
+		}
+		name, ok := keyName(k)
+		if !ok {
+			d.add(k, path, "a key must be a name, not %s", gotName(resolveAlias(k)))
+			continue
+		}
+		p := joinKey(path, name)
+		if _, seen := d.keys[p]; !seen {
+			d.keys[p] = k
+		}
+		f, known := fields[name]
+		if !known {
+			d.add(k, p, "unknown key (config.example.yaml lists every key)")
+			continue
+		}
+		if set[name] {
+			continue
+		}
+		set[name] = true
+		d.value(val, v.Field(f), p)
+	}
+	for _, m := range merges {
+		d.merge(m, v, path, set)
+	}
+}
+
+// merge decodes the value of a "<<" key: a mapping or a list of mappings,
+// the earlier ones winning.
+func (d *configDecoder) merge(m *yaml.Node, v reflect.Value, path string, set map[string]bool) {
+	r := resolveAlias(m)
+	if r.Kind == yaml.SequenceNode {
+		for _, e := range r.Content {
+			d.merge(e, v, path, set)
+		}
+		return
+	}
+	if r.Kind != yaml.MappingNode {
+		d.add(m, joinKey(path, "<<"), "a merge takes a mapping or a list of mappings, got %s", gotName(r))
+		return
+	}
+	d.aliasDepth++
+	d.mapping(r, v, path, set)
+	d.aliasDepth--
+}
+
+func (d *configDecoder) mismatch(n *yaml.Node, want reflect.Type, path string) {
+	d.add(n, path, "want %s, got %s", wantName(want), gotName(resolveAlias(n)))
+}
+
+// firstKey returns the key before index i of mapping n that is written the
+// same as the key at i (the library refuses such a mapping), or nil.
+func firstKey(n *yaml.Node, i int) *yaml.Node {
+	k := n.Content[i]
+	for j := 0; j < i; j += 2 {
+		if o := n.Content[j]; o.Kind == k.Kind && o.Value == k.Value {
+			return o
+		}
+	}
+	return nil
+}
+
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.Tag == "!!merge")
+}
+
+// keyName returns the name a key node spells, as the library reads it (so a
+// quoted or !!binary key means what it always did).
+func keyName(k *yaml.Node) (string, bool) {
+	k = resolveAlias(k)
+	var s string
+	if k.Kind != yaml.ScalarNode || k.Decode(&s) != nil {
+		return "", false
+	}
+	if s == "" {
+		s = k.Value // "~" or "null": no field's name, but say what was written
+	}
+	return s, true
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func joinKey(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// yamlFields maps a struct's yaml key names to its field indexes.
+func yamlFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" {
+			name = strings.ToLower(t.Field(i).Name)
+		}
+		m[name] = i
+	}
+	return m
+}
+
+// wantName says in a person's words what a field of type t takes.
+func wantName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
 		return "a string"
-	case goType == "uint8":
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Uint8:
 		return "a whole number from 0 to 255"
-	case goType == "uint32":
+	case reflect.Uint32:
 		return "a whole number from 0 to 4294967295"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint16, reflect.Uint64:
 		return "a whole number"
-	case strings.HasPrefix(goType, "[]"):
+	case reflect.Slice:
 		return "a list"
-	case strings.HasPrefix(goType, "main."):
+	case reflect.Struct:
 		return "a mapping of keys to values"
 	}
-	return goType
+	return t.String()
+}
+
+// gotName says what a node holds: "a list", "a mapping", or its kind of
+// scalar and the value, as in `number "300"`.
+func gotName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	tag := n.ShortTag()
+	kind := map[string]string{"!!str": "string", "!!int": "number", "!!float": "number",
+		"!!bool": "boolean", "!!timestamp": "timestamp", "!!null": "null"}[tag]
+	if kind == "" {
+		kind = tag
+	}
+	v := []rune(oneLine(n.Value))
+	if len(v) > 40 {
+		v = append(v[:37], []rune("...")...)
+	}
+	return fmt.Sprintf("%s %q", kind, string(v))
 }
 
 // Validate reports every problem with c at once, one line each, naming the

@@ -212,6 +212,75 @@ func TestLoadConfigErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "inline mapping names the inner key",
+			body: "lifetimes: {access_token: 5m, id_token: 1d}\npasswords: {argon2_parallelism: -1}\n",
+			want: []string{
+				`line 1: lifetimes.id_token: invalid duration "1d"`,
+				`line 2: passwords.argon2_parallelism: want a whole number from 0 to 255, got number "-1"`,
+			},
+		},
+		{
+			name: "problems on one line in column order",
+			body: "lifetimes: {session: x, access_token: y}\n",
+			want: []string{
+				`line 1: lifetimes.session: invalid duration "x"`,
+				`line 1: lifetimes.access_token: invalid duration "y"`,
+			},
+		},
+		{
+			name: "mapping where a value belongs",
+			body: "issuer: {url: https://id.example.com}\nscopes: {name: x}\nlifetimes: 5m\n",
+			want: []string{
+				"line 1: issuer: want a string, got a mapping",
+				"line 2: scopes: want a list, got a mapping",
+				`line 3: lifetimes: want a mapping of keys to values, got string "5m"`,
+			},
+		},
+		{
+			name: "the whole file a scalar",
+			body: "https://id.example.com\n",
+			want: []string{`line 1: want a mapping of keys to values, got string "https://id.example.com"`},
+		},
+		{
+			name: "wrong type in a list",
+			body: "trusted_proxies: [10.0.0.1, [10.0.0.2]]\nscopes:\n  - name: a\n    description: A\n    optional: maybe\n",
+			want: []string{
+				"line 1: trusted_proxies[1]: want a string, got a list",
+				`line 5: scopes[0].optional: want true or false, got string "maybe"`,
+			},
+		},
+		{
+			name: "a long value is shortened",
+			body: "passwords:\n  max_concurrent: " + strings.Repeat("x", 60) + "\n",
+			want: []string{`passwords.max_concurrent: want a whole number, got string "` + strings.Repeat("x", 37) + `..."`},
+		},
+		{
+			name: "key set twice",
+			body: "lifetimes:\n  session: 1h\n  session: 2h\n  sesion: 3h\n",
+			want: []string{
+				"line 3: lifetimes.session: already defined at line 2",
+				"line 4: lifetimes.sesion: unknown key",
+			},
+		},
+		{
+			name: "unknown key through an alias and a merge",
+			body: "lifetimes: &l {access_token: 5m}\nkeys: *l\nthrottle:\n  <<: {bogus: 1}\n",
+			want: []string{
+				"line 1: keys.access_token: unknown key",
+				"line 4: throttle.bogus: unknown key",
+			},
+		},
+		{
+			name: "merge of a scalar",
+			body: "lifetimes:\n  <<: 5\n",
+			want: []string{`line 2: lifetimes.<<: a merge takes a mapping or a list of mappings, got number "5"`},
+		},
+		{
+			name: "null and list keys",
+			body: "~: 1\n? [a]\n: 2\n",
+			want: []string{"line 1: ~: unknown key", "line 2: a key must be a name, not a list"},
+		},
+		{
 			name: "bad mfa policy",
 			body: "mfa:\n  policy: Required\n",
 			want: []string{`line 2: mfa.policy: "Required" is not optional or required`},
@@ -308,6 +377,77 @@ passwords:
 				t.Errorf("got %d lines, want %d:\n%s", n, len(tc.want), msg)
 			}
 		})
+	}
+}
+
+// TestLoadConfigYAMLForms checks that the walk of the node tree decodes what
+// the YAML library would: aliases, merges (the mapping's own keys win), nulls
+// and the other spellings of numbers and booleans.
+func TestLoadConfigYAMLForms(t *testing.T) {
+	_, err := LoadConfig(writeConfig(t, `
+lifetimes: &short
+  <<: [{access_token: 5m, session: 2h}, {access_token: 7m, id_token: 3h}]
+  session: 1h
+keys:
+  jwks_cache_lifetime: ~
+passwords:
+  argon2_memory_kib: 0x10000
+  max_concurrent: !!int "3"
+trusted_proxies: &proxies [10.0.0.1, "192.168.0.0/16"]
+scopes:
+  - &cal {name: calendar.read, description: Calendar, optional: true, claims: [name]}
+  - ~
+  - name: calendar.write
+    description: *cal_desc_is_not_an_anchor_here
+`))
+	if err == nil || !strings.Contains(err.Error(), "unknown anchor") {
+		t.Fatalf("an alias to no anchor: got %v, want a syntax error", err)
+	}
+	cfg, err := LoadConfig(writeConfig(t, `
+lifetimes:
+  <<: [{access_token: 5m, session: 2h}, {access_token: 7m, id_token: 3h}]
+  session: 1h
+keys:
+  jwks_cache_lifetime: ~
+passwords:
+  argon2_memory_kib: 0x10000
+  max_concurrent: !!int "3"
+trusted_proxies: [10.0.0.1, "192.168.0.0/16"]
+scopes:
+  - &cal {name: calendar.read, description: Calendar, optional: true, claims: [name]}
+  - ~
+  - <<: *cal
+    name: calendar.write
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Lifetimes.AccessToken = Duration(5 * time.Minute) // the first merged mapping wins
+	want.Lifetimes.IDToken = Duration(3 * time.Hour)
+	want.Lifetimes.Session = Duration(time.Hour) // the mapping's own key beats the merge
+	want.Passwords.Argon2MemoryKiB = 0x10000
+	want.Passwords.MaxConcurrent = 3
+	want.TrustedProxies = []string{"10.0.0.1", "192.168.0.0/16"}
+	want.Scopes = []ScopeConfig{ // the null element is left out, as the library does
+		{Name: "calendar.read", Description: "Calendar", Optional: true, Claims: []string{"name"}},
+		{Name: "calendar.write", Description: "Calendar", Optional: true, Claims: []string{"name"}},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("got  %+v\nwant %+v", cfg, want)
+	}
+}
+
+// TestLoadConfigAliasExpansion: aliases that multiply a subtree (a list of a
+// thousand aliases of a scope whose claims are a thousand aliases) are refused
+// with one problem, quickly, not expanded a million times.
+func TestLoadConfigAliasExpansion(t *testing.T) {
+	body := "c: &n name\nx: &s {name: n, description: d, claims: [*n" + strings.Repeat(", *n", 999) + "]}\n" +
+		"scopes: [*s" + strings.Repeat(", *s", 999) + "]\n"
+	_, err := LoadConfig(writeConfig(t, body))
+	if err == nil || len(splitErrors(err)) != 1 || !strings.Contains(err.Error(), ": scopes[0]") ||
+		!strings.Contains(err.Error(), "aliases expand to too much") {
+		t.Fatalf("got %v", err)
 	}
 }
 
