@@ -16,19 +16,8 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openStore(t *testing.T) *boltstore.Store {
 	t.Helper()
@@ -40,7 +29,7 @@ func openStore(t *testing.T) *boltstore.Store {
 	return s
 }
 
-func newTestManager(t *testing.T, store storage.Keys, kek byte, clk *fakeClock) *Manager {
+func newTestManager(t *testing.T, store storage.Keys, kek byte, clk *clocktest.Clock) *Manager {
 	t.Helper()
 	m, err := NewManager(store, [32]byte{kek}, testPolicy, clk.Now, nil)
 	if err != nil {
@@ -92,7 +81,7 @@ func jwksKIDs(t *testing.T, snap *Snapshot) map[string]bool {
 func TestManagerLifecycle(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := newTestManager(t, store, 1, clk)
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -190,7 +179,7 @@ func TestManagerLifecycle(t *testing.T) {
 func TestManagerWrongKEKAndRewrap(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
-	clk := &fakeClock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	if err := newTestManager(t, store, 1, clk).Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +219,7 @@ func TestManagerWrongKEKAndRewrap(t *testing.T) {
 func TestManagerConcurrentRotation(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a, b := newTestManager(t, store, 1, clk), newTestManager(t, store, 1, clk)
 	run := func(f func(*Manager) error) {
 		var wg sync.WaitGroup
@@ -270,7 +259,7 @@ func TestManagerConcurrentRotation(t *testing.T) {
 func TestManagerCorruptedRecordKeepsSigning(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
-	clk := &fakeClock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	m := newTestManager(t, store, 1, clk)
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -303,7 +292,7 @@ func TestManagerCorruptedRecordKeepsSigning(t *testing.T) {
 // Without the check about one kid in 64 would; 400 keys make a miss unlikely
 // to pass unnoticed (under 0.2 %).
 func TestGeneratedKIDsAreCLISafe(t *testing.T) {
-	m := newTestManager(t, openStore(t), 1, &fakeClock{t: time.Unix(1_700_000_000, 0)})
+	m := newTestManager(t, openStore(t), 1, clocktest.New(time.Unix(1_700_000_000, 0)))
 	for i := 0; i < 400; i++ {
 		k, err := m.generate(jose.ES256)
 		if err != nil {
@@ -334,7 +323,7 @@ func TestGeneratedKIDsAreCLISafe(t *testing.T) {
 func TestManagerDamagedActiveKey(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
-	clk := &fakeClock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	m := newTestManager(t, store, 1, clk)
 	if err := m.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -387,7 +376,7 @@ func TestManagerDamagedActiveKey(t *testing.T) {
 // one database). A rotation by one reaches the other's snapshot at its next
 // Sync, and a Sync with nothing changed keeps the snapshot.
 func TestSyncSeesChangesMadeElsewhere(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := openStore(t)
 	ctx := context.Background()
 	a := newTestManager(t, store, 1, clk)

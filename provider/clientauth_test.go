@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,22 +23,10 @@ import (
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 const pkjIssuer = "https://id.example.com"
-
-// testClock is the provider's clock, moved by the tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // jwksServer serves a client's JWK Set, which a test may replace, slow down
 // or blow up, and counts the fetches.
@@ -153,7 +140,7 @@ func signAssertion(t *testing.T, key jose.SigningKey, kid string, now time.Time,
 type pkjEnv struct {
 	p     *provider.Provider
 	st    storage.Store
-	clock *testClock
+	clock *clocktest.Clock
 }
 
 // newPKJProvider is a provider over a real bbolt store and real keys, with a
@@ -165,7 +152,7 @@ func newPKJProvider(t *testing.T, ck provider.ClientKeysConfig) *pkjEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &testClock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	var kek [32]byte
 	rand.Read(kek[:])
 	km, err := keys.NewManager(st, kek, keys.Policy{RotationPeriod: 720 * time.Hour, PrepublishLead: 2 * time.Hour, Retention: 2 * time.Hour}, clk.Now, nil)
@@ -359,14 +346,14 @@ func TestPrivateKeyJWTKeyRotation(t *testing.T) {
 		t.Errorf("%d fetches for two assertions, want 1 (cached)", n)
 	}
 	jwks.setKeys(next.public())
-	e.clock.Add(10 * time.Second)
+	e.clock.Advance(10 * time.Second)
 	// The last fetch is 10 s old: an unknown kid does not refetch yet.
 	status, m := e.clientCredentials(t, next.sign(t, e.clock.Now(), "svc", nil))
 	wantInvalidClient(t, "new kid within 30 s of the last fetch", status, m)
 	if n := jwks.fetches.Load(); n != 1 {
 		t.Errorf("%d fetches, want still 1", n)
 	}
-	e.clock.Add(25 * time.Second)
+	e.clock.Advance(25 * time.Second)
 	if status, m := e.clientCredentials(t, next.sign(t, e.clock.Now(), "svc", nil)); status != http.StatusOK {
 		t.Fatalf("new key after 35 s: %d %v", status, m)
 	}
@@ -381,7 +368,7 @@ func TestPrivateKeyJWTKeyRotation(t *testing.T) {
 		t.Errorf("%d fetches after made-up kids, want 2", n)
 	}
 	// After a minute the keys are fetched again: the removed key stops working.
-	e.clock.Add(61 * time.Second)
+	e.clock.Advance(61 * time.Second)
 	status, m = e.clientCredentials(t, old.sign(t, e.clock.Now(), "svc", nil))
 	wantInvalidClient(t, "the removed key after the cache ended", status, m)
 	if n := jwks.fetches.Load(); n != 3 {

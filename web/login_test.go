@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 	"github.com/signet-idp/signet/web/credentials/password"
 	"github.com/signet-idp/signet/web/session"
 )
@@ -39,24 +40,6 @@ func (s *heldStore) GetUserByUsername(ctx context.Context, username string) (*st
 	return s.Store.GetUserByUsername(ctx, username)
 }
 
-// testClock is a settable clock, safe for the handlers' goroutines.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const testPassword = "correct horse battery"
 
 // testEnv is a Handler on a bbolt store with a client "app", a user "alice", and
@@ -66,7 +49,7 @@ type testEnv struct {
 	h      *Handler
 	mux    *http.ServeMux
 	store  *heldStore
-	clock  *testClock
+	clock  *clocktest.Clock
 	ar     *storage.AuthRequest
 	cookie *http.Cookie
 	token  string
@@ -80,7 +63,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	}
 	t.Cleanup(func() { bolt.Close() })
 	st := &heldStore{Store: bolt}
-	clock := &testClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	cfg := Config{
 		Store:           st,
 		Hasher:          password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2),

@@ -32,6 +32,7 @@ import (
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // failOrKnown fails the test with the message; defect names the defect the row
@@ -787,7 +788,7 @@ func newLoginTiming(tb testing.TB) *loginTiming {
 	// the locked account stays locked however long the measurement takes.
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.DiscardHandler))
-	s, err := newServer(ctx, cfg, (&clock{t: time.Now()}).Now)
+	s, err := newServer(ctx, cfg, clocktest.New(time.Now()).Now)
 	slog.SetDefault(prev)
 	if err != nil {
 		tb.Fatal(err)

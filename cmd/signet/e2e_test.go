@@ -25,33 +25,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 	"github.com/signet-idp/signet/web"
 )
-
-// clock is an injectable, advanceable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // testIssuer is the real wiring on httptest with a bbolt file in t.TempDir().
 type testIssuer struct {
 	t      *testing.T
 	URL    string
 	srv    *server
-	clock  *clock
+	clock  *clocktest.Clock
 	ctx    context.Context
 	rpBase string
 }
@@ -91,7 +74,7 @@ func serveIssuerOn(t *testing.T, ln net.Listener, cfg *Config) *testIssuer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	s, err := newServer(ctx, cfg, clk.Now)

@@ -24,6 +24,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 	"github.com/signet-idp/signet/web/credentials/throttle"
 )
 
@@ -69,7 +70,7 @@ func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	r := &replicas{}

@@ -21,6 +21,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // TestStorageImport moves a running embedded deployment to PostgreSQL: what a
@@ -45,7 +46,7 @@ func TestStorageImport(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	embedded, err := newServer(ctx, cfg, clk.Now)

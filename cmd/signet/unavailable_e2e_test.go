@@ -18,6 +18,7 @@ import (
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // outageStore is a real store whose token writes fail with
@@ -63,7 +64,7 @@ func TestTokenEndpointWhileStorageIsAway(t *testing.T) {
 	store := &outageStore{Store: bs}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	s, err := wire(ctx, cfg, store, secrets, clk.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 func TestParseCode(t *testing.T) {
@@ -185,28 +186,10 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 }
 
-// fakeClock is an advanceable time source.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	a     *Authenticator
 	store storage.Store
-	clock *fakeClock
+	clock *clocktest.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -216,7 +199,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 10, 0, time.UTC)} // 10 s into a step
+	clk := clocktest.New(time.Date(2030, 1, 2, 3, 4, 10, 0, time.UTC)) // 10 s into a step
 	a, err := New(DeriveKey(testKey(1)), "Signet test", clk.Now)
 	if err != nil {
 		t.Fatal(err)
