@@ -40,6 +40,19 @@ func waitPending(t *testing.T, s *Store, n int) {
 	}
 }
 
+// waitCommitting waits until the first write holds the commit: the
+// committing goroutine runs and no other write waits yet.
+func waitCommitting(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pendingWrites() != 0 || !s.groupRunning() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first write never held the commit: running %v, %d writes pending", s.groupRunning(), s.pendingWrites())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestGroupCommit: writes that arrive while a commit is in flight share the
 // next transaction; a failing write gets its own error and leaves nothing,
 // while the others of its group commit; a panicking write panics in its own
@@ -60,9 +73,7 @@ func TestGroupCommit(t *testing.T) {
 			return tx.Bucket(bucket).Put([]byte("first"), []byte("1"))
 		})
 	}()
-	for s.pendingWrites() != 0 || !s.groupRunning() {
-		time.Sleep(time.Millisecond)
-	}
+	waitCommitting(t, s)
 
 	const n = 12
 	var (
@@ -194,9 +205,7 @@ func TestGroupCommitRefusal(t *testing.T) {
 			return nil
 		})
 	}()
-	for s.pendingWrites() != 0 || !s.groupRunning() {
-		time.Sleep(time.Millisecond)
-	}
+	waitCommitting(t, s)
 	before := s.GroupCommitStats()
 	const n = 6
 	var runs [n]int
