@@ -271,8 +271,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGTERM")
+	if runtime.GOOS != "linux" {
+		t.Skip("needs SIGTERM and /proc/net/tcp")
 	}
 	env := newSignetEnv(t, buildSignet(t))
 	proc := env.serve()
@@ -316,7 +316,13 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		reqs = append(reqs, inflight{conn, form[cut:]})
 	}
-	time.Sleep(200 * time.Millisecond) // the server has read the headers
+	// SIGTERM closes the listener: a connection still in its accept queue
+	// would be reset, so wait until the server has taken in what was sent.
+	var conns []net.Conn
+	for _, r := range reqs {
+		conns = append(conns, r.conn)
+	}
+	waitServerRead(t, conns)
 	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -360,5 +366,61 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(env.dataDir, socketFileName)); !os.IsNotExist(err) {
 		t.Errorf("admin socket left behind: %v", err)
+	}
+}
+
+// waitServerRead waits until the server has read everything sent on each
+// connection, as the kernel's table of TCP sockets shows it: the client's end
+// has nothing left unacknowledged (it all arrived) and the server's end, the
+// socket with the two ports the other way round, has an empty receive queue
+// (the server took it in).
+func waitServerRead(t *testing.T, conns []net.Conn) {
+	t.Helper()
+	type ends struct{ local, remote uint16 }
+	want := map[ends]bool{}
+	sent := map[ends]bool{}
+	for _, c := range conns {
+		l, r := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+		want[ends{uint16(r.Port), uint16(l.Port)}] = true
+		sent[ends{uint16(l.Port), uint16(r.Port)}] = true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		read, arrived := 0, 0
+		var table []byte
+		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, err := os.ReadFile(f)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			table = append(table, b...)
+		}
+		// Lines are "sl local_address rem_address st tx_queue:rx_queue ...",
+		// addresses as hex "ADDR:PORT".
+		for _, line := range strings.Split(string(table), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			var e ends
+			var tx, rx uint64
+			_, lerr := fmt.Sscanf(f[1][strings.LastIndexByte(f[1], ':')+1:], "%X", &e.local)
+			_, rerr := fmt.Sscanf(f[2][strings.LastIndexByte(f[2], ':')+1:], "%X", &e.remote)
+			_, qerr := fmt.Sscanf(f[4], "%X:%X", &tx, &rx)
+			switch {
+			case lerr != nil || rerr != nil || qerr != nil:
+			case want[e] && rx == 0:
+				read++
+			case sent[e] && tx == 0:
+				arrived++
+			}
+		}
+		if read == len(want) && arrived == len(sent) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s %d of %d requests arrived and the server read %d", arrived, len(sent), read)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
