@@ -79,6 +79,7 @@ func jwksKIDs(t *testing.T, snap *Snapshot) map[string]bool {
 }
 
 func TestManagerLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := openStore(t)
 	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -177,6 +178,7 @@ func TestManagerLifecycle(t *testing.T) {
 }
 
 func TestManagerWrongKEKAndRewrap(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := openStore(t)
 	clk := clocktest.New(time.Now())
@@ -217,6 +219,7 @@ func TestManagerWrongKEKAndRewrap(t *testing.T) {
 // TestManagerConcurrentRotation races two managers (as two replicas would be)
 // over one database: they rotate once, not twice.
 func TestManagerConcurrentRotation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := openStore(t)
 	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -257,6 +260,7 @@ func TestManagerConcurrentRotation(t *testing.T) {
 }
 
 func TestManagerCorruptedRecordKeepsSigning(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := openStore(t)
 	clk := clocktest.New(time.Now())
@@ -292,6 +296,7 @@ func TestManagerCorruptedRecordKeepsSigning(t *testing.T) {
 // Without the check about one kid in 64 would; 400 keys make a miss unlikely
 // to pass unnoticed (under 0.2 %).
 func TestGeneratedKIDsAreCLISafe(t *testing.T) {
+	t.Parallel()
 	m := newTestManager(t, openStore(t), 1, clocktest.New(time.Unix(1_700_000_000, 0)))
 	for i := 0; i < 400; i++ {
 		k, err := m.generate(jose.ES256)
@@ -321,6 +326,7 @@ func TestGeneratedKIDsAreCLISafe(t *testing.T) {
 // the keys commands work), signs nothing with it, and retiring it lets the
 // next key sign. A key-encryption key that opens nothing is still refused.
 func TestManagerDamagedActiveKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := openStore(t)
 	clk := clocktest.New(time.Now())
@@ -376,6 +382,7 @@ func TestManagerDamagedActiveKey(t *testing.T) {
 // one database). A rotation by one reaches the other's snapshot at its next
 // Sync, and a Sync with nothing changed keeps the snapshot.
 func TestSyncSeesChangesMadeElsewhere(t *testing.T) {
+	t.Parallel()
 	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := openStore(t)
 	ctx := context.Background()

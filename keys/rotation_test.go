@@ -46,6 +46,7 @@ func simulate(set []*storage.SigningKey, plan Plan, now time.Time, p Policy, seq
 }
 
 func TestDecideFirstStart(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	plan := Decide(nil, now, testPolicy)
 	want := map[Generation]int{}
@@ -65,6 +66,7 @@ func TestDecideFirstStart(t *testing.T) {
 }
 
 func TestDecideTable(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
 	key := func(id, state string, created, activated time.Time) *storage.SigningKey {
@@ -107,6 +109,7 @@ func TestDecideTable(t *testing.T) {
 // always published, every signing key published at least PrepublishLead before it
 // signed, and every retired key kept for Retention.
 func TestDecideYear(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	seq := 0
 	var set []*storage.SigningKey

@@ -223,6 +223,7 @@ func wantInvalidClient(t *testing.T, what string, status int, m map[string]any) 
 // assertions; replays, wrong audiences, HS256, none, expired and far-future
 // assertions, and unknown clients are refused alike.
 func TestPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
 	rsaKey, ecKey, psKey := newRSAKey(t, "rsa-1", jose.RS256), newECKey(t, "ec-1"), newRSAKey(t, "ps-1", jose.PS256)
 	jwks := newJWKSServer(t, rsaKey.public(), ecKey.public())
 	e := newPKJProvider(t, provider.ClientKeysConfig{FetchTimeout: time.Second})
@@ -331,6 +332,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 // when an assertion names its kid, refetching at most once per 30 s; fetched
 // keys are used for at most a minute.
 func TestPrivateKeyJWTKeyRotation(t *testing.T) {
+	t.Parallel()
 	old, next := newRSAKey(t, "k1", jose.RS256), newECKey(t, "k2")
 	jwks := newJWKSServer(t, old.public())
 	e := newPKJProvider(t, provider.ClientKeysConfig{FetchTimeout: time.Second})
@@ -379,6 +381,7 @@ func TestPrivateKeyJWTKeyRotation(t *testing.T) {
 // TestPrivateKeyJWTSlowOrHugeJWKS: a jwks_uri that answers too slowly or too
 // much gives invalid_client within the timeout, and Signet goes on serving.
 func TestPrivateKeyJWTSlowOrHugeJWKS(t *testing.T) {
+	t.Parallel()
 	key := newRSAKey(t, "k1", jose.RS256)
 	slow, huge, good := newJWKSServer(t, key.public()), newJWKSServer(t, key.public()), newJWKSServer(t, key.public())
 	slow.delay.Store(int64(5 * time.Second))

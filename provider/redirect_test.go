@@ -10,6 +10,7 @@ import (
 // client's registration: exact, but for a public (native) client's loopback http
 // URI, whose port may differ (RFC 8252, section 7.3).
 func TestRedirectRegistered(t *testing.T) {
+	t.Parallel()
 	native := &storage.Client{ID: "native", Public: true, RedirectURIs: []string{
 		"http://[::1]/cb", "http://[::1]:8080/v6port", "http://127.0.0.1/cb4", "http://localhost/lh",
 		"http://[::1]/q?app=1", "http://[0:0:0:0:0:0:0:1]/long", "com.example.app:/oauth",

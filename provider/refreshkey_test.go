@@ -7,6 +7,7 @@ import (
 )
 
 func TestRefreshKey(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	a, b := newRefreshTokenValue(t0), newRefreshTokenValue(t0.Add(time.Nanosecond))
 	ka, kb := refreshKey(a), refreshKey(b)

@@ -11,6 +11,7 @@ import (
 // redirect under it and scope their cookies to it (__Secure-, since __Host-
 // demands path /); without one they are as they always were.
 func TestBasePathCookiesAndLinks(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		issuer, base, cookiePrefix, cookiePath string
 	}{

@@ -144,6 +144,7 @@ func testAddr(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&
 // many addresses, while its first check is still running, is answered "busy"
 // (503, Retry-After) at once, except for the few the account lets wait.
 func TestLoginFloodOnOneAccountIsBusy(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	release := make(chan struct{})
 	var once sync.Once
@@ -192,6 +193,7 @@ func TestLoginFloodOnOneAccountIsBusy(t *testing.T) {
 // (which tells nothing about the password); once locked, the right password is
 // answered like a wrong one.
 func TestParallelGuessesCheckedAtMostFree(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 5 })
 	const n = 40
 	e.h.gate = newGate(n) // the bound must not rest on the gate
@@ -252,6 +254,7 @@ func TestParallelGuessesCheckedAtMostFree(t *testing.T) {
 // recorded often enough that a page every 4 s keeps a 6 s session alive; 7 s
 // without one still ends it.
 func TestShortIdleSessionKeptAlive(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.SessionIdle = 6 * time.Second })
 	ctx := context.Background()
 	value := strings.Repeat("s", 43)
@@ -283,6 +286,7 @@ func TestShortIdleSessionKeptAlive(t *testing.T) {
 // TestStaticServesFilesNotDirectories: /static/ serves files, embedded or
 // themed, and answers 404 for every directory.
 func TestStaticServesFilesNotDirectories(t *testing.T) {
+	t.Parallel()
 	theme := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(theme, "static", "img"), 0o755); err != nil {
 		t.Fatal(err)
@@ -321,6 +325,7 @@ func TestStaticServesFilesNotDirectories(t *testing.T) {
 // demanded by a list naming ACRMFA and not ACRPassword. Unknown values are
 // ignored; the client's requirement and the policy still apply.
 func TestACRValuesPreference(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	ctx := context.Background()
 	if err := e.store.CreateClient(ctx, &storage.Client{ID: "strict", RedirectURIs: []string{"https://rp.test/cb"}, RequireMFA: true}); err != nil {
@@ -370,6 +375,7 @@ func TestACRValuesPreference(t *testing.T) {
 // back, so a bug cannot leave an account charged (and, tries exhausted, locked)
 // until restart.
 func TestPanickingCheckIsRefunded(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 1 })
 	e.store.hold = func() { panic("storage bug") }
 	func() {

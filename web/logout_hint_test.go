@@ -162,6 +162,7 @@ func wantNothingEnded(t *testing.T, w *httptest.ResponseRecorder) {
 }
 
 func TestLogoutHintWithoutCookieEndsNamedSession(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			he := newHintEnv(t)
@@ -208,6 +209,7 @@ func TestLogoutHintWithoutCookieEndsNamedSession(t *testing.T) {
 }
 
 func TestLogoutHintWithoutCookieEndsNothingElse(t *testing.T) {
+	t.Parallel()
 	he := newHintEnv(t)
 	for name, params := range map[string]url.Values{
 		"sid of another person's session": {"id_token_hint": {"u-alice|sid-bob|app"}},
@@ -250,6 +252,7 @@ func TestLogoutHintWithoutCookieEndsNothingElse(t *testing.T) {
 }
 
 func TestLogoutHintWithoutCookieOtherAnswers(t *testing.T) {
+	t.Parallel()
 	he := newHintEnv(t)
 
 	// No cookie, no hint: there is no session in this browser, and the page

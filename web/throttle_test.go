@@ -18,6 +18,7 @@ import (
 // TestGateBoundsWaiters: past its width, a gate lets only a few wait, only
 // briefly, and turns the rest away at once.
 func TestGateBoundsWaiters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	g := newGate(1)
 	g.waiters, g.wait = 1, time.Hour
@@ -75,6 +76,7 @@ func TestGateBoundsWaiters(t *testing.T) {
 }
 
 func TestClientAddress(t *testing.T) {
+	t.Parallel()
 	h := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	for _, tc := range []struct{ remote, xff, want string }{
 		{"203.0.113.5:1234", "", "203.0.113.5"},
@@ -102,6 +104,7 @@ func TestClientAddress(t *testing.T) {
 // memory), and an unlock in the store (the CLI's, from anywhere) lets the
 // right password in on both at once.
 func TestAccountLockSharedAndUnlocked(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 3 })
 	other := e.replica(t)
 	for i := range 3 {
@@ -126,6 +129,7 @@ func TestAccountLockSharedAndUnlocked(t *testing.T) {
 // TestParallelGuessesAcrossReplicas: wrong passwords sent all at once to two
 // replicas get at most the free failures checked in all.
 func TestParallelGuessesAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 5 })
 	other := e.replica(t)
 	const n = 20
@@ -147,6 +151,7 @@ func TestParallelGuessesAcrossReplicas(t *testing.T) {
 // client address lock it on a replica that counted none (its memory empty),
 // through the store they share; other addresses are not affected.
 func TestAddressLockSharedThroughStore(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AddressFree = 3 })
 	const addr = "192.0.2.7"
 	for i := range 3 {

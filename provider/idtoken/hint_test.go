@@ -55,6 +55,7 @@ func sign(t *testing.T, km *keys.Manager, alg jose.SignatureAlgorithm, claims ma
 // hint even when expired, and says whose it is (azp, else a single aud); a
 // foreign issuer, an access token, a tampered or garbled token is not.
 func TestVerifyHint(t *testing.T) {
+	t.Parallel()
 	v, km := newVerifier(t)
 	expired := time.Now().Add(-time.Hour).Unix()
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {

@@ -3,6 +3,7 @@ package policy
 import "testing"
 
 func TestIsLoopbackHost(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		host string
 		want bool

@@ -3,6 +3,7 @@ package policy
 import "testing"
 
 func TestRedirects(t *testing.T) {
+	t.Parallel()
 	if got, want := CallbackURL("/auth", "a b"), "/auth/authorize/callback?id=a+b"; got != want {
 		t.Errorf("CallbackURL = %q, want %q", got, want)
 	}

@@ -33,6 +33,7 @@ func openTemp(t *testing.T) *boltstore.Store {
 // checks that no record, index or expiry entry is left but the ones that never
 // expire.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		s := openTemp(t)
 		t.Cleanup(func() { checkNoLeftovers(t, s) })
@@ -69,6 +70,7 @@ func checkNoLeftovers(t *testing.T, s *boltstore.Store) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	start := time.Now()
 	second, err := boltstore.Open(s.Path(), boltstore.Options{Timeout: 100 * time.Millisecond})
@@ -101,6 +103,7 @@ func TestOpenLocked(t *testing.T) {
 }
 
 func TestFileMode(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	info, err := os.Stat(s.Path())
 	if err != nil {
@@ -112,6 +115,7 @@ func TestFileMode(t *testing.T) {
 }
 
 func TestBackup(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := t.Context()
 	client := &storage.Client{ID: "app", Name: "App", RedirectURIs: []string{"https://app.example/cb"}}
@@ -162,6 +166,7 @@ func TestBackup(t *testing.T) {
 // TestEmailIndexBuiltForOldDatabase: a database written before the email index
 // gets one at Open, so people are found by email at once.
 func TestEmailIndexBuiltForOldDatabase(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "signet.db")
 	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {

@@ -58,6 +58,7 @@ func waitCommitting(t *testing.T, s *Store) {
 // while the others of its group commit; a panicking write panics in its own
 // caller and the process goes on.
 func TestGroupCommit(t *testing.T) {
+	t.Parallel()
 	s := openInternal(t)
 	ctx := context.Background()
 	bucket := []byte("group-test")
@@ -172,6 +173,7 @@ func (s *Store) groupRunningEventually(t *testing.T) bool {
 // TestGroupCommitAloneIsImmediate: a write on an idle store commits at once,
 // with its own error, in one run.
 func TestGroupCommitAloneIsImmediate(t *testing.T) {
+	t.Parallel()
 	s := openInternal(t)
 	runs := 0
 	errAlone := errors.New("alone")
@@ -191,6 +193,7 @@ func TestGroupCommitAloneIsImmediate(t *testing.T) {
 // run once (a refusal never makes the group run again); the statistics count
 // the shared commit.
 func TestGroupCommitRefusal(t *testing.T) {
+	t.Parallel()
 	s := openInternal(t)
 	ctx := context.Background()
 	bucket := []byte("refusal-test")

@@ -15,6 +15,7 @@ import (
 )
 
 func TestSchemaVersion(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "signet.db")
 	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
@@ -60,6 +61,7 @@ func TestSchemaVersion(t *testing.T) {
 }
 
 func TestCompactStatsPing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "signet.db")
 	s, err := boltstore.Open(path, boltstore.Options{})

@@ -23,6 +23,7 @@ func (failingQueue) EnqueueLogouts(context.Context, []*storage.LogoutDelivery) e
 // (the person's retry, or the admin's) still finds the session and tells the
 // apps; the retry then ends it.
 func TestEndSessionRetryableUntilNoticesQueued(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "signet.db"), boltstore.Options{})
 	if err != nil {

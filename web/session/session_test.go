@@ -48,6 +48,7 @@ func newManager(t *testing.T, issuer, basePath string) (*Manager, *recordEnd, *c
 // TestCookieNames: the cookies are __Host- at the root of an https issuer,
 // __Secure- under a path, plain over http, and scoped to the issuer's path.
 func TestCookieNames(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ issuer, base, session, pending, path string }{
 		{"https://id.test", "", "__Host-signet_session", "__Host-signet_pending", "/"},
 		{"https://id.test/auth", "/auth", "__Secure-signet_session", "__Secure-signet_pending", "/auth"},
@@ -72,6 +73,7 @@ func TestCookieNames(t *testing.T) {
 // when looking it up ends it (through End); a step-up keeps the sid, another
 // person's sign-in ends the session it replaces.
 func TestStartCurrentIdle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m, end, clk, st := newManager(t, "http://signet.test", "")
 	start := func(from *http.Cookie, user string, keep bool) (*storage.Session, *http.Cookie) {
@@ -122,6 +124,7 @@ func TestStartCurrentIdle(t *testing.T) {
 // TestBrowserBinding: the pending cookie is set once and reused, and binds an
 // auth request to the browser that holds it.
 func TestBrowserBinding(t *testing.T) {
+	t.Parallel()
 	m, _, _, _ := newManager(t, "http://signet.test", "")
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	if m.BrowserBinding(r) != "none" {

@@ -17,6 +17,7 @@ import (
 var small = Params{MemoryKiB: 256, Iterations: 1, Parallelism: 1}
 
 func TestHashVerifyRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := New(small, 2)
 	for _, pw := range []string{"correct horse battery staple", "", "ünïcødé pässwörd", strings.Repeat("x", MaxLength)} {
@@ -39,6 +40,7 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 }
 
 func TestHashSaltsDiffer(t *testing.T) {
+	t.Parallel()
 	h := New(small, 1)
 	a, _ := h.Hash(context.Background(), "same")
 	b, _ := h.Hash(context.Background(), "same")
@@ -50,6 +52,7 @@ func TestHashSaltsDiffer(t *testing.T) {
 // TestReferenceVector checks compatibility with the reference implementation's
 // encoding (argon2 CLI: echo -n password | argon2 somesalt -id -t 2 -m 16 -p 4 -l 32 -e).
 func TestReferenceVector(t *testing.T) {
+	t.Parallel()
 	const enc = "$argon2id$v=19$m=65536,t=2,p=4$c29tZXNhbHQ$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo"
 	h := New(small, 1)
 	ok, rehash, err := h.Verify(context.Background(), enc, "password")
@@ -59,6 +62,7 @@ func TestReferenceVector(t *testing.T) {
 }
 
 func TestParamChangeNeedsRehash(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	old := New(small, 1)
 	enc, err := old.Hash(ctx, "s3cret-password")
@@ -83,6 +87,7 @@ func TestParamChangeNeedsRehash(t *testing.T) {
 }
 
 func TestBcryptImport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := New(small, 1)
 	b, err := bcrypt.GenerateFromPassword([]byte("imported-password"), bcrypt.MinCost)
@@ -108,6 +113,7 @@ func TestBcryptImport(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
+	t.Parallel()
 	h := New(small, 1)
 	good, _ := h.Hash(context.Background(), "pw")
 	for _, enc := range []string{
@@ -141,6 +147,7 @@ func TestMalformed(t *testing.T) {
 }
 
 func TestTooLong(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := New(small, 1)
 	enc, _ := h.Hash(ctx, "pw")
@@ -160,6 +167,7 @@ func TestTooLong(t *testing.T) {
 }
 
 func TestVerifyDummy(t *testing.T) {
+	t.Parallel()
 	h := New(small, 1)
 	var hashes atomic.Int32
 	h.testHook = func(start bool) {
@@ -184,6 +192,7 @@ func TestVerifyDummy(t *testing.T) {
 }
 
 func TestNewDefaults(t *testing.T) {
+	t.Parallel()
 	if got := New(Params{}, 0).Params(); got != DefaultParams {
 		t.Errorf("New(zero).Params() = %+v, want %+v", got, DefaultParams)
 	}
@@ -202,6 +211,7 @@ func TestNewDefaults(t *testing.T) {
 }
 
 func TestConcurrencyBound(t *testing.T) {
+	t.Parallel()
 	const limit = 2
 	h := New(small, limit)
 	enc, _ := h.Hash(context.Background(), "pw")
@@ -234,6 +244,7 @@ func TestConcurrencyBound(t *testing.T) {
 }
 
 func TestBusy(t *testing.T) {
+	t.Parallel()
 	h := New(small, 1)
 	enc, _ := h.Hash(context.Background(), "pw")
 
@@ -326,6 +337,7 @@ func FuzzVerify(f *testing.F) {
 // TestQueueBound: with every slot taken, at most maxWaiting callers wait; the
 // next is turned away at once rather than growing the queue.
 func TestQueueBound(t *testing.T) {
+	t.Parallel()
 	h := New(small, 1)
 	h.maxWaiting = 16
 	enc, _ := h.Hash(context.Background(), "pw")
@@ -352,6 +364,7 @@ func TestQueueBound(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	h := New(Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1}, 1)
 	good, err := h.Hash(t.Context(), "a password")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestMemoryBackoff(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th := NewMemory(Limits{Free: 3, Base: 30 * time.Second, Max: 5 * time.Minute}, 100)
 	for i := 1; i <= 2; i++ {
@@ -46,6 +47,7 @@ func TestMemoryBackoff(t *testing.T) {
 // TestMemoryBounded floods the memory with distinct keys (addresses): its
 // size never passes the cap.
 func TestMemoryBounded(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th := NewMemory(Limits{Free: 100, Base: time.Second, Max: time.Minute}, 1000)
 	for i := range 50_000 {
@@ -62,6 +64,7 @@ func TestMemoryBounded(t *testing.T) {
 // refunded, a reservation never settled (its replica died) lapses, and an
 // unlock clears the lock but not the checks in flight.
 func TestReserve(t *testing.T) {
+	t.Parallel()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "signet.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 )
 
 func TestParseCode(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in    string
 		kind  Kind
@@ -97,6 +98,7 @@ func testKey(b byte) [32]byte {
 }
 
 func TestSeal(t *testing.T) {
+	t.Parallel()
 	a, err := New(DeriveKey(testKey(1)), "Signet", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +140,7 @@ func TestSeal(t *testing.T) {
 }
 
 func TestDeriveKey(t *testing.T) {
+	t.Parallel()
 	kek := testKey(7)
 	k := DeriveKey(kek)
 	if k == kek || k == DeriveKey(testKey(8)) || k != DeriveKey(kek) {
@@ -146,6 +149,7 @@ func TestDeriveKey(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	prev := time.Duration(0)
 	for f := 0; f < 100; f++ {
 		d := Backoff(f)
@@ -166,6 +170,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRecoveryCodes(t *testing.T) {
+	t.Parallel()
 	codes, hashes := newRecoveryCodes()
 	if len(codes) != RecoveryCodeCount || len(hashes) != RecoveryCodeCount {
 		t.Fatalf("%d codes, %d hashes", len(codes), len(hashes))
@@ -243,6 +248,7 @@ func (f *fixture) user(t *testing.T) *storage.User {
 }
 
 func TestEnrolment(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	if _, err := f.a.Verify(ctx, f.store, "u1", "123456"); !errors.Is(err, ErrNotEnrolled) {
@@ -302,6 +308,7 @@ func TestEnrolment(t *testing.T) {
 }
 
 func TestVerifyReplayAndSkew(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	secret, _ := f.enrol(t)
@@ -337,6 +344,7 @@ func TestVerifyReplayAndSkew(t *testing.T) {
 
 // Of concurrent submissions of one code exactly one succeeds.
 func TestVerifyConcurrentOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	secret, _ := f.enrol(t)
 	f.clock.Advance(Period * time.Second)
@@ -362,6 +370,7 @@ func TestVerifyConcurrentOnce(t *testing.T) {
 }
 
 func TestVerifyRecoveryCodes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	_, rc := f.enrol(t)
@@ -391,6 +400,7 @@ func TestVerifyRecoveryCodes(t *testing.T) {
 }
 
 func TestVerifyThrottle(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	secret, _ := f.enrol(t)
@@ -458,6 +468,7 @@ func TestVerifyThrottle(t *testing.T) {
 }
 
 func TestResetMFA(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	_, rc := f.enrol(t)
@@ -483,6 +494,7 @@ func TestResetMFA(t *testing.T) {
 // who briefly held the password) is neither shown to nor confirmed by another,
 // and ClearPending forgets it.
 func TestPendingSecretBelongsToItsSession(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
 	planted, err := f.a.BeginEnrolment(ctx, f.store, "u1", "attacker-sid", true)
