@@ -10,6 +10,7 @@ import (
 
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
+	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // recordEnd ends sessions by deleting them and records their sids.
@@ -23,11 +24,7 @@ func (e *recordEnd) EndSession(ctx context.Context, s *storage.Session) error {
 	return e.store.DeleteSession(ctx, s.ID)
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
-func newManager(t *testing.T, issuer, basePath string) (*Manager, *recordEnd, *clock, storage.Store) {
+func newManager(t *testing.T, issuer, basePath string) (*Manager, *recordEnd, *clocktest.Clock, storage.Store) {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "signet.db"), boltstore.Options{Timeout: time.Second})
 	if err != nil {
@@ -40,7 +37,7 @@ func newManager(t *testing.T, issuer, basePath string) (*Manager, *recordEnd, *c
 			t.Fatal(err)
 		}
 	}
-	end, clk := &recordEnd{store: st}, &clock{t: now}
+	end, clk := &recordEnd{store: st}, clocktest.New(now)
 	m := New(Config{Store: st, Issuer: issuer, BasePath: basePath, Lifetime: 12 * time.Hour, Idle: time.Hour, End: end, Now: clk.Now})
 	return m, end, clk, st
 }
@@ -109,7 +106,7 @@ func TestStartCurrentIdle(t *testing.T) {
 		t.Fatalf("another person: sid %q, ended %v", s3.SID, end.sids)
 	}
 	// Idle past the limit: the lookup finds nothing and ends it.
-	clk.t = clk.t.Add(time.Hour + time.Minute)
+	clk.Advance(time.Hour + time.Minute)
 	if s, u := m.Current(ctx, with(c3)); s != nil || u != nil {
 		t.Fatalf("idle session still current: %+v", s)
 	}
