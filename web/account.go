@@ -59,13 +59,10 @@ func (h *Handler) showAccountLogin(w http.ResponseWriter, r *http.Request, statu
 // for it before any session starts: the half-done sign-in is kept in an auth
 // request without a client, bound to this browser, like an application's.
 func (h *Handler) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
-	if !h.checkFormToken(stepAccount, h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid. Open your account page and sign in again.")
+	if !h.formValid(w, r, stepAccount, h.sessions.BrowserBinding(r), "This form is not valid. Open your account page and sign in again.") {
 		return
 	}
 	if h.addressLocked(w, r) {
@@ -248,9 +245,7 @@ func (h *Handler) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
 	arID := r.PostForm.Get("auth_request_id")
@@ -311,13 +306,10 @@ func (h *Handler) accountTOTPManage(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
-	if !h.checkFormToken("account-manage", sess.SID, r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid any more. Open your account page again.")
+	if !h.formValid(w, r, "account-manage", sess.SID, "This form is not valid any more. Open your account page again.") {
 		return
 	}
 	ctx := r.Context()

@@ -262,14 +262,11 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, status int
 // and the ticked optional ones and remembers the rest as declined; deny returns
 // access_denied to the application. Anything unexpected writes nothing.
 func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
-	if !h.checkFormToken("consent", id, r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
+	if !h.formValid(w, r, "consent", id, "This form is not valid for this sign-in request. Return to the application and start again.") {
 		return
 	}
 	ar, sess, user, c, g := h.consentState(w, r, id)
@@ -432,9 +429,7 @@ func (h *Handler) showAccountHome(w http.ResponseWriter, r *http.Request, status
 // accountPost checks an account form: the person's session and the form token
 // bound to it.
 func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return nil, nil, false
 	}
 	sess, user := h.sessions.Current(r.Context(), r)
@@ -442,8 +437,7 @@ func (h *Handler) accountPost(w http.ResponseWriter, r *http.Request) (*storage.
 		http.Redirect(w, r, h.route(PathAccountLogin+"?next="+url.QueryEscape(PathAccount)), http.StatusSeeOther)
 		return nil, nil, false
 	}
-	if !h.checkFormToken("account-home", sess.SID, r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid any more. Open your account page and try again.")
+	if !h.formValid(w, r, "account-home", sess.SID, "This form is not valid any more. Open your account page and try again.") {
 		return nil, nil, false
 	}
 	return sess, user, true

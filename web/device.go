@@ -92,13 +92,10 @@ func (h *Handler) showDevice(w http.ResponseWriter, r *http.Request, status int,
 // client. Wrong codes count against the client address like wrong passwords,
 // and a locked address is refused before any look-up.
 func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
-	if !h.checkFormToken(stepDevice, h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid any more. Open the page again and enter the code.")
+	if !h.formValid(w, r, stepDevice, h.sessions.BrowserBinding(r), "This form is not valid any more. Open the page again and enter the code.") {
 		return
 	}
 	if h.addressLocked(w, r) {
@@ -236,14 +233,11 @@ func (h *Handler) showDeviceConsent(w http.ResponseWriter, r *http.Request, stat
 // which the account page lists and can revoke) and approves the device
 // request; deny refuses it, and the device's next poll gets access_denied.
 func (h *Handler) deviceConsentSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
-	if !h.checkFormToken(stepDeviceConsent, id, r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this device. Enter the code from your device again.")
+	if !h.formValid(w, r, stepDeviceConsent, id, "This form is not valid for this device. Enter the code from your device again.") {
 		return
 	}
 	ar, sess, user, c, _ := h.deviceState(w, r, id)

@@ -217,9 +217,7 @@ func (h *Handler) clientName(ctx context.Context, id string) string {
 }
 
 func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")
@@ -236,8 +234,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// The form token binds the form to its auth request and to this browser
 	// (a cookie set with the form), so a form fetched elsewhere cannot be posted
 	// from here, nor this one for another request.
-	if !h.checkFormToken("login", id+"\x00"+h.sessions.BrowserBinding(r), r.PostForm.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", "This form is not valid for this sign-in request. Return to the application and start again.")
+	if !h.formValid(w, r, "login", id+"\x00"+h.sessions.BrowserBinding(r), "This form is not valid for this sign-in request. Return to the application and start again.") {
 		return
 	}
 	ar := h.loadAuthRequest(w, r, id)

@@ -133,9 +133,7 @@ func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request, statu
 // of this request, in this browser. Only then does the session start (or, after
 // a step-up, get replaced by one that used both factors).
 func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+	if !h.readForm(w, r) {
 		return
 	}
 	id := r.PostForm.Get("auth_request_id")

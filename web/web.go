@@ -244,6 +244,27 @@ func (h *Handler) formToken(step, authRequestID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// readForm bounds and parses a POSTed form, answering one that cannot be read
+// itself; it reports whether the handler goes on.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// formValid checks the form's csrf_token for step and binding, answering a
+// refusal (403, saying why) itself; it reports whether the handler goes on.
+func (h *Handler) formValid(w http.ResponseWriter, r *http.Request, step, binding, why string) bool {
+	if h.checkFormToken(step, binding, r.PostForm.Get("csrf_token")) {
+		return true
+	}
+	h.ErrorPage(w, r, http.StatusForbidden, "Request refused", why)
+	return false
+}
+
 func (h *Handler) checkFormToken(step, authRequestID, token string) bool {
 	return hmac.Equal([]byte(h.formToken(step, authRequestID)), []byte(token))
 }
