@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -136,15 +137,51 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // ready is nil when the server can answer: storage reads and the signing keys
-// are loaded.
+// are loaded. Otherwise it is a *notReady.
 func (s *server) ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return &notReady{part: "storage", err: err}
 	}
 	if !s.provider.Ready() {
-		return errors.New("signing keys not loaded")
+		return &notReady{part: "signing keys", err: errors.New("signing keys not loaded")}
 	}
 	return nil
+}
+
+// notReady says which part keeps the server from answering (part, safe to
+// show anyone) and why (err, for the log only: a storage error can name the
+// database's user, database and host).
+type notReady struct {
+	part string
+	err  error
+}
+
+func (e *notReady) Error() string { return e.part + ": " + e.err.Error() }
+func (e *notReady) Unwrap() error { return e.err }
+
+// readiness logs a change of the probes' answer once, not on every probe: a
+// load balancer probes each replica every few seconds.
+type readiness struct {
+	mu   sync.Mutex
+	last string // the last reason logged; "" while ready
+}
+
+func (r *readiness) report(ctx context.Context, err error) {
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	r.mu.Lock()
+	changed := reason != r.last
+	r.last = reason
+	r.mu.Unlock()
+	switch {
+	case !changed:
+	case err != nil:
+		slog.WarnContext(ctx, "not ready", "event", "not_ready", "error", err)
+	default:
+		slog.InfoContext(ctx, "ready again", "event", "ready")
+	}
 }
 
 // healthRoutes adds /livez (the process answers) and /readyz (it can serve),
@@ -155,13 +192,21 @@ func (s *server) healthRoutes(mux *http.ServeMux) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
+	var state readiness
 	ready := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if err := s.ready(ctx); err != nil {
-			// The reason is for the operator's probe; it names no secret.
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		err := s.ready(ctx)
+		state.report(r.Context(), err)
+		if err != nil {
+			// The body names the part only; the cause is in the log.
+			part := "storage"
+			var nr *notReady
+			if errors.As(err, &nr) {
+				part = nr.part
+			}
+			http.Error(w, "not ready: "+part, http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -203,16 +204,28 @@ func TestHealthEndpoints(t *testing.T) {
 	if code, _ := get("/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the public listener = %d, want 404", code)
 	}
+	var logs syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
 	ti.srv.store.Close()
-	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "storage") {
-		t.Errorf("/readyz with storage closed = %d %q", code, body)
+	// The body names the part only: a storage error can name the database's
+	// user, database and host (PostgreSQL), or the file (bbolt).
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || body != "not ready: storage\n" {
+		t.Errorf("/readyz with storage closed = %d %q, want 503 %q", code, body, "not ready: storage\n")
 	}
 	if code, _ := get("/livez"); code != 200 {
 		t.Errorf("/livez with storage closed = %d", code)
 	}
 	// Issue 15: /healthz says not ready while storage is away, as /readyz.
-	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "storage") {
-		t.Errorf("/healthz with storage closed = %d %q, want 503 naming storage", code, body)
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || body != "not ready: storage\n" {
+		t.Errorf("/healthz with storage closed = %d %q, want 503 %q", code, body, "not ready: storage\n")
+	}
+	// The operator finds the cause in the log, once per change, not per probe.
+	cause := ti.srv.store.Ping(context.Background())
+	if n := strings.Count(logs.String(), "event=not_ready"); n != 1 || !strings.Contains(logs.String(), "level=WARN") ||
+		cause == nil || !strings.Contains(logs.String(), cause.Error()) {
+		t.Errorf("the log has %d not-ready records, want 1 at warn naming the cause:\n%s", n, logs.String())
 	}
 }
 
