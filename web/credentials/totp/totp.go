@@ -134,6 +134,19 @@ func (a *Authenticator) open(userID string, sealed []byte) ([]byte, error) {
 	return secret, nil
 }
 
+// CheckSealed returns nil when sealed, a secret sealed for userID as
+// storage.TOTP holds it, opens with key (see DeriveKey), and ErrSealed when it
+// does not. It lets a move of the data to another store refuse a key that
+// would lock every person out of their second factor. The secret stays here.
+func CheckSealed(key [32]byte, userID string, sealed []byte) error {
+	a, err := New(key, "", nil)
+	if err != nil {
+		return err
+	}
+	_, err = a.open(userID, sealed)
+	return err
+}
+
 // Kind says what a person typed.
 type Kind int
 

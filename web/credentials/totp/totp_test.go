@@ -139,6 +139,31 @@ func TestSeal(t *testing.T) {
 	}
 }
 
+func TestCheckSealed(t *testing.T) {
+	a, err := New(DeriveKey(testKey(1)), "Signet", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := a.seal("u1", []byte("0123456789abcdefghij"))
+	if err := CheckSealed(DeriveKey(testKey(1)), "u1", sealed); err != nil {
+		t.Errorf("the sealing key: %v", err)
+	}
+	for name, err := range map[string]error{
+		"another key":        CheckSealed(DeriveKey(testKey(2)), "u1", sealed),
+		"the underived key":  CheckSealed(testKey(1), "u1", sealed),
+		"another person":     CheckSealed(DeriveKey(testKey(1)), "u2", sealed),
+		"a truncated secret": CheckSealed(DeriveKey(testKey(1)), "u1", sealed[:len(sealed)-1]),
+		"no secret":          CheckSealed(DeriveKey(testKey(1)), "u1", nil),
+	} {
+		if !errors.Is(err, ErrSealed) {
+			t.Errorf("%s: %v, want ErrSealed", name, err)
+		}
+	}
+	if err := CheckSealed([32]byte{}, "u1", sealed); err == nil {
+		t.Error("an all-zero key opened a secret")
+	}
+}
+
 func TestDeriveKey(t *testing.T) {
 	t.Parallel()
 	kek := testKey(7)
