@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
 	"github.com/signet-idp/signet/provider"
+	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
 	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
@@ -103,7 +106,14 @@ func TestStorageImport(t *testing.T) {
 	if n, err := embedded.admin.LogoutUser(ctx, "bob"); err != nil || n != 1 {
 		t.Fatalf("logout bob: %d %v", n, err)
 	}
-	if err := embedded.store.Close(); err != nil { // the server stops
+	// Carol has a second factor, sealed under a key derived from the cookie
+	// key; a client assertion (private_key_jwt) was used just before the move.
+	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "carol", Email: "carol@example.com", Password: alicePassword}); err != nil {
+		t.Fatal(err)
+	}
+	third := newBrowser(t)
+	third.enrolOn(ti, third.accountSignIn(ti, "carol", alicePassword))
+	if err := embedded.store.UseAssertionJTI(ctx, "app", "assertion-1", time.Now().Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -111,28 +121,79 @@ func TestStorageImport(t *testing.T) {
 	pgCfg := *cfg
 	pgCfg.Storage = StorageConfig{Type: StoragePostgres, DSN: pgtest.DSN(t)}
 	var out bytes.Buffer
+	kekFile, cookieFile := filepath.Join(cfg.DataDir, KeyEncryptionKeyFile), filepath.Join(cfg.DataDir, CookieKeyFile)
+	// useKey gives the key named env as a value or as a file (exactly one).
+	useKey := func(env, value, file string) {
+		os.Unsetenv(env)
+		os.Unsetenv(env + fileEnvSuffix)
+		if file != "" {
+			os.Setenv(env+fileEnvSuffix, file)
+		} else {
+			os.Setenv(env, value)
+		}
+	}
+	useKey(EnvKeyEncryptionKey, "", kekFile)
+	useKey(EnvCookieKey, "", cookieFile)
+	// While the server runs, the import is refused: a read-only open still
+	// meets the server's lock.
+	if err := storageImport(ctx, &pgCfg, dbPath, &out); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("import while the server runs: %v, want 'stop it first'", err)
+	}
+	if err := embedded.store.Close(); err != nil { // the server stops
+		t.Fatal(err)
+	}
+
 	// Keys other than the embedded deployment's are refused before anything
-	// is copied.
+	// is copied: by the key files next to the database...
 	k := make([]byte, 32)
 	rand.Read(k)
-	t.Setenv(EnvKeyEncryptionKey, base64.StdEncoding.EncodeToString(k))
-	t.Setenv(EnvCookieKey+fileEnvSuffix, filepath.Join(cfg.DataDir, CookieKeyFile))
+	otherKey := base64.StdEncoding.EncodeToString(k)
+	useKey(EnvKeyEncryptionKey, otherKey, "")
 	if err := storageImport(ctx, &pgCfg, dbPath, &out); err == nil || !strings.Contains(err.Error(), "differs") {
 		t.Fatalf("import with another key-encryption key: %v", err)
 	}
-	os.Unsetenv(EnvKeyEncryptionKey)
-	t.Setenv(EnvKeyEncryptionKey+fileEnvSuffix, filepath.Join(cfg.DataDir, KeyEncryptionKeyFile))
+	// ...and, for a deployment that took its keys from the environment (no
+	// files next to the database), by the data itself: the signing keys must
+	// open with the key-encryption key, every enrolled second factor with the
+	// cookie key.
+	bare := filepath.Join(t.TempDir(), dbFileName)
+	data, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bare, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := storageImport(ctx, &pgCfg, bare, &out); err == nil || !strings.Contains(err.Error(), "signing keys") ||
+		!strings.Contains(err.Error(), EnvKeyEncryptionKey) {
+		t.Fatalf("import with another key-encryption key and no key file: %v, want a refusal naming %s", err, EnvKeyEncryptionKey)
+	}
+	useKey(EnvKeyEncryptionKey, "", kekFile)
+	useKey(EnvCookieKey, otherKey, "")
+	if err := storageImport(ctx, &pgCfg, bare, &out); err == nil || !strings.Contains(err.Error(), "carol") ||
+		!strings.Contains(err.Error(), EnvCookieKey) {
+		t.Fatalf("import with another cookie key and no key file: %v, want a refusal naming carol and %s", err, EnvCookieKey)
+	}
+	// Nothing was copied by the refusals: the import below finds the
+	// database empty. The file itself is only read.
+	useKey(EnvCookieKey, "", cookieFile)
 	if err := storageImport(ctx, &pgCfg, dbPath, &out); err != nil {
 		t.Fatalf("import: %v", err)
 	}
+	if after, _ := os.ReadFile(dbPath); !bytes.Equal(after, data) {
+		t.Error("the import changed the embedded deployment's signet.db")
+	}
 	t.Logf("storage import:\n%s", out.String())
-	for _, want := range []string{"people:", "refresh families:", "revoked JWT ids:", "pending logout notices:", "signing keys:"} {
+	for _, want := range []string{"people:", "refresh families:", "revoked JWT ids:", "pending logout notices:", "signing keys:",
+		"used client assertion ids:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
 	}
-	if strings.Contains(out.String(), "pending logout notices:  0") || strings.Contains(out.String(), "revoked JWT ids:         0") {
-		t.Errorf("the report shows nothing copied where something was:\n%s", out.String())
+	for _, none := range []string{"pending logout notices:", "revoked JWT ids:", "used client assertion ids:"} {
+		if regexp.MustCompile(regexp.QuoteMeta(none) + ` +0\n`).MatchString(out.String()) {
+			t.Errorf("the report shows no %s copied where one was:\n%s", strings.TrimSuffix(none, ":"), out.String())
+		}
 	}
 	if err := storageImport(ctx, &pgCfg, dbPath, &out); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("a second import into the same database: %v", err)
@@ -160,6 +221,9 @@ func TestStorageImport(t *testing.T) {
 	}
 	if n, err := moved.provider.DeliverDueLogouts(ctx); err != nil || n != 1 || notices.Load() != 1 {
 		t.Errorf("the pending notice after the move: delivered %d (%v), received %d", n, err, notices.Load())
+	}
+	if err := moved.store.UseAssertionJTI(ctx, "app", "assertion-1", time.Now().Add(5*time.Minute)); !errors.Is(err, storage.ErrReused) {
+		t.Errorf("a client assertion used before the move, used again after it: %v, want ErrReused", err)
 	}
 	info, err := moved.admin.ShowUser(ctx, "alice")
 	if err != nil || len(info.Groups) != 1 || info.Groups[0] != "staff" {

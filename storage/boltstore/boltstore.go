@@ -20,6 +20,7 @@ import (
 var (
 	_ storage.Store     = (*Store)(nil)
 	_ storage.Backupper = (*Store)(nil)
+	_ storage.Exporter  = (*Store)(nil)
 )
 
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
@@ -34,6 +35,12 @@ type Options struct {
 	// Timeout is how long Open waits for the exclusive file lock before it fails
 	// with ErrLocked. Zero means DefaultTimeout; a negative value tries once.
 	Timeout time.Duration
+	// ReadOnly opens the file for reading only, under a shared lock (which a
+	// running server's exclusive lock still refuses, with ErrLocked): no bucket
+	// is created and no schema version written, so the Signet that wrote the
+	// file can still open it afterwards. Such a store is for Export, Backup
+	// and Ping; writes fail.
+	ReadOnly bool
 }
 
 // Store is a storage.Store on one bbolt file. It is safe for concurrent use.
@@ -106,7 +113,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistArrayType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistArrayType, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: %w: another process (probably a running `signet serve`) holds it; gave up after %s",
 			path, ErrLocked, max(timeout, 0))
@@ -117,6 +124,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := checkSchema(db, path); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if opts.ReadOnly {
+		return &Store{db: db, path: path}, nil
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		indexEmails := tx.Bucket(bucketEmails) == nil
@@ -249,10 +259,12 @@ func checkKey(key string) error {
 	return nil
 }
 
-// listJSON decodes every value of bucket in key order.
+// listJSON decodes every value of bucket in key order. A bucket the file
+// lacks (a database opened read-only, written before the bucket existed) holds
+// nothing.
 func listJSON[T any](tx *bolt.Tx, bucket []byte) ([]*T, error) {
 	var out []*T
-	err := tx.Bucket(bucket).ForEach(func(k, data []byte) error {
+	err := forEach(tx, bucket, func(k, data []byte) error {
 		v := new(T)
 		if err := json.Unmarshal(data, v); err != nil {
 			return fmt.Errorf("decode %s %q: %w", bucket, k, err)
@@ -261,6 +273,15 @@ func listJSON[T any](tx *bolt.Tx, bucket []byte) ([]*T, error) {
 		return nil
 	})
 	return out, err
+}
+
+// forEach calls fn for every key of bucket in order; a missing bucket has none.
+func forEach(tx *bolt.Tx, bucket []byte, fn func(k, v []byte) error) error {
+	b := tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(fn)
 }
 
 // Composite index keys: every part but the last is length-prefixed (uvarint), so a
@@ -323,6 +344,12 @@ func sortableNanos(at time.Time) uint64 {
 		n = at.UnixNano()
 	}
 	return uint64(n) ^ (1 << 63)
+}
+
+// fromSortableNanos is the time sortableNanos mapped (clamped times stay
+// clamped).
+func fromSortableNanos(v uint64) time.Time {
+	return time.Unix(0, int64(v^(1<<63))).UTC()
 }
 
 func putExpiry(tx *bolt.Tx, at time.Time, kind byte, key string) error {

@@ -61,17 +61,16 @@ func (s *Store) Export(ctx context.Context) (*storage.Dump, error) {
 		}
 		// A revoked JWT id keeps its expiry only in the expiry index.
 		expiries := map[string]time.Time{}
-		err = tx.Bucket(bucketExpiry).ForEach(func(k, _ []byte) error {
+		err = forEach(tx, bucketExpiry, func(k, _ []byte) error {
 			if len(k) > 9 && k[8] == kindRevokedJTI {
-				n := int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))
-				expiries[string(k[8:])] = time.Unix(0, n).UTC()
+				expiries[string(k[8:])] = fromSortableNanos(binary.BigEndian.Uint64(k[:8]))
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bucketSessionClients).ForEach(func(k, v []byte) error {
+		err = forEach(tx, bucketSessionClients, func(k, v []byte) error {
 			n, w := binary.Uvarint(k)
 			if w <= 0 || uint64(len(k)-w) < n || len(v) != 8 {
 				return fmt.Errorf("session client record %q", k)
@@ -84,9 +83,22 @@ func (s *Store) Export(ctx context.Context) (*storage.Dump, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketRevokedJTIs).ForEach(func(k, _ []byte) error {
+		err = forEach(tx, bucketRevokedJTIs, func(k, _ []byte) error {
 			d.RevokedJWTs = append(d.RevokedJWTs, storage.RevokedJWT{JTI: string(k),
 				ExpiresAt: expiries[string(kindRevokedJTI)+string(k)]})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Every used assertion id, expired or not: the importer decides.
+		return forEach(tx, bucketAssertionJTIs, func(k, v []byte) error {
+			n, w := binary.Uvarint(k)
+			if w <= 0 || uint64(len(k)-w) < n || len(v) != 8 {
+				return fmt.Errorf("assertion jti record %q", k)
+			}
+			d.AssertionJTIs = append(d.AssertionJTIs, storage.UsedAssertion{ClientID: string(k[w : w+int(n)]),
+				JTI: string(k[w+int(n):]), ExpiresAt: fromSortableNanos(binary.BigEndian.Uint64(v))})
 			return nil
 		})
 	})

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,14 +13,20 @@ import (
 // durableTables are the tables Import requires empty: everything a Dump
 // holds.
 var durableTables = []string{"clients", "users", "groups", "apis", "grants", "signing_keys", "sessions",
-	"session_clients", "refresh_families", "refresh_tokens", "access_tokens", "revoked_jtis", "logouts"}
+	"session_clients", "refresh_families", "refresh_tokens", "access_tokens", "revoked_jtis", "logouts",
+	"assertion_jtis"}
 
 // Import copies d in one transaction, refusing (storage.ErrNotEmpty) when any
-// durable table holds a row: an import never merges into a live issuer.
-func (s *Store) Import(ctx context.Context, d *storage.Dump) error {
+// durable table holds a row: an import never merges into a live issuer. Before
+// it commits, it reads everything back in the same transaction and gives it
+// to verify (when not nil): an error from the read-back or from verify rolls
+// the whole copy back.
+func (s *Store) Import(ctx context.Context, d *storage.Dump, verify func(*storage.Dump) error) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		// Replicas starting meanwhile could create keys: lock them out.
-		if _, err := tx.Exec(ctx, "LOCK TABLE signing_keys IN EXCLUSIVE MODE"); err != nil {
+		// Every durable table, before the check: a replica starting meanwhile
+		// (which creates keys) or a CLI write waits for the import rather than
+		// interleaving with it, and SHARE ROW EXCLUSIVE still lets readers in.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(durableTables, ", ")+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return err
 		}
 		for _, t := range durableTables {
@@ -116,7 +123,20 @@ func (s *Store) Import(ctx context.Context, d *storage.Dump) error {
 				return err
 			}
 		}
-		return nil
+		for _, a := range d.AssertionJTIs {
+			if _, err := tx.Exec(ctx, "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)",
+				a.ClientID, a.JTI, ts(a.ExpiresAt)); err != nil {
+				return fmt.Errorf("used assertion id %q of client %q: %w", a.JTI, a.ClientID, mapErr(err))
+			}
+		}
+		if verify == nil {
+			return nil
+		}
+		back, err := export(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("read the copy back: %w", err)
+		}
+		return verify(back)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: import: %w", err)
@@ -127,8 +147,22 @@ func (s *Store) Import(ctx context.Context, d *storage.Dump) error {
 // Export lists every durable record in one repeatable-read transaction (one
 // consistent instant).
 func (s *Store) Export(ctx context.Context) (*storage.Dump, error) {
-	d := &storage.Dump{}
+	var d *storage.Dump
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		d, err = export(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: export: %w", mapErr(err))
+	}
+	return d, nil
+}
+
+// export lists every durable record as tx sees it.
+func export(ctx context.Context, tx pgx.Tx) (*storage.Dump, error) {
+	d := &storage.Dump{}
+	err := func() error {
 		var err error
 		if d.Clients, err = listJSON[storage.Client](ctx, tx, "SELECT data FROM clients ORDER BY id"); err != nil {
 			return err
@@ -203,16 +237,24 @@ func (s *Store) Export(ctx context.Context) (*storage.Dump, error) {
 			}); err != nil {
 			return err
 		}
-		d.RevokedJWTs, err = collect(ctx, tx, "SELECT jti, expires_at FROM revoked_jtis ORDER BY jti",
+		if d.RevokedJWTs, err = collect(ctx, tx, "SELECT jti, expires_at FROM revoked_jtis ORDER BY jti",
 			func(r pgx.CollectableRow) (storage.RevokedJWT, error) {
 				var j storage.RevokedJWT
 				err := r.Scan(&j.JTI, &j.ExpiresAt)
 				return j, err
+			}); err != nil {
+			return err
+		}
+		d.AssertionJTIs, err = collect(ctx, tx, "SELECT client_id, jti, expires_at FROM assertion_jtis ORDER BY client_id, jti",
+			func(r pgx.CollectableRow) (storage.UsedAssertion, error) {
+				var a storage.UsedAssertion
+				err := r.Scan(&a.ClientID, &a.JTI, &a.ExpiresAt)
+				return a, err
 			})
 		return err
-	})
+	}()
 	if err != nil {
-		return nil, fmt.Errorf("postgres: export: %w", mapErr(err))
+		return nil, err
 	}
 	return d, nil
 }

@@ -19,7 +19,11 @@ import (
 	"github.com/signet-idp/signet/storage"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Exporter = (*Store)(nil)
+	_ storage.Importer = (*Store)(nil)
+)
 
 // Options configures Open.
 type Options struct {

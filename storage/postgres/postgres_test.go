@@ -260,3 +260,95 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestImportVerifiesBeforeCommit: Import hands the copy, read back in its own
+// transaction, to verify; a refusal leaves the database as empty as before.
+// Used client assertion ids are copied, and refused again after the copy.
+func TestImportVerifiesBeforeCommit(t *testing.T) {
+	s := open(t, pgtest.DSN(t))
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	d := &storage.Dump{
+		Clients:       []*storage.Client{{ID: "app", RedirectURIs: []string{"https://rp.example/cb"}}},
+		AssertionJTIs: []storage.UsedAssertion{{ClientID: "app", JTI: "jti-1", ExpiresAt: exp}},
+	}
+	refused := errors.New("the copy differs")
+	var seen *storage.Dump
+	err := s.Import(ctx, d, func(back *storage.Dump) error {
+		seen = back
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("Import with a refusing verify: %v, want the refusal", err)
+	}
+	if seen == nil || len(seen.Clients) != 1 || seen.Clients[0].ID != "app" || len(seen.AssertionJTIs) != 1 ||
+		seen.AssertionJTIs[0].ClientID != "app" || seen.AssertionJTIs[0].JTI != "jti-1" || !seen.AssertionJTIs[0].ExpiresAt.Equal(exp) {
+		t.Errorf("verify saw %+v, want the client and the used assertion just copied", seen)
+	}
+	if _, err := s.GetClient(ctx, "app"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after a refused verify the client is there (%v): the copy was committed", err)
+	}
+	back, err := s.Export(ctx)
+	must(t, err)
+	for _, kc := range back.Counts() {
+		if kc.Count != 0 {
+			t.Errorf("after a refused verify: %d %s", kc.Count, kc.Kind)
+		}
+	}
+
+	must(t, s.Import(ctx, d, func(*storage.Dump) error { return nil }))
+	if err := s.UseAssertionJTI(ctx, "app", "jti-1", exp); !errors.Is(err, storage.ErrReused) {
+		t.Errorf("an assertion used before the import, used again: %v, want ErrReused", err)
+	}
+	if err := s.Import(ctx, d, nil); !errors.Is(err, storage.ErrNotEmpty) {
+		t.Errorf("a second import: %v, want ErrNotEmpty", err)
+	}
+}
+
+// TestImportWaitsForWriters: an import waits for a write in flight to any
+// durable table before it checks that the database is empty, and then sees it.
+func TestImportWaitsForWriters(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	must(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	// A CLI adding a person, not yet committed when the import starts.
+	w, err := conn.Begin(ctx)
+	must(t, err)
+	defer w.Rollback(context.Background())
+	_, err = w.Exec(ctx, `INSERT INTO users (id, username, data) VALUES ('u1', 'late', '{"ID":"u1","Username":"late"}')`)
+	must(t, err)
+	var schema string
+	must(t, conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema))
+
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Import(ctx, &storage.Dump{Clients: []*storage.Client{{ID: "app"}}}, nil)
+	}()
+	// The import is waiting once PostgreSQL shows its LOCK TABLE blocked on
+	// the writer's lock of users.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case err := <-done:
+			t.Fatalf("the import finished (%v) while a write to users was in flight: it did not wait for it", err)
+		default:
+		}
+		var waiting bool
+		must(t, pgtest.Admin().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND c.relname = 'users' AND n.nspname = $1)`,
+			schema).Scan(&waiting))
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the import neither finished nor waited for the writer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, w.Commit(ctx))
+	if err := <-done; !errors.Is(err, storage.ErrNotEmpty) {
+		t.Fatalf("the import after the writer committed: %v, want ErrNotEmpty", err)
+	}
+}
