@@ -154,21 +154,39 @@ func (rs *replicaSet) serve(config, addr string) *signetProc {
 			t.Logf("replica %s output:\n%s", addr, p.out)
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+	if err := waitReady(p, addr, 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.out)
+	}
+	return p
+}
+
+// waitReady waits until p, a `signet serve` told to listen on addr, says it
+// listens there and answers /readyz there. freeAddr closed the port before
+// the replica binds it, and tests run in parallel: another test's process may
+// hold addr now, and would answer /readyz. Only the replica's own line proves
+// that it is the one listening.
+func waitReady(p *signetProc, addr string, timeout time.Duration) error {
+	listening := "(listening on " + addr + ")"
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
 		select {
 		case <-p.exited:
-			t.Fatalf("replica %s exited: %v\n%s", addr, p.err, p.out)
+			if strings.Contains(p.out.String(), "address already in use") {
+				return fmt.Errorf("replica could not listen on %s: another process took the port after freeAddr chose it", addr)
+			}
+			return fmt.Errorf("replica %s exited: %v", addr, p.err)
 		default:
+		}
+		if !strings.Contains(p.out.String(), listening) {
+			continue
 		}
 		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return nil
 			}
 		}
 	}
-	t.Fatalf("replica %s did not become ready\n%s", addr, p.out)
-	return nil
+	return fmt.Errorf("replica %s did not become ready in %s", addr, timeout)
 }
 
 // cli runs a management command against the database (no server involved).
@@ -587,5 +605,40 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// TestWaitReadyIsOurs: a server of another test answering /readyz on the
+// replica's port is never taken for the replica, and a replica that could not
+// bind the port says why.
+func TestWaitReadyIsOurs(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs sh")
+	}
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }))
+	t.Cleanup(foreign.Close)
+	addr := foreign.Listener.Addr().String()
+	start := func(script string) *signetProc {
+		p := &signetProc{out: &syncBuffer{}, exited: make(chan struct{})}
+		p.cmd = exec.Command("sh", "-c", script)
+		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+		t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
+		return p
+	}
+	taken := start("echo 'signet: listen on " + addr + ": listen tcp " + addr + ": bind: address already in use' >&2; exit 1")
+	if err := waitReady(taken, addr, 5*time.Second); err == nil || !strings.Contains(err.Error(), "another process took the port") {
+		t.Errorf("a replica that could not bind: %v, want it to say the port was taken", err)
+	}
+	silent := start("exec sleep 30")
+	if err := waitReady(silent, addr, 300*time.Millisecond); err == nil {
+		t.Error("the other server's /readyz was taken for the replica's")
+	}
+	ours := start("echo 'Signet is serving http://x (listening on " + addr + ")'; exec sleep 30")
+	if err := waitReady(ours, addr, 5*time.Second); err != nil {
+		t.Errorf("a replica that says it listens on %s and answers there: %v", addr, err)
 	}
 }
