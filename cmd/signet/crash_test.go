@@ -129,7 +129,7 @@ type signetProc struct {
 	err    error // of Wait, once exited is closed
 }
 
-// serve starts `signet serve` and waits until it answers /healthz.
+// serve starts `signet serve` and waits until it listens and is ready.
 func (e *signetEnv) serve() *signetProc {
 	e.t.Helper()
 	p := &signetProc{out: &syncBuffer{}, exited: make(chan struct{})}
@@ -151,24 +151,12 @@ func (e *signetEnv) serve() *signetProc {
 			e.t.Logf("signet serve (pid %d) output:\n%s", p.cmd.Process.Pid, p.out)
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
-			e.t.Fatalf("signet serve exited: %v\n%s", p.err, p.out)
-		default:
-		}
-		resp, err := http.Get(e.issuer + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		time.Sleep(30 * time.Millisecond)
+	// The port was free when newSignetEnv chose it; waitReady makes sure the
+	// server answering there is this one.
+	if err := waitReady(p, e.addr, 15*time.Second); err != nil {
+		e.t.Fatalf("signet serve: %v\n%s", err, p.out)
 	}
-	e.t.Fatalf("signet serve did not become healthy\n%s", p.out)
-	return nil
+	return p
 }
 
 // wait waits for the process to exit and returns its exit code.

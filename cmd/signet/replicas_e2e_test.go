@@ -161,19 +161,19 @@ func (rs *replicaSet) serve(config, addr string) *signetProc {
 }
 
 // waitReady waits until p, a `signet serve` told to listen on addr, says it
-// listens there and answers /readyz there. freeAddr closed the port before
-// the replica binds it, and tests run in parallel: another test's process may
-// hold addr now, and would answer /readyz. Only the replica's own line proves
-// that it is the one listening.
+// listens there and answers /readyz there. The test chose addr by closing a
+// listener (freeAddr), so until p binds it, and tests run in parallel, another
+// test's process may take it and would answer /readyz: only p's own line
+// proves that p is the one listening.
 func waitReady(p *signetProc, addr string, timeout time.Duration) error {
 	listening := "(listening on " + addr + ")"
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
 		select {
 		case <-p.exited:
 			if strings.Contains(p.out.String(), "address already in use") {
-				return fmt.Errorf("replica could not listen on %s: another process took the port after freeAddr chose it", addr)
+				return fmt.Errorf("signet serve could not listen on %s: another process took the port after the test chose it", addr)
 			}
-			return fmt.Errorf("replica %s exited: %v", addr, p.err)
+			return fmt.Errorf("signet serve on %s exited: %v", addr, p.err)
 		default:
 		}
 		if !strings.Contains(p.out.String(), listening) {
@@ -186,7 +186,7 @@ func waitReady(p *signetProc, addr string, timeout time.Duration) error {
 			}
 		}
 	}
-	return fmt.Errorf("replica %s did not become ready in %s", addr, timeout)
+	return fmt.Errorf("signet serve on %s did not become ready in %s", addr, timeout)
 }
 
 // cli runs a management command against the database (no server involved).
