@@ -127,7 +127,7 @@ func storageImport(ctx context.Context, cfg *Config, file string, out io.Writer)
 	if err != nil {
 		return fmt.Errorf("%w (nothing was copied)", err)
 	}
-	fmt.Fprintf(out, "Copied %s into PostgreSQL and read every record back:\n", file)
+	fmt.Fprintf(out, "Copied %s into PostgreSQL, read every record back and compared it before committing:\n", file)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, kc := range dump.Counts() {
 		fmt.Fprintf(tw, "  %s:\t%d\n", kc.Kind, kc.Count)
