@@ -276,10 +276,11 @@ func getRecord[T any](tx *bolt.Tx, bucket []byte, key string, decode func([]byte
 	return get[T](tx, bucket, key)
 }
 
-// listRecords decodes every record of bucket, in either form, in key order.
+// listRecords decodes every record of bucket, in either form, in key order. A
+// bucket the file lacks (opened read-only) holds nothing.
 func listRecords[T any](tx *bolt.Tx, bucket []byte, decode func([]byte) (*T, error)) ([]*T, error) {
 	var out []*T
-	err := tx.Bucket(bucket).ForEach(func(k, data []byte) error {
+	err := forEach(tx, bucket, func(k, data []byte) error {
 		var v *T
 		var err error
 		if len(data) > 0 && data[0] == binaryV1 {
