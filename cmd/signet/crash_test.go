@@ -46,19 +46,42 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// buildSignet builds this command into a temporary directory.
+// The binary is built once per test run (every test that runs it shares it),
+// into a directory TestMain removes.
+var (
+	builtOnce sync.Once
+	builtDir  string
+	builtBin  string
+	builtErr  error
+)
+
+// buildSignet builds this command (once) and returns the binary's path.
 func buildSignet(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	builtOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		if builtDir, builtErr = os.MkdirTemp("", "signet-test-bin-"); builtErr != nil {
+			return
+		}
+		builtBin = filepath.Join(builtDir, "signet")
+		if out, err := exec.Command(goTool, "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			builtErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if builtErr != nil {
+		t.Fatal(builtErr)
 	}
-	bin := filepath.Join(t.TempDir(), "signet")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return builtBin
+}
+
+// removeBuiltSignet deletes the binary buildSignet made, if any.
+func removeBuiltSignet() {
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
 	}
-	return bin
 }
 
 // signetEnv is a configuration for the binary: a free loopback port, a private

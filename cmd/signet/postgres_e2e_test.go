@@ -28,7 +28,11 @@ import (
 	"github.com/signet-idp/signet/web/credentials/throttle"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	removeBuiltSignet()
+	os.Exit(code)
+}
 
 // setSharedSecrets puts fresh keys in the environment, as an operator gives
 // every replica the same two.
