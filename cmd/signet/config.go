@@ -463,19 +463,16 @@ type configDecoder struct {
 	// what they expand to, with the library's own bound.
 	visits, aliasVisits, aliasDepth int
 	stopped                         bool
+	// merging holds the merge values being walked: an anchor may contain a
+	// merge of itself (the library builds that cycle), which is refused.
+	merging map[*yaml.Node]bool
 }
 
 var durationType = reflect.TypeFor[Duration]()
 
-func (d *configDecoder) add(n *yaml.Node, key, format string, args ...any) {
-	d.problems = append(d.problems, configProblem{Line: n.Line, Column: n.Column, Key: key, Msg: fmt.Sprintf(format, args...)})
-	d.bad[key] = true
-}
-
-// value decodes n into v, the field at key path path, and reports whether v
-// took a value (a slice keeps only the elements that did, as the library's
-// decoder does).
-func (d *configDecoder) value(n *yaml.Node, v reflect.Value, path string) bool {
+// spend counts one step of the walk and reports whether it may go on: aliases
+// and merges that expand to too much stop it, with one problem.
+func (d *configDecoder) spend(n *yaml.Node, path string) bool {
 	if d.stopped {
 		return false
 	}
@@ -486,6 +483,21 @@ func (d *configDecoder) value(n *yaml.Node, v reflect.Value, path string) bool {
 	if d.aliasVisits > 100 && d.visits > 1000 && float64(d.aliasVisits) > 0.99*float64(d.visits) {
 		d.add(n, path, "aliases expand to too much; write the values out")
 		d.stopped = true
+		return false
+	}
+	return true
+}
+
+func (d *configDecoder) add(n *yaml.Node, key, format string, args ...any) {
+	d.problems = append(d.problems, configProblem{Line: n.Line, Column: n.Column, Key: key, Msg: fmt.Sprintf(format, args...)})
+	d.bad[key] = true
+}
+
+// value decodes n into v, the field at key path path, and reports whether v
+// took a value (a slice keeps only the elements that did, as the library's
+// decoder does).
+func (d *configDecoder) value(n *yaml.Node, v reflect.Value, path string) bool {
+	if !d.spend(n, path) {
 		return false
 	}
 	switch n.Kind {
@@ -593,7 +605,22 @@ func (d *configDecoder) mapping(n *yaml.Node, v reflect.Value, path string, set 
 // merge decodes the value of a "<<" key: a mapping or a list of mappings,
 // the earlier ones winning.
 func (d *configDecoder) merge(m *yaml.Node, v reflect.Value, path string, set map[string]bool) {
+	// Merges expand aliases too: they count against the same bound.
+	d.aliasDepth++
+	defer func() { d.aliasDepth-- }()
+	if !d.spend(m, joinKey(path, "<<")) {
+		return
+	}
 	r := resolveAlias(m)
+	if d.merging[r] {
+		d.add(m, joinKey(path, "<<"), "the merged value contains itself")
+		return
+	}
+	if d.merging == nil {
+		d.merging = map[*yaml.Node]bool{}
+	}
+	d.merging[r] = true
+	defer delete(d.merging, r)
 	if r.Kind == yaml.SequenceNode {
 		for _, e := range r.Content {
 			d.merge(e, v, path, set)
@@ -604,9 +631,7 @@ func (d *configDecoder) merge(m *yaml.Node, v reflect.Value, path string, set ma
 		d.add(m, joinKey(path, "<<"), "a merge takes a mapping or a list of mappings, got %s", gotName(r))
 		return
 	}
-	d.aliasDepth++
 	d.mapping(r, v, path, set)
-	d.aliasDepth--
 }
 
 func (d *configDecoder) mismatch(n *yaml.Node, want reflect.Type, path string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -448,6 +449,38 @@ func TestLoadConfigAliasExpansion(t *testing.T) {
 	if err == nil || len(splitErrors(err)) != 1 || !strings.Contains(err.Error(), ": scopes[0]") ||
 		!strings.Contains(err.Error(), "aliases expand to too much") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLoadConfigMergeCycles: a merge whose value contains itself (the library
+// builds that cycle from an anchor that refers to itself) is one problem, not
+// a crash; merges that double at every level stop at the expansion bound, not
+// after 2^40 steps.
+func TestLoadConfigMergeCycles(t *testing.T) {
+	for name, body := range map[string]string{
+		"mapping":  "lifetimes: &m\n  <<: *m\n",
+		"sequence": "lifetimes:\n  <<: &s [*s]\n",
+	} {
+		_, err := LoadConfig(writeConfig(t, body))
+		if err == nil || len(splitErrors(err)) != 1 || !strings.Contains(err.Error(), "lifetimes.<<: the merged value contains itself") {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("a0: &a0 {id_token: 1h}\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d {<<: [*a%d, *a%d]}\n", i, i, i-1, i-1)
+	}
+	b.WriteString("lifetimes:\n  <<: *a40\n")
+	done := make(chan error, 1)
+	go func() { _, err := LoadConfig(writeConfig(t, b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "aliases expand to too much") {
+			t.Errorf("doubling merges: got %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("doubling merges were expanded rather than refused")
 	}
 }
 

@@ -266,6 +266,10 @@ func getRecord[T any](tx *bolt.Tx, bucket []byte, key string, decode func([]byte
 	switch {
 	case data == nil:
 		return nil, nil
+	case len(data) == 0:
+		// A key with an empty value (a damaged file) is not a record: an
+		// error, never an index out of range.
+		return nil, fmt.Errorf("decode %s %q: %w", bucket, key, errTruncated)
 	case data[0] == binaryV1:
 		v, err := decode(data)
 		if err != nil {

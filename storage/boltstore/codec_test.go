@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -199,5 +200,30 @@ func TestCodecRedeemsJSONAuthRequest(t *testing.T) {
 	}
 	if got, err := s.GetAuthRequestByCode(ctx, a.CodeHash); err != nil || !got.CodeUsed || got.IssuedAccessTokenID != "at" {
 		t.Fatalf("auth request after redemption = %+v, %v", got, err)
+	}
+}
+
+// TestEmptyRecordIsAnError: a key whose value is empty (a damaged file) is
+// answered with an error by every reader of the binary records, never a panic.
+func TestEmptyRecordIsAnError(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "signet.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, b := range [][]byte{bucketRefreshTokens, bucketFamilies, bucketAuthRequests} {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(b).Put([]byte("empty"), []byte{}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if _, err := s.GetRefreshToken(ctx, "empty"); err == nil {
+		t.Error("GetRefreshToken of an empty record: no error")
+	}
+	if _, err := s.GetRefreshFamily(ctx, "empty"); err == nil {
+		t.Error("GetRefreshFamily of an empty record: no error")
+	}
+	if _, err := s.GetAuthRequest(ctx, "empty"); err == nil {
+		t.Error("GetAuthRequest of an empty record: no error")
 	}
 }

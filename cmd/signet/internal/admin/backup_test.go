@@ -32,7 +32,19 @@ func TestBackupOverSocketAndAudit(t *testing.T) {
 	if _, err := AddClient.Call(ctx, c, AddClientInput{ID: "app", Name: "App", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"action=user/add username=kim result=ok", "action=client/add client=app result=ok"} {
+	// Reads are not audited, but an export that can hand out password
+	// hashes is.
+	if _, err := ListUsers.Call(ctx, c, None{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExportUsers.Call(ctx, c, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "action=user/list") {
+		t.Errorf("a plain read was audited:\n%s", logs.String())
+	}
+	for _, want := range []string{"action=user/add username=kim result=ok", "action=client/add client=app result=ok",
+		"action=user/export with_password_hashes=true result=ok"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("audit log lacks %q:\n%s", want, logs.String())
 		}

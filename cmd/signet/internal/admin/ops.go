@@ -31,7 +31,7 @@ var (
 	AddUserGroups    = change("user/add-group", (*Service).AddUserGroups)
 	RemoveUserGroups = change("user/remove-group", (*Service).RemoveUserGroups)
 	ImportUsers      = change("user/import", (*Service).ImportUsers).upTo(maxImportBody)
-	ExportUsers      = query("user/export", (*Service).ExportUsers)
+	ExportUsers      = query("user/export", (*Service).ExportUsers).audited() // it can hand out password hashes
 
 	AddGroup    = change("group/add", (*Service).AddGroup)
 	ListGroups  = list("group/list", (*Service).ListGroups)
@@ -80,6 +80,7 @@ type Op[Req, Resp any] struct {
 	name    string
 	run     func(*Service, context.Context, Req) (Resp, error)
 	changes bool  // audited when it comes through the socket
+	audit   bool  // a read that is audited all the same (it hands out credentials)
 	maxBody int64 // bound of the request body on the socket
 }
 
@@ -142,6 +143,12 @@ func (op *Op[Req, Resp]) upTo(n int64) *Op[Req, Resp] {
 	return op
 }
 
+// audited makes a read leave an audit line as a change does.
+func (op *Op[Req, Resp]) audited() *Op[Req, Resp] {
+	op.audit = true
+	return op
+}
+
 func (op *Op[Req, Resp]) path() string { return "/v1/" + op.name }
 
 // handle decodes the request into Req, runs the operation on the handler's
@@ -152,7 +159,7 @@ func (op *Op[Req, Resp]) handle(h *handler, w http.ResponseWriter, r *http.Reque
 		return
 	}
 	out, err := op.run(h.svc, r.Context(), in)
-	if op.changes {
+	if op.changes || op.audit {
 		h.audit(r.Context(), op.name, subject(op.name, in), err)
 	}
 	h.reply(w, r, out, err)
@@ -163,6 +170,10 @@ func (op *Op[Req, Resp]) handle(h *handler, w http.ResponseWriter, r *http.Reque
 // Passwords, secrets and keys never appear.
 func subject(name string, in any) []any {
 	switch in := in.(type) {
+	case bool:
+		if name == "user/export" {
+			return []any{"with_password_hashes", in}
+		}
 	case string:
 		if key, ok := subjectKeys[name]; ok {
 			return []any{key, in}
