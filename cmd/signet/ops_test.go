@@ -325,20 +325,26 @@ func writeOpsConfig(t *testing.T, env *signetEnv) string {
 // runBin runs the binary with args and returns its exit code, stdout and stderr.
 func runBin(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return runBinInput(t, bin, env, "", args...)
+}
+
+// runBinInput is runBin with standard input.
+func runBinInput(t *testing.T, bin string, env []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		return ee.ExitCode(), out.String(), errb.String()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return code, out.String(), errb.String()
+	return 0, out.String(), errb.String()
 }
 
 // TestOperationsBinary drives the real binary through a day of operations.

@@ -199,25 +199,6 @@ func (rs *replicaSet) cli(stdin string, args ...string) string {
 	return out
 }
 
-// runBinInput is runBin with standard input.
-func runBinInput(t *testing.T, bin string, env []string, stdin string, args ...string) (int, string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), out.String(), errb.String()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return 0, out.String(), errb.String()
-}
-
 // replicasServed is how many replicas answered requests for path.
 func (rs *replicaSet) replicasServed(path string) int {
 	rs.mu.Lock()
@@ -302,7 +283,11 @@ func (r *replicaRP) refresh(rt string) (*oauth2.Token, error) {
 // postToken posts a refresh straight to one replica (bypassing the proxy).
 func (r *replicaRP) postToken(addr, rt string) (int, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+mustParse(r.oauth.Endpoint.TokenURL).Path, strings.NewReader(form.Encode()))
+	tokenURL, err := url.Parse(r.oauth.Endpoint.TokenURL)
+	if err != nil {
+		return 0, err
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+tokenURL.Path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(r.oauth.ClientID, r.oauth.ClientSecret)
 	resp, err := http.DefaultClient.Do(req)
@@ -312,14 +297,6 @@ func (r *replicaRP) postToken(addr, rt string) (int, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-func mustParse(s string) *url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
 }
 
 // jwksOf fetches one replica's JWKS directly: its key ids and ETag.
@@ -386,7 +363,7 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 		app.checkID(t, next)
 		rt = next.RefreshToken
 	}
-	tokenPath := mustParse(app.oauth.Endpoint.TokenURL).Path
+	tokenPath := mustParseURL(t, app.oauth.Endpoint.TokenURL).Path
 	for _, path := range []string{"/authorize", "/login", tokenPath} {
 		if n := rs.replicasServed(path); n != 2 {
 			t.Errorf("%s was served by %d replica(s), want both", path, n)
@@ -441,7 +418,7 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	// A rotation by the CLI, in the database: both replicas serve the new
 	// JWKS (and the same ETag) within seconds, and tokens signed by the new
 	// key verify.
-	jwksPath := mustParse(discoveryValue(t, rs.issuer, "jwks_uri")).Path
+	jwksPath := mustParseURL(t, discoveryValue(t, rs.issuer, "jwks_uri")).Path
 	before, _ := jwksOf(t, rs.addrs[0], jwksPath)
 	rs.cli("", "keys", "rotate")
 	deadline := time.Now().Add(15 * time.Second)

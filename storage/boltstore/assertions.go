@@ -55,29 +55,3 @@ func (s *Store) UseAssertionJTI(ctx context.Context, clientID, jti string, expir
 	}
 	return nil
 }
-
-// deleteExpiredAssertionJTIs drops at most limit used assertions whose expiry
-// is not after deadline (sortableNanos), earliest first, and reports how many.
-func deleteExpiredAssertionJTIs(tx *bolt.Tx, deadline uint64, limit int) (int, error) {
-	idx, b := tx.Bucket(bucketAssertionExpiry), tx.Bucket(bucketAssertionJTIs)
-	if idx == nil || b == nil {
-		return 0, nil
-	}
-	n := 0
-	for n < limit {
-		// A fresh cursor each time: the deletions below change the bucket.
-		k, _ := idx.Cursor().First()
-		if k == nil || len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > deadline {
-			break
-		}
-		entry := append([]byte(nil), k...)
-		if err := b.Delete(entry[8:]); err != nil {
-			return n, err
-		}
-		if err := idx.Delete(entry); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}

@@ -360,6 +360,34 @@ func deleteExpiry(tx *bolt.Tx, at time.Time, kind byte, key string) error {
 	return tx.Bucket(bucketExpiry).Delete(expiryKey(at, kind, key))
 }
 
+// deleteExpiredIndexed drops at most limit records of a bucket that keeps an
+// expiry index of its own (index keys: expiry(8) then the record key), those
+// whose expiry is not after deadline (sortableNanos), earliest first, and
+// reports how many. Buckets the file lacks hold nothing.
+func deleteExpiredIndexed(tx *bolt.Tx, records, index []byte, deadline uint64, limit int) (int, error) {
+	idx, b := tx.Bucket(index), tx.Bucket(records)
+	if idx == nil || b == nil {
+		return 0, nil
+	}
+	n := 0
+	for n < limit {
+		// A fresh cursor each time: the deletions below change the bucket.
+		k, _ := idx.Cursor().First()
+		if k == nil || len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > deadline {
+			break
+		}
+		entry := append([]byte(nil), k...)
+		if err := b.Delete(entry[8:]); err != nil {
+			return n, err
+		}
+		if err := idx.Delete(entry); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // moveExpiry replaces a record's expiry entry when its expiry changed.
 func moveExpiry(tx *bolt.Tx, from, to time.Time, kind byte, key string) error {
 	if sortableNanos(from) == sortableNanos(to) {
@@ -387,12 +415,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		n = 0
 		// Used client assertions keep an expiry index of their own (assertions.go).
-		m, err := deleteExpiredAssertionJTIs(tx, deadline, limit)
+		m, err := deleteExpiredIndexed(tx, bucketAssertionJTIs, bucketAssertionExpiry, deadline, limit)
 		if err != nil {
 			return fmt.Errorf("assertion jtis: %w", err)
 		}
 		n = m
-		if m, err = deleteExpiredThrottles(tx, deadline, limit-n); err != nil {
+		if m, err = deleteExpiredIndexed(tx, bucketThrottles, bucketThrottleExpiry, deadline, limit-n); err != nil {
 			return fmt.Errorf("throttles: %w", err)
 		}
 		n += m

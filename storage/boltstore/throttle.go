@@ -89,28 +89,3 @@ func (s *Store) UpdateThrottle(ctx context.Context, key string, fn func(*storage
 func throttleExpiryKey(t storage.Throttle, key string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, sortableNanos(t.ExpiresAt)), key...)
 }
-
-// deleteExpiredThrottles drops at most limit counters whose expiry is not
-// after deadline (sortableNanos), earliest first, and reports how many.
-func deleteExpiredThrottles(tx *bolt.Tx, deadline uint64, limit int) (int, error) {
-	idx, b := tx.Bucket(bucketThrottleExpiry), tx.Bucket(bucketThrottles)
-	if idx == nil || b == nil {
-		return 0, nil
-	}
-	n := 0
-	for n < limit {
-		k, _ := idx.Cursor().First()
-		if k == nil || len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > deadline {
-			break
-		}
-		entry := append([]byte(nil), k...)
-		if err := b.Delete(entry[8:]); err != nil {
-			return n, err
-		}
-		if err := idx.Delete(entry); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
