@@ -3,39 +3,41 @@ package provider
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Every job runs, and a job never waits for another: more jobs than workers
-// block at once here, and each must start before any is let go.
-func TestGoSignNeverQueues(t *testing.T) {
-	n := 4*runtime.GOMAXPROCS(0) + 8
-	release := make(chan struct{})
-	var started, finished sync.WaitGroup
-	started.Add(n)
-	finished.Add(n)
-	for range n {
+// Every job runs, and no more run at once than there are CPUs: signing is
+// CPU-bound, and more signers at once would only delay the short work a
+// response waits for.
+func TestGoSignRunsEveryJobOnePerCPU(t *testing.T) {
+	n := 8*runtime.GOMAXPROCS(0) + 3
+	var running, most atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(n)
+	ran := make(chan int, n)
+	for i := range n {
 		goSign(func() {
-			defer finished.Done()
-			started.Done()
-			<-release
+			defer wg.Done()
+			now := running.Add(1)
+			for {
+				m := most.Load()
+				if now <= m || most.CompareAndSwap(m, now) {
+					break
+				}
+			}
+			time.Sleep(time.Millisecond) // long enough for the jobs to overlap if they could
+			running.Add(-1)
+			ran <- i
 		})
 	}
 	done := make(chan struct{})
-	go func() { started.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("jobs waited for other jobs to finish")
-	}
-	close(release)
-	finished.Wait()
-
-	// The workers are free again and take the next jobs.
-	ran := make(chan int, n)
-	for i := range n {
-		goSign(func() { ran <- i })
+	case <-time.After(30 * time.Second):
+		t.Fatal("signing jobs did not all run")
 	}
 	seen := map[int]bool{}
 	for range n {
@@ -43,5 +45,8 @@ func TestGoSignNeverQueues(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Fatalf("%d distinct jobs ran, want %d", len(seen), n)
+	}
+	if m := most.Load(); m > int32(runtime.GOMAXPROCS(0)) {
+		t.Fatalf("%d jobs ran at once, want at most GOMAXPROCS=%d", m, runtime.GOMAXPROCS(0))
 	}
 }
