@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -204,6 +206,79 @@ func (c *cli) manage(fn func(admin.Manager) error) error {
 	}
 	return err
 }
+
+// runOp sets cmd to run one management operation: in makes its input from the
+// arguments (and flags), op runs through the management service (over the
+// socket when a server runs), and text prints its answer.
+func runOp[Req, Resp any](c *cli, cmd *cobra.Command, op *admin.Op[Req, Resp], in func(args []string) (Req, error), text func(w io.Writer, args []string, out Resp) error) *cobra.Command {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		req, err := in(args)
+		if err != nil {
+			return err
+		}
+		return c.manage(func(m admin.Manager) error {
+			out, err := op.Call(cmd.Context(), m, req)
+			if err != nil {
+				return err
+			}
+			return text(cmd.OutOrStdout(), args, out)
+		})
+	}
+	return cmd
+}
+
+// viewOp is runOp with --output: json prints the answer as JSON (an empty list
+// as []) instead of text.
+func viewOp[Req, Resp any](c *cli, cmd *cobra.Command, op *admin.Op[Req, Resp], in func(args []string) (Req, error), text func(w io.Writer, args []string, out Resp) error) *cobra.Command {
+	output := outputFlag(cmd)
+	return runOp(c, cmd, op, func(args []string) (Req, error) {
+		if err := checkOutput(*output); err != nil {
+			var zero Req
+			return zero, err
+		}
+		return in(args)
+	}, func(w io.Writer, args []string, out Resp) error {
+		if *output != "json" {
+			return text(w, args, out)
+		}
+		if v := reflect.ValueOf(out); v.Kind() == reflect.Slice && v.IsNil() {
+			return writeJSON(w, []struct{}{})
+		}
+		return writeJSON(w, out)
+	})
+}
+
+// firstArg is the input of an operation on the one thing its command names.
+func firstArg(args []string) (string, error) { return args[0], nil }
+
+// noInput is the input of an operation that takes none.
+func noInput([]string) (admin.None, error) { return admin.None{}, nil }
+
+// say prints format with the command's first argument, whatever the answer.
+func say[Resp any](format string) func(io.Writer, []string, Resp) error {
+	return func(w io.Writer, args []string, _ Resp) error {
+		_, err := fmt.Fprintf(w, format, args[0])
+		return err
+	}
+}
+
+// printTable prints one line per row under header (tab-separated columns), or
+// empty when there are no rows.
+func printTable[T any](w io.Writer, empty, header string, rows []T, row func(T) string) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, empty)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, row(r))
+	}
+	return tw.Flush()
+}
+
+// fieldWriter aligns the "name: value" lines of a show command.
+func fieldWriter(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 1, ' ', 0) }
 
 // openManager returns the Manager for cfg: a Client of the running server's admin
 // socket when one answers at <data_dir>/admin.sock, otherwise a Service on

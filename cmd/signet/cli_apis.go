@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -33,33 +33,21 @@ func (c *cli) apiAddCmd() *cobra.Command {
 		Example: `  signet --config signet.yaml api add --audience https://calendar.example.com --name "Calendar API" --scope calendar.read`,
 		Args:    cobra.NoArgs,
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.AddAPI, func([]string) (admin.AddAPIInput, error) {
 		cfg, err := c.loadConfig()
 		if err != nil {
-			return err
+			return in, err
 		}
 		if err := checkScopesKnown(cfg, in.Scopes); err != nil {
-			return errors.New(strings.Replace(err.Error(), "--allowed-scope", "--scope", 1))
+			return in, errors.New(strings.Replace(err.Error(), "--allowed-scope", "--scope", 1))
 		}
-		return c.manage(func(m admin.Manager) error {
-			res, err := admin.AddAPI.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				return writeJSON(w, res)
-			}
-			fmt.Fprintf(w, "Added API %s.\n", res.Audience)
-			fmt.Fprintf(w, "introspection_secret: %s\n", res.IntrospectionSecret)
-			fmt.Fprintln(w, "Store the introspection secret now: it will not be shown again.")
-			return nil
-		})
-	}
+		return in, nil
+	}, func(w io.Writer, _ []string, res admin.APICreated) error {
+		fmt.Fprintf(w, "Added API %s.\n", res.Audience)
+		fmt.Fprintf(w, "introspection_secret: %s\n", res.IntrospectionSecret)
+		_, err := fmt.Fprintln(w, "Store the introspection secret now: it will not be shown again.")
+		return err
+	})
 	f := cmd.Flags()
 	f.StringVar(&in.Audience, "audience", "", "the API's identifier, an absolute URI (required)")
 	f.StringVar(&in.Name, "name", "", "name shown on the consent page (required)")
@@ -71,78 +59,27 @@ func (c *cli) apiAddCmd() *cobra.Command {
 }
 
 func (c *cli) apiListCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "list", Short: "List every API", Args: cobra.NoArgs}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			apis, err := admin.ListAPIs.Call(cmd.Context(), m, admin.None{})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				if apis == nil {
-					apis = []admin.APIInfo{}
-				}
-				return writeJSON(w, apis)
-			}
-			if len(apis) == 0 {
-				fmt.Fprintln(w, "No APIs.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AUDIENCE\tNAME\tSCOPES")
-			for _, a := range apis {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Audience, a.Name, strings.Join(a.Scopes, " "))
-			}
-			return tw.Flush()
+	return viewOp(c, &cobra.Command{Use: "list", Short: "List every API", Args: cobra.NoArgs},
+		admin.ListAPIs, noInput, func(w io.Writer, _ []string, apis []admin.APIInfo) error {
+			return printTable(w, "No APIs.", "AUDIENCE\tNAME\tSCOPES", apis, func(a admin.APIInfo) string {
+				return a.Audience + "\t" + a.Name + "\t" + strings.Join(a.Scopes, " ")
+			})
 		})
-	}
-	return cmd
 }
 
 func (c *cli) apiShowCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "show AUDIENCE", Short: "Show one API (never its secret)", Args: cobra.ExactArgs(1)}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			a, err := admin.ShowAPI.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), a)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+	return viewOp(c, &cobra.Command{Use: "show AUDIENCE", Short: "Show one API (never its secret)", Args: cobra.ExactArgs(1)},
+		admin.ShowAPI, firstArg, func(w io.Writer, _ []string, a admin.APIInfo) error {
+			tw := fieldWriter(w)
 			fmt.Fprintf(tw, "audience:\t%s\n", a.Audience)
 			fmt.Fprintf(tw, "name:\t%s\n", a.Name)
 			fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(a.Scopes, " "))
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(a.CreatedAt))
 			return tw.Flush()
 		})
-	}
-	return cmd
 }
 
 func (c *cli) apiRemoveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove AUDIENCE",
-		Short: "Remove an API",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.RemoveAPI.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Removed API %s.\n", args[0])
-				return nil
-			})
-		},
-	}
+	return runOp(c, &cobra.Command{Use: "remove AUDIENCE", Short: "Remove an API", Args: cobra.ExactArgs(1)},
+		admin.RemoveAPI, firstArg, say[admin.None]("Removed API %s.\n"))
 }

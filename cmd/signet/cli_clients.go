@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -52,58 +51,45 @@ http to a loopback host) or keeps from --jwks-file (a JWK Set).`,
       --allowed-scope calendar.read --token-auth private_key_jwt --jwks-uri https://batch.example.com/jwks.json`,
 		Args: cobra.NoArgs,
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.AddClient, func([]string) (admin.AddClientInput, error) {
 		if jwksFile != "" {
 			// The keys travel as text: the server (over the socket) may not
 			// read the caller's files.
 			data, err := readJWKSFile(jwksFile)
 			if err != nil {
-				return err
+				return in, err
 			}
 			in.JWKS = data
 		}
 		// The default grant (authorization_code) needs a redirect URI; say so
 		// as for any other required flag.
 		if len(in.RedirectURIs) == 0 && (len(in.GrantTypes) == 0 || slices.Contains(in.GrantTypes, policy.GrantAuthorizationCode)) {
-			return errors.New(`required flag(s) "redirect-uri" not set (a client that signs people in needs one; a service account uses --grant client_credentials)`)
+			return in, errors.New(`required flag(s) "redirect-uri" not set (a client that signs people in needs one; a service account uses --grant client_credentials)`)
 		}
 		if len(in.AllowedScopes) > 0 {
 			cfg, err := c.loadConfig()
 			if err != nil {
-				return err
+				return in, err
 			}
 			if err := checkScopesKnown(cfg, in.AllowedScopes); err != nil {
-				return err
+				return in, err
 			}
 		}
-		return c.manage(func(m admin.Manager) error {
-			created, err := admin.AddClient.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				return writeJSON(w, created)
-			}
-			if created.ClientSecret == "" && in.TokenAuthMethod == "private_key_jwt" {
-				fmt.Fprintf(w, "Added client %s (no secret: it authenticates with private_key_jwt, signed by its own key).\n", created.ClientID)
-				return nil
-			}
-			if created.ClientSecret == "" {
-				fmt.Fprintf(w, "Added public client %s (no secret: it must use PKCE).\n", created.ClientID)
-				return nil
-			}
+		return in, nil
+	}, func(w io.Writer, _ []string, created admin.ClientCreated) error {
+		switch {
+		case created.ClientSecret == "" && in.TokenAuthMethod == "private_key_jwt":
+			fmt.Fprintf(w, "Added client %s (no secret: it authenticates with private_key_jwt, signed by its own key).\n", created.ClientID)
+		case created.ClientSecret == "":
+			fmt.Fprintf(w, "Added public client %s (no secret: it must use PKCE).\n", created.ClientID)
+		default:
 			fmt.Fprintf(w, "Added confidential client %s.\n", created.ClientID)
 			fmt.Fprintf(w, "client_id:     %s\n", created.ClientID)
 			fmt.Fprintf(w, "client_secret: %s\n", created.ClientSecret)
 			fmt.Fprintln(w, "Store the client secret now: it will not be shown again.")
-			return nil
-		})
-	}
+		}
+		return nil
+	})
 	f := cmd.Flags()
 	f.StringVar(&in.ID, "id", "", "client id: 1 to 128 letters, digits, '.', '_' or '-' (required)")
 	f.StringVar(&in.Name, "name", "", "name shown to people on the consent page (required)")
@@ -128,64 +114,18 @@ http to a loopback host) or keeps from --jwks-file (a JWK Set).`,
 }
 
 func (c *cli) clientListCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List every relying party",
-		Args:  cobra.NoArgs,
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			clients, err := admin.ListClients.Call(cmd.Context(), m, admin.None{})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				if clients == nil {
-					clients = []admin.ClientInfo{}
-				}
-				return writeJSON(w, clients)
-			}
-			if len(clients) == 0 {
-				fmt.Fprintln(w, "No clients.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tTYPE\tID_TOKEN_ALG\tACCESS_TOKEN\tREDIRECT_URIS")
-			for _, cl := range clients {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, clientType(cl),
-					cl.IDTokenAlg, cl.AccessTokenFormat, strings.Join(cl.RedirectURIs, " "))
-			}
-			return tw.Flush()
+	return viewOp(c, &cobra.Command{Use: "list", Short: "List every relying party", Args: cobra.NoArgs},
+		admin.ListClients, noInput, func(w io.Writer, _ []string, clients []admin.ClientInfo) error {
+			return printTable(w, "No clients.", "ID\tNAME\tTYPE\tID_TOKEN_ALG\tACCESS_TOKEN\tREDIRECT_URIS", clients, func(cl admin.ClientInfo) string {
+				return strings.Join([]string{cl.ID, cl.Name, clientType(cl), cl.IDTokenAlg, cl.AccessTokenFormat, strings.Join(cl.RedirectURIs, " ")}, "\t")
+			})
 		})
-	}
-	return cmd
 }
 
 func (c *cli) clientShowCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one relying party (never its secret)",
-		Args:  cobra.ExactArgs(1),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			cl, err := admin.ShowClient.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), cl)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+	return viewOp(c, &cobra.Command{Use: "show ID", Short: "Show one relying party (never its secret)", Args: cobra.ExactArgs(1)},
+		admin.ShowClient, firstArg, func(w io.Writer, _ []string, cl admin.ClientInfo) error {
+			tw := fieldWriter(w)
 			fmt.Fprintf(tw, "id:\t%s\n", cl.ID)
 			fmt.Fprintf(tw, "name:\t%s\n", cl.Name)
 			fmt.Fprintf(tw, "type:\t%s\n", clientType(cl))
@@ -220,25 +160,11 @@ func (c *cli) clientShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(cl.CreatedAt))
 			return tw.Flush()
 		})
-	}
-	return cmd
 }
 
 func (c *cli) clientRemoveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove ID",
-		Short: "Remove a relying party",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.RemoveClient.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Removed client %s.\n", args[0])
-				return nil
-			})
-		},
-	}
+	return runOp(c, &cobra.Command{Use: "remove ID", Short: "Remove a relying party", Args: cobra.ExactArgs(1)},
+		admin.RemoveClient, firstArg, say[admin.None]("Removed client %s.\n"))
 }
 
 func clientType(cl admin.ClientInfo) string {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,26 +29,9 @@ signing; active: signing; retired: published until the tokens it signed expire)
 and dates. Private keys never leave the server.`,
 		Args: cobra.NoArgs,
 	}
-	output := outputFlag(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			keys, err := admin.ListKeys.Call(cmd.Context(), m, admin.None{})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				if keys == nil {
-					keys = []admin.KeyInfo{}
-				}
-				return writeJSON(w, keys)
-			}
-			return printKeys(w, keys)
-		})
-	}
+	viewOp(c, list, admin.ListKeys, noInput, func(w io.Writer, _ []string, keys []admin.KeyInfo) error {
+		return printKeys(w, keys)
+	})
 
 	rotate := &cobra.Command{
 		Use:   "rotate",
@@ -95,32 +77,21 @@ signed has expired); a new next key is published. Works while signet serve runs.
 		Short: "Remove a compromised key from the JWKS at once (tokens it signed stop verifying)",
 		Args:  cobra.ExactArgs(1),
 	}
-	retireOut := outputFlag(retire)
 	// Keys made by Signet never have a kid beginning with '-', but a store
 	// may hold older ones; say how to pass such a kid instead of only
 	// "unknown shorthand flag".
 	retire.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return fmt.Errorf("%w (a key id that begins with '-' goes after '--': signet keys retire -- KID)", err)
 	})
-	retire.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*retireOut); err != nil {
-			return err
-		}
+	viewOp(c, retire, admin.RetireKey, func(args []string) (string, error) {
 		if strings.TrimSpace(args[0]) == "" {
-			return errors.New("KID is empty: give the kid of the key to retire (signet keys list shows them)")
+			return "", errors.New("KID is empty: give the kid of the key to retire (signet keys list shows them)")
 		}
-		return c.manage(func(m admin.Manager) error {
-			keys, err := admin.RetireKey.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *retireOut == "json" {
-				return writeJSON(cmd.OutOrStdout(), keys)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Key %s is removed; tokens it signed no longer verify. The keys are now:\n", args[0])
-			return printKeys(cmd.OutOrStdout(), keys)
-		})
-	}
+		return args[0], nil
+	}, func(w io.Writer, args []string, keys []admin.KeyInfo) error {
+		fmt.Fprintf(w, "Key %s is removed; tokens it signed no longer verify. The keys are now:\n", args[0])
+		return printKeys(w, keys)
+	})
 
 	rewrap := &cobra.Command{
 		Use:   "rewrap",
@@ -177,17 +148,9 @@ SHA-256) and asks for confirmation unless --yes is given.`,
 }
 
 func printKeys(w io.Writer, keys []admin.KeyInfo) error {
-	if len(keys) == 0 {
-		fmt.Fprintln(w, "No keys yet: signet serve creates them.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tDELETE_AFTER")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.State,
-			formatTime(k.CreatedAt), formatTime(k.ActivatedAt), formatTime(k.RetiredAt), formatTime(k.DeleteAfter))
-	}
-	return tw.Flush()
+	return printTable(w, "No keys yet: signet serve creates them.", "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tDELETE_AFTER", keys, func(k admin.KeyInfo) string {
+		return strings.Join([]string{k.ID, k.Alg, k.State, formatTime(k.CreatedAt), formatTime(k.ActivatedAt), formatTime(k.RetiredAt), formatTime(k.DeleteAfter)}, "\t")
+	})
 }
 
 // warnYoungActive warns when a key the rotation made active was published for

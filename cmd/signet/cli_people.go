@@ -2,14 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/web/account"
 )
 
 // The commands of issue 17: a person's lifecycle, groups, and clients that
@@ -35,11 +36,7 @@ compared without regard to case.`,
 		Example: `  signet --config signet.yaml user update alice --email alice@example.com --email-verified=true`,
 		Args:    cobra.ExactArgs(1),
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.UpdateUser, func(args []string) (admin.UpdateUserInput, error) {
 		in := admin.UpdateUserInput{Username: args[0]}
 		f := cmd.Flags()
 		if f.Changed("email") {
@@ -51,25 +48,18 @@ compared without regard to case.`,
 		if f.Changed("email-verified") {
 			v, err := strconv.ParseBool(verified)
 			if err != nil {
-				return fmt.Errorf("--email-verified must be true or false, not %q", verified)
+				return in, fmt.Errorf("--email-verified must be true or false, not %q", verified)
 			}
 			in.EmailVerified = &v
 		}
 		if in.Email == nil && in.Name == nil && in.EmailVerified == nil {
-			return fmt.Errorf("nothing to change: give --email, --email-verified or --name")
+			return in, fmt.Errorf("nothing to change: give --email, --email-verified or --name")
 		}
-		return c.manage(func(m admin.Manager) error {
-			u, err := admin.UpdateUser.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), u)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Updated user %s: email %s (verified: %s), name %s.\n", u.Username, u.Email, yesNo(u.EmailVerified), orDash(u.Name))
-			return nil
-		})
-	}
+		return in, nil
+	}, func(w io.Writer, _ []string, u admin.UserInfo) error {
+		_, err := fmt.Fprintf(w, "Updated user %s: email %s (verified: %s), name %s.\n", u.Username, u.Email, yesNo(u.EmailVerified), orDash(u.Name))
+		return err
+	})
 	f := cmd.Flags()
 	f.StringVar(&email, "email", "", "new email address (unverified unless --email-verified=true)")
 	f.StringVar(&verified, "email-verified", "", "whether the email is verified: true or false")
@@ -79,24 +69,12 @@ compared without regard to case.`,
 }
 
 func (c *cli) userEnableCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "enable USERNAME",
-		Short: "Let a disabled person sign in again",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.EnableUser.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Enabled user %s.\n", args[0])
-				return nil
-			})
-		},
-	}
+	return runOp(c, &cobra.Command{Use: "enable USERNAME", Short: "Let a disabled person sign in again", Args: cobra.ExactArgs(1)},
+		admin.EnableUser, firstArg, say[admin.None]("Enabled user %s.\n"))
 }
 
 func (c *cli) userRemoveCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return viewOp(c, &cobra.Command{
 		Use:   "remove USERNAME",
 		Short: "Remove a person: end every session and token, delete their grants and the person",
 		Long: `Remove a person for good. Every session ends (each app that used one gets a
@@ -104,64 +82,32 @@ back-channel logout notice), every refresh and access token is revoked, the
 apps they approved are forgotten, and the person is deleted. Their subject
 identifier (sub) is never given to anyone else.`,
 		Args: cobra.ExactArgs(1),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			ended, err := admin.RemoveUser.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), ended)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Removed user %s; ended %s and revoked %s.\n", args[0],
-				plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
-			return nil
-		})
-	}
-	return cmd
+	}, admin.RemoveUser, firstArg, func(w io.Writer, args []string, ended account.Ended) error {
+		_, err := fmt.Fprintf(w, "Removed user %s; ended %s and revoked %s.\n", args[0],
+			plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
+		return err
+	})
 }
 
 func (c *cli) userAddGroupCmd() *cobra.Command {
-	return c.userGroupsCmd("add-group", "Add a person to groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
-		return admin.AddUserGroups.Call(cmd.Context(), m, admin.UserGroupsInput{Username: user, Groups: groups})
-	})
+	return c.userGroupsCmd("add-group", "Add a person to groups", admin.AddUserGroups)
 }
 
 func (c *cli) userRemoveGroupCmd() *cobra.Command {
-	return c.userGroupsCmd("remove-group", "Take a person out of groups", func(m admin.Manager, cmd *cobra.Command, user string, groups []string) (admin.UserInfo, error) {
-		return admin.RemoveUserGroups.Call(cmd.Context(), m, admin.UserGroupsInput{Username: user, Groups: groups})
-	})
+	return c.userGroupsCmd("remove-group", "Take a person out of groups", admin.RemoveUserGroups)
 }
 
-func (c *cli) userGroupsCmd(name, short string, change func(admin.Manager, *cobra.Command, string, []string) (admin.UserInfo, error)) *cobra.Command {
-	cmd := &cobra.Command{
+func (c *cli) userGroupsCmd(name, short string, op *admin.Op[admin.UserGroupsInput, admin.UserInfo]) *cobra.Command {
+	return viewOp(c, &cobra.Command{
 		Use:   name + " USERNAME GROUP...",
 		Short: short + " (tokens carry the change from the next sign-in or refresh)",
 		Args:  cobra.MinimumNArgs(2),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			u, err := change(m, cmd, args[0], args[1:])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), u)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "User %s is in groups: %s.\n", u.Username, orDash(strings.Join(u.Groups, ", ")))
-			return nil
-		})
-	}
-	return cmd
+	}, op, func(args []string) (admin.UserGroupsInput, error) {
+		return admin.UserGroupsInput{Username: args[0], Groups: args[1:]}, nil
+	}, func(w io.Writer, _ []string, u admin.UserInfo) error {
+		_, err := fmt.Fprintf(w, "User %s is in groups: %s.\n", u.Username, orDash(strings.Join(u.Groups, ", ")))
+		return err
+	})
 }
 
 func (c *cli) groupCmd() *cobra.Command {
@@ -175,109 +121,46 @@ func (c *cli) groupCmd() *cobra.Command {
 
 func (c *cli) groupAddCmd() *cobra.Command {
 	var in admin.AddGroupInput
-	cmd := &cobra.Command{
+	cmd := viewOp(c, &cobra.Command{
 		Use:     "add NAME [--description D]",
 		Short:   "Define a group",
 		Example: `  signet --config signet.yaml group add admins --description "Site administrators"`,
 		Args:    cobra.ExactArgs(1),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	}, admin.AddGroup, func(args []string) (admin.AddGroupInput, error) {
 		in.Name = args[0]
-		return c.manage(func(m admin.Manager) error {
-			g, err := admin.AddGroup.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), g)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Added group %s.\n", g.Name)
-			return nil
-		})
-	}
+		return in, nil
+	}, func(w io.Writer, _ []string, g admin.GroupInfo) error {
+		_, err := fmt.Fprintf(w, "Added group %s.\n", g.Name)
+		return err
+	})
 	cmd.Flags().StringVar(&in.Description, "description", "", "what the group is for")
 	return cmd
 }
 
 func (c *cli) groupListCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "list", Short: "List every group", Args: cobra.NoArgs}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			groups, err := admin.ListGroups.Call(cmd.Context(), m, admin.None{})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				if groups == nil {
-					groups = []admin.GroupInfo{}
-				}
-				return writeJSON(w, groups)
-			}
-			if len(groups) == 0 {
-				fmt.Fprintln(w, "No groups.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tDESCRIPTION\tCREATED")
-			for _, g := range groups {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, orDash(g.Description), formatTime(g.CreatedAt))
-			}
-			return tw.Flush()
+	return viewOp(c, &cobra.Command{Use: "list", Short: "List every group", Args: cobra.NoArgs},
+		admin.ListGroups, noInput, func(w io.Writer, _ []string, groups []admin.GroupInfo) error {
+			return printTable(w, "No groups.", "NAME\tDESCRIPTION\tCREATED", groups, func(g admin.GroupInfo) string {
+				return g.Name + "\t" + orDash(g.Description) + "\t" + formatTime(g.CreatedAt)
+			})
 		})
-	}
-	return cmd
 }
 
 func (c *cli) groupShowCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "show NAME", Short: "Show a group and its members", Args: cobra.ExactArgs(1)}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			g, err := admin.ShowGroup.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), g)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+	return viewOp(c, &cobra.Command{Use: "show NAME", Short: "Show a group and its members", Args: cobra.ExactArgs(1)},
+		admin.ShowGroup, firstArg, func(w io.Writer, _ []string, g admin.GroupInfo) error {
+			tw := fieldWriter(w)
 			fmt.Fprintf(tw, "name:\t%s\n", g.Name)
 			fmt.Fprintf(tw, "description:\t%s\n", orDash(g.Description))
 			fmt.Fprintf(tw, "members:\t%s\n", orDash(strings.Join(g.Members, ", ")))
 			fmt.Fprintf(tw, "created:\t%s\n", formatTime(g.CreatedAt))
 			return tw.Flush()
 		})
-	}
-	return cmd
 }
 
 func (c *cli) groupRemoveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Take every member out of a group and delete it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.RemoveGroup.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Removed group %s.\n", args[0])
-				return nil
-			})
-		},
-	}
+	return runOp(c, &cobra.Command{Use: "remove NAME", Short: "Take every member out of a group and delete it", Args: cobra.ExactArgs(1)},
+		admin.RemoveGroup, firstArg, say[admin.None]("Removed group %s.\n"))
 }
 
 func (c *cli) clientUpdateCmd() *cobra.Command {
@@ -297,14 +180,10 @@ Removing the last --allowed-group opens the client to everyone again.`,
   signet --config signet.yaml client update web --add-allowed-group admins --require-mfa`,
 		Args: cobra.ExactArgs(1),
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.UpdateClient, func(args []string) (admin.UpdateClientInput, error) {
 		f := cmd.Flags()
 		if f.Changed("public") {
-			return fmt.Errorf("a client cannot change between public and confidential: add a new client (client add) and remove this one")
+			return in, fmt.Errorf("a client cannot change between public and confidential: add a new client (client add) and remove this one")
 		}
 		in.ID = args[0]
 		// Only the flags given change anything.
@@ -325,28 +204,20 @@ Removing the last --allowed-group opens the client to everyone again.`,
 		if len(in.AddAllowedScopes) > 0 {
 			cfg, err := c.loadConfig()
 			if err != nil {
-				return err
+				return in, err
 			}
 			if err := checkScopesKnown(cfg, in.AddAllowedScopes); err != nil {
-				return err
+				return in, err
 			}
 		}
-		return c.manage(func(m admin.Manager) error {
-			ci, err := admin.UpdateClient.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), ci)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Updated client %s.\n", ci.ID)
-			if len(in.RemoveAllowedGroups) > 0 && len(ci.AllowedGroups) == 0 {
-				fmt.Fprintln(w, "It has no allowed group left: everyone may sign in to it.")
-			}
-			return nil
-		})
-	}
+		return in, nil
+	}, func(w io.Writer, _ []string, ci admin.ClientInfo) error {
+		fmt.Fprintf(w, "Updated client %s.\n", ci.ID)
+		if len(in.RemoveAllowedGroups) > 0 && len(ci.AllowedGroups) == 0 {
+			fmt.Fprintln(w, "It has no allowed group left: everyone may sign in to it.")
+		}
+		return nil
+	})
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "name shown to people on the consent page")
 	f.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: RS256 or ES256")
@@ -377,35 +248,23 @@ old secret stops working at once; with it, both work until DURATION has passed
 		Example: `  signet --config signet.yaml client rotate-secret web --keep-old 24h --output json`,
 		Args:    cobra.ExactArgs(1),
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.RotateClientSecret, func(args []string) (admin.RotateSecretInput, error) {
 		if keepOld < 0 {
-			return fmt.Errorf("--keep-old must not be negative")
+			return admin.RotateSecretInput{}, fmt.Errorf("--keep-old must not be negative")
 		}
-		return c.manage(func(m admin.Manager) error {
-			res, err := admin.RotateClientSecret.Call(cmd.Context(), m, admin.RotateSecretInput{ID: args[0], KeepOldSeconds: int64(keepOld / time.Second)})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				return writeJSON(w, res)
-			}
-			fmt.Fprintf(w, "New secret for client %s.\n", res.ClientID)
-			fmt.Fprintf(w, "client_id:     %s\n", res.ClientID)
-			fmt.Fprintf(w, "client_secret: %s\n", res.ClientSecret)
-			if res.OldSecretEnd.IsZero() {
-				fmt.Fprintln(w, "The old secret no longer works.")
-			} else {
-				fmt.Fprintf(w, "The old secret works until %s.\n", formatTime(res.OldSecretEnd))
-			}
-			fmt.Fprintln(w, "Store the client secret now: it will not be shown again.")
-			return nil
-		})
-	}
+		return admin.RotateSecretInput{ID: args[0], KeepOldSeconds: int64(keepOld / time.Second)}, nil
+	}, func(w io.Writer, _ []string, res admin.SecretRotated) error {
+		fmt.Fprintf(w, "New secret for client %s.\n", res.ClientID)
+		fmt.Fprintf(w, "client_id:     %s\n", res.ClientID)
+		fmt.Fprintf(w, "client_secret: %s\n", res.ClientSecret)
+		if res.OldSecretEnd.IsZero() {
+			fmt.Fprintln(w, "The old secret no longer works.")
+		} else {
+			fmt.Fprintf(w, "The old secret works until %s.\n", formatTime(res.OldSecretEnd))
+		}
+		_, err := fmt.Fprintln(w, "Store the client secret now: it will not be shown again.")
+		return err
+	})
 	cmd.Flags().DurationVar(&keepOld, "keep-old", 0, "keep accepting the old secret this long (for example 24h)")
 	return cmd
 }

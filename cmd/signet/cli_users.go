@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/web/account"
 )
 
 // errPasswordStdin explains why there is no --password flag.
@@ -37,31 +37,20 @@ func (c *cli) userAddCmd() *cobra.Command {
       --email alice@example.com --name "Alice Liddell" --password-stdin`,
 		Args: cobra.ExactArgs(1),
 	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
+	viewOp(c, cmd, admin.AddUser, func(args []string) (admin.AddUserInput, error) {
 		if !pwStdin {
-			return errPasswordStdin
+			return in, errPasswordStdin
 		}
 		pw, err := readPassword(cmd.InOrStdin())
 		if err != nil {
-			return err
+			return in, err
 		}
 		in.Username, in.Password = args[0], pw
-		return c.manage(func(m admin.Manager) error {
-			u, err := admin.AddUser.Call(cmd.Context(), m, in)
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), u)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Added user %s (id %s).\n", u.Username, u.ID)
-			return nil
-		})
-	}
+		return in, nil
+	}, func(w io.Writer, _ []string, u admin.UserInfo) error {
+		_, err := fmt.Fprintf(w, "Added user %s (id %s).\n", u.Username, u.ID)
+		return err
+	})
 	cmd.Flags().StringVar(&in.Email, "email", "", "email address (required)")
 	cmd.Flags().StringVar(&in.Name, "name", "", "full name")
 	cmd.Flags().BoolVar(&in.EmailVerified, "email-verified", false, "the email address is known to be the person's (tokens say email_verified: true)")
@@ -71,66 +60,22 @@ func (c *cli) userAddCmd() *cobra.Command {
 }
 
 func (c *cli) userListCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List every person",
-		Args:  cobra.NoArgs,
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			users, err := admin.ListUsers.Call(cmd.Context(), m, admin.None{})
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				if users == nil {
-					users = []admin.UserInfo{}
-				}
-				return writeJSON(cmd.OutOrStdout(), users)
-			}
-			return printUsers(cmd.OutOrStdout(), users)
+	return viewOp(c, &cobra.Command{Use: "list", Short: "List every person", Args: cobra.NoArgs},
+		admin.ListUsers, noInput, func(w io.Writer, _ []string, users []admin.UserInfo) error {
+			return printUsers(w, users)
 		})
-	}
-	return cmd
 }
 
 func printUsers(w io.Writer, users []admin.UserInfo) error {
-	if len(users) == 0 {
-		_, err := fmt.Fprintln(w, "No users.")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSTATUS\tCREATED\tID")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, orDash(u.Name), status(u.Disabled), formatTime(u.CreatedAt), u.ID)
-	}
-	return tw.Flush()
+	return printTable(w, "No users.", "USERNAME\tEMAIL\tNAME\tSTATUS\tCREATED\tID", users, func(u admin.UserInfo) string {
+		return strings.Join([]string{u.Username, u.Email, orDash(u.Name), status(u.Disabled), formatTime(u.CreatedAt), u.ID}, "\t")
+	})
 }
 
 func (c *cli) userShowCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "show USERNAME",
-		Short: "Show one person",
-		Args:  cobra.ExactArgs(1),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			u, err := admin.ShowUser.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), u)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 1, ' ', 0)
+	return viewOp(c, &cobra.Command{Use: "show USERNAME", Short: "Show one person", Args: cobra.ExactArgs(1)},
+		admin.ShowUser, firstArg, func(w io.Writer, _ []string, u admin.UserInfo) error {
+			tw := fieldWriter(w)
 			fmt.Fprintf(tw, "username:\t%s\n", u.Username)
 			fmt.Fprintf(tw, "id:\t%s\n", u.ID)
 			fmt.Fprintf(tw, "email:\t%s\n", u.Email)
@@ -146,25 +91,14 @@ func (c *cli) userShowCmd() *cobra.Command {
 			fmt.Fprintf(tw, "updated:\t%s\n", formatTime(u.UpdatedAt))
 			return tw.Flush()
 		})
-	}
-	return cmd
 }
 
 func (c *cli) userDisableCmd() *cobra.Command {
-	return &cobra.Command{
+	return runOp(c, &cobra.Command{
 		Use:   "disable USERNAME",
 		Short: "Disable a person and end their sessions and refresh tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.DisableUser.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Disabled user %s; their sessions and refresh tokens are revoked.\n", args[0])
-				return nil
-			})
-		},
-	}
+	}, admin.DisableUser, firstArg, say[admin.None]("Disabled user %s; their sessions and refresh tokens are revoked.\n"))
 }
 
 func (c *cli) userLogoutCmd() *cobra.Command {
@@ -173,48 +107,34 @@ func (c *cli) userLogoutCmd() *cobra.Command {
 		Short: "End every session of a person; each app of those sessions gets a back-channel logout",
 		Args:  cobra.ExactArgs(1),
 	}
+	// Not viewOp: the JSON answer is an object, {"sessions": N}.
 	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
+	return runOp(c, cmd, admin.LogoutUser, func(args []string) (string, error) {
+		return args[0], checkOutput(*output)
+	}, func(w io.Writer, args []string, n int) error {
+		if *output == "json" {
+			return writeJSON(w, struct {
+				Sessions int `json:"sessions"`
+			}{n})
 		}
-		return c.manage(func(m admin.Manager) error {
-			n, err := admin.LogoutUser.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Sessions int `json:"sessions"`
-				}{n})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Ended %d session(s) of %s; their apps are notified.\n", n, args[0])
-			return nil
-		})
-	}
-	return cmd
+		_, err := fmt.Fprintf(w, "Ended %d session(s) of %s; their apps are notified.\n", n, args[0])
+		return err
+	})
 }
 
 func (c *cli) userUnlockCmd() *cobra.Command {
-	return &cobra.Command{
+	return runOp(c, &cobra.Command{
 		Use:   "unlock USERNAME",
 		Short: "Clear a person's sign-in lockout after repeated wrong passwords or two-step codes (it also clears by itself)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				was, err := admin.UnlockUser.Call(cmd.Context(), m, args[0])
-				if err != nil {
-					return err
-				}
-				if was {
-					fmt.Fprintf(cmd.OutOrStdout(), "Unlocked %s.\n", args[0])
-				} else {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s was not locked.\n", args[0])
-				}
-				return nil
-			})
-		},
-	}
+	}, admin.UnlockUser, firstArg, func(w io.Writer, args []string, was bool) error {
+		format := "%s was not locked.\n"
+		if was {
+			format = "Unlocked %s.\n"
+		}
+		_, err := fmt.Fprintf(w, format, args[0])
+		return err
+	})
 }
 
 func (c *cli) userMFACmd() *cobra.Command {
@@ -222,77 +142,37 @@ func (c *cli) userMFACmd() *cobra.Command {
 		Use:   "mfa",
 		Short: "Manage a person's two-step sign-in",
 	}
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(runOp(c, &cobra.Command{
 		Use:   "reset USERNAME",
 		Short: "Remove a person's TOTP and recovery codes (for a lost phone); they enrol again at /account/totp",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.ResetMFA.Call(cmd.Context(), m, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Removed two-step sign-in of %s; they can enrol again at /account/totp.\n", args[0])
-				return nil
-			})
-		},
-	})
+	}, admin.ResetMFA, firstArg, say[admin.None]("Removed two-step sign-in of %s; they can enrol again at /account/totp.\n")))
 	return cmd
 }
 
 func (c *cli) userGrantsCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return viewOp(c, &cobra.Command{
 		Use:   "grants USERNAME",
 		Short: "List the apps a person approved, with the scopes and dates",
 		Args:  cobra.ExactArgs(1),
-	}
-	output := outputFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutput(*output); err != nil {
-			return err
-		}
-		return c.manage(func(m admin.Manager) error {
-			gs, err := admin.ListGrants.Call(cmd.Context(), m, args[0])
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if *output == "json" {
-				if gs == nil {
-					gs = []admin.GrantInfo{}
-				}
-				return writeJSON(w, gs)
-			}
-			if len(gs) == 0 {
-				fmt.Fprintf(w, "%s has approved no apps.\n", args[0])
-				return nil
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLIENT\tNAME\tSCOPES\tGRANTED\tUPDATED")
-			for _, g := range gs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", g.ClientID, g.ClientName, strings.Join(g.Scopes, " "),
-					formatTime(g.CreatedAt), formatTime(g.UpdatedAt))
-			}
-			return tw.Flush()
+	}, admin.ListGrants, firstArg, func(w io.Writer, args []string, gs []admin.GrantInfo) error {
+		return printTable(w, args[0]+" has approved no apps.", "CLIENT\tNAME\tSCOPES\tGRANTED\tUPDATED", gs, func(g admin.GrantInfo) string {
+			return strings.Join([]string{g.ClientID, g.ClientName, strings.Join(g.Scopes, " "), formatTime(g.CreatedAt), formatTime(g.UpdatedAt)}, "\t")
 		})
-	}
-	return cmd
+	})
 }
 
 func (c *cli) userRevokeGrantCmd() *cobra.Command {
-	return &cobra.Command{
+	return runOp(c, &cobra.Command{
 		Use:   "revoke-grant USERNAME CLIENT_ID",
 		Short: "Take back a person's approval of an app and revoke every token the app holds for them",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.manage(func(m admin.Manager) error {
-				if _, err := admin.RevokeGrant.Call(cmd.Context(), m, admin.GrantRef{Username: args[0], ClientID: args[1]}); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s's grant to %s and the app's tokens for them.\n", args[0], args[1])
-				return nil
-			})
-		},
-	}
+	}, admin.RevokeGrant, func(args []string) (admin.GrantRef, error) {
+		return admin.GrantRef{Username: args[0], ClientID: args[1]}, nil
+	}, func(w io.Writer, args []string, _ admin.None) error {
+		_, err := fmt.Fprintf(w, "Revoked %s's grant to %s and the app's tokens for them.\n", args[0], args[1])
+		return err
+	})
 }
 
 func (c *cli) userSetPasswordCmd() *cobra.Command {
@@ -302,28 +182,20 @@ func (c *cli) userSetPasswordCmd() *cobra.Command {
 		Short:   "Replace a person's password with the first line of standard input",
 		Example: `  printf '%s\n' "$PASSWORD" | signet --config signet.yaml user set-password alice --password-stdin`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !pwStdin {
-				return errPasswordStdin
-			}
-			pw, err := readPassword(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			return c.manage(func(m admin.Manager) error {
-				ended, err := admin.SetPassword.Call(cmd.Context(), m, admin.SetPasswordInput{Username: args[0], Password: pw})
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Set the password of user %s.\n", args[0])
-				fmt.Fprintf(out, "Ended %s (each app was sent a back-channel logout notice) and revoked %s;\n",
-					plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
-				fmt.Fprintln(out, "every access and refresh token issued before now is refused. The person signs in again with the new password.")
-				return nil
-			})
-		},
 	}
+	runOp(c, cmd, admin.SetPassword, func(args []string) (admin.SetPasswordInput, error) {
+		if !pwStdin {
+			return admin.SetPasswordInput{}, errPasswordStdin
+		}
+		pw, err := readPassword(cmd.InOrStdin())
+		return admin.SetPasswordInput{Username: args[0], Password: pw}, err
+	}, func(w io.Writer, args []string, ended account.Ended) error {
+		fmt.Fprintf(w, "Set the password of user %s.\n", args[0])
+		fmt.Fprintf(w, "Ended %s (each app was sent a back-channel logout notice) and revoked %s;\n",
+			plural(ended.Sessions, "session"), plural(ended.RefreshFamilies, "refresh-token grant"))
+		_, err := fmt.Fprintln(w, "every access and refresh token issued before now is refused. The person signs in again with the new password.")
+		return err
+	})
 	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input (required)")
 	return cmd
 }
