@@ -149,24 +149,8 @@ func (s *Store) RedeemDeviceCode(ctx context.Context, deviceCodeHash string, at 
 			return refuse(fmt.Errorf("state %s: %w", d.Status, storage.ErrConflict))
 		}
 		d.Status = storage.DeviceRedeemed
-		if family != nil {
-			if err := putFamily(tx, family); err != nil {
-				return err
-			}
-			if err := putRefreshToken(tx, rt); err != nil {
-				return err
-			}
-		}
-		if !at.JWT {
-			if err := putAccessToken(tx, at); err != nil {
-				return err
-			}
-		}
-		if d.SessionSID != "" && !d.SessionExpiresAt.IsZero() {
-			// Back-channel logout reaches the device's client too.
-			if err := putSessionClient(tx, d.SessionSID, d.ClientID, d.SessionExpiresAt); err != nil {
-				return err
-			}
+		if err := putIssued(tx, at, family, rt, d.SessionSID, d.ClientID, d.SessionExpiresAt); err != nil {
+			return err
 		}
 		return put(tx, bucketDevices, d.DeviceCodeHash, d)
 	})

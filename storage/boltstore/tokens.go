@@ -52,24 +52,9 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 		}
 		if family != nil {
 			a.IssuedRefreshFamilyID = family.ID
-			if err := putFamily(tx, family); err != nil {
-				return err
-			}
-			if err := putRefreshToken(tx, rt); err != nil {
-				return err
-			}
 		}
-		if !at.JWT {
-			if err := putAccessToken(tx, at); err != nil {
-				return err
-			}
-		}
-		if a.SessionSID != "" && !a.SessionExpiresAt.IsZero() {
-			// Back-channel logout reaches every client that received tokens in
-			// the session: recorded in the same transaction (one commit, one sync).
-			if err := putSessionClient(tx, a.SessionSID, a.ClientID, a.SessionExpiresAt); err != nil {
-				return err
-			}
+		if err := putIssued(tx, at, family, rt, a.SessionSID, a.ClientID, a.SessionExpiresAt); err != nil {
+			return err
 		}
 		return setAuthRequest(tx, a.ID, a)
 	})
@@ -552,4 +537,29 @@ func (s *Store) ListUserFamilies(ctx context.Context, userID string) ([]*storage
 		return nil, fmt.Errorf("boltstore: list refresh families of user %q: %w", userID, err)
 	}
 	return out, nil
+}
+
+// putIssued writes what a redeemed grant (a code, a device code) issues, in
+// the redeeming transaction: the refresh family and its first token, the
+// access token's record when it is opaque (a JWT has none), and the session's
+// client, so that back-channel logout reaches every client that received
+// tokens in the session (one commit, one sync).
+func putIssued(tx *bolt.Tx, at *storage.AccessToken, family *storage.RefreshFamily, rt *storage.RefreshToken, sid, clientID string, sessionExpiresAt time.Time) error {
+	if family != nil {
+		if err := putFamily(tx, family); err != nil {
+			return err
+		}
+		if err := putRefreshToken(tx, rt); err != nil {
+			return err
+		}
+	}
+	if !at.JWT {
+		if err := putAccessToken(tx, at); err != nil {
+			return err
+		}
+	}
+	if sid != "" && !sessionExpiresAt.IsZero() {
+		return putSessionClient(tx, sid, clientID, sessionExpiresAt)
+	}
+	return nil
 }

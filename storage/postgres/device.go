@@ -136,24 +136,8 @@ func (s *Store) RedeemDeviceCode(ctx context.Context, deviceCodeHash string, at 
 			return fmt.Errorf("state %s: %w", d.Status, storage.ErrConflict)
 		}
 		d.Status = storage.DeviceRedeemed
-		if family != nil {
-			if err := insertFamily(ctx, tx, family); err != nil {
-				return err
-			}
-			if err := insertRefreshToken(ctx, tx, rt); err != nil {
-				return err
-			}
-		}
-		if !at.JWT {
-			if err := insertAccessToken(ctx, tx, at, false); err != nil {
-				return err
-			}
-		}
-		if d.SessionSID != "" && !d.SessionExpiresAt.IsZero() {
-			// Back-channel logout reaches the device's client too.
-			if err := addSessionClient(ctx, tx, d.SessionSID, d.ClientID, d.SessionExpiresAt); err != nil {
-				return err
-			}
+		if err := insertIssued(ctx, tx, at, family, rt, d.SessionSID, d.ClientID, d.SessionExpiresAt); err != nil {
+			return err
 		}
 		return putDevice(ctx, tx, d)
 	})

@@ -56,24 +56,9 @@ func (s *Store) RedeemCode(ctx context.Context, codeHash []byte, at *storage.Acc
 		}
 		if family != nil {
 			a.IssuedRefreshFamilyID = family.ID
-			if err := insertFamily(ctx, tx, family); err != nil {
-				return err
-			}
-			if err := insertRefreshToken(ctx, tx, rt); err != nil {
-				return err
-			}
 		}
-		if !at.JWT {
-			if err := insertAccessToken(ctx, tx, at, false); err != nil {
-				return err
-			}
-		}
-		if a.SessionSID != "" && !a.SessionExpiresAt.IsZero() {
-			// Back-channel logout reaches every client that received tokens in
-			// the session: recorded in the same transaction.
-			if err := addSessionClient(ctx, tx, a.SessionSID, a.ClientID, a.SessionExpiresAt); err != nil {
-				return err
-			}
+		if err := insertIssued(ctx, tx, at, family, rt, a.SessionSID, a.ClientID, a.SessionExpiresAt); err != nil {
+			return err
 		}
 		return putAuthRequest(ctx, tx, a)
 	})
@@ -487,4 +472,29 @@ func (s *Store) ListUserFamilies(ctx context.Context, userID string) ([]*storage
 		}
 	}
 	return nil, fmt.Errorf("postgres: list refresh families of user %q: %w", userID, mapErr(err))
+}
+
+// insertIssued writes what a redeemed grant (a code, a device code) issues, in
+// the redeeming transaction: the refresh family and its first token, the
+// access token's row when it is opaque (a JWT has none), and the session's
+// client, so that back-channel logout reaches every client that received
+// tokens in the session.
+func insertIssued(ctx context.Context, tx pgx.Tx, at *storage.AccessToken, family *storage.RefreshFamily, rt *storage.RefreshToken, sid, clientID string, sessionExpiresAt time.Time) error {
+	if family != nil {
+		if err := insertFamily(ctx, tx, family); err != nil {
+			return err
+		}
+		if err := insertRefreshToken(ctx, tx, rt); err != nil {
+			return err
+		}
+	}
+	if !at.JWT {
+		if err := insertAccessToken(ctx, tx, at, false); err != nil {
+			return err
+		}
+	}
+	if sid != "" && !sessionExpiresAt.IsZero() {
+		return addSessionClient(ctx, tx, sid, clientID, sessionExpiresAt)
+	}
+	return nil
 }
