@@ -31,6 +31,13 @@ var fuzzClients = []*storage.Client{
 // newFuzzProvider is the provider over a real bbolt store and real keys.
 func newFuzzProvider(tb testing.TB) *provider.Provider {
 	tb.Helper()
+	p, _ := newFuzzProviderStore(tb)
+	return p
+}
+
+// newFuzzProviderStore is newFuzzProvider and its store.
+func newFuzzProviderStore(tb testing.TB) (*provider.Provider, storage.Store) {
+	tb.Helper()
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "signet.db"), boltstore.Options{Timeout: time.Second})
 	if err != nil {
 		tb.Fatal(err)
@@ -69,7 +76,7 @@ func newFuzzProvider(tb testing.TB) *provider.Provider {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return p
+	return p, st
 }
 
 // registeredPlace reports whether loc (a Location header) returns to a redirect URI
@@ -123,100 +130,13 @@ func onlyResponseParams(rawQuery string) bool {
 // it is an error.
 func FuzzAuthorize(f *testing.F) {
 	p := newFuzzProvider(f)
-	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-	good := url.Values{"client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"code"},
-		"scope": {"openid profile"}, "state": {"s t&a=te"}, "nonce": {"n"}}
-	with := func(base url.Values, kv ...string) string {
-		v := url.Values{}
-		for k, vs := range base {
-			v[k] = slices.Clone(vs)
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i+1] == "\x00delete" {
-				v.Del(kv[i])
-			} else {
-				v.Set(kv[i], kv[i+1])
-			}
-		}
-		return v.Encode()
-	}
-	native := url.Values{"client_id": {"native"}, "redirect_uri": {"http://127.0.0.1:53124/cb"}, "response_type": {"code"},
-		"scope": {"openid"}, "state": {"xyz"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
-	seeds := []string{
-		good.Encode(),
-		with(good, "redirect_uri", "https://app.example/cb?tenant=1"),
-		with(good, "redirect_uri", "https://app.example/cb/"),
-		with(good, "redirect_uri", "https://app.example/cb?tenant=2"),
-		with(good, "redirect_uri", "https://app.example/cb#frag"),
-		with(good, "redirect_uri", "https://APP.example/cb"),
-		with(good, "redirect_uri", "https://app.example:443/cb"),
-		with(good, "redirect_uri", "https://evil.example/cb"),
-		with(good, "redirect_uri", "https://app.example.evil.example/cb"),
-		with(good, "redirect_uri", "https://app.example@evil.example/cb"),
-		with(good, "redirect_uri", "//evil.example/cb"),
-		with(good, "redirect_uri", "https://app.example/cb\\@evil.example"),
-		with(good, "redirect_uri", "https%3A%2F%2Fapp.example%2Fcb"),
-		with(good, "redirect_uri", "\x00delete"),
-		with(good, "client_id", "nope"),
-		with(good, "client_id", "\x00delete"),
-		with(good, "client_id", "native"),
-		with(good, "response_type", "token"),
-		with(good, "response_type", "code id_token"),
-		with(good, "response_type", "\x00delete"),
-		with(good, "response_mode", "fragment"),
-		with(good, "response_mode", "form_post"),
-		with(good, "request", "eyJhbGciOiJub25lIn0.eyJjbGllbnRfaWQiOiJhcHAifQ."),
-		with(good, "request_uri", "https://evil.example/req"),
-		with(good, "code_challenge", challenge, "code_challenge_method", "plain"),
-		with(good, "code_challenge", challenge),
-		with(good, "code_challenge_method", "S256"),
-		with(good, "code_challenge", "short", "code_challenge_method", "S256"),
-		with(good, "code_challenge", challenge, "code_challenge_method", "S256"),
-		with(good, "scope", "profile"),
-		with(good, "scope", "openid offline_access calendar.read unknown phone"),
-		with(good, "prompt", "none"),
-		with(good, "prompt", "none login"),
-		with(good, "prompt", "consent select_account"),
-		with(good, "max_age", "abc"),
-		with(good, "max_age", "-1"),
-		with(good, "max_age", "0"),
-		with(good, "id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
-		with(good, "ui_locales", "de-CH fr ??"),
-		with(good, "acr_values", "urn:signet:acr:pwd"),
-		with(good, "login_hint", "alice@example.com"),
-		with(good, "claims", `{"id_token":{"email":null}}`),
-		with(good, "state", strings.Repeat("s", 3000)),
-		with(good, "state", "\x00\r\n<script>"),
-		with(good, "state", "\x00delete"),
-		good.Encode() + "&client_id=app",
-		good.Encode() + "&state=second",
-		good.Encode() + "&prompt=none&prompt=login",
-		good.Encode() + ";x=1",
-		good.Encode() + "&%zz",
-		"client_id=app&redirect_uri=https://app.example/cb&response_type=code&scope=openid&x=" + strings.Repeat("a", 9000),
-		native.Encode(),
-		with(native, "redirect_uri", "http://127.0.0.1/cb"),
-		with(native, "redirect_uri", "http://127.0.0.1:1/cb/../x"),
-		with(native, "redirect_uri", "http://localhost:53124/cb"),
-		with(native, "redirect_uri", "http://127.0.0.2:53124/cb"),
-		with(native, "redirect_uri", "http://[::1]:9999/native"),
-		with(native, "redirect_uri", "https://127.0.0.1:53124/cb"),
-		with(native, "redirect_uri", "http://attacker@127.0.0.1:53124/cb"),
-		with(native, "redirect_uri", "http://127.0.0.1:53124/cb?x=1"),
-		with(native, "redirect_uri", "com.example.app:/oauth"),
-		with(native, "redirect_uri", "com.example.app://oauth"),
-		with(native, "code_challenge", "\x00delete", "code_challenge_method", "\x00delete"),
-		"client_id=spa&redirect_uri=https%3A%2F%2Fspa.example%2F&response_type=code&scope=openid&code_challenge=" + challenge + "&code_challenge_method=S256",
-		"",
-		"&&&",
-		"client_id=%00&redirect_uri=%00",
-	}
-	for _, s := range seeds {
+	for _, s := range authorizeSeeds() {
 		f.Add(s, "")
 	}
-	f.Add("", good.Encode())
-	f.Add("client_id=app", with(good, "client_id", "\x00delete"))
-	f.Add("redirect_uri=https%3A%2F%2Fevil.example%2Fcb", good.Encode())
+	good := authorizeSeeds()[0] // client_id=app&... as a whole
+	f.Add("", good)
+	f.Add("client_id=app", strings.Replace(good, "client_id=app&", "", 1))
+	f.Add("redirect_uri=https%3A%2F%2Fevil.example%2Fcb", good)
 	f.Add("", strings.Repeat("a=b&", 5000))
 
 	clients := map[string]*storage.Client{}
@@ -290,4 +210,97 @@ func FuzzAuthorize(f *testing.F) {
 			t.Fatalf("authorization response without iss=%s: %q", fuzzIssuer, loc)
 		}
 	})
+}
+
+// authorizeSeeds are authorization requests (query strings) that reach every
+// check of the authorization endpoint.
+func authorizeSeeds() []string {
+	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	good := url.Values{"client_id": {"app"}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"code"},
+		"scope": {"openid profile"}, "state": {"s t&a=te"}, "nonce": {"n"}}
+	with := func(base url.Values, kv ...string) string {
+		v := url.Values{}
+		for k, vs := range base {
+			v[k] = slices.Clone(vs)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "\x00delete" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v.Encode()
+	}
+	native := url.Values{"client_id": {"native"}, "redirect_uri": {"http://127.0.0.1:53124/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"xyz"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	return []string{
+		good.Encode(),
+		with(good, "redirect_uri", "https://app.example/cb?tenant=1"),
+		with(good, "redirect_uri", "https://app.example/cb/"),
+		with(good, "redirect_uri", "https://app.example/cb?tenant=2"),
+		with(good, "redirect_uri", "https://app.example/cb#frag"),
+		with(good, "redirect_uri", "https://APP.example/cb"),
+		with(good, "redirect_uri", "https://app.example:443/cb"),
+		with(good, "redirect_uri", "https://evil.example/cb"),
+		with(good, "redirect_uri", "https://app.example.evil.example/cb"),
+		with(good, "redirect_uri", "https://app.example@evil.example/cb"),
+		with(good, "redirect_uri", "//evil.example/cb"),
+		with(good, "redirect_uri", "https://app.example/cb\\@evil.example"),
+		with(good, "redirect_uri", "https%3A%2F%2Fapp.example%2Fcb"),
+		with(good, "redirect_uri", "\x00delete"),
+		with(good, "client_id", "nope"),
+		with(good, "client_id", "\x00delete"),
+		with(good, "client_id", "native"),
+		with(good, "response_type", "token"),
+		with(good, "response_type", "code id_token"),
+		with(good, "response_type", "\x00delete"),
+		with(good, "response_mode", "fragment"),
+		with(good, "response_mode", "form_post"),
+		with(good, "request", "eyJhbGciOiJub25lIn0.eyJjbGllbnRfaWQiOiJhcHAifQ."),
+		with(good, "request_uri", "https://evil.example/req"),
+		with(good, "code_challenge", challenge, "code_challenge_method", "plain"),
+		with(good, "code_challenge", challenge),
+		with(good, "code_challenge_method", "S256"),
+		with(good, "code_challenge", "short", "code_challenge_method", "S256"),
+		with(good, "code_challenge", challenge, "code_challenge_method", "S256"),
+		with(good, "scope", "profile"),
+		with(good, "scope", "openid offline_access calendar.read unknown phone"),
+		with(good, "prompt", "none"),
+		with(good, "prompt", "none login"),
+		with(good, "prompt", "consent select_account"),
+		with(good, "max_age", "abc"),
+		with(good, "max_age", "-1"),
+		with(good, "max_age", "0"),
+		with(good, "id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+		with(good, "ui_locales", "de-CH fr ??"),
+		with(good, "acr_values", "urn:signet:acr:pwd"),
+		with(good, "login_hint", "alice@example.com"),
+		with(good, "claims", `{"id_token":{"email":null}}`),
+		with(good, "state", strings.Repeat("s", 3000)),
+		with(good, "state", "\x00\r\n<script>"),
+		with(good, "state", "\x00delete"),
+		good.Encode() + "&client_id=app",
+		good.Encode() + "&state=second",
+		good.Encode() + "&prompt=none&prompt=login",
+		good.Encode() + ";x=1",
+		good.Encode() + "&%zz",
+		"client_id=app&redirect_uri=https://app.example/cb&response_type=code&scope=openid&x=" + strings.Repeat("a", 9000),
+		native.Encode(),
+		with(native, "redirect_uri", "http://127.0.0.1/cb"),
+		with(native, "redirect_uri", "http://127.0.0.1:1/cb/../x"),
+		with(native, "redirect_uri", "http://localhost:53124/cb"),
+		with(native, "redirect_uri", "http://127.0.0.2:53124/cb"),
+		with(native, "redirect_uri", "http://[::1]:9999/native"),
+		with(native, "redirect_uri", "https://127.0.0.1:53124/cb"),
+		with(native, "redirect_uri", "http://attacker@127.0.0.1:53124/cb"),
+		with(native, "redirect_uri", "http://127.0.0.1:53124/cb?x=1"),
+		with(native, "redirect_uri", "com.example.app:/oauth"),
+		with(native, "redirect_uri", "com.example.app://oauth"),
+		with(native, "code_challenge", "\x00delete", "code_challenge_method", "\x00delete"),
+		"client_id=spa&redirect_uri=https%3A%2F%2Fspa.example%2F&response_type=code&scope=openid&code_challenge=" + challenge + "&code_challenge_method=S256",
+		"",
+		"&&&",
+		"client_id=%00&redirect_uri=%00",
+	}
 }
