@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -207,30 +206,28 @@ func (p *Provider) isClientToken(ctx context.Context, clientID, subject string) 
 
 // introspectAsAPI answers introspection (RFC 7662) asked by an API with HTTP
 // Basic (its audience and introspection secret): active only for a live token
-// whose "aud" names that API. It reports false when the caller is not an API,
-// for the client introspection to answer.
-func (p *Provider) introspectAsAPI(w http.ResponseWriter, r *http.Request) bool {
+// whose "aud" names that API. isAPI is false when the caller is not an API, for
+// the client introspection to answer.
+func (p *Provider) introspectAsAPI(r *http.Request) (resp *oidc.IntrospectionResponse, isAPI bool, err error) {
 	user, secret, ok := r.BasicAuth()
 	if !ok {
-		return false
+		return nil, false, nil
 	}
 	audience, err := url.QueryUnescape(user)
 	if err != nil || !strings.Contains(audience, ":") {
-		return false // client ids have no colon; audiences are URIs
+		return nil, false, nil // client ids have no colon; audiences are URIs
 	}
 	secret, _ = url.QueryUnescape(secret)
 	ctx := r.Context()
 	api, err := p.store.GetAPI(ctx, audience)
 	if err != nil {
-		return false
+		return nil, false, nil
 	}
 	sum := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(sum[:], api.IntrospectionSecretHash) != 1 {
-		w.Header().Set("WWW-Authenticate", `Basic realm="signet"`)
-		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription(clientAuthFailed), nil)
-		return true
+		return nil, true, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	}
-	resp := &oidc.IntrospectionResponse{}
+	resp = &oidc.IntrospectionResponse{}
 	if at := p.liveToken(ctx, r.PostForm.Get("token")); at != nil && slices.Contains(at.Audience, api.Audience) {
 		resp = &oidc.IntrospectionResponse{
 			Active: true, Scope: at.Scopes, ClientID: at.ClientID, TokenType: oidc.BearerToken,
@@ -238,9 +235,7 @@ func (p *Provider) introspectAsAPI(w http.ResponseWriter, r *http.Request) bool 
 			Subject: at.UserID, Audience: at.Audience, Issuer: p.cfg.Issuer, JWTID: at.ID,
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(resp)
-	return true
+	return resp, true, nil
 }
 
 // liveToken verifies an access token (a JWT signed by Signet, or an opaque one)

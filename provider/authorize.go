@@ -23,11 +23,25 @@ const (
 	maxAuthorizeBody  = 16 << 10
 )
 
-// authorize checks what the library would otherwise answer with a bare text error
-// or accept against our policy, then hands the request to the library. Until the
-// client and its exact redirect URI are known, errors are shown on a page and never
-// redirected; after that they go back to the client (RFC 6749, section 4.1.2.1).
-func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+// authorizeChecks runs Signet's checks of an authorization request before the
+// library's handler decodes it: until the client and its exact redirect URI are
+// known, errors are shown on a page (the library would answer JSON or bare
+// text) and never redirected; after that they go back to the client (RFC 6749,
+// section 4.1.2.1) with iss. Then the library's checks that could still refuse
+// the request run here too, so that their answers stay what they are (bare
+// text for a redirect URI, an error redirect with iss for prompt). What passes
+// goes on to the library's authorization handler and server.Authorize.
+func (p *Provider) authorizeChecks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != PathAuthorize {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p.checkAuthorize(w, r, next)
+	})
+}
+
+func (p *Provider) checkAuthorize(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if len(r.URL.RawQuery) > maxAuthorizeQuery {
 		p.errorPage(w, r, http.StatusRequestURITooLong, "Request too long", "The sign-in request is larger than Signet accepts.")
 		return
@@ -142,41 +156,51 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(ctx, resourceKey{}, resource))
+	ctx = r.Context()
 	if v := r.Form.Get("max_age"); v != "" {
 		if n, err := strconv.ParseUint(v, 10, 32); err != nil || strconv.FormatUint(n, 10) != v {
 			fail(oidc.ErrInvalidRequest().WithDescription("max_age must be a whole number of seconds"))
 			return
 		}
 	}
-	// The library answers a parameter it cannot decode with bare text; decode
-	// it here first so that the client gets an OAuth error instead.
-	if _, err := op.ParseAuthorizeRequest(r, p.op.Decoder()); err != nil {
+	// The library answers a parameter it cannot decode with JSON; decode it
+	// here first so that the client gets an OAuth error instead.
+	authReq, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil {
 		fail(oidc.ErrInvalidRequest().WithDescription("a parameter of the request has an invalid value"))
 		return
 	}
-	// The library redirects some errors itself (an invalid id_token_hint, a
-	// prompt it refuses); make sure those carry iss too.
-	op.Authorize(&issRedirect{ResponseWriter: w, redirectURI: redirectURI, issuer: p.cfg.Issuer}, r, p.op)
-}
-
-// issRedirect adds the iss parameter (RFC 9207) to a redirect to the client's
-// validated redirect URI that lacks it.
-type issRedirect struct {
-	http.ResponseWriter
-	redirectURI string
-	issuer      string
-}
-
-func (w *issRedirect) WriteHeader(status int) {
-	if status/100 == 3 {
-		loc := w.Header().Get("Location")
-		if strings.HasPrefix(loc, w.redirectURI) {
-			if u, err := url.Parse(loc); err == nil && !u.Query().Has("iss") {
-				w.Header().Set("Location", policy.AppendQuery(loc, url.Values{"iss": {w.issuer}}))
-			}
-		}
+	// The library's own rules for the redirect URI (http and custom schemes by
+	// client type) answer in bare text, never to the client.
+	if err := op.ValidateAuthReqRedirectURI(&client{c: c, p: p}, authReq.RedirectURI, authReq.ResponseType); err != nil {
+		http.Error(w, oidc.DefaultToServerError(err, err.Error()).Description, http.StatusBadRequest)
+		return
 	}
-	w.ResponseWriter.WriteHeader(status)
+	// prompt=none beside another value: the library's words, with iss.
+	if _, err := op.ValidateAuthReqPrompt(authReq.Prompt, authReq.MaxAge); err != nil {
+		redirect, err := p.authorizeErrorRedirect(ctx, authReq, err)
+		if err != nil {
+			http.Error(w, oidc.DefaultToServerError(err, err.Error()).Description, http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, redirect.URL, http.StatusFound)
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), checkedClientKey{}, c)))
+}
+
+// checkedClientKey carries the client authorizeChecks found to
+// server.VerifyAuthRequest.
+type checkedClientKey struct{}
+
+// VerifyAuthRequest names the client authorizeChecks found and checked the
+// redirect URI against, rather than reading it again.
+func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	c, ok := ctx.Value(checkedClientKey{}).(*storage.Client)
+	if !ok || c.ID != r.Data.ClientID {
+		return s.LegacyServer.VerifyAuthRequest(ctx, r)
+	}
+	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &client{c: c, p: s.p}}, nil
 }
 
 // redirectRegistered is exact string matching, with one exception from RFC 8252,

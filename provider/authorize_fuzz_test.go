@@ -35,8 +35,9 @@ func newFuzzProvider(tb testing.TB) *provider.Provider {
 	return p
 }
 
-// newFuzzProviderStore is newFuzzProvider and its store.
-func newFuzzProviderStore(tb testing.TB) (*provider.Provider, storage.Store) {
+// newFuzzProviderStore is newFuzzProvider and its store; with changes the
+// provider's configuration before it is built.
+func newFuzzProviderStore(tb testing.TB, with ...func(*provider.Config)) (*provider.Provider, storage.Store) {
 	tb.Helper()
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "signet.db"), boltstore.Options{Timeout: time.Second})
 	if err != nil {
@@ -64,7 +65,7 @@ func newFuzzProviderStore(tb testing.TB) (*provider.Provider, storage.Store) {
 	if err := km.Init(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := provider.New(provider.Config{
+	cfg := provider.Config{
 		Issuer: fuzzIssuer, Store: st, Keys: km,
 		Scopes: []provider.Scope{{Name: "calendar.read"}},
 		Lifetimes: provider.Lifetimes{
@@ -72,7 +73,11 @@ func newFuzzProviderStore(tb testing.TB) (*provider.Provider, storage.Store) {
 			AuthRequest: 10 * time.Minute, AuthorizationCode: time.Minute,
 		},
 		JWKSMaxAge: time.Hour,
-	})
+	}
+	for _, f := range with {
+		f(&cfg)
+	}
+	p, err := provider.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

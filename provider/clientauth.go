@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -400,72 +399,59 @@ func (c *clientKeyCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebK
 // introspectAsserted answers introspection (RFC 7662) for a client that
 // authenticates with an assertion: the library would verify the assertion
 // itself, without remembering its jti.
-func (p *Provider) introspectAsserted(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) introspectAsserted(r *http.Request) (*oidc.IntrospectionResponse, error) {
 	c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathIntrospect)
 	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
+		return nil, err
 	}
 	ctx := r.Context()
 	token := r.PostForm.Get("token")
-	resp, ok := p.introspectRefresh(ctx, c.ID, token)
-	if !ok {
-		resp = &oidc.IntrospectionResponse{}
-		if at := p.liveToken(ctx, token); at != nil {
-			// SetIntrospectionFromToken reads a JWT's claims from the token.
-			tctx := withPresentedTokenCtx(ctx, token)
-			if (&opStorage{p: p}).SetIntrospectionFromToken(tctx, resp, at.ID, at.UserID, c.ID) == nil {
-				resp.Active = true
-			} else {
-				resp = &oidc.IntrospectionResponse{}
-			}
-		}
+	if resp, ok := p.introspectRefresh(ctx, c.ID, token); ok {
+		return resp, nil
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(resp)
+	at := p.liveToken(ctx, token)
+	if at == nil {
+		return &oidc.IntrospectionResponse{}, nil
+	}
+	// SetIntrospectionFromToken reads a JWT's claims from the token.
+	resp := &oidc.IntrospectionResponse{}
+	if (&opStorage{p: p}).SetIntrospectionFromToken(withPresentedTokenCtx(ctx, token), resp, at.ID, at.UserID, c.ID) != nil {
+		return &oidc.IntrospectionResponse{}, nil
+	}
+	resp.Active = true
+	return resp, nil
 }
 
-// revokeWithAssertion serves revocation (RFC 7009) itself for a client that
-// authenticates with an assertion, and leaves every other request to next
-// (the library).
-func (p *Provider) revokeWithAssertion(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil || !hasClientAssertion(r) {
-			next.ServeHTTP(w, r)
-			return
+// revokeAsserted serves revocation (RFC 7009) for a client that authenticates
+// with an assertion. It returns storage's error as it is when storage could not
+// say whether a refresh token is the client's.
+func (p *Provider) revokeAsserted(r *http.Request) error {
+	c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathRevoke)
+	if err != nil {
+		return err
+	}
+	ctx, token := r.Context(), r.PostForm.Get("token")
+	st := &opStorage{p: p}
+	if r.PostForm.Get("token_type_hint") != "access_token" {
+		userID, tokenID, err := st.GetRefreshTokenInfo(ctx, c.ID, token)
+		if errors.Is(err, storage.ErrUnavailable) {
+			return err
 		}
-		c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathRevoke)
-		if err != nil {
-			op.RevocationRequestError(w, r, err)
-			return
-		}
-		ctx, token := r.Context(), r.PostForm.Get("token")
-		st := &opStorage{p: p}
-		if r.PostForm.Get("token_type_hint") != "access_token" {
-			userID, tokenID, err := st.GetRefreshTokenInfo(ctx, c.ID, token)
-			if errors.Is(err, storage.ErrUnavailable) {
-				p.unavailable(w, r, err)
-				return
+		if err == nil {
+			if oerr := st.RevokeToken(ctx, tokenID, userID, c.ID); oerr != nil {
+				return oerr
 			}
-			if err == nil {
-				if oerr := st.RevokeToken(ctx, tokenID, userID, c.ID); oerr != nil {
-					op.RevocationRequestError(w, r, oerr)
-					return
-				}
-				w.WriteHeader(http.StatusOK)
-				return
-			}
+			return nil
 		}
-		// An access token (RevokeToken revokes only the client's own); an
-		// unknown or dead one is no error (RFC 7009, section 2.2).
-		if at := p.liveToken(ctx, token); at != nil {
-			if oerr := st.RevokeToken(ctx, at.ID, at.UserID, c.ID); oerr != nil {
-				op.RevocationRequestError(w, r, oerr)
-				return
-			}
+	}
+	// An access token (RevokeToken revokes only the client's own); an
+	// unknown or dead one is no error (RFC 7009, section 2.2).
+	if at := p.liveToken(ctx, token); at != nil {
+		if oerr := st.RevokeToken(ctx, at.ID, at.UserID, c.ID); oerr != nil {
+			return oerr
 		}
-		w.WriteHeader(http.StatusOK)
-	})
+	}
+	return nil
 }
 
 // assertionAlgNames lists policy.AssertionAlgs for discovery.

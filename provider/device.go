@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
@@ -57,22 +56,19 @@ type deviceAuthorizationResponse struct {
 // deviceAuthorization serves POST /device_authorization (section 3.1) for
 // clients registered for the device grant: a public client names itself with
 // client_id, a confidential one authenticates as at the token endpoint.
+// The answer is a value: the response, or an OAuth error written once
+// (writeOAuthError: a 401 carries the Basic challenge).
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	w = &authChallenge{ResponseWriter: w, scheme: `Basic realm="signet"`}
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
 	if err := r.ParseForm(); err != nil {
-		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		writeOAuthError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), basicChallenge)
 		return
 	}
 	resp, err := p.startDevice(r)
 	if err != nil {
-		op.RequestError(w, r, err, nil)
+		writeOAuthError(w, r, err, basicChallenge)
 		return
 	}
-	h.Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
 }
 

@@ -5,11 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
-
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
@@ -31,18 +28,12 @@ import (
 //
 // The library verifies the token's signature, issuer and expiry and hands the
 // storage callbacks only its jti and sub. The claims above are read from the
-// same presented string, which the routes below put in the request context:
-// each reads the token exactly where the library does and refuses a request
-// that names it twice, so the string read is the string verified; the jti and
-// sub the library passes must also match it.
+// same presented string, which the endpoints put in the request context
+// (tokenuse.go): each reads the token exactly where the library does and
+// refuses a request that names it twice, so the string read is the string
+// verified; the jti and sub the library passes must also match it.
 
 type presentedTokenKey struct{}
-
-// withPresentedToken records the raw token of a userinfo, introspection or
-// revocation request.
-func withPresentedToken(r *http.Request, token string) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), presentedTokenKey{}, token))
-}
 
 // presentedClaims returns the claims of the request's JWT access token when
 // the library verified it and passed its jti and sub; ok is false for an
@@ -112,54 +103,4 @@ func (p *Provider) activeJWT(ctx context.Context, cl *accessTokenClaims) (*stora
 		return nil, errInactive
 	}
 	return at, nil
-}
-
-// presentedBearer records the token of a userinfo request where the library
-// reads it: the Authorization header, or else the form's access_token.
-func presentedBearer(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		if len(auth) >= len(oidc.PrefixBearer) && strings.EqualFold(auth[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
-			h.ServeHTTP(w, withPresentedToken(r, auth[len(oidc.PrefixBearer):]))
-			return
-		}
-		token, ok := singleFormValue(w, r, "access_token")
-		if !ok {
-			return
-		}
-		h.ServeHTTP(w, withPresentedToken(r, token))
-	})
-}
-
-// presentedFormToken records the token of an introspection or revocation
-// request: the form's token.
-func presentedFormToken(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := singleFormValue(w, r, "token")
-		if !ok {
-			return
-		}
-		h.ServeHTTP(w, withPresentedToken(r, token))
-	})
-}
-
-// singleFormValue returns the form value name, answering invalid_request when
-// the form cannot be read or names it more than once (RFC 6749, section 3.1):
-// the library's decoder takes the last value, net/http the first.
-func singleFormValue(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
-	if err := r.ParseForm(); err != nil {
-		writeInvalidRequest(w, "malformed or oversized request body")
-		return "", false
-	}
-	if len(r.Form[name]) > 1 {
-		writeInvalidRequest(w, name+" must be sent once")
-		return "", false
-	}
-	return r.Form.Get(name), true
-}
-
-func writeInvalidRequest(w http.ResponseWriter, description string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": description})
 }

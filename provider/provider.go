@@ -1,10 +1,12 @@
 // Package provider owns Signet's OpenID Connect and OAuth 2.0 protocol surface: it
 // builds the zitadel op.Provider, adapts storage and keys to op.Storage, and serves
-// what the library leaves to us or does in a way we cannot accept: the discovery
-// document and JWKS (built once per key change, served from memory), the
-// authorization-code and refresh-token grants (tokens signed with signers built once
-// per key, access tokens per RFC 9068), the authorization callback that issues
-// codes, scope and claim policy, and CORS.
+// the endpoints through the library's op.RegisterServer with a server that embeds
+// op.LegacyServer (server.go). Signet answers what the library leaves to us or
+// does in a way we cannot accept: the discovery document and JWKS (built once per
+// key change, served from memory), the grants (tokens signed with signers built
+// once per key, access tokens per RFC 9068), the authorization callback that
+// issues codes, the exact answers of the token, userinfo, introspection and
+// revocation endpoints, scope and claim policy, and CORS.
 //
 // It delivers the back-channel logout notices that ending a session queues
 // (web/account queues them and says so on a channel main hands over).
@@ -30,7 +32,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -127,9 +128,12 @@ type Config struct {
 
 // Provider serves the protocol endpoints.
 type Provider struct {
-	cfg     Config
-	log     *slog.Logger
-	op      *op.Provider
+	cfg Config
+	log *slog.Logger
+	op  *op.Provider
+	// legacy is the library's answers to userinfo, introspection and
+	// revocation requests (tokenuse.go).
+	legacy  *op.LegacyServer
 	store   storage.Store
 	keys    *keys.Manager
 	now     func() time.Time
@@ -198,11 +202,8 @@ func New(cfg Config) (*Provider, error) {
 	mac.Write([]byte("signet/opaque-access-token"))
 	copy(opCfg.CryptoKey[:], mac.Sum(nil))
 
-	insecure := strings.HasPrefix(cfg.Issuer, "http://")
-	opts := []op.Option{
-		op.WithCORSOptions(nil),
-	}
-	if insecure {
+	var opts []op.Option
+	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())
 	}
 	o, err := op.NewProvider(opCfg, &opStorage{p: p}, op.StaticIssuer(cfg.Issuer), opts...)
@@ -216,67 +217,8 @@ func New(cfg Config) (*Provider, error) {
 	p.rebuildJWKS(cfg.Keys.Snapshot())
 	cfg.Keys.OnChange(p.rebuildJWKS)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathDiscovery, p.serveDoc(&p.discovery))
-	mux.HandleFunc("GET "+PathJWKS, p.serveDoc(&p.jwks))
-	mux.HandleFunc("POST "+PathToken, p.token)
-	mux.HandleFunc("POST "+PathDeviceAuthorization, p.deviceAuthorization)
-	mux.HandleFunc("GET "+PathAuthorize, p.authorize)
-	mux.HandleFunc("POST "+PathAuthorize, p.authorize)
-	mux.HandleFunc("GET "+PathCallback, p.callback)
-	// The library serves userinfo, introspection and revocation through op.Storage.
-	// Each records the presented token for the JWT checks (jwtaccess.go).
-	mux.Handle("GET "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))), false)))
-	mux.Handle("POST "+PathUserinfo, noStore(p.outageAware(bearerHeaderOnly(presentedBearer(invalidToken401(o))), false)))
-	mux.Handle("POST "+PathIntrospect, noStore(p.outageAware(presentedFormToken(http.HandlerFunc(p.introspect)), false)))
-	mux.Handle("POST "+PathRevoke, noStore(p.outageAware(presentedFormToken(p.revokeWithAssertion(o)), true)))
-	c := cors.New(cors.Options{
-		AllowOriginFunc: p.origins.allowed,
-		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:  []string{"Authorization", "Content-Type", "Accept", "If-None-Match"},
-		ExposedHeaders:  []string{"ETag", "WWW-Authenticate"},
-		MaxAge:          600,
-	})
-	p.handler = op.NewIssuerInterceptor(o.IssuerFromRequest).Handler(c.Handler(boundedBody(mux)))
+	p.handler = p.routes()
 	return p, nil
-}
-
-// maxRequestBody bounds every request body the protocol endpoints read; the
-// authorization endpoint sets a tighter limit of its own.
-const maxRequestBody = 64 << 10
-
-// boundedBody caps request bodies, so that no endpoint (the library's
-// revocation, introspection and userinfo included) reads more than
-// maxRequestBody. It also refuses HEAD where a GET changes state (the
-// authorization endpoint creates a sign-in, its callback completes one): the
-// mux would otherwise run the GET handler for it.
-func boundedBody(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodHead && (r.URL.Path == PathAuthorize || r.URL.Path == PathCallback) {
-			w.Header().Set("Allow", "GET, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// bearerHeaderOnly refuses an access token in the query string (RFC 9700,
-// section 2.4 and RFC 6750, section 2.3: it ends up in logs and Referer headers).
-func bearerHeaderOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Has("access_token") {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="signet", error="invalid_request"`)
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"error":"invalid_request","error_description":"send the access token in the Authorization header, not the query string"}`))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // ServeHTTP serves the protocol endpoints (see the Path constants).
@@ -440,23 +382,6 @@ func (p *Provider) rebuildJWKS(snap *keys.Snapshot) {
 	p.jwks.Store(&servedDoc{body: snap.JWKS, etag: snap.ETag})
 }
 
-// serveDoc serves a prebuilt document with a strong ETag and a bounded max-age.
-func (p *Provider) serveDoc(doc *atomic.Pointer[servedDoc]) http.HandlerFunc {
-	maxAge := fmt.Sprintf("public, max-age=%d", int(p.cfg.JWKSMaxAge/time.Second))
-	return func(w http.ResponseWriter, r *http.Request) {
-		d := doc.Load()
-		h := w.Header()
-		h.Set("Cache-Control", maxAge)
-		h.Set("ETag", d.etag)
-		if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, d.etag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		h.Set("Content-Type", "application/json")
-		w.Write(d.body)
-	}
-}
-
 func etagMatches(header, etag string) bool {
 	// If-None-Match compares weakly (RFC 9110, section 13.1.2): W/"x" matches "x".
 	for _, part := range strings.Split(header, ",") {
@@ -466,67 +391,6 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// noStore marks token-bearing responses uncacheable and adds WWW-Authenticate to
-// the library's bare 401s.
-func noStore(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Pragma", "no-cache")
-		h.ServeHTTP(&authChallenge{ResponseWriter: w}, r)
-	})
-}
-
-// invalidToken401 answers a refused bearer token as RFC 6750 section 3.1 says:
-// 401 with WWW-Authenticate and error invalid_token (the library answers 403).
-func invalidToken401(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&forbiddenAs401{ResponseWriter: w}, r)
-	})
-}
-
-type forbiddenAs401 struct {
-	http.ResponseWriter
-	replaced bool
-}
-
-func (f *forbiddenAs401) WriteHeader(status int) {
-	if status == http.StatusForbidden || status == http.StatusUnauthorized {
-		f.replaced = true
-		h := f.Header()
-		h.Set("WWW-Authenticate", `Bearer realm="signet", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
-		h.Set("Content-Type", "application/json")
-		h.Del("Content-Length")
-		f.ResponseWriter.WriteHeader(http.StatusUnauthorized)
-		f.ResponseWriter.Write([]byte(`{"error":"invalid_token","error_description":"the access token is invalid, expired or revoked"}`))
-		return
-	}
-	f.ResponseWriter.WriteHeader(status)
-}
-
-func (f *forbiddenAs401) Write(b []byte) (int, error) {
-	if f.replaced {
-		return len(b), nil // the library's body is replaced
-	}
-	return f.ResponseWriter.Write(b)
-}
-
-// authChallenge adds a WWW-Authenticate header to 401 responses that lack one.
-type authChallenge struct {
-	http.ResponseWriter
-	scheme string
-}
-
-func (a *authChallenge) WriteHeader(status int) {
-	if status == http.StatusUnauthorized && a.Header().Get("WWW-Authenticate") == "" {
-		scheme := a.scheme
-		if scheme == "" {
-			scheme = `Bearer realm="signet", error="invalid_token"`
-		}
-		a.Header().Set("WWW-Authenticate", scheme)
-	}
-	a.ResponseWriter.WriteHeader(status)
 }
 
 // originCache answers CORS checks from the origins of registered redirect URIs,

@@ -18,23 +18,17 @@ import (
 	"github.com/signet-idp/signet/storage"
 )
 
-// maxTokenRequest bounds the token endpoint's form body.
-const maxTokenRequest = 64 << 10
-
 // token serves the token endpoint. The authorization-code and refresh-token grants
 // are ours: the library validates the request (client authentication, PKCE,
 // redirect URI, scopes) and we issue, store and sign the tokens, so that codes are
 // consumed atomically, refresh tokens rotate with reuse detection, and tokens are
 // signed with signers built once per key (the library builds one per token and
-// cannot set typ "at+jwt").
+// cannot set typ "at+jwt"). Every refusal is an OAuth error value, written once
+// (writeOAuthError: a 401 carries the Basic challenge); httpRules bounds the
+// body and marks the answer no-store.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	w = &authChallenge{ResponseWriter: w, scheme: `Basic realm="signet"`}
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
 	if err := r.ParseForm(); err != nil {
-		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
+		writeOAuthError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), basicChallenge)
 		return
 	}
 	var (
@@ -46,7 +40,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// client for whichever grant follows.
 		c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathToken)
 		if err != nil {
-			op.RequestError(w, r, err, nil)
+			writeOAuthError(w, r, err, basicChallenge)
 			return
 		}
 		r = withAssertedClient(r, c.ID)
@@ -56,11 +50,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// a client_id beside it must name the same client.
 		id, _ := url.QueryUnescape(user)
 		if r.PostForm.Has("client_secret") {
-			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("use one client authentication method: HTTP Basic or client_secret in the body, not both"), nil)
+			writeOAuthError(w, r, oidc.ErrInvalidRequest().WithDescription("use one client authentication method: HTTP Basic or client_secret in the body, not both"), basicChallenge)
 			return
 		}
 		if body := r.PostForm.Get("client_id"); body != "" && body != id {
-			op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("client_id differs from the authenticated client"), nil)
+			writeOAuthError(w, r, oidc.ErrInvalidClient().WithDescription("client_id differs from the authenticated client"), basicChallenge)
 			return
 		}
 	}
@@ -83,10 +77,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			p.unavailable(w, r, err)
 			return
 		}
-		op.RequestError(w, r, err, nil)
+		writeOAuthError(w, r, err, basicChallenge)
 		return
 	}
-	h.Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
 }
 
@@ -100,40 +94,6 @@ func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, err error
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	json.NewEncoder(w).Encode(&oidc.Error{ErrorType: "temporarily_unavailable", Description: "Signet's storage cannot be reached just now; try again shortly"})
-}
-
-// introspect serves RFC 7662 introspection through the library, after
-// authenticating the caller itself: the library answers a failed client
-// authentication with bare text, where RFC 7662 section 2.3 wants the OAuth
-// error JSON of RFC 6749 section 5.2.
-func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
-	if err := r.ParseForm(); err != nil {
-		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), nil)
-		return
-	}
-	if hasClientAssertion(r) {
-		p.introspectAsserted(w, r)
-		return
-	}
-	// An API introspects the tokens meant for it with its own secret.
-	if p.introspectAsAPI(w, r) {
-		return
-	}
-	clientID, ok, err := op.ClientIDFromRequest(r, p.op)
-	if err != nil || !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="signet"`)
-		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("introspection needs a confidential client's credentials (client_secret_basic)"), nil)
-		return
-	}
-	// Whatever token_type_hint says, every kind is looked up (RFC 7662,
-	// section 2.1); a refresh token is one keyed read.
-	if resp, ok := p.introspectRefresh(r.Context(), clientID, r.PostForm.Get("token")); ok {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(resp)
-		return
-	}
-	op.Introspect(w, r, p.op)
 }
 
 // introspectRefresh answers for a refresh token (RFC 7662 covers them; the

@@ -124,6 +124,10 @@ func TestWireTranscript(t *testing.T) {
 		{name: "OPTIONS without preflight", method: "OPTIONS", target: provider.PathToken},
 		{name: "unknown path", method: "GET", target: "/oauth/nothing"},
 		{name: "health route of the library", method: "GET", target: "/healthz"},
+		{name: "readiness route of the library", method: "GET", target: "/ready"},
+		{name: "token at an escaped path", method: "POST", target: "/oauth/%74oken", header: form, body: "grant_type=password"},
+		{name: "jwks at an escaped path", method: "GET", target: "/%6Beys"},
+		{name: "jwks with a trailing slash", method: "GET", target: provider.PathJWKS + "/"},
 
 		{name: "authorize HEAD", method: "HEAD", target: provider.PathAuthorize + "?client_id=app"},
 		{name: "authorize PUT", method: "PUT", target: provider.PathAuthorize},
@@ -336,9 +340,9 @@ func truncateWire(s string, n int) string {
 
 // newWireProvider is the fuzz provider with a person, a device client, a
 // service account and an API.
-func newWireProvider(t *testing.T) (*provider.Provider, storage.Store) {
+func newWireProvider(t *testing.T, with ...func(*provider.Config)) (*provider.Provider, storage.Store) {
 	t.Helper()
-	p, st := newFuzzProviderStore(t)
+	p, st := newFuzzProviderStore(t, with...)
 	ctx := context.Background()
 	now := time.Now()
 	sum := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
