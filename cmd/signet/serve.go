@@ -352,6 +352,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	}
 	setMemoryLimit(cfg)
 	setGCPercent()
+	setProcs(cfg)
 	s, err := newServer(ctx, cfg, time.Now, withMetrics(metrics))
 	if err != nil {
 		return err
@@ -459,6 +460,26 @@ func setGCPercent() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+}
+
+// defaultProcs is GOMAXPROCS as the runtime chose it at start (the CPUs this
+// process may use).
+var defaultProcs = runtime.GOMAXPROCS(0)
+
+// setProcs gives the Go scheduler one P more than CPUs when the store is bbolt,
+// unless GOMAXPROCS chooses. bbolt commits with fdatasync, a system call that
+// blocks and keeps its P meanwhile: the runtime's sysmon takes a P back from a
+// system call only once it has seen it there on two of its ticks, and its
+// ticks stretch to 10 ms, so each sync (0.2-1 ms, two per commit) left one of
+// the CPUs without a P while signatures queued for it. On 2 CPUs, RS256 code
+// exchange and refresh at 32 concurrent went from 0.61-0.68 of the
+// storage-less reference to 0.76-0.94 (BENCHMARKS.md, issue 14). PostgreSQL's
+// waits are on the network poller, which frees the P.
+func setProcs(cfg *Config) {
+	if os.Getenv("GOMAXPROCS") != "" || cfg.Storage.Postgres() {
+		return
+	}
+	runtime.GOMAXPROCS(defaultProcs + 1)
 }
 
 // newHTTPServer sets every timeout and bounds headers: a slow or oversized client
