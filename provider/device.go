@@ -307,7 +307,7 @@ func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.D
 	signed := p.signAsync(c, user, at, idClaims{
 		acr: d.ACR, amr: d.AMR, authTime: d.AuthTime, sid: d.SessionSID,
 	}, refreshToken)
-	switch err := p.store.RedeemDeviceCode(ctx, d.DeviceCodeHash, at, fam, rt); {
+	switch err := p.store.RedeemDeviceCode(signed.writeContext(ctx), d.DeviceCodeHash, at, fam, rt); {
 	case errors.Is(err, storage.ErrConflict):
 		// Another poll redeemed it a moment ago.
 		return nil, oidc.ErrInvalidGrant().WithDescription("the device code was already used")

@@ -30,8 +30,9 @@ var signWorkers struct {
 const signQueue = 4096
 
 // goSign runs f on a signing worker, in the order jobs arrive. When the queue is
-// full it runs f on a goroutine of its own rather than block the request.
-func goSign(f func()) {
+// full it runs f on a goroutine of its own rather than block the request. It
+// reports whether f had to queue behind other jobs: the CPUs are busy signing.
+func goSign(f func()) (queued bool) {
 	signWorkers.once.Do(func() {
 		signWorkers.jobs = make(chan func(), signQueue)
 		for range runtime.GOMAXPROCS(0) {
@@ -48,9 +49,11 @@ func goSign(f func()) {
 			}()
 		}
 	})
+	queued = len(signWorkers.jobs) > 0
 	select {
 	case signWorkers.jobs <- f:
 	default:
 		go f()
 	}
+	return queued
 }

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/signet-idp/signet/storage"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,10 +20,28 @@ import (
 // the same but waits MaxBatchDelay before the first commit; this starts at once
 // when the store is idle, so a lone write pays nothing, and only writes that
 // would have queued behind the lock anyway are grouped.
+//
+// A write whose caller passed storage.CommitDue may wait for more: the
+// committer does not start a commit while every pending write is such a write
+// whose due has not come (its answer still being signed), up to deferLimit. At
+// the signing limit that lets one commit carry the writes of every answer in
+// the signing queue: with RS256 at 32 concurrent, groups of 3 writes on average
+// (most of them alone) before, and a pair of syncs per answer or two.
 type groupCommit struct {
 	mu      sync.Mutex
 	pending []groupCall
 	running bool
+	// due counts the pending calls whose callers wait for them now: those
+	// without a CommitDue, and those whose due has come.
+	due int
+	// gen counts the groups taken; a call remembers the one it joined, so
+	// that its due arriving after its group was taken is not counted.
+	gen uint64
+	// kick wakes the committer waiting for a due call (buffered: one
+	// wake-up is enough).
+	kick chan struct{}
+	// limit replaces deferLimit when set (tests).
+	limit time.Duration
 
 	commits, writes atomic.Uint64
 	sizes           [len(GroupCommitStats{}.Sizes)]atomic.Uint64
@@ -68,6 +89,11 @@ type groupCall struct {
 	done chan error
 }
 
+// deferLimit bounds how long the committer holds back writes whose callers
+// said they can wait (storage.CommitDue): they commit by then even if no
+// caller asked.
+const deferLimit = 20 * time.Millisecond
+
 // errRunAlone tells a caller that its function failed inside a group and must
 // run again in a transaction of its own, so that its error (and its effects)
 // are its own and not those of its neighbours' writes.
@@ -82,36 +108,103 @@ func (s *Store) batch(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	due := storage.CommitDueOf(ctx)
 	c := groupCall{fn: fn, done: make(chan error, 1)}
 	g := &s.group
 	g.mu.Lock()
+	if g.kick == nil {
+		g.kick = make(chan struct{}, 1)
+	}
 	g.pending = append(g.pending, c)
+	gen := g.gen
+	if due == nil {
+		g.due++
+	}
 	start := !g.running
 	g.running = true
 	g.mu.Unlock()
-	if start {
+	switch {
+	case start:
 		go s.commitGroups()
+	case due == nil:
+		g.wake()
 	}
-	err := <-c.done
+	var err error
+	if due == nil {
+		err = <-c.done
+	} else {
+		select {
+		case err = <-c.done:
+		case <-due:
+			g.demand(gen)
+			err = <-c.done
+		case <-ctx.Done():
+			g.demand(gen)
+			err = <-c.done
+		}
+	}
 	if errors.Is(err, errRunAlone) {
 		err = s.dbUpdate(fn)
 	}
 	return err
 }
 
-// commitGroups commits the pending calls, group after group, until none is left.
+// wake tells the committer that a pending call is due.
+func (g *groupCommit) wake() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// demand marks a deferred call of group gen as due, unless a commit has
+// taken that group already.
+func (g *groupCommit) demand(gen uint64) {
+	g.mu.Lock()
+	if gen == g.gen {
+		g.due++
+	}
+	g.mu.Unlock()
+	g.wake()
+}
+
+// commitGroups commits the pending calls, group after group, until none is
+// left; while every pending call may wait (storage.CommitDue) it waits for one
+// to come due, at most deferLimit.
 func (s *Store) commitGroups() {
 	g := &s.group
+	var timer *time.Timer
+	waiting, expired := false, false
 	for {
 		g.mu.Lock()
-		calls := g.pending
-		g.pending = nil
-		if len(calls) == 0 {
+		if len(g.pending) == 0 {
 			g.running = false
 			g.mu.Unlock()
 			return
 		}
+		if g.due == 0 && !expired {
+			limit := cmp.Or(g.limit, deferLimit)
+			g.mu.Unlock()
+			if !waiting {
+				waiting = true
+				if timer == nil {
+					timer = time.NewTimer(limit)
+				} else {
+					timer.Reset(limit)
+				}
+			}
+			select {
+			case <-g.kick:
+			case <-timer.C:
+				expired = true
+			}
+			continue
+		}
+		calls := g.pending
+		g.pending, g.due = nil, 0
+		g.gen++
 		g.mu.Unlock()
+		waiting, expired = false, false
 		s.commitGroup(calls)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/storage"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -258,3 +259,107 @@ func TestGroupCommitRefusal(t *testing.T) {
 }
 
 var errRefusedForTest = errors.New("refused")
+
+// TestGroupCommitDeferred: writes whose callers said they can wait
+// (storage.CommitDue) are held back until one of them comes due, then commit
+// together in one transaction; a write that cannot wait takes the held ones
+// with it at once; a held write commits by deferLimit even if nobody asks, and
+// when its context ends.
+func TestGroupCommitDeferred(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	// Long enough that no held write reaches it on a loaded machine, until
+	// the part of the test about it.
+	s.group.limit = time.Hour
+	bucket := []byte("deferred-test")
+	if err := s.db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		t.Fatal(err)
+	}
+	put := func(ctx context.Context, key string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.batch(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), []byte("1")) })
+		}()
+		return done
+	}
+	notYet := func(name string, done chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("%s committed (%v) before any of the held writes came due", name, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	wait := func(name string, done chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never committed", name)
+		}
+	}
+
+	// Three held writes; the second comes due: one commit carries all three.
+	before := s.GroupCommitStats()
+	dues := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	var held []chan error
+	for i, due := range dues {
+		held = append(held, put(storage.CommitDue(context.Background(), due), fmt.Sprint("held-", i)))
+	}
+	waitPending(t, s, 3)
+	notYet("a held write", held[0])
+	close(dues[1])
+	for i, done := range held {
+		wait(fmt.Sprint("held write ", i), done)
+	}
+	after := s.GroupCommitStats()
+	if c, w := after.Commits-before.Commits, after.Writes-before.Writes; c != 1 || w != 3 {
+		t.Fatalf("%d commits carried %d writes, want 1 commit of the 3 held writes", c, w)
+	}
+	close(dues[0])
+	close(dues[2])
+
+	// A write that cannot wait commits at once, with the held one.
+	before = s.GroupCommitStats()
+	heldDone := put(storage.CommitDue(context.Background(), make(chan struct{})), "held-again")
+	waitPending(t, s, 1)
+	wait("the write that cannot wait", put(context.Background(), "now"))
+	wait("the held write", heldDone)
+	if c := s.GroupCommitStats().Commits - before.Commits; c != 1 {
+		t.Fatalf("%d commits, want the held write in the commit of the one that cannot wait", c)
+	}
+
+	// Its context ends: it commits (and the caller learns of the write's fate).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancelled := put(storage.CommitDue(ctx, make(chan struct{})), "cancelled")
+	waitPending(t, s, 1)
+	cancel()
+	wait("a held write whose context ended", cancelled)
+
+	// Nobody asks: the held write commits by the limit.
+	if s.groupRunningEventually(t) {
+		t.Fatal("the committer never stopped")
+	}
+	s.group.mu.Lock()
+	s.group.limit = 200 * time.Millisecond
+	s.group.mu.Unlock()
+	start := time.Now()
+	wait("a held write nobody asks for", put(storage.CommitDue(context.Background(), make(chan struct{})), "late"))
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Fatalf("a held write nobody asked for committed after %v, before the limit of 200ms", waited)
+	}
+
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		for _, k := range []string{"held-0", "held-1", "held-2", "held-again", "now", "late", "cancelled"} {
+			if tx.Bucket(bucket).Get([]byte(k)) == nil {
+				return fmt.Errorf("%s is not stored", k)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
