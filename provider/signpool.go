@@ -3,6 +3,7 @@ package provider
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // signWorkers sign token responses: one long-lived worker per CPU, fed from a
@@ -21,8 +22,10 @@ import (
 // request in flight, so commits finished late while answers already signed
 // waited on them and the CPU idled between groups (BENCHMARKS.md, issue 14).
 var signWorkers struct {
-	once sync.Once
-	jobs chan func()
+	once    sync.Once
+	jobs    chan func()
+	n       int32        // workers
+	running atomic.Int32 // workers running a job
 }
 
 // signQueue bounds the jobs waiting for a worker; it is far above the
@@ -35,10 +38,13 @@ const signQueue = 4096
 func goSign(f func()) (queued bool) {
 	signWorkers.once.Do(func() {
 		signWorkers.jobs = make(chan func(), signQueue)
-		for range runtime.GOMAXPROCS(0) {
+		signWorkers.n = int32(runtime.GOMAXPROCS(0))
+		for range signWorkers.n {
 			go func() {
 				for f := range signWorkers.jobs {
+					signWorkers.running.Add(1)
 					f()
+					signWorkers.running.Add(-1)
 					// Let whatever became runnable during the job (a commit
 					// back from its sync, a handler with its answer) run
 					// before the next signature: a worker with a full queue
@@ -49,7 +55,7 @@ func goSign(f func()) (queued bool) {
 			}()
 		}
 	})
-	queued = len(signWorkers.jobs) > 0
+	queued = len(signWorkers.jobs) > 0 || signWorkers.running.Load() >= signWorkers.n
 	select {
 	case signWorkers.jobs <- f:
 	default:

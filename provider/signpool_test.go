@@ -50,3 +50,37 @@ func TestGoSignRunsEveryJobOnePerCPU(t *testing.T) {
 		t.Fatalf("%d jobs ran at once, want at most GOMAXPROCS=%d", m, runtime.GOMAXPROCS(0))
 	}
 }
+
+// A job reports that it queued exactly when every worker is busy or other jobs
+// wait: the token endpoint then lets its write wait for the signing to start.
+func TestGoSignReportsQueueing(t *testing.T) {
+	// Let earlier jobs of this package finish first (the workers are shared).
+	idle := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for signWorkers.running.Load() != 0 || len(signWorkers.jobs) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the signing workers never became idle")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	goSign(func() {})
+	idle()
+	if goSign(func() {}) {
+		t.Fatal("a job on idle workers reported queueing")
+	}
+	idle()
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(int(signWorkers.n))
+	for range signWorkers.n {
+		goSign(func() { started.Done(); <-release })
+	}
+	started.Wait()
+	if !goSign(func() {}) {
+		t.Fatal("a job behind busy workers did not report queueing")
+	}
+	close(release)
+	idle()
+}
