@@ -18,7 +18,7 @@ import (
 
 // Pages are the template files; each defines one or more pages and shares the
 // layout.
-var Pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html", "device.html"}
+var Pages = []string{"layout.html", "login.html", "error.html", "totp.html", "account.html", "logout.html", "consent.html", "device.html", "scopes.html"}
 
 // Options configures a Renderer.
 type Options struct {
