@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web/credentials/password"
+	"github.com/signet-idp/signet/web/credentials/totp"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // Authentication context class references (the acr claim; discovery's
@@ -60,6 +60,28 @@ const (
 // attacker cannot tell an unknown user from a wrong password or a disabled account.
 const genericLoginError = "The username or password is incorrect."
 
+// signInStore is what the sign-in reads and writes: auth requests (its own,
+// without a client, for the account pages too), their clients, and the
+// people whose second factor it checks.
+type signInStore interface {
+	storage.AuthRequests
+	storage.Clients
+	storage.Users
+}
+
+// signIn serves the sign-in: the password form (for an application, or for
+// the account pages), the second factor, and step-up of a session that lacks
+// one; an application's sign-in then goes on through the flow.
+type signIn struct {
+	*base
+	store       signInStore
+	sessions    *session.Manager
+	flow        *flow
+	guard       *guard
+	totp        *totp.Authenticator
+	mfaRequired bool
+}
+
 type loginData struct {
 	// Action is where the form posts; Account marks the sign-in to the account
 	// pages (no application).
@@ -74,34 +96,12 @@ type loginData struct {
 	Next string
 }
 
-// loadAuthRequest returns a live, not yet completed auth request, or shows why not.
-func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
-	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Return to the application and start again.")
-		return nil
-	}
-	ar, err := h.store.GetAuthRequest(r.Context(), id)
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.serverError(w, r, "load the sign-in request", err) // "try again", 503: the request may be fine
-		return nil
-	}
-	if err != nil || ar.Expired(h.now()) || ar.ClientID == "" {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in expired", "This sign-in request is unknown or has expired. Return to the application and start again.")
-		return nil
-	}
-	if ar.Done {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
-		return nil
-	}
-	return ar
-}
-
 // loginPage decides, from the browser session and the request's prompt, max_age,
 // id_token_hint and need for a second factor, whether the person must sign in, is
 // already signed in, must give a second factor (step-up, without the password
 // again) or must first enrol one.
-func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	ar := h.loadAuthRequest(w, r, r.URL.Query().Get("authRequestID"))
+func (h *signIn) loginPage(w http.ResponseWriter, r *http.Request) {
+	ar := h.flow.loadAuthRequest(w, r, r.URL.Query().Get("authRequestID"))
 	if ar == nil {
 		return
 	}
@@ -113,16 +113,16 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	if usable && !forceLogin {
 		switch h.nextFactor(ctx, ar, sess, user) {
 		case factorsDone:
-			h.complete(w, r, ar, sess)
+			h.flow.complete(w, r, ar, sess)
 		case factorStepUp:
 			if none {
-				h.redirectError(w, r, ar, "interaction_required", "a second factor is required")
+				h.flow.redirectError(w, r, ar, "interaction_required", "a second factor is required")
 				return
 			}
 			h.startSecondFactor(w, r, ar, user.ID, sess.AuthTime)
 		case factorEnrol:
 			if none {
-				h.redirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
+				h.flow.redirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
 				return
 			}
 			http.Redirect(w, r, h.route(enrolURL(ar.ID)), http.StatusSeeOther)
@@ -130,7 +130,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if none {
-		h.redirectError(w, r, ar, "login_required", "the user is not signed in")
+		h.flow.redirectError(w, r, ar, "login_required", "the user is not signed in")
 		return
 	}
 	h.showLogin(w, r, http.StatusOK, ar, ar.LoginHint, "")
@@ -146,7 +146,7 @@ const (
 // nextFactor decides what sess (of user) lacks for ar. A person who enrolled a
 // second factor always uses it; others need one where the policy, the client or
 // the request's acr_values ask for it.
-func (h *Handler) nextFactor(ctx context.Context, ar *storage.AuthRequest, sess *storage.Session, user *storage.User) int {
+func (h *signIn) nextFactor(ctx context.Context, ar *storage.AuthRequest, sess *storage.Session, user *storage.User) int {
 	switch {
 	case sess.ACR == ACRMFA:
 		return factorsDone
@@ -160,7 +160,7 @@ func (h *Handler) nextFactor(ctx context.Context, ar *storage.AuthRequest, sess 
 
 // needsMFA reports whether ar must be answered with a second factor whoever signs
 // in: the policy says so, the client requires it, or acr_values ask for it.
-func (h *Handler) needsMFA(ctx context.Context, ar *storage.AuthRequest) bool {
+func (h *signIn) needsMFA(ctx context.Context, ar *storage.AuthRequest) bool {
 	if h.mfaRequired || acrDemandsMFA(ar.ACRValues) {
 		return true
 	}
@@ -185,7 +185,7 @@ func enrolURL(authRequestID string) string {
 // sessionSatisfies reports whether an existing session may answer the request
 // without a new sign-in: max_age not exceeded and the hinted subject is the
 // session's.
-func (h *Handler) sessionSatisfies(s *storage.Session, ar *storage.AuthRequest) bool {
+func (h *signIn) sessionSatisfies(s *storage.Session, ar *storage.AuthRequest) bool {
 	if ar.MaxAge >= 0 && h.now().Sub(s.AuthTime) > time.Duration(ar.MaxAge)*time.Second {
 		return false
 	}
@@ -195,7 +195,7 @@ func (h *Handler) sessionSatisfies(s *storage.Session, ar *storage.AuthRequest) 
 	return true
 }
 
-func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, username, msg string) {
+func (h *signIn) showLogin(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, username, msg string) {
 	if len(username) > maxUsernameLen {
 		username = ""
 	}
@@ -203,20 +203,13 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 		Action:        h.route(PathLogin),
 		AuthRequestID: ar.ID,
 		FormToken:     h.formToken("login", ar.ID+"\x00"+h.sessions.PendingBinding(w, r)),
-		ClientName:    h.clientName(r.Context(), ar.ClientID),
+		ClientName:    clientName(r.Context(), h.store, ar.ClientID),
 		Username:      username,
 		Error:         msg,
 	})
 }
 
-func (h *Handler) clientName(ctx context.Context, id string) string {
-	if c, err := h.store.GetClient(ctx, id); err == nil && c.Name != "" {
-		return c.Name
-	}
-	return id
-}
-
-func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
+func (h *signIn) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !h.readForm(w, r) {
 		return
 	}
@@ -237,28 +230,18 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !h.formValid(w, r, "login", id+"\x00"+h.sessions.BrowserBinding(r), "This form is not valid for this sign-in request. Return to the application and start again.") {
 		return
 	}
-	ar := h.loadAuthRequest(w, r, id)
+	ar := h.flow.loadAuthRequest(w, r, id)
 	if ar == nil {
 		return
 	}
-	if h.addressLocked(w, r) {
-		return
-	}
 	ctx := r.Context()
-	username, pw := r.PostForm.Get("username"), r.PostForm.Get("password")
-	user, err := h.checkPassword(r, username, pw)
-	if errors.Is(err, password.ErrBusy) {
-		h.busy(w, r)
-		return
-	}
-	if err != nil && !errors.Is(err, errBadCredentials) {
-		h.serverError(w, r, "sign in", err) // storage away: "try again in a moment", 503
-		return
-	}
-	if err != nil {
+	username := r.PostForm.Get("username")
+	user := h.checkPassword(w, r, "sign in", func(why error) {
 		h.log.InfoContext(ctx, "sign-in failed", "event", "login_failed", "client", ar.ClientID, "username", auditUsername(username),
-			"reason", failureReason(err), "address", r.RemoteAddr)
+			"reason", failureReason(why), "address", r.RemoteAddr)
 		h.showLogin(w, r, http.StatusUnauthorized, ar, username, genericLoginError)
+	})
+	if user == nil {
 		return
 	}
 	if user.TOTP.Enrolled() {
@@ -279,81 +262,113 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.route(enrolURL(ar.ID)), http.StatusSeeOther)
 		return
 	}
-	h.complete(w, r, ar, sess)
+	h.flow.complete(w, r, ar, sess)
 }
 
-var errBadCredentials = errors.New("bad credentials")
-
-// lookupUser finds the person a sign-in names: by username, or else by email
-// address (compared case-insensitively), so the username field takes either.
-func (h *Handler) lookupUser(ctx context.Context, login string) (*storage.User, error) {
-	if login == "" || len(login) > maxUsernameLen {
-		return nil, storage.ErrNotFound
+// checkPassword is the password step of both sign-in forms, behind the guard:
+// the person whose password the form carries, or nil once the request is
+// answered. A locked address, a busy hasher or storage out of reach is
+// answered here (what names the step in the log); a refused password by
+// refused, given why (an errBadCredentials).
+func (h *signIn) checkPassword(w http.ResponseWriter, r *http.Request, what string, refused func(why error)) *storage.User {
+	if h.guard.addressLocked(w, r) {
+		return nil
 	}
-	u, err := h.store.GetUserByUsername(ctx, login)
-	if errors.Is(err, storage.ErrNotFound) && strings.Contains(login, "@") {
-		u, err = h.store.GetUserByEmail(ctx, login)
+	user, err := h.guard.checkPassword(r, r.PostForm.Get("username"), r.PostForm.Get("password"))
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		h.guard.busy(w, r)
+	case errors.Is(err, errBadCredentials):
+		refused(err)
+	case err != nil:
+		h.serverError(w, r, what, err) // storage away: "try again in a moment", 503
+	default:
+		return user
 	}
-	return u, err
+	return nil
 }
 
-// authenticate checks a username and password. Unknown users, disabled users and
-// wrong passwords all cost one password verification and return errBadCredentials.
-func (h *Handler) authenticate(ctx context.Context, username, pw string) (*storage.User, error) {
-	if username == "" || len(username) > maxUsernameLen {
-		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
-			return nil, err
-		}
-		return nil, errUnknownUser
+// accountLoginPage is the sign-in to the account pages, which need a browser
+// session: the password, then the second factor if the person has one, and
+// back to /account/totp (or /account).
+func (h *signIn) accountLoginPage(w http.ResponseWriter, r *http.Request) {
+	next := accountNext(r.URL.Query().Get("next"))
+	if sess, _ := h.sessions.Current(r.Context(), r); sess != nil {
+		http.Redirect(w, r, h.route(next), http.StatusSeeOther)
+		return
 	}
-	user, err := h.lookupUser(ctx, username)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		// Not a wrong password: storage cannot say just now (or a record is
-		// damaged), and nothing is counted against the person or the address.
-		return nil, err
-	}
-	if err != nil {
-		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
-			return nil, err
-		}
-		return nil, errUnknownUser
-	}
-	ok, rehash, err := h.cfg.Hasher.Verify(ctx, user.PasswordHash, pw)
-	if errors.Is(err, password.ErrBusy) {
-		return nil, err
-	}
-	if err != nil || !ok || user.Disabled {
-		if !h.cfg.Hasher.IsCurrent(user.PasswordHash) {
-			// A hash with other parameters, an imported bcrypt or none at all
-			// may cost less than the dummy an unknown user costs: pay the
-			// dummy too, so a failure never answers faster than for a user
-			// who does not exist.
-			h.cfg.Hasher.VerifyDummy(ctx, pw)
-		}
-		if err == nil && ok {
-			return nil, errDisabledUser
-		}
-		return nil, errWrongPassword
-	}
-	if rehash {
-		if enc, err := h.cfg.Hasher.Hash(ctx, pw); err == nil {
-			old := user.PasswordHash
-			if _, err := h.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
-				if u.PasswordHash != old {
-					return storage.ErrConflict // changed meanwhile: keep the newer password
-				}
-				u.PasswordHash = enc
-				return nil
-			}); err != nil && !errors.Is(err, storage.ErrConflict) {
-				h.log.WarnContext(ctx, "upgrade password hash", "subject", user.ID, "error", err)
-			}
-		}
-	}
-	return user, nil
+	h.showAccountLogin(w, r, http.StatusOK, "", "")
 }
 
-// redirectError returns an OAuth error to the request's registered redirect URI.
-func (h *Handler) redirectError(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, code, desc string) {
-	h.store.DeleteAuthRequest(r.Context(), ar.ID)
-	http.Redirect(w, r, policy.ErrorRedirectURL(h.cfg.Issuer, ar.RedirectURI, ar.State, code, desc), http.StatusFound)
+// accountNext is where the account sign-in returns: one of the account pages,
+// never an address from outside.
+func accountNext(next string) string {
+	if next == PathAccount {
+		return PathAccount
+	}
+	return PathAccountTOTP
+}
+
+func (h *signIn) showAccountLogin(w http.ResponseWriter, r *http.Request, status int, username, msg string) {
+	if len(username) > maxUsernameLen {
+		username = ""
+	}
+	next := r.URL.Query().Get("next")
+	if r.Method == http.MethodPost {
+		next = r.PostForm.Get("next")
+	}
+	d := loginData{
+		Action:    h.route(PathAccountLogin),
+		Account:   true,
+		FormToken: h.formToken(stepAccount, h.sessions.PendingBinding(w, r)),
+		Username:  username,
+		Error:     msg,
+	}
+	if accountNext(next) == PathAccount {
+		d.Next = PathAccount
+	}
+	h.render(w, r, status, "login", "Sign in", d)
+}
+
+// accountLoginSubmit checks the password. A person with a second factor is asked
+// for it before any session starts: the half-done sign-in is kept in an auth
+// request without a client, bound to this browser, like an application's.
+func (h *signIn) accountLoginSubmit(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r) {
+		return
+	}
+	if !h.formValid(w, r, stepAccount, h.sessions.BrowserBinding(r), "This form is not valid. Open your account page and sign in again.") {
+		return
+	}
+	ctx := r.Context()
+	username := r.PostForm.Get("username")
+	user := h.checkPassword(w, r, "account sign-in", func(why error) {
+		h.log.InfoContext(ctx, "account sign-in failed", "event", "login_failed", "username", auditUsername(username),
+			"reason", failureReason(why), "address", r.RemoteAddr)
+		h.showAccountLogin(w, r, http.StatusUnauthorized, username, genericLoginError)
+	})
+	if user == nil {
+		return
+	}
+	now := h.now().UTC()
+	if user.TOTP.Enrolled() {
+		ar := &storage.AuthRequest{
+			ID: session.NewSecret(), MaxAge: -1, CreatedAt: now, ExpiresAt: now.Add(accountRequestLifetime),
+			FirstFactorUserID: user.ID, FirstFactorAt: now, FirstFactorBinding: h.sessions.PendingBinding(w, r),
+		}
+		if err := h.store.CreateAuthRequest(ctx, ar); err != nil {
+			h.log.ErrorContext(ctx, "create account sign-in", "error", err)
+			h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you in. Please try again.")
+			return
+		}
+		h.log.InfoContext(ctx, "password accepted, second factor next", "event", "login_first_factor", "subject", user.ID, "address", r.RemoteAddr)
+		http.Redirect(w, r, h.route(secondFactorURL(ar.ID)), http.StatusSeeOther)
+		return
+	}
+	if _, err := h.sessions.Start(ctx, w, r, user.ID, []string{AMRPassword}, ACRPassword, false); err != nil {
+		h.serverError(w, r, "create session", err) // 503 "try again" while storage is away
+		return
+	}
+	h.log.InfoContext(ctx, "signed in to the account pages", "event", "login", "subject", user.ID, "address", r.RemoteAddr)
+	http.Redirect(w, r, h.route(accountNext(r.PostForm.Get("next"))), http.StatusSeeOther)
 }

@@ -101,10 +101,10 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
-	cookie := &http.Cookie{Name: h.sessions.PendingCookieName(), Value: strings.Repeat("b", 43)}
+	cookie := &http.Cookie{Name: h.signIn.sessions.PendingCookieName(), Value: strings.Repeat("b", 43)}
 	return &testEnv{
 		cfg: cfg, h: h, mux: mux, store: st, clock: clock, ar: ar, cookie: cookie,
-		token: h.formToken("login", ar.ID+"\x00"+session.Key(cookie.Value)),
+		token: h.signIn.formToken("login", ar.ID+"\x00"+session.Key(cookie.Value)),
 	}
 }
 
@@ -196,7 +196,7 @@ func TestParallelGuessesCheckedAtMostFree(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.Throttle.AccountFree = 5 })
 	const n = 40
-	e.h.gate = newGate(n) // the bound must not rest on the gate
+	e.h.signIn.guard.gate = newGate(n) // the bound must not rest on the gate
 	// Hold every check until each request has either reached its check or been
 	// answered: all of them overlap.
 	var (
@@ -267,8 +267,8 @@ func TestShortIdleSessionKeptAlive(t *testing.T) {
 	}
 	fetch := func() *storage.Session {
 		r := httptest.NewRequest(http.MethodGet, "/account/totp", nil)
-		r.AddCookie(&http.Cookie{Name: e.h.sessions.CookieName(), Value: value})
-		s, _ := e.h.sessions.Current(ctx, r)
+		r.AddCookie(&http.Cookie{Name: e.h.signIn.sessions.CookieName(), Value: value})
+		s, _ := e.h.signIn.sessions.Current(ctx, r)
 		return s
 	}
 	for i := 1; i <= 10; i++ {
@@ -349,12 +349,12 @@ func TestACRValuesPreference(t *testing.T) {
 		{"strict", nil, true},
 	} {
 		ar := &storage.AuthRequest{ClientID: tc.client, ACRValues: tc.acr}
-		if got := e.h.needsMFA(ctx, ar); got != tc.want {
+		if got := e.h.signIn.needsMFA(ctx, ar); got != tc.want {
 			t.Errorf("client %s, acr_values %q: needs a second factor = %v, want %v", tc.client, tc.acr, got, tc.want)
 		}
 	}
 	required := newTestEnv(t, func(c *Config) { c.MFAPolicy = MFARequired })
-	if !required.h.needsMFA(ctx, &storage.AuthRequest{ClientID: "app", ACRValues: []string{ACRPassword}}) {
+	if !required.h.signIn.needsMFA(ctx, &storage.AuthRequest{ClientID: "app", ACRValues: []string{ACRPassword}}) {
 		t.Error("mfa policy required: acr_values naming the password let a password alone through")
 	}
 

@@ -14,24 +14,7 @@ import (
 	"github.com/signet-idp/signet/provider/idtoken"
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
-)
-
-// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
-const (
-	// PathEndSession is the end_session_endpoint. Applications send the browser
-	// here with GET, or POST a form from their own origin, so it is not behind
-	// CrossOriginProtection: it ends a session only for a verified id_token_hint
-	// of the browser's own session (and otherwise asks), or, on a request that
-	// carries no session cookie (a back end signing its user out), for a
-	// verified id_token_hint whose sid names a live session of its subject.
-	PathEndSession = "/end_session"
-	// PathEndSessionConfirm receives the confirmation form (cross-origin posts
-	// refused).
-	PathEndSessionConfirm = PathEndSession + "/confirm"
-	// PathEndSessionContinue continues a POST to PathEndSession that arrived
-	// without the session cookie (a SameSite=Lax cookie is not sent on a
-	// cross-site POST) as a top-level GET, which carries it.
-	PathEndSessionContinue = PathEndSession + "/continue"
+	"github.com/signet-idp/signet/web/session"
 )
 
 // Form token steps of the logout pages.
@@ -79,36 +62,34 @@ type logoutRequest struct {
 	state       string
 }
 
-// logoutRoutes registers RP-initiated logout (OpenID Connect RP-Initiated Logout
+// logoutStore is what the logout pages read: the clients (their names and
+// registered return addresses) and the sessions a hint may name.
+type logoutStore interface {
+	storage.Clients
+	storage.Sessions
+}
+
+// logoutPages serves RP-initiated logout (OpenID Connect RP-Initiated Logout
 // 1.0): the end-session endpoint, its confirmation and the signed-out page.
-func (h *Handler) logoutRoutes(mux *http.ServeMux, page func(http.HandlerFunc) http.Handler) {
-	// Not page(): an application's own origin may POST here. Nothing is ended
-	// on a cross-site request without a valid id_token_hint for this browser's
-	// session.
-	mux.Handle("GET "+PathEndSession, SecurityHeaders(http.HandlerFunc(h.logoutEndpoint)))
-	mux.Handle("POST "+PathEndSession, SecurityHeaders(http.HandlerFunc(h.logoutEndpoint)))
-	mux.Handle("GET "+PathEndSessionContinue, SecurityHeaders(http.HandlerFunc(h.logoutContinue)))
-	mux.Handle("POST "+PathEndSessionConfirm, page(h.logoutConfirm))
+type logoutPages struct {
+	*base
+	store    logoutStore
+	sessions *session.Manager
+	hints    HintVerifier
+	access   AccessEnder
 }
 
 // logoutEndpoint is the end_session_endpoint. With a verified id_token_hint of the
 // browser's current session it signs out at once; otherwise it asks.
-func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodHead {
-		// A HEAD (a link checker, a prefetch) never ends anything.
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
+func (h *logoutPages) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
+	if logoutHead(w, r) {
 		return
 	}
 	v, ok := h.logoutParams(w, r)
 	if !ok {
 		return
 	}
-	lr := logoutRequest{
-		clientID:    v.Get("client_id"),
-		redirectURI: v.Get("post_logout_redirect_uri"),
-		state:       v.Get("state"),
-	}
+	lr := logoutAsked(v)
 	if raw := v.Get("id_token_hint"); raw != "" {
 		hint, err := h.logoutVerifyHint(raw)
 		switch {
@@ -119,7 +100,7 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 		case lr.clientID != "" && lr.clientID != hint.ClientID:
 			h.log.InfoContext(r.Context(), "logout refused: client_id disagrees with id_token_hint", "event", "logout_refused",
 				"client", logoutClip(lr.clientID, 64), "hint_client", hint.ClientID, "address", r.RemoteAddr)
-			h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out refused",
+			h.errorPage(w, r, http.StatusBadRequest, "Sign-out refused",
 				"The application that sent you here is not the one your sign-in was for, so Signet did not sign you out. Return to the application and try again.")
 			return
 		default:
@@ -139,6 +120,27 @@ func (h *Handler) logoutEndpoint(w http.ResponseWriter, r *http.Request) {
 	h.logoutDecide(w, r, lr)
 }
 
+// logoutHead answers a HEAD (a link checker, a prefetch), which never ends
+// anything, and reports whether it did.
+func logoutHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return true
+}
+
+// logoutAsked is the logout the parameters ask for, before any id_token_hint
+// is verified.
+func logoutAsked(v url.Values) logoutRequest {
+	return logoutRequest{
+		clientID:    v.Get("client_id"),
+		redirectURI: v.Get("post_logout_redirect_uri"),
+		state:       v.Get("state"),
+	}
+}
+
 // logoutFromBrowser reports whether a request shows a browser's marks: browsers
 // send Origin on every cross-origin POST and Sec-Fetch-Site on every request; a
 // back end's HTTP client sends neither.
@@ -148,10 +150,8 @@ func logoutFromBrowser(r *http.Request) bool {
 
 // logoutContinue resumes a POST to the end-session endpoint that carried no
 // session cookie.
-func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodHead {
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
+func (h *logoutPages) logoutContinue(w http.ResponseWriter, r *http.Request) {
+	if logoutHead(w, r) {
 		return
 	}
 	v, ok := h.logoutParams(w, r)
@@ -160,7 +160,7 @@ func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
 	}
 	lr, ok := h.logoutOpen(v.Get("r"))
 	if !ok {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out expired",
+		h.errorPage(w, r, http.StatusBadRequest, "Sign-out expired",
 			"This sign-out link is not valid or has expired. Nothing was changed. Return to the application and sign out again.")
 		return
 	}
@@ -168,7 +168,7 @@ func (h *Handler) logoutContinue(w http.ResponseWriter, r *http.Request) {
 }
 
 // logoutDecide decides between signing out at once and asking.
-func (h *Handler) logoutDecide(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
+func (h *logoutPages) logoutDecide(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
 	if !h.sessions.HasCookie(r) {
 		h.logoutWithoutCookie(w, r, lr)
 		return
@@ -220,7 +220,7 @@ type logoutData struct {
 }
 
 // logoutShowConfirm asks the person whether to sign out.
-func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User, lr logoutRequest) {
+func (h *logoutPages) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User, lr logoutRequest) {
 	ctx := r.Context()
 	data := logoutData{
 		Action:      h.route(PathEndSessionConfirm),
@@ -240,16 +240,12 @@ func (h *Handler) logoutShowConfirm(w http.ResponseWriter, r *http.Request, sess
 
 // logoutConfirm is the confirmation form's answer. Only decision=logout with
 // the form token of the browser's session signs out.
-func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
+func (h *logoutPages) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 	v, ok := h.logoutParams(w, r)
 	if !ok {
 		return
 	}
-	lr := logoutRequest{
-		clientID:    v.Get("client_id"),
-		redirectURI: v.Get("post_logout_redirect_uri"),
-		state:       v.Get("state"),
-	}
+	lr := logoutAsked(v)
 	sess, _ := h.sessions.Current(r.Context(), r)
 	if sess == nil {
 		// Signed out meanwhile (another tab, expiry): nothing to end.
@@ -257,7 +253,7 @@ func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.checkFormToken(stepLogout, sess.ID, v.Get("csrf_token")) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused",
+		h.errorPage(w, r, http.StatusForbidden, "Request refused",
 			"This sign-out form is not valid for your session. Nothing was changed: you are still signed in.")
 		return
 	}
@@ -270,11 +266,11 @@ func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 
 // logoutFinish ends the session (with back-channel notices), clears the cookie
 // and sends the browser on.
-func (h *Handler) logoutFinish(w http.ResponseWriter, r *http.Request, sess *storage.Session, lr logoutRequest, how string) {
+func (h *logoutPages) logoutFinish(w http.ResponseWriter, r *http.Request, sess *storage.Session, lr logoutRequest, how string) {
 	ctx := r.Context()
-	if err := h.endSession(ctx, sess); err != nil {
+	if err := h.access.EndSession(ctx, sess); err != nil {
 		h.log.ErrorContext(ctx, "end session", "subject", sess.UserID, "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you out. Please try again.")
+		h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not sign you out. Please try again.")
 		return
 	}
 	h.log.InfoContext(ctx, "signed out", "event", "logout_rp", "subject", sess.UserID, "client", lr.clientID, "sid", sess.SID, "by", how, "address", r.RemoteAddr)
@@ -296,7 +292,7 @@ const logoutHowWithoutCookie = "id_token_hint without cookie"
 // that retries on errors must not loop); 400 when the request is wrong in part
 // (an unregistered return address) and so was not acted on; 500 when the
 // session could not be ended (try again).
-func (h *Handler) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
+func (h *logoutPages) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr logoutRequest) {
 	ctx := r.Context()
 	if lr.hint == nil {
 		// Nothing verified names a sign-in, and there is no session in this
@@ -311,19 +307,19 @@ func (h *Handler) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr
 		// without asking, and here there is no one to ask.
 		h.log.InfoContext(ctx, "logout refused: post_logout_redirect_uri not registered", "event", "logout_refused",
 			"subject", hint.Subject, "client", hint.ClientID, "sid", hint.SID, "by", logoutHowWithoutCookie, "address", r.RemoteAddr)
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out refused",
+		h.errorPage(w, r, http.StatusBadRequest, "Sign-out refused",
 			"The request asked to return to an address the application has not registered with Signet, so Signet ended nothing. Return to the application and try again.")
 		return
 	}
 	sess, reason, err := h.logoutNamedSession(ctx, hint)
 	if err == nil && sess != nil {
-		if err = h.endSession(ctx, sess); errors.Is(err, storage.ErrNotFound) {
+		if err = h.access.EndSession(ctx, sess); errors.Is(err, storage.ErrNotFound) {
 			err = nil // ended meanwhile, by someone else: it is over either way
 		}
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "end session", "subject", hint.Subject, "sid", hint.SID, "by", logoutHowWithoutCookie, "error", err)
-		h.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not end the session. Please try again.")
+		h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not end the session. Please try again.")
 		return
 	}
 	if sess == nil {
@@ -340,7 +336,7 @@ func (h *Handler) logoutWithoutCookie(w http.ResponseWriter, r *http.Request, lr
 // logoutNamedSession returns the live session a verified id_token_hint names, or
 // nil and why not: the hint must carry a sid, be issued to a registered client,
 // and the session with that sid must be its subject's and not expired.
-func (h *Handler) logoutNamedSession(ctx context.Context, hint idtoken.Hint) (*storage.Session, string, error) {
+func (h *logoutPages) logoutNamedSession(ctx context.Context, hint idtoken.Hint) (*storage.Session, string, error) {
 	if hint.SID == "" || hint.Subject == "" {
 		return nil, "id_token_hint names no session", nil
 	}
@@ -378,7 +374,7 @@ type logoutSignedOutData struct {
 // post-logout redirect URI with state when it is registered for the client;
 // otherwise it shows the signed-out page (or, when a named sign-in was not
 // ended, says so).
-func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, data logoutSignedOutData) {
+func (h *logoutPages) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr logoutRequest, data logoutSignedOutData) {
 	if _, err := r.Cookie(h.sessions.CookieName()); err == nil {
 		h.sessions.ClearCookie(w)
 	}
@@ -396,7 +392,7 @@ func (h *Handler) logoutSignedOut(w http.ResponseWriter, r *http.Request, lr log
 
 // logoutRedirect returns where to send the browser after logout, or "":
 // only a URI registered exactly for the request's client, without fragment.
-func (h *Handler) logoutRedirect(ctx context.Context, lr logoutRequest) string {
+func (h *logoutPages) logoutRedirect(ctx context.Context, lr logoutRequest) string {
 	if lr.clientID == "" || lr.redirectURI == "" || strings.Contains(lr.redirectURI, "#") {
 		return ""
 	}
@@ -408,7 +404,7 @@ func (h *Handler) logoutRedirect(ctx context.Context, lr logoutRequest) string {
 }
 
 // logoutClientName returns the display name of a registered client.
-func (h *Handler) logoutClientName(ctx context.Context, id string) (string, bool) {
+func (h *logoutPages) logoutClientName(ctx context.Context, id string) (string, bool) {
 	if id == "" {
 		return "", false
 	}
@@ -422,11 +418,11 @@ func (h *Handler) logoutClientName(ctx context.Context, id string) (string, bool
 	return c.ID, true
 }
 
-func (h *Handler) logoutVerifyHint(raw string) (idtoken.Hint, error) {
-	if h.cfg.Hints == nil {
+func (h *logoutPages) logoutVerifyHint(raw string) (idtoken.Hint, error) {
+	if h.hints == nil {
 		return idtoken.Hint{}, errors.New("id_token_hint verification is not configured")
 	}
-	return h.cfg.Hints.VerifyHint(raw)
+	return h.hints.VerifyHint(raw)
 }
 
 var errLogoutParams = errors.New("logout parameters too long or repeated")
@@ -434,7 +430,7 @@ var errLogoutParams = errors.New("logout parameters too long or repeated")
 // logoutParams reads the parameters of a logout request: the query of a GET, the
 // form body (at most maxLogoutBody) of a POST. A parameter that is too long or
 // repeated makes the whole request invalid.
-func (h *Handler) logoutParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+func (h *logoutPages) logoutParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	var v url.Values
 	var err error
 	if r.Method == http.MethodPost {
@@ -457,7 +453,7 @@ func (h *Handler) logoutParams(w http.ResponseWriter, r *http.Request) (url.Valu
 	}
 	if err != nil {
 		h.log.InfoContext(r.Context(), "logout request refused", "event", "logout_bad_request", "address", r.RemoteAddr, "error", err)
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-out request not valid",
+		h.errorPage(w, r, http.StatusBadRequest, "Sign-out request not valid",
 			"This sign-out request could not be read. Nothing was changed. Return to the application and try again.")
 		return nil, false
 	}
@@ -478,7 +474,7 @@ type logoutSealed struct {
 	Expiry      int64  `json:"exp"`
 }
 
-func (h *Handler) logoutSeal(lr logoutRequest) string {
+func (h *logoutPages) logoutSeal(lr logoutRequest) string {
 	s := logoutSealed{ClientID: lr.clientID, RedirectURI: lr.redirectURI, State: lr.state,
 		Rejected: lr.hintRejected, Expiry: h.now().Add(logoutContinueLifetime).Unix()}
 	if lr.hint != nil {
@@ -489,7 +485,7 @@ func (h *Handler) logoutSeal(lr logoutRequest) string {
 	return payload + "." + h.formToken(stepLogoutContinue, payload)
 }
 
-func (h *Handler) logoutOpen(sealed string) (logoutRequest, bool) {
+func (h *logoutPages) logoutOpen(sealed string) (logoutRequest, bool) {
 	payload, mac, ok := strings.Cut(sealed, ".")
 	if !ok || !h.checkFormToken(stepLogoutContinue, payload, mac) {
 		return logoutRequest{}, false

@@ -125,7 +125,7 @@ func (he *hintEnv) endSession(method string, params url.Values, header ...string
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i] == "Cookie" {
-			r.AddCookie(&http.Cookie{Name: he.h.sessions.CookieName(), Value: header[i+1]})
+			r.AddCookie(&http.Cookie{Name: he.h.logout.sessions.CookieName(), Value: header[i+1]})
 			continue
 		}
 		r.Header.Set(header[i], header[i+1])

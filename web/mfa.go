@@ -11,22 +11,6 @@ import (
 	"github.com/signet-idp/signet/web/credentials/totp"
 )
 
-// Paths of the sign-in, the second step and the account pages.
-const (
-	// PathLogin is the sign-in page (the provider sends the browser there).
-	PathLogin = "/login"
-	// PathSecondFactor is the page asking for a TOTP or recovery code.
-	PathSecondFactor = "/login/totp"
-	// PathAccountLogin signs in to the account pages, without an application.
-	PathAccountLogin = "/account/login"
-	// PathAccountTOTP enrols (GET shows the QR code and secret, POST confirms with
-	// a code) and manages the second factor.
-	PathAccountTOTP = "/account/totp"
-	// PathAccountTOTPManage re-enrols, renews the recovery codes or turns the
-	// second factor off, each after the current password or a current code.
-	PathAccountTOTPManage = "/account/totp/manage"
-)
-
 // Form steps bound into form tokens.
 const (
 	stepTOTP    = "totp"
@@ -57,7 +41,7 @@ func ResetMFA(ctx context.Context, store storage.Users, userID string) error {
 
 // startSecondFactor records on ar that userID passed the first factor at
 // firstAt, binds that to this browser, and sends it to the code page.
-func (h *Handler) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, userID string, firstAt time.Time) {
+func (h *signIn) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, userID string, firstAt time.Time) {
 	binding := h.sessions.PendingBinding(w, r)
 	_, err := h.store.UpdateAuthRequest(r.Context(), ar.ID, func(a *storage.AuthRequest) error {
 		if a.Done {
@@ -67,7 +51,7 @@ func (h *Handler) startSecondFactor(w http.ResponseWriter, r *http.Request, ar *
 		return nil
 	})
 	if err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
+		h.errorPage(w, r, http.StatusBadRequest, "Sign-in already completed", "This sign-in request was already completed. Return to the application and start again.")
 		return
 	}
 	http.Redirect(w, r, h.route(secondFactorURL(ar.ID)), http.StatusSeeOther)
@@ -80,7 +64,7 @@ func secondFactorURL(authRequestID string) string {
 // loadSecondFactor returns a live request (of an application or of the account
 // pages) whose first factor this browser passed, or shows why not. Skipping to
 // the second step, or coming from another browser, ends here.
-func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
+func (h *signIn) loadSecondFactor(w http.ResponseWriter, r *http.Request, id string) *storage.AuthRequest {
 	refuse := func() {
 		if r.Method == http.MethodPost {
 			// A code posted without the first factor, for a forged or another
@@ -89,7 +73,7 @@ func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id st
 			h.refuseCode(w, r)
 			return
 		}
-		h.ErrorPage(w, r, http.StatusForbidden, "Sign in first",
+		h.errorPage(w, r, http.StatusForbidden, "Sign in first",
 			"This step of the sign-in is not open for this browser. Return to the application (or your account page) and sign in again.")
 	}
 	if id == "" || len(id) > storage.MaxAuthRequestIDLen {
@@ -104,7 +88,7 @@ func (h *Handler) loadSecondFactor(w http.ResponseWriter, r *http.Request, id st
 	return ar
 }
 
-func (h *Handler) secondFactorPage(w http.ResponseWriter, r *http.Request) {
+func (h *signIn) secondFactorPage(w http.ResponseWriter, r *http.Request) {
 	ar := h.loadSecondFactor(w, r, r.URL.Query().Get("authRequestID"))
 	if ar == nil {
 		return
@@ -115,16 +99,16 @@ func (h *Handler) secondFactorPage(w http.ResponseWriter, r *http.Request) {
 // refuseCode answers a code form that is not for a request open in this
 // browser with the wrong-code message and status, and a form that cannot be
 // used again: the person starts the sign-in over.
-func (h *Handler) refuseCode(w http.ResponseWriter, r *http.Request) {
+func (h *signIn) refuseCode(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusUnauthorized, "totp", "Two-step sign-in", secondFactorData{
 		Error: genericCodeError + " If it keeps happening, return to the application and sign in again.",
 	})
 }
 
-func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, msg string) {
+func (h *signIn) showSecondFactor(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, msg string) {
 	d := secondFactorData{AuthRequestID: ar.ID, FormToken: h.formToken(stepTOTP, ar.ID), Error: msg}
 	if ar.ClientID != "" {
-		d.ClientName = h.clientName(r.Context(), ar.ClientID)
+		d.ClientName = clientName(r.Context(), h.store, ar.ClientID)
 	}
 	h.render(w, r, status, "totp", "Two-step sign-in", d)
 }
@@ -132,7 +116,7 @@ func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request, statu
 // secondFactorSubmit checks the code for the person who passed the first factor
 // of this request, in this browser. Only then does the session start (or, after
 // a step-up, get replaced by one that used both factors).
-func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
+func (h *signIn) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 	if !h.readForm(w, r) {
 		return
 	}
@@ -145,14 +129,14 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 	if ar == nil {
 		return
 	}
-	if h.addressLocked(w, r) {
+	if h.guard.addressLocked(w, r) {
 		return
 	}
 	ctx := r.Context()
 	userID := ar.FirstFactorUserID
 	_, err := h.totp.Verify(ctx, h.store, userID, r.PostForm.Get("code"))
 	if errors.Is(err, totp.ErrRejected) {
-		h.addressFailed(ctx, h.clientAddress(r))
+		h.guard.addressFailed(ctx, h.guard.proxies.clientAddress(r))
 		// The reason is logged, never the code.
 		h.log.InfoContext(ctx, "second factor refused", "event", "second_factor_failed", "reason", err.Error(),
 			"subject", userID, "client", ar.ClientID, "address", r.RemoteAddr)
@@ -175,5 +159,5 @@ func (h *Handler) secondFactorSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, h.route(PathAccountTOTP), http.StatusSeeOther)
 		return
 	}
-	h.complete(w, r, ar, sess)
+	h.flow.complete(w, r, ar, sess)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,19 +34,70 @@ type ThrottleConfig struct {
 	MaxEntries int
 }
 
-// DefaultThrottle is used for zero fields.
+// DefaultThrottle is used for zero fields. It is the one place these defaults
+// are set: main's configuration takes its own from it.
 var DefaultThrottle = ThrottleConfig{AccountFree: 5, AddressFree: 100, Base: 30 * time.Second, Max: 15 * time.Minute, MaxEntries: 100_000}
+
+// withDefaults fills the zero fields from DefaultThrottle.
+func (tc ThrottleConfig) withDefaults() ThrottleConfig {
+	d := DefaultThrottle
+	tc.AccountFree, tc.AddressFree = cmp.Or(tc.AccountFree, d.AccountFree), cmp.Or(tc.AddressFree, d.AddressFree)
+	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
+	return tc
+}
+
+// guardStore is what the guard reads and writes: the people whose passwords it
+// checks (and whose hashes it upgrades), and the failure counters that every
+// replica shares.
+type guardStore interface {
+	storage.Users
+	storage.Throttles
+}
+
+// guard is the brute-force defence of every form that checks a password or a
+// code (the sign-in, the second factor, the device code, the account pages):
+// failures counted per client address (in this replica's memory and in the
+// store) and per account (in the store), the gate that bounds the checks of
+// one account at once, and the password check behind them.
+type guard struct {
+	*base
+	store   guardStore
+	hasher  *password.Hasher
+	proxies proxies
+	// accounts and addresses count failed sign-ins per username and per client
+	// address.
+	accounts  throttle.Limits  // the counts are in the store (throttle.Reserve)
+	addresses *throttle.Memory // and in the store (throttle.Fail)
+	// gate bounds the checks of one account running, and waiting, at once.
+	gate *gate
+}
+
+// newGuard returns the guard of tc (its defaults filled in).
+func newGuard(b *base, store guardStore, hasher *password.Hasher, p proxies, tc ThrottleConfig) *guard {
+	return &guard{
+		base: b, store: store, hasher: hasher, proxies: p,
+		accounts:  throttle.Limits{Free: tc.AccountFree, Base: tc.Base, Max: tc.Max},
+		addresses: throttle.NewMemory(throttle.Limits{Free: tc.AddressFree, Base: tc.Base, Max: tc.Max}, tc.MaxEntries),
+		// No more checks of one account run at once than it has tries: the
+		// others wait for the outcome instead of being turned away.
+		gate: newGate(max(1, min(gateWidth, tc.AccountFree))),
+	}
+}
+
+// proxies are the reverse proxies whose X-Forwarded-For is believed (config
+// trusted_proxies).
+type proxies []netip.Prefix
 
 // clientAddress is the client's IP address: the peer's, or, when the peer is a
 // trusted proxy (config trusted_proxies), the nearest address in
 // X-Forwarded-For that is not one. Without trusted proxies forwarding headers
 // are ignored, since anyone can send them.
-func (h *Handler) clientAddress(r *http.Request) string {
+func (p proxies) clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if len(h.cfg.TrustedProxies) == 0 || !h.trusted(host) {
+	if len(p) == 0 || !p.trusted(host) {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -54,7 +106,7 @@ func (h *Handler) clientAddress(r *http.Request) string {
 		if _, err := netip.ParseAddr(hop); err != nil {
 			break
 		}
-		if !h.trusted(hop) {
+		if !p.trusted(hop) {
 			return hop
 		}
 		host = hop
@@ -62,14 +114,14 @@ func (h *Handler) clientAddress(r *http.Request) string {
 	return host
 }
 
-func (h *Handler) trusted(addr string) bool {
+func (p proxies) trusted(addr string) bool {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return false
 	}
 	a = a.Unmap()
-	for _, p := range h.cfg.TrustedProxies {
-		if p.Contains(a) {
+	for _, prefix := range p {
+		if prefix.Contains(a) {
 			return true
 		}
 	}
@@ -77,10 +129,10 @@ func (h *Handler) trusted(addr string) bool {
 }
 
 // busy answers a sign-in that found no password-hashing slot: a quick 503.
-func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
-	h.log.InfoContext(r.Context(), "sign-in refused: busy", "event", "login_busy", "address", h.clientAddress(r))
+func (g *guard) busy(w http.ResponseWriter, r *http.Request) {
+	g.log.InfoContext(r.Context(), "sign-in refused: busy", "event", "login_busy", "address", g.proxies.clientAddress(r))
 	w.Header().Set("Retry-After", "1")
-	h.render(w, r, http.StatusServiceUnavailable, "error", "Busy", templates.Message{Message: "Signet is busy right now. Please try again in a moment."})
+	g.render(w, r, http.StatusServiceUnavailable, "error", "Busy", templates.Message{Message: "Signet is busy right now. Please try again in a moment."})
 }
 
 // hashWait bounds how long a sign-in waits for a password-hashing slot.
@@ -88,15 +140,15 @@ const hashWait = 60 * time.Second
 
 // addressLocked answers a locked client address at once (no password hashing
 // for a flood) and reports whether it did.
-func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
-	locked, until := h.addressLock(r.Context(), h.clientAddress(r))
+func (g *guard) addressLocked(w http.ResponseWriter, r *http.Request) bool {
+	locked, until := g.addressLock(r.Context(), g.proxies.clientAddress(r))
 	if !locked {
 		return false
 	}
-	secs := int(until.Sub(h.now())/time.Second) + 1
+	secs := int(until.Sub(g.now())/time.Second) + 1
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	h.log.WarnContext(r.Context(), "sign-in refused: address locked", "event", "address_locked", "address", h.clientAddress(r))
-	h.render(w, r, http.StatusTooManyRequests, "error", "Too many attempts", templates.Message{
+	g.log.WarnContext(r.Context(), "sign-in refused: address locked", "event", "address_locked", "address", g.proxies.clientAddress(r))
+	g.render(w, r, http.StatusTooManyRequests, "error", "Too many attempts", templates.Message{
 		Message: "There were too many failed sign-ins from your network. Wait a few minutes, then try again.",
 	})
 	return true
@@ -105,25 +157,25 @@ func (h *Handler) addressLocked(w http.ResponseWriter, r *http.Request) bool {
 // checkPassword is authenticate behind the brute-force limits: a locked account
 // costs the same hash and gets the same answer as a wrong password; failures count
 // against the account and the client address.
-func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
+func (g *guard) checkPassword(r *http.Request, username, pw string) (*storage.User, error) {
 	// Under a flood, a sign-in that cannot get a hashing slot soon gets a quick
 	// "busy" page rather than joining a queue that grows.
 	ctx, cancel := context.WithTimeout(r.Context(), hashWait)
 	defer cancel()
 	// One account, one budget of tries, whether it is named by username or by
 	// email: an email address of a known person counts against their username.
-	acct, addr := throttle.AccountKey(username), h.clientAddress(r)
+	acct, addr := throttle.AccountKey(username), g.proxies.clientAddress(r)
 	// The person is found as the sign-in finds them (lookupUser: a username
 	// first), so failures count against the account they are checked on.
 	if strings.Contains(username, "@") {
-		if u, err := h.lookupUser(r.Context(), username); err == nil {
+		if u, err := g.lookupUser(r.Context(), username); err == nil {
 			acct = throttle.AccountKey(u.Username)
 		}
 	}
 	// Only a few checks of one account run at once and a bounded number wait,
 	// so a flood on one username is answered "busy" at once and never holds
 	// every hashing slot.
-	release, err := h.gate.enter(ctx, acct)
+	release, err := g.gate.enter(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", password.ErrBusy, err)
 	}
@@ -131,16 +183,16 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// The try is charged in the store every replica shares, so that checks
 	// at once on any number of replicas try no more than the account may.
 	key := throttle.AccountStoreKey(acct)
-	res, err := throttle.Reserve(ctx, h.store, key, h.accounts, h.now().UTC())
+	res, err := throttle.Reserve(ctx, g.store, key, g.accounts, g.now().UTC())
 	if err != nil {
 		return nil, err // storage cannot say: nothing is checked or counted
 	}
 	switch res {
 	case throttle.LockedOut:
-		if _, err := h.cfg.Hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+		if _, err := g.hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
 			return nil, err
 		}
-		h.log.InfoContext(ctx, "sign-in refused: account locked", "event", "account_locked", "address", addr)
+		g.log.InfoContext(ctx, "sign-in refused: account locked", "event", "account_locked", "address", addr)
 		return nil, errAccountLocked
 	case throttle.TriesInUse:
 		// Not locked, but every try left is being checked: the outcome of
@@ -152,21 +204,21 @@ func (h *Handler) checkPassword(r *http.Request, username, pw string) (*storage.
 	// and the account could lock for good.
 	outcome := throttle.CheckRefunded
 	defer func() {
-		locked, err := throttle.Settle(context.WithoutCancel(ctx), h.store, key, h.accounts, h.now().UTC(), outcome)
+		locked, err := throttle.Settle(context.WithoutCancel(ctx), g.store, key, g.accounts, g.now().UTC(), outcome)
 		if err != nil {
 			// The reservation lapses by itself (throttle.ReservationLapse).
-			h.log.WarnContext(ctx, "settle an account check", "error", err)
+			g.log.WarnContext(ctx, "settle an account check", "error", err)
 		}
 		if locked {
-			h.log.WarnContext(ctx, "account locked after repeated failures", "event", "lockout", "address", addr)
+			g.log.WarnContext(ctx, "account locked after repeated failures", "event", "lockout", "address", addr)
 		}
 	}()
-	u, err := h.authenticate(ctx, username, pw)
+	u, err := g.authenticate(ctx, username, pw)
 	switch {
 	case errors.Is(err, errBadCredentials):
 		outcome = throttle.CheckFailed
-		if h.addressFailed(ctx, addr) {
-			h.log.WarnContext(ctx, "address locked after repeated failures", "event", "address_lockout", "address", addr)
+		if g.addressFailed(ctx, addr) {
+			g.log.WarnContext(ctx, "address locked after repeated failures", "event", "address_lockout", "address", addr)
 		}
 	case err == nil:
 		outcome = throttle.CheckPassed
@@ -263,15 +315,15 @@ func (g *gate) enter(ctx context.Context, key string) (func(), error) {
 
 // addressLock reports whether addr is locked, and until when: by the failures
 // this replica counted, or by those every replica counted in the store.
-func (h *Handler) addressLock(ctx context.Context, addr string) (bool, time.Time) {
-	now := h.now()
-	if locked, until := h.addresses.Locked(addr, now); locked {
+func (g *guard) addressLock(ctx context.Context, addr string) (bool, time.Time) {
+	now := g.now()
+	if locked, until := g.addresses.Locked(addr, now); locked {
 		return true, until
 	}
-	until, err := throttle.LockedUntil(ctx, h.store, throttle.AddressStoreKey(addr), now)
+	until, err := throttle.LockedUntil(ctx, g.store, throttle.AddressStoreKey(addr), now)
 	if err != nil {
 		// The sign-in itself needs the store; it will say so.
-		h.log.WarnContext(ctx, "read the address throttle", "address", addr, "error", err)
+		g.log.WarnContext(ctx, "read the address throttle", "address", addr, "error", err)
 		return false, time.Time{}
 	}
 	return !until.IsZero(), until
@@ -279,12 +331,82 @@ func (h *Handler) addressLock(ctx context.Context, addr string) (bool, time.Time
 
 // addressFailed counts a failure of addr, in memory and in the store that
 // every replica shares, and reports whether addr is now locked.
-func (h *Handler) addressFailed(ctx context.Context, addr string) bool {
-	now := h.now().UTC()
-	locked := h.addresses.Fail(addr, now)
-	stored, err := throttle.Fail(context.WithoutCancel(ctx), h.store, throttle.AddressStoreKey(addr), h.addresses.Limits, now)
+func (g *guard) addressFailed(ctx context.Context, addr string) bool {
+	now := g.now().UTC()
+	locked := g.addresses.Fail(addr, now)
+	stored, err := throttle.Fail(context.WithoutCancel(ctx), g.store, throttle.AddressStoreKey(addr), g.addresses.Limits, now)
 	if err != nil {
-		h.log.WarnContext(ctx, "count an address failure", "address", addr, "error", err)
+		g.log.WarnContext(ctx, "count an address failure", "address", addr, "error", err)
 	}
 	return locked || stored
+}
+
+var errBadCredentials = errors.New("bad credentials")
+
+// lookupUser finds the person a sign-in names: by username, or else by email
+// address (compared case-insensitively), so the username field takes either.
+func (g *guard) lookupUser(ctx context.Context, login string) (*storage.User, error) {
+	if login == "" || len(login) > maxUsernameLen {
+		return nil, storage.ErrNotFound
+	}
+	u, err := g.store.GetUserByUsername(ctx, login)
+	if errors.Is(err, storage.ErrNotFound) && strings.Contains(login, "@") {
+		u, err = g.store.GetUserByEmail(ctx, login)
+	}
+	return u, err
+}
+
+// authenticate checks a username and password. Unknown users, disabled users and
+// wrong passwords all cost one password verification and return errBadCredentials.
+func (g *guard) authenticate(ctx context.Context, username, pw string) (*storage.User, error) {
+	if username == "" || len(username) > maxUsernameLen {
+		if _, err := g.hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+			return nil, err
+		}
+		return nil, errUnknownUser
+	}
+	user, err := g.lookupUser(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// Not a wrong password: storage cannot say just now (or a record is
+		// damaged), and nothing is counted against the person or the address.
+		return nil, err
+	}
+	if err != nil {
+		if _, err := g.hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+			return nil, err
+		}
+		return nil, errUnknownUser
+	}
+	ok, rehash, err := g.hasher.Verify(ctx, user.PasswordHash, pw)
+	if errors.Is(err, password.ErrBusy) {
+		return nil, err
+	}
+	if err != nil || !ok || user.Disabled {
+		if !g.hasher.IsCurrent(user.PasswordHash) {
+			// A hash with other parameters, an imported bcrypt or none at all
+			// may cost less than the dummy an unknown user costs: pay the
+			// dummy too, so a failure never answers faster than for a user
+			// who does not exist.
+			g.hasher.VerifyDummy(ctx, pw)
+		}
+		if err == nil && ok {
+			return nil, errDisabledUser
+		}
+		return nil, errWrongPassword
+	}
+	if rehash {
+		if enc, err := g.hasher.Hash(ctx, pw); err == nil {
+			old := user.PasswordHash
+			if _, err := g.store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
+				if u.PasswordHash != old {
+					return storage.ErrConflict // changed meanwhile: keep the newer password
+				}
+				u.PasswordHash = enc
+				return nil
+			}); err != nil && !errors.Is(err, storage.ErrConflict) {
+				g.log.WarnContext(ctx, "upgrade password hash", "subject", user.ID, "error", err)
+			}
+		}
+	}
+	return user, nil
 }

@@ -77,7 +77,7 @@ func TestGateBoundsWaiters(t *testing.T) {
 
 func TestClientAddress(t *testing.T) {
 	t.Parallel()
-	h := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	h := proxies{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	for _, tc := range []struct{ remote, xff, want string }{
 		{"203.0.113.5:1234", "", "203.0.113.5"},
 		{"203.0.113.5:1234", "1.2.3.4", "203.0.113.5"},              // untrusted peer: header ignored

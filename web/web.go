@@ -5,6 +5,14 @@
 // request done in storage (subject, auth_time, amr, acr, session id) and then
 // sends the browser to the provider's callback, which issues the code.
 //
+// Each area has a handler of its own, holding only what it uses: the sign-in
+// with its second factor (signIn), an application's consent (consentPages),
+// the device pages (devicePages), the account pages (accountPages) and logout
+// (logoutPages). They are built on shared parts: base (the renderer, form
+// tokens and form reading), the browser session, the brute-force guard, the
+// consent rules (scopeRules) and an auth request's way through the pages
+// (flow). New builds them and Routes registers every page in one place.
+//
 // It does not speak the token protocol (provider/ does) and never imports it nor
 // calls into it: the two meet through storage and the packages below both. The
 // browser session is web/session's, what ends access (sessions, grants) is
@@ -16,11 +24,7 @@
 package web
 
 import (
-	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,7 +37,6 @@ import (
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/account"
 	"github.com/signet-idp/signet/web/credentials/password"
-	"github.com/signet-idp/signet/web/credentials/throttle"
 	"github.com/signet-idp/signet/web/credentials/totp"
 	"github.com/signet-idp/signet/web/session"
 )
@@ -57,12 +60,14 @@ type Config struct {
 	// (for the Pages and Sessions New builds when they are nil).
 	Issuer string
 	// Sessions is the browser session (main builds it, to share it with the
-	// provider). When nil, New builds one from SessionLifetime and SessionIdle.
+	// provider). When nil, New builds one from SessionLifetime and SessionIdle
+	// (read only then).
 	Sessions        *session.Manager
 	SessionLifetime time.Duration
 	// SessionIdle ends a session unused for this long (zero: no idle limit).
 	SessionIdle time.Duration
-	Now         func() time.Time
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 	// Log receives the security events of the pages and the errors they
 	// handle (nothing is logged when nil).
 	Log *slog.Logger
@@ -117,27 +122,13 @@ type Scope struct {
 	Optional bool
 }
 
-// Handler serves the pages.
-type Handler struct {
-	cfg         Config
-	store       storage.Store
-	pages       *templates.Renderer
-	access      AccessEnder
-	now         func() time.Time
-	log         *slog.Logger
-	sessions    *session.Manager
-	totp        *totp.Authenticator
-	mfaRequired bool
-	// accounts and addresses count failed sign-ins per username and per client
-	// address.
-	accounts  throttle.Limits  // the counts are in the store (throttle.Reserve)
-	addresses *throttle.Memory // and in the store (throttle.Fail)
-	// gate bounds the checks of one account running, and waiting, at once.
-	gate *gate
-}
-
-// New parses the templates once; a missing or broken template fails start-up.
-func New(cfg Config) (*Handler, error) {
+// withDefaults returns cfg with every field left zero that has a default
+// filled in, each from the one place that owns it: the clock and the log here,
+// the brute-force limits from DefaultThrottle, the renderer from Templates (on
+// ThemeDir), what ends access from web/account, the browser session from
+// web/session (on SessionLifetime and SessionIdle). Nothing else in the
+// package fills in a default.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -147,124 +138,187 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Pages == nil {
 		p, err := Templates(cfg.ThemeDir, cfg.Issuer, cfg.BasePath, cfg.Log)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		cfg.Pages = p
 	}
 	if cfg.Access == nil {
 		cfg.Access = account.New(cfg.Store, cfg.Log, cfg.Now)
 	}
-	h := &Handler{cfg: cfg, store: cfg.Store, pages: cfg.Pages, access: cfg.Access, now: cfg.Now, log: cfg.Log}
 	switch cfg.MFAPolicy {
-	case "", MFAOptional:
-	case MFARequired:
-		h.mfaRequired = true
+	case "":
+		cfg.MFAPolicy = MFAOptional
+	case MFAOptional, MFARequired:
 	default:
-		return nil, fmt.Errorf("web: MFA policy %q is not %q or %q", cfg.MFAPolicy, MFAOptional, MFARequired)
+		return cfg, fmt.Errorf("web: MFA policy %q is not %q or %q", cfg.MFAPolicy, MFAOptional, MFARequired)
 	}
-	tc, d := cfg.Throttle, DefaultThrottle
-	tc.AccountFree, tc.AddressFree = cmp.Or(tc.AccountFree, d.AccountFree), cmp.Or(tc.AddressFree, d.AddressFree)
-	tc.Base, tc.Max, tc.MaxEntries = cmp.Or(tc.Base, d.Base), cmp.Or(tc.Max, d.Max), cmp.Or(tc.MaxEntries, d.MaxEntries)
-	h.accounts = throttle.Limits{Free: tc.AccountFree, Base: tc.Base, Max: tc.Max}
-	h.addresses = throttle.NewMemory(throttle.Limits{Free: tc.AddressFree, Base: tc.Base, Max: tc.Max}, tc.MaxEntries)
-	// No more checks of one account run at once than it has tries: the others
-	// wait for the outcome instead of being turned away.
-	h.gate = newGate(max(1, min(gateWidth, tc.AccountFree)))
-	if h.sessions = cfg.Sessions; h.sessions == nil {
-		h.sessions = session.New(session.Config{
+	cfg.Throttle = cfg.Throttle.withDefaults()
+	if cfg.Sessions == nil {
+		cfg.Sessions = session.New(session.Config{
 			Store: cfg.Store, Issuer: cfg.Issuer, BasePath: cfg.BasePath,
 			Lifetime: cfg.SessionLifetime, Idle: cfg.SessionIdle, End: cfg.Access, Now: cfg.Now, Log: cfg.Log,
 		})
+	}
+	return cfg, nil
+}
+
+// Paths of the sign-in, the second step and the account pages.
+const (
+	// PathLogin is the sign-in page (the provider sends the browser there).
+	PathLogin = "/login"
+	// PathSecondFactor is the page asking for a TOTP or recovery code.
+	PathSecondFactor = "/login/totp"
+	// PathAccountLogin signs in to the account pages, without an application.
+	PathAccountLogin = "/account/login"
+	// PathAccountTOTP enrols (GET shows the QR code and secret, POST confirms with
+	// a code) and manages the second factor.
+	PathAccountTOTP = "/account/totp"
+	// PathAccountTOTPManage re-enrols, renews the recovery codes or turns the
+	// second factor off, each after the current password or a current code.
+	PathAccountTOTPManage = "/account/totp/manage"
+)
+
+// Paths of the device pages.
+const (
+	// PathDevice is where a person enters a user code (the verification_uri).
+	PathDevice = "/device"
+	// PathDeviceConsent is where the signed-in person approves the device.
+	PathDeviceConsent = "/device/consent"
+)
+
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+const (
+	// PathEndSession is the end_session_endpoint. Applications send the browser
+	// here with GET, or POST a form from their own origin, so it is not behind
+	// CrossOriginProtection: it ends a session only for a verified id_token_hint
+	// of the browser's own session (and otherwise asks), or, on a request that
+	// carries no session cookie (a back end signing its user out), for a
+	// verified id_token_hint whose sid names a live session of its subject.
+	PathEndSession = "/end_session"
+	// PathEndSessionConfirm receives the confirmation form (cross-origin posts
+	// refused).
+	PathEndSessionConfirm = PathEndSession + "/confirm"
+	// PathEndSessionContinue continues a POST to PathEndSession that arrived
+	// without the session cookie (a SameSite=Lax cookie is not sent on a
+	// cross-site POST) as a top-level GET, which carries it.
+	PathEndSessionContinue = PathEndSession + "/continue"
+)
+
+// Paths of the consent page and the account overview.
+const (
+	// PathConsent is an application's approval page.
+	PathConsent = "/consent"
+	// PathAccount is the account overview.
+	PathAccount = "/account"
+	// PathAccountRevoke takes an app's access back.
+	PathAccountRevoke = "/account/apps/revoke"
+	// PathAccountSessions signs out the person's other sessions, or all.
+	PathAccountSessions = "/account/sessions"
+	// PathAccountPassword changes the password.
+	PathAccountPassword = "/account/password"
+)
+
+// Handler serves the pages: one handler per area, each holding only what it
+// uses, built by New on shared parts (the renderer and form tokens, the
+// browser session, the brute-force guard, the flow of an auth request), and
+// every route registered in Routes.
+type Handler struct {
+	pages   *templates.Renderer
+	signIn  *signIn
+	consent *consentPages
+	device  *devicePages
+	account *accountPages
+	logout  *logoutPages
+}
+
+// New parses the templates once; a missing or broken template fails start-up.
+func New(cfg Config) (*Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	label := "Signet"
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Hostname() != "" {
 		label = "Signet (" + u.Hostname() + ")"
 	}
-	var err error
-	if h.totp, err = totp.New(cfg.TOTPKey, label, cfg.Now); err != nil {
+	codes, err := totp.New(cfg.TOTPKey, label, cfg.Now)
+	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	return h, nil
+	b := &base{pages: cfg.Pages, formKey: cfg.CookieKey, basePath: cfg.BasePath, now: cfg.Now, log: cfg.Log}
+	p := proxies(cfg.TrustedProxies)
+	g := newGuard(b, cfg.Store, cfg.Hasher, p, cfg.Throttle)
+	rules := &scopeRules{registry: cfg.Scopes, apis: cfg.Store, log: cfg.Log}
+	f := &flow{base: b, store: cfg.Store, sessions: cfg.Sessions, rules: rules, proxies: p, issuer: cfg.Issuer}
+	mfaRequired := cfg.MFAPolicy == MFARequired
+	return &Handler{
+		pages: cfg.Pages,
+		signIn: &signIn{base: b, store: cfg.Store, sessions: cfg.Sessions, flow: f, guard: g, totp: codes,
+			mfaRequired: mfaRequired},
+		consent: &consentPages{base: b, flow: f, rules: rules, grants: cfg.Store},
+		device: &devicePages{base: b, store: cfg.Store, sessions: cfg.Sessions, flow: f, rules: rules, guard: g,
+			codeKey: cfg.CookieKey},
+		account: &accountPages{base: b, store: cfg.Store, sessions: cfg.Sessions, guard: g, totp: codes,
+			hasher: cfg.Hasher, access: cfg.Access, rules: rules, mfaRequired: mfaRequired},
+		logout: &logoutPages{base: b, store: cfg.Store, sessions: cfg.Sessions, hints: cfg.Hints, access: cfg.Access},
+	}, nil
 }
 
-// Routes registers the pages on mux. Form posts are refused when they come from
-// another origin (Go's CrossOriginProtection, on top of SameSite cookies and the
-// per-request form token).
+// Routes registers every page on mux. Form posts are refused when they come
+// from another origin (Go's CrossOriginProtection, on top of SameSite cookies
+// and the per-request form token).
 func (h *Handler) Routes(mux *http.ServeMux) {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ErrorPage(w, r, http.StatusForbidden, "Request refused",
+		h.pages.ErrorPage(w, r, http.StatusForbidden, "Request refused",
 			"This form was sent from another site. Signet only accepts forms sent from its own pages.")
 	}))
 	page := func(f http.HandlerFunc) http.Handler { return SecurityHeaders(cop.Handler(f)) }
-	mux.Handle("GET "+PathLogin, page(h.loginPage))
-	mux.Handle("POST "+PathLogin, page(h.loginSubmit))
-	mux.Handle("GET "+PathSecondFactor, page(h.secondFactorPage))
-	mux.Handle("POST "+PathSecondFactor, page(h.secondFactorSubmit))
-	mux.Handle("GET "+PathAccountLogin, page(h.accountLoginPage))
-	mux.Handle("POST "+PathAccountLogin, page(h.accountLoginSubmit))
-	mux.Handle("GET "+PathAccountTOTP, page(h.accountTOTPPage))
-	mux.Handle("POST "+PathAccountTOTP, page(h.accountTOTPConfirm))
-	mux.Handle("POST "+PathAccountTOTPManage, page(h.accountTOTPManage))
-	h.logoutRoutes(mux, page)
-	h.consentRoutes(mux, page)
-	h.deviceRoutes(mux, page)
+
+	in := h.signIn
+	mux.Handle("GET "+PathLogin, page(in.loginPage))
+	mux.Handle("POST "+PathLogin, page(in.loginSubmit))
+	mux.Handle("GET "+PathSecondFactor, page(in.secondFactorPage))
+	mux.Handle("POST "+PathSecondFactor, page(in.secondFactorSubmit))
+	mux.Handle("GET "+PathAccountLogin, page(in.accountLoginPage))
+	mux.Handle("POST "+PathAccountLogin, page(in.accountLoginSubmit))
+
+	mux.Handle("GET "+PathConsent, page(h.consent.consentPage))
+	mux.Handle("POST "+PathConsent, page(h.consent.consentSubmit))
+
+	dev := h.device
+	mux.Handle("GET "+PathDevice, page(dev.devicePage))
+	mux.Handle("POST "+PathDevice, page(dev.deviceSubmit))
+	mux.Handle("GET "+PathDeviceConsent, page(dev.deviceConsentPage))
+	mux.Handle("POST "+PathDeviceConsent, page(dev.deviceConsentSubmit))
+
+	acct := h.account
+	mux.Handle("GET "+PathAccount, page(acct.accountHome))
+	mux.Handle("POST "+PathAccountRevoke, page(acct.accountRevoke))
+	mux.Handle("POST "+PathAccountSessions, page(acct.accountSessions))
+	mux.Handle("POST "+PathAccountPassword, page(acct.accountPassword))
+	mux.Handle("GET "+PathAccountTOTP, page(acct.accountTOTPPage))
+	mux.Handle("POST "+PathAccountTOTP, page(acct.accountTOTPConfirm))
+	mux.Handle("POST "+PathAccountTOTPManage, page(acct.accountTOTPManage))
+
+	// Not page(): an application's own origin may POST to the end-session
+	// endpoint. Nothing is ended on a cross-site request without a valid
+	// id_token_hint for this browser's session.
+	out := h.logout
+	mux.Handle("GET "+PathEndSession, SecurityHeaders(http.HandlerFunc(out.logoutEndpoint)))
+	mux.Handle("POST "+PathEndSession, SecurityHeaders(http.HandlerFunc(out.logoutEndpoint)))
+	mux.Handle("GET "+PathEndSessionContinue, SecurityHeaders(http.HandlerFunc(out.logoutContinue)))
+	mux.Handle("POST "+PathEndSessionConfirm, page(out.logoutConfirm))
+
 	mux.Handle("GET /static/", h.pages.Static())
 	mux.Handle("GET /{$}", page(h.home))
 }
 
-// route returns the URL path of a page or endpoint of this server (p is a Path
-// constant, with or without a query): p under the issuer's path.
-func (h *Handler) route(p string) string { return h.cfg.BasePath + p }
-
 // SecurityHeaders sets the headers every page carries (templates.SecurityHeaders).
 func SecurityHeaders(next http.Handler) http.Handler { return templates.SecurityHeaders(next) }
 
-// render renders a page (templates.Renderer.Render).
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
-	h.pages.Render(w, r, status, name, title, data)
-}
-
-// ErrorPage shows an error that must not be redirected anywhere.
-func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	h.pages.ErrorPage(w, r, status, title, message)
-}
-
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "error", "Signet", templates.Message{
+	h.pages.Render(w, r, http.StatusOK, "error", "Signet", templates.Message{
 		Message: "This is Signet, an OpenID Connect provider. Sign in through an application that uses it.",
 	})
-}
-
-// formToken binds a form to one auth request and one step, so a post for another
-// request or step fails.
-func (h *Handler) formToken(step, authRequestID string) string {
-	m := hmac.New(sha256.New, h.cfg.CookieKey[:])
-	m.Write([]byte("signet/form\x00" + step + "\x00" + authRequestID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// readForm bounds and parses a POSTed form, answering one that cannot be read
-// itself; it reports whether the handler goes on.
-func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		h.ErrorPage(w, r, http.StatusBadRequest, "Malformed form", "The form could not be read.")
-		return false
-	}
-	return true
-}
-
-// formValid checks the form's csrf_token for step and binding, answering a
-// refusal (403, saying why) itself; it reports whether the handler goes on.
-func (h *Handler) formValid(w http.ResponseWriter, r *http.Request, step, binding, why string) bool {
-	if h.checkFormToken(step, binding, r.PostForm.Get("csrf_token")) {
-		return true
-	}
-	h.ErrorPage(w, r, http.StatusForbidden, "Request refused", why)
-	return false
-}
-
-func (h *Handler) checkFormToken(step, authRequestID, token string) bool {
-	return hmac.Equal([]byte(h.formToken(step, authRequestID)), []byte(token))
 }
