@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/signet-idp/signet/provider/policy"
+	"github.com/signet-idp/signet/web"
 )
 
 // Config is the whole of signet's configuration: one YAML file, this one struct.
@@ -252,13 +253,14 @@ func DefaultConfig() *Config {
 			Argon2Parallelism: 2,
 			MaxConcurrent:     0,
 		},
-		MFA:     MFAConfig{Policy: "optional"},
+		MFA:     MFAConfig{Policy: web.MFAOptional},
 		Storage: StorageConfig{Type: StorageBbolt},
+		// The pages own the brute-force defaults.
 		Throttle: ThrottleConfig{
-			AccountFailures: 5,
-			AddressFailures: 100,
-			BaseLockout:     Duration(30 * time.Second),
-			MaxLockout:      Duration(15 * time.Minute),
+			AccountFailures: web.DefaultThrottle.AccountFree,
+			AddressFailures: web.DefaultThrottle.AddressFree,
+			BaseLockout:     Duration(web.DefaultThrottle.Base),
+			MaxLockout:      Duration(web.DefaultThrottle.Max),
 		},
 	}
 }
@@ -886,7 +888,7 @@ func (c *Config) problems() []configProblem {
 	}
 
 	switch c.MFA.Policy {
-	case "optional", "required":
+	case web.MFAOptional, web.MFARequired:
 	default:
 		add("mfa.policy", "%q is not optional or required", c.MFA.Policy)
 	}
