@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/web"
 )
 
@@ -23,21 +24,21 @@ type heldTokens struct {
 
 // signInTwice signs alice in with b to app twice: once with offline_access (an
 // offline family) and once without (a family bound to the session).
-func signInTwice(t *testing.T, app *rp, b *browser) heldTokens {
+func signInTwice(t *testing.T, app *signettest.RP, b *signettest.Browser) heldTokens {
 	t.Helper()
-	code, ap := app.signIn(b)
-	offline, err := app.exchange(code, ap)
+	code, ap := app.SignIn(b)
+	offline, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bound := *app
-	bound.oauth.Scopes = []string{oidc.ScopeOpenID, "profile"}
-	code, ap = bound.signIn(b)
-	tok, err := bound.exchange(code, ap)
+	bound.OAuth.Scopes = []string{oidc.ScopeOpenID, "profile"}
+	code, ap = bound.SignIn(b)
+	tok, err := bound.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idt := app.verifyID(tok, ap.nonce)
+	idt := app.VerifyID(tok, ap.Nonce)
 	var c struct {
 		SID string `json:"sid"`
 	}
@@ -48,19 +49,19 @@ func signInTwice(t *testing.T, app *rp, b *browser) heldTokens {
 // wantAllDead asserts that no token of h works any more: both refresh tokens
 // get invalid_grant, userinfo refuses both access tokens and introspection
 // calls them inactive.
-func wantAllDead(t *testing.T, app *rp, h heldTokens, when string) {
+func wantAllDead(t *testing.T, app *signettest.RP, h heldTokens, when string) {
 	t.Helper()
 	for name, tok := range map[string]*oauth2.Token{"offline": h.offline, "session-bound": h.bound} {
-		if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("%s: %s refresh token: %v, want invalid_grant", when, name, err)
 		}
-		if _, err := app.userinfo(tok.AccessToken); err == nil {
+		if _, err := app.UserInfo(tok.AccessToken); err == nil {
 			t.Errorf("%s: userinfo accepts the %s access token", when, name)
 		}
-		if app.introspect(tok.AccessToken) {
+		if app.Introspect(tok.AccessToken) {
 			t.Errorf("%s: introspection calls the %s access token active", when, name)
 		}
-		if app.introspect(tok.RefreshToken) {
+		if app.Introspect(tok.RefreshToken) {
 			t.Errorf("%s: introspection calls the %s refresh token active", when, name)
 		}
 	}
@@ -68,13 +69,13 @@ func wantAllDead(t *testing.T, app *rp, h heldTokens, when string) {
 
 // signedIn reports whether b still has a session: a prompt=none request
 // completes instead of answering login_required.
-func signedIn(t *testing.T, app *rp, b *browser) bool {
+func signedIn(t *testing.T, app *signettest.RP, b *signettest.Browser) bool {
 	t.Helper()
-	u, _ := app.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	p := b.get(u)
-	q := p.url.Query()
-	if p.url.Host != "127.0.0.1:9" {
-		t.Fatalf("prompt=none did not return to the app: %d %s", p.status, p.url)
+	u, _ := app.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	p := b.Get(u)
+	q := p.URL.Query()
+	if p.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("prompt=none did not return to the app: %d %s", p.Status, p.URL)
 	}
 	return q.Get("code") != "" && q.Get("error") == ""
 }
@@ -85,16 +86,16 @@ func TestSetPasswordEndsEveryAccess(t *testing.T) {
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL + "/bcl"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	held := signInTwice(t, app, b)
-	other := newBrowser(t)
-	if code, ap := app.signIn(other); code != "" {
-		if _, err := app.exchange(code, ap); err != nil {
+	other := signettest.NewBrowser(t)
+	if code, ap := app.SignIn(other); code != "" {
+		if _, err := app.Exchange(code, ap); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	ended, err := ti.srv.admin.SetPassword(ti.ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"})
+	ended, err := ti.srv.admin.SetPassword(ti.Ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,20 +108,20 @@ func TestSetPasswordEndsEveryAccess(t *testing.T) {
 	if signedIn(t, app, b) || signedIn(t, app, other) {
 		t.Error("a browser is still signed in after set-password")
 	}
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcv.received(); len(got) != 2 {
 		t.Errorf("%d back-channel logout notices, want 2 (one per session)", len(got))
 	}
 	// The new password signs in; the old one does not.
-	fresh := newBrowser(t)
-	u, _ := app.authURL()
-	if p := fresh.login(fresh.get(u), "alice", alicePassword); p.url.Host == "127.0.0.1:9" {
+	fresh := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	if p := fresh.Login(fresh.Get(u), "alice", alicePassword); p.URL.Host == "127.0.0.1:9" {
 		t.Error("the old password still signs in")
 	}
-	if p := fresh.login(fresh.get(u), "alice", "a brand new password"); p.url.Host != "127.0.0.1:9" || p.url.Query().Get("code") == "" {
-		t.Errorf("the new password does not sign in: %d %s", p.status, p.url)
+	if p := fresh.Login(fresh.Get(u), "alice", "a brand new password"); p.URL.Host != "127.0.0.1:9" || p.URL.Query().Get("code") == "" {
+		t.Errorf("the new password does not sign in: %d %s", p.Status, p.URL)
 	}
 }
 
@@ -131,24 +132,24 @@ func TestSelfServicePasswordChangeEndsAccess(t *testing.T) {
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL + "/bcl"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	held := signInTwice(t, app, b)
-	other := newBrowser(t)
-	if code, ap := app.signIn(other); code != "" {
-		if _, err := app.exchange(code, ap); err != nil {
+	other := signettest.NewBrowser(t)
+	if code, ap := app.SignIn(other); code != "" {
+		if _, err := app.Exchange(code, ap); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	home := b.get(ti.URL + web.PathAccount)
-	if home.status != http.StatusOK {
-		t.Fatalf("account page: %d %s", home.status, home.url)
+	home := b.Get(ti.URL + web.PathAccount)
+	if home.Status != http.StatusOK {
+		t.Fatalf("account page: %d %s", home.Status, home.URL)
 	}
-	done := b.submit(home, web.PathAccountPassword, url.Values{
+	done := b.Submit(home, web.PathAccountPassword, url.Values{
 		"current_password": {alicePassword}, "new_password": {"a brand new password"}, "confirm_password": {"a brand new password"},
 	})
-	if done.status != http.StatusOK || !strings.Contains(done.body, "apps lose the access they had") {
-		t.Fatalf("after the change: %d %s\n%s", done.status, done.url, done.body)
+	if done.Status != http.StatusOK || !strings.Contains(done.Body, "apps lose the access they had") {
+		t.Fatalf("after the change: %d %s\n%s", done.Status, done.URL, done.Body)
 	}
 	wantAllDead(t, app, held, "after the self-service change")
 	if !signedIn(t, app, b) {
@@ -157,7 +158,7 @@ func TestSelfServicePasswordChangeEndsAccess(t *testing.T) {
 	if signedIn(t, app, other) {
 		t.Error("the other browser is still signed in")
 	}
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcv.received(); len(got) != 1 {
@@ -170,26 +171,26 @@ func TestSelfServicePasswordChangeEndsAccess(t *testing.T) {
 // never sees or confirms that secret, and a password change forgets it.
 func TestPlantedTOTPSecretIsRefused(t *testing.T) {
 	ti := startIssuer(t)
-	attacker := newBrowser(t)
-	ap := attacker.accountSignIn(ti, "alice", alicePassword)
-	planted := secretRE.FindStringSubmatch(ap.body)
+	attacker := signettest.NewBrowser(t)
+	ap := accountSignIn(attacker, ti, "alice", alicePassword)
+	planted := secretRE.FindStringSubmatch(ap.Body)
 	if planted == nil {
-		t.Fatalf("no enrolment page for the attacker: %d %s", ap.status, ap.url)
+		t.Fatalf("no enrolment page for the attacker: %d %s", ap.Status, ap.URL)
 	}
 
-	victim := newBrowser(t)
-	vp := victim.accountSignIn(ti, "alice", alicePassword)
-	own := secretRE.FindStringSubmatch(vp.body)
+	victim := signettest.NewBrowser(t)
+	vp := accountSignIn(victim, ti, "alice", alicePassword)
+	own := secretRE.FindStringSubmatch(vp.Body)
 	if own == nil {
-		t.Fatalf("no enrolment page for the victim: %d %s", vp.status, vp.url)
+		t.Fatalf("no enrolment page for the victim: %d %s", vp.Status, vp.URL)
 	}
 	if own[1] == planted[1] {
 		t.Fatal("the victim's session is shown the secret the attacker saw")
 	}
 	// The victim confirms with a code of the planted secret (as if the attacker
 	// had talked them into it): refused, nothing enrolled.
-	p := victim.submit(vp, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(planted[1])}})
-	if p.status == http.StatusOK && recoveryRE.MatchString(p.body) {
+	p := victim.Submit(vp, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(planted[1])}})
+	if p.Status == http.StatusOK && recoveryRE.MatchString(p.Body) {
 		t.Fatal("the planted secret was confirmed in the victim's session")
 	}
 	if ti.user("alice").TOTP.Enrolled() {
@@ -199,14 +200,14 @@ func TestPlantedTOTPSecretIsRefused(t *testing.T) {
 	// A password change (here by the admin) forgets any pending secret, so the
 	// attacker's page can no longer be confirmed.
 	ti.nextStep()
-	ap = attacker.get(ti.URL + web.PathAccountTOTP)
-	if _, err := ti.srv.admin.SetPassword(ti.ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"}); err != nil {
+	ap = attacker.Get(ti.URL + web.PathAccountTOTP)
+	if _, err := ti.srv.admin.SetPassword(ti.Ctx, admin.SetPasswordInput{Username: "alice", Password: "a brand new password"}); err != nil {
 		t.Fatal(err)
 	}
 	if u := ti.user("alice"); len(u.TOTP.PendingSecret) != 0 || u.TOTP.PendingSID != "" {
 		t.Fatalf("set-password left a pending secret: %+v", u.TOTP)
 	}
-	attacker.submit(ap, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(planted[1])}})
+	attacker.Submit(ap, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(planted[1])}})
 	if ti.user("alice").TOTP.Enrolled() {
 		t.Fatal("the attacker confirmed a secret after the password change")
 	}
@@ -217,12 +218,12 @@ func TestPlantedTOTPSecretIsRefused(t *testing.T) {
 func TestLogoutUserClearsPendingSecret(t *testing.T) {
 	ti := startIssuer(t)
 	for _, end := range []func() error{
-		func() error { _, err := ti.srv.admin.LogoutUser(ti.ctx, "alice"); return err },
-		func() error { return ti.srv.admin.ResetMFA(ti.ctx, "alice") },
+		func() error { _, err := ti.srv.admin.LogoutUser(ti.Ctx, "alice"); return err },
+		func() error { return ti.srv.admin.ResetMFA(ti.Ctx, "alice") },
 	} {
-		b := newBrowser(t)
-		if p := b.accountSignIn(ti, "alice", alicePassword); !secretRE.MatchString(p.body) {
-			t.Fatalf("no enrolment page: %d %s", p.status, p.url)
+		b := signettest.NewBrowser(t)
+		if p := accountSignIn(b, ti, "alice", alicePassword); !secretRE.MatchString(p.Body) {
+			t.Fatalf("no enrolment page: %d %s", p.Status, p.URL)
 		}
 		if len(ti.user("alice").TOTP.PendingSecret) == 0 {
 			t.Fatal("no pending secret stored")
@@ -246,23 +247,23 @@ func TestSessionIdleHoldsForRefreshTokens(t *testing.T) {
 	ti := startIssuer(t, func(c *Config) { c.Lifetimes.SessionIdle = Duration(idle) })
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL + "/bcl"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	held := signInTwice(t, app, b)
-	other := newBrowser(t)
-	if code, ap := app.signIn(other); code != "" {
-		if _, err := app.exchange(code, ap); err != nil {
+	other := signettest.NewBrowser(t)
+	if code, ap := app.SignIn(other); code != "" {
+		if _, err := app.Exchange(code, ap); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	if n := strings.Count(b.get(ti.URL+web.PathAccount).body, "Another browser"); n != 1 {
+	if n := strings.Count(b.Get(ti.URL+web.PathAccount).Body, "Another browser"); n != 1 {
 		t.Fatalf("account page lists %d other sessions, want 1", n)
 	}
 	// Refreshes keep the session alive past session_idle since the sign-in.
 	bound := held.bound
 	for range 3 {
-		ti.clock.Advance(idle * 2 / 3)
-		next, err := app.refresh(bound.RefreshToken)
+		ti.Clock.Advance(idle * 2 / 3)
+		next, err := app.Refresh(bound.RefreshToken)
 		if err != nil {
 			t.Fatalf("refresh within session_idle of the last activity: %v", err)
 		}
@@ -270,11 +271,11 @@ func TestSessionIdleHoldsForRefreshTokens(t *testing.T) {
 	}
 	// The other browser's session saw nothing for longer than session_idle:
 	// it is over, listed nowhere, even before the janitor ends it.
-	if n := strings.Count(b.get(ti.URL+web.PathAccount).body, "Another browser"); n != 0 {
+	if n := strings.Count(b.Get(ti.URL+web.PathAccount).Body, "Another browser"); n != 0 {
 		t.Errorf("account page lists %d other sessions, want none: the other one is idle", n)
 	}
-	ti.srv.endIdleSessions(ti.ctx, ti.clock.Now())
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	ti.srv.endIdleSessions(ti.Ctx, ti.Clock.Now())
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcv.received(); len(got) != 1 {
@@ -285,23 +286,23 @@ func TestSessionIdleHoldsForRefreshTokens(t *testing.T) {
 	}
 
 	// Now nothing happens for longer than session_idle: the refresh fails.
-	ti.clock.Advance(idle + time.Minute)
-	if _, err := app.refresh(bound.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	ti.Clock.Advance(idle + time.Minute)
+	if _, err := app.Refresh(bound.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("refresh after session_idle: %v, want invalid_grant", err)
 	}
 	// The offline grant outlives the session.
-	if _, err := app.refresh(held.offline.RefreshToken); err != nil {
+	if _, err := app.Refresh(held.offline.RefreshToken); err != nil {
 		t.Errorf("offline refresh after session_idle: %v", err)
 	}
-	sessions, _ := ti.srv.store.ListUserSessions(ti.ctx, ti.user("alice").ID)
+	sessions, _ := ti.srv.store.ListUserSessions(ti.Ctx, ti.user("alice").ID)
 	if len(sessions) != 1 {
 		t.Fatalf("%d sessions stored before the janitor", len(sessions))
 	}
-	ti.srv.endIdleSessions(ti.ctx, ti.clock.Now())
-	if sessions, _ := ti.srv.store.ListUserSessions(ti.ctx, ti.user("alice").ID); len(sessions) != 0 {
+	ti.srv.endIdleSessions(ti.Ctx, ti.Clock.Now())
+	if sessions, _ := ti.srv.store.ListUserSessions(ti.Ctx, ti.user("alice").ID); len(sessions) != 0 {
 		t.Fatalf("%d sessions left after the janitor", len(sessions))
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if got := rcv.received(); len(got) != 2 {
 		t.Fatalf("%d back-channel notices, want 2", len(got))
 	}

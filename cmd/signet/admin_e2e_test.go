@@ -59,11 +59,11 @@ func serveAdminSocket(t *testing.T, ti *testIssuer) func(args ...string) (int, s
 func TestUserMFAResetWhileServing(t *testing.T) {
 	ti := startIssuer(t)
 	cli := serveAdminSocket(t, ti)
-	u, err := ti.srv.store.GetUserByUsername(ti.ctx, "alice")
+	u, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ti.srv.store.UpdateUser(ti.ctx, u.ID, func(u *storage.User) error {
+	if _, err := ti.srv.store.UpdateUser(ti.Ctx, u.ID, func(u *storage.User) error {
 		u.TOTP = storage.TOTP{Secret: []byte("sealed"), EnrolledAt: time.Now(), RecoveryCodes: []string{"x"}, Failures: 2}
 		return nil
 	}); err != nil {
@@ -72,7 +72,7 @@ func TestUserMFAResetWhileServing(t *testing.T) {
 	if code, out, errs := cli("user", "mfa", "reset", "alice"); code != 0 || !strings.Contains(out, "alice") {
 		t.Fatalf("user mfa reset: %d %q %q", code, out, errs)
 	}
-	u, _ = ti.srv.store.GetUserByUsername(ti.ctx, "alice")
+	u, _ = ti.srv.store.GetUserByUsername(ti.Ctx, "alice")
 	if u.TOTP.Enrolled() || len(u.TOTP.RecoveryCodes) != 0 || u.TOTP.Failures != 0 {
 		t.Fatalf("TOTP state after reset: %+v", u.TOTP)
 	}

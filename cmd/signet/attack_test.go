@@ -31,6 +31,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
@@ -86,7 +87,7 @@ func TestAttackRedirectURITricks(t *testing.T) {
 		{ID: "app", Name: "App", FirstParty: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:9/cb/app"}},
 		{ID: "native", Name: "Native", FirstParty: true, Public: true, RedirectURIs: []string{"http://127.0.0.1:9/cb/native"}},
 	} {
-		if _, err := ti.srv.admin.AddClient(ti.ctx, in); err != nil {
+		if _, err := ti.srv.admin.AddClient(ti.Ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestAttackRedirectURITricks(t *testing.T) {
 		"so user info, percent-encoded paths and ports outside 1-65535 pass (provider/authorize.go redirectRegistered); " +
 		"RFC 9700 section 2.1 wants exact string matching except the port: refuse user info and bad ports, and compare " +
 		"the string with the port removed to the registered one"
-	challenge := pkceChallenge(oauth2.GenerateVerifier())
+	challenge := signettest.PKCEChallenge(oauth2.GenerateVerifier())
 	c := noRedirects(nil)
 	for _, tc := range []struct {
 		name, client, uri string
@@ -183,14 +184,14 @@ func TestAttackRedirectURITricks(t *testing.T) {
 func TestAttackLoginCSRF(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
-	b := newBrowser(t)
-	u, ap := app.authURL()
-	page := b.get(u)
-	if !strings.Contains(page.body, `name="password"`) {
-		t.Fatalf("no login form: %d %s", page.status, page.url)
+	b := signettest.NewBrowser(t)
+	u, ap := app.AuthURL()
+	page := b.Get(u)
+	if !strings.Contains(page.Body, `name="password"`) {
+		t.Fatalf("no login form: %d %s", page.Status, page.URL)
 	}
 	hidden := url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(page.body, -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(page.Body, -1) {
 		hidden.Set(m[1], html.UnescapeString(m[2]))
 	}
 	const bindingDefect = "the login form token is bound only to the auth request (web/web.go formToken), not to the " +
@@ -227,10 +228,10 @@ func TestAttackLoginCSRF(t *testing.T) {
 		return f
 	}
 	otherRequest := func() url.Values {
-		u2, _ := app.authURL()
-		p2 := newBrowser(t).get(u2)
+		u2, _ := app.AuthURL()
+		p2 := signettest.NewBrowser(t).Get(u2)
 		f := url.Values{}
-		for _, m := range inputRE.FindAllStringSubmatch(p2.body, -1) {
+		for _, m := range signettest.InputRE.FindAllStringSubmatch(p2.Body, -1) {
 			f.Set(m[1], html.UnescapeString(m[2]))
 		}
 		f.Set("auth_request_id", hidden.Get("auth_request_id"))
@@ -238,10 +239,10 @@ func TestAttackLoginCSRF(t *testing.T) {
 	}
 	// A login form the attacker fetched for a sign-in of their own.
 	attackerForm := func() url.Values {
-		u2, _ := app.authURL()
-		p2 := newBrowser(t).get(u2)
+		u2, _ := app.AuthURL()
+		p2 := signettest.NewBrowser(t).Get(u2)
 		f := url.Values{}
-		for _, m := range inputRE.FindAllStringSubmatch(p2.body, -1) {
+		for _, m := range signettest.InputRE.FindAllStringSubmatch(p2.Body, -1) {
 			f.Set(m[1], html.UnescapeString(m[2]))
 		}
 		f.Set("username", "alice")
@@ -266,9 +267,9 @@ func TestAttackLoginCSRF(t *testing.T) {
 		{"attacker's form posted by another browser without Origin or fetch metadata", attackerForm(), nil, false, bindingDefect},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			jar := b.client.Jar
+			jar := b.Client.Jar
 			if !tc.ownCookies {
-				jar = newBrowser(t).client.Jar
+				jar = signettest.NewBrowser(t).Client.Jar
 			}
 			resp := post(noRedirects(jar), tc.form, tc.headers)
 			signedIn := false
@@ -286,7 +287,7 @@ func TestAttackLoginCSRF(t *testing.T) {
 		})
 	}
 	// The real form, from the real page, still signs in.
-	app.codeFrom(b.login(page, "alice", "correct horse battery"), ap)
+	app.CodeFrom(b.Login(page, "alice", "correct horse battery"), ap)
 }
 
 // unusualValues are states and nonces a client may legitimately send.
@@ -307,16 +308,16 @@ var unusualValues = []string{
 func TestAttackStateAndNoncePassThrough(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
-	b := newBrowser(t)
-	app.signIn(b) // a session: the requests below complete without the form
+	b := signettest.NewBrowser(t)
+	app.SignIn(b) // a session: the requests below complete without the form
 	for i, v := range unusualValues {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			verifier := oauth2.GenerateVerifier()
 			state, nonce := v, "n:"+v
-			p := b.get(app.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
-			q := p.url.Query()
-			if p.url.Host != "127.0.0.1:9" || q.Get("code") == "" {
-				t.Fatalf("no code: %d %s", p.status, p.url)
+			p := b.Get(app.OAuth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+			q := p.URL.Query()
+			if p.URL.Host != "127.0.0.1:9" || q.Get("code") == "" {
+				t.Fatalf("no code: %d %s", p.Status, p.URL)
 			}
 			if got := q["state"]; len(got) != 1 || got[0] != state {
 				t.Errorf("state = %q, want %q", got, state)
@@ -324,18 +325,18 @@ func TestAttackStateAndNoncePassThrough(t *testing.T) {
 			if q.Get("iss") != ti.URL {
 				t.Errorf("iss = %q, want %q", q.Get("iss"), ti.URL)
 			}
-			tok, err := app.oauth.Exchange(ti.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			tok, err := app.OAuth.Exchange(ti.Ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
 				t.Fatal(err)
 			}
-			app.verifyID(tok, nonce)
+			app.VerifyID(tok, nonce)
 
 			// An error goes back with the same state.
-			p = newBrowser(t).get(app.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
+			p = signettest.NewBrowser(t).Get(app.OAuth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
 				oauth2.SetAuthURLParam("prompt", "none")))
-			q = p.url.Query()
+			q = p.URL.Query()
 			if q.Get("error") != "login_required" || len(q["state"]) != 1 || q.Get("state") != state || q.Get("iss") != ti.URL {
-				t.Errorf("error redirect: %s", p.url)
+				t.Errorf("error redirect: %s", p.URL)
 			}
 		})
 	}
@@ -347,8 +348,8 @@ func TestAttackStateAndNoncePassThrough(t *testing.T) {
 func TestAttackAuthorizationResponseIssuer(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
-	b := newBrowser(t)
-	app.signIn(b)
+	b := signettest.NewBrowser(t)
+	app.SignIn(b)
 
 	resp, err := http.Get(ti.URL + "/.well-known/openid-configuration")
 	if err != nil {
@@ -385,25 +386,25 @@ func TestAttackAuthorizationResponseIssuer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			br := b
 			if tc.fresh {
-				br = newBrowser(t)
+				br = signettest.NewBrowser(t)
 			}
 			opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, tc.extra...)
-			p := br.get(app.oauth.AuthCodeURL("st", opts...))
-			q := p.url.Query()
-			if p.url.Host != "127.0.0.1:9" {
-				t.Fatalf("not returned to the client: %d %s", p.status, p.url)
+			p := br.Get(app.OAuth.AuthCodeURL("st", opts...))
+			q := p.URL.Query()
+			if p.URL.Host != "127.0.0.1:9" {
+				t.Fatalf("not returned to the client: %d %s", p.Status, p.URL)
 			}
 			if q.Get("error") != tc.wantError || (tc.wantError == "" && q.Get("code") == "") {
-				t.Errorf("error = %q, want %q: %s", q.Get("error"), tc.wantError, p.url)
+				t.Errorf("error = %q, want %q: %s", q.Get("error"), tc.wantError, p.URL)
 			}
 			if tc.wantError != "" && q.Get("error_description") == "" {
-				t.Errorf("error without a description: %s", p.url)
+				t.Errorf("error without a description: %s", p.URL)
 			}
 			if q.Get("state") != "st" {
 				t.Errorf("state = %q", q.Get("state"))
 			}
 			if q.Get("iss") != ti.URL {
-				failOrKnown(t, tc.knownDefect, "iss = %q, want %q: %s", q.Get("iss"), ti.URL, p.url)
+				failOrKnown(t, tc.knownDefect, "iss = %q, want %q: %s", q.Get("iss"), ti.URL, p.URL)
 			}
 		})
 	}
@@ -436,33 +437,33 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	native := ti.addClient(admin.AddClientInput{ID: "native", FirstParty: true, Public: true})
-	b := newBrowser(t)
-	app.signIn(b)
-	codeWith := func(r *rp, opts ...oauth2.AuthCodeOption) string {
+	b := signettest.NewBrowser(t)
+	app.SignIn(b)
+	codeWith := func(r *signettest.RP, opts ...oauth2.AuthCodeOption) string {
 		t.Helper()
-		p := b.get(r.oauth.AuthCodeURL("st", opts...))
-		c := p.url.Query().Get("code")
+		p := b.Get(r.OAuth.AuthCodeURL("st", opts...))
+		c := p.URL.Query().Get("code")
 		if c == "" {
-			t.Fatalf("no code: %s", p.url)
+			t.Fatalf("no code: %s", p.URL)
 		}
 		return c
 	}
 	verifier := oauth2.GenerateVerifier()
-	challenge := pkceChallenge(verifier)
-	redeem := func(r *rp, code string, extra url.Values) (int, map[string]any) {
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.oauth.RedirectURL}}
+	challenge := signettest.PKCEChallenge(verifier)
+	redeem := func(r *signettest.RP, code string, extra url.Values) (int, map[string]any) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.OAuth.RedirectURL}}
 		for k, v := range extra {
 			form[k] = v
 		}
-		if r.oauth.ClientSecret == "" {
-			form.Set("client_id", r.oauth.ClientID)
+		if r.OAuth.ClientSecret == "" {
+			form.Set("client_id", r.OAuth.ClientID)
 			return tokenPost(t, ti.URL, "", "", form)
 		}
-		return tokenPost(t, ti.URL, r.oauth.ClientID, r.oauth.ClientSecret, form)
+		return tokenPost(t, ti.URL, r.OAuth.ClientID, r.OAuth.ClientSecret, form)
 	}
 	for _, tc := range []struct {
 		name   string
-		client *rp
+		client *signettest.RP
 		auth   []oauth2.AuthCodeOption
 		token  url.Values
 	}{
@@ -487,7 +488,7 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		client *rp
+		client *signettest.RP
 		opts   []oauth2.AuthCodeOption
 	}{
 		{"plain method", app, []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", challenge), oauth2.SetAuthURLParam("code_challenge_method", "plain")}},
@@ -497,9 +498,9 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 		{"public client without PKCE", native, nil},
 	} {
 		t.Run("authorize/"+tc.name, func(t *testing.T) {
-			p := b.get(tc.client.oauth.AuthCodeURL("st", tc.opts...))
-			if q := p.url.Query(); q.Get("code") != "" || q.Get("error") != "invalid_request" {
-				t.Errorf("got %s, want error=invalid_request", p.url)
+			p := b.Get(tc.client.OAuth.AuthCodeURL("st", tc.opts...))
+			if q := p.URL.Query(); q.Get("code") != "" || q.Get("error") != "invalid_request" {
+				t.Errorf("got %s, want error=invalid_request", p.URL)
 			}
 		})
 	}
@@ -509,28 +510,28 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 // the redirect URI it was issued for.
 func TestAttackCodeBinding(t *testing.T) {
 	ti := startIssuer(t)
-	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true, RedirectURIs: []string{ti.rpBase + "/app", ti.rpBase + "/app2"}})
+	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true, RedirectURIs: []string{ti.RPBase + "/app", ti.RPBase + "/app2"}})
 	other := ti.addClient(admin.AddClientInput{ID: "other", FirstParty: true})
 	native := ti.addClient(admin.AddClientInput{ID: "native", FirstParty: true, Public: true})
-	b := newBrowser(t)
-	app.signIn(b)
+	b := signettest.NewBrowser(t)
+	app.SignIn(b)
 	for _, tc := range []struct {
 		name                 string
 		id, secret, redirect string
 		extra                url.Values
 	}{
-		{"another confidential client", "other", other.oauth.ClientSecret, app.oauth.RedirectURL, nil},
-		{"another client with its own redirect", "other", other.oauth.ClientSecret, other.oauth.RedirectURL, nil},
-		{"a public client", "", "", app.oauth.RedirectURL, url.Values{"client_id": {"native"}}},
-		{"the public client's redirect", "", "", native.oauth.RedirectURL, url.Values{"client_id": {"native"}}},
-		{"another registered redirect of the same client", "app", app.oauth.ClientSecret, ti.rpBase + "/app2", nil},
-		{"no redirect_uri", "app", app.oauth.ClientSecret, "", nil},
-		{"right client, wrong secret", "app", "wrong", app.oauth.RedirectURL, nil},
-		{"client_id in the form contradicting Basic", "other", other.oauth.ClientSecret, app.oauth.RedirectURL, url.Values{"client_id": {"app"}}},
+		{"another confidential client", "other", other.OAuth.ClientSecret, app.OAuth.RedirectURL, nil},
+		{"another client with its own redirect", "other", other.OAuth.ClientSecret, other.OAuth.RedirectURL, nil},
+		{"a public client", "", "", app.OAuth.RedirectURL, url.Values{"client_id": {"native"}}},
+		{"the public client's redirect", "", "", native.OAuth.RedirectURL, url.Values{"client_id": {"native"}}},
+		{"another registered redirect of the same client", "app", app.OAuth.ClientSecret, ti.RPBase + "/app2", nil},
+		{"no redirect_uri", "app", app.OAuth.ClientSecret, "", nil},
+		{"right client, wrong secret", "app", "wrong", app.OAuth.RedirectURL, nil},
+		{"client_id in the form contradicting Basic", "other", other.OAuth.ClientSecret, app.OAuth.RedirectURL, url.Values{"client_id": {"app"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, ap := app.signIn(b)
-			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {ap.verifier}}
+			code, ap := app.SignIn(b)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {ap.Verifier}}
 			if tc.redirect != "" {
 				form.Set("redirect_uri", tc.redirect)
 			}
@@ -559,9 +560,9 @@ func TestAttackRequestObjectRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, param, value, redirect, wantError string
 	}{
-		{"request", "request", jwt, app.oauth.RedirectURL, "request_not_supported"},
-		{"request_uri", "request_uri", "https://evil.example/request.jwt", app.oauth.RedirectURL, "request_uri_not_supported"},
-		{"request_uri urn (PAR)", "request_uri", "urn:ietf:params:oauth:request_uri:abc", app.oauth.RedirectURL, "request_uri_not_supported"},
+		{"request", "request", jwt, app.OAuth.RedirectURL, "request_not_supported"},
+		{"request_uri", "request_uri", "https://evil.example/request.jwt", app.OAuth.RedirectURL, "request_uri_not_supported"},
+		{"request_uri urn (PAR)", "request_uri", "urn:ietf:params:oauth:request_uri:abc", app.OAuth.RedirectURL, "request_uri_not_supported"},
 		{"request with an unregistered redirect", "request", jwt, "https://evil.example/cb", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -603,9 +604,9 @@ func TestAttackRefreshTokenBinding(t *testing.T) {
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	other := ti.addClient(admin.AddClientInput{ID: "other", FirstParty: true})
 	ti.addClient(admin.AddClientInput{ID: "native", FirstParty: true, Public: true})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +619,7 @@ func TestAttackRefreshTokenBinding(t *testing.T) {
 		extra            url.Values
 		knownDefect      string
 	}{
-		{"another confidential client", "other", other.oauth.ClientSecret, nil, ""},
+		{"another confidential client", "other", other.OAuth.ClientSecret, nil, ""},
 		{"a public client", "", "", url.Values{"client_id": {"native"}}, ""},
 		{"the right client id, a wrong secret", "app", "wrong", nil, ""},
 		{"the client id in the form, no secret", "", "", url.Values{"client_id": {"app"}}, ""},
@@ -640,7 +641,7 @@ func TestAttackRefreshTokenBinding(t *testing.T) {
 		})
 	}
 	// The token is still good for its client.
-	if _, err := app.refresh(rt); err != nil {
+	if _, err := app.Refresh(rt); err != nil {
 		t.Fatalf("the attacks spent the refresh token: %v", err)
 	}
 }
@@ -651,23 +652,23 @@ func TestAttackRefreshTokenBinding(t *testing.T) {
 func TestAttackReplay(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 
 	t.Run("code, sequential", func(t *testing.T) {
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if _, err := app.exchange(code, ap); oauthErrorCode(err) != "invalid_grant" {
+			if _, err := app.Exchange(code, ap); signettest.OAuthErrorCode(err) != "invalid_grant" {
 				t.Fatalf("replay: %v", err)
 			}
 		}
-		if app.introspect(tok.AccessToken) {
+		if app.Introspect(tok.AccessToken) {
 			t.Errorf("the first use's access token is still active")
 		}
-		if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("the first use's refresh token still works: %v", err)
 		}
 	})
@@ -690,41 +691,41 @@ func TestAttackReplay(t *testing.T) {
 		return ok
 	}
 	t.Run("code, concurrent", func(t *testing.T) {
-		code, ap := app.signIn(b)
-		if ok := concurrently(12, func() error { _, err := app.exchange(code, ap); return err }); ok != 1 {
+		code, ap := app.SignIn(b)
+		if ok := concurrently(12, func() error { _, err := app.Exchange(code, ap); return err }); ok != 1 {
 			t.Fatalf("%d of 12 concurrent exchanges succeeded, want 1", ok)
 		}
 	})
 	t.Run("refresh, sequential", func(t *testing.T) {
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, err := app.refresh(tok.RefreshToken)
+		next, err := app.Refresh(tok.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Fatalf("replayed refresh token: %v", err)
 		}
-		if _, err := app.refresh(next.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := app.Refresh(next.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("the successor survived the replay: %v", err)
 		}
-		if app.introspect(next.AccessToken) {
+		if app.Introspect(next.AccessToken) {
 			t.Errorf("the successor's access token survived the replay")
 		}
 	})
 	t.Run("refresh, concurrent", func(t *testing.T) {
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
 		var got []string
 		ok := concurrently(12, func() error {
-			n, err := app.refresh(tok.RefreshToken)
+			n, err := app.Refresh(tok.RefreshToken)
 			if err == nil {
 				mu.Lock()
 				got = append(got, n.RefreshToken)
@@ -736,7 +737,7 @@ func TestAttackReplay(t *testing.T) {
 			t.Fatalf("%d of 12 concurrent rotations succeeded, want 1", ok)
 		}
 		// The others were replays: the family, with the winner's token, is revoked.
-		if _, err := app.refresh(got[0]); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := app.Refresh(got[0]); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("the winner's token survived the concurrent replays: %v", err)
 		}
 	})
@@ -815,7 +816,7 @@ func newLoginTiming(tb testing.TB) *loginTiming {
 	}}
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {redirect}, "scope": {"openid"},
-		"state": {randHex()}, "nonce": {randHex()}, "code_challenge_method": {"S256"},
+		"state": {signettest.RandHex()}, "nonce": {signettest.RandHex()}, "code_challenge_method": {"S256"},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},
 	}
 	resp, err := browser.Get(lt.url + "/authorize?" + q.Encode())
@@ -825,7 +826,7 @@ func newLoginTiming(tb testing.TB) *loginTiming {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	lt.form = url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(string(body), -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(string(body), -1) {
 		lt.form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	if resp.StatusCode != http.StatusOK || len(lt.form) == 0 {

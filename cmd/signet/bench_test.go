@@ -29,6 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // Benchmarks of the token endpoint (code exchange and refresh, storage
@@ -131,12 +132,12 @@ func (rb *recBrowser) do(method, target string, form url.Values) *httptest.Respo
 // -> callback for client and returns a code and its PKCE verifier.
 func (rb *recBrowser) code(client string) (code, verifier string) {
 	rb.b.Helper()
-	verifier = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("v", 24) + randHex()))
+	verifier = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("v", 24) + signettest.RandHex()))
 	sum := sha256.Sum256([]byte(verifier))
-	state := randHex()
+	state := signettest.RandHex()
 	target := rb.issuer + "/authorize?" + url.Values{
 		"client_id": {client}, "response_type": {"code"}, "redirect_uri": {benchRedirect},
-		"scope": {"openid profile email offline_access"}, "state": {state}, "nonce": {randHex()},
+		"scope": {"openid profile email offline_access"}, "state": {state}, "nonce": {signettest.RandHex()},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}.Encode()
 	rec := rb.do(http.MethodGet, target, nil)
@@ -157,7 +158,7 @@ func (rb *recBrowser) code(client string) (code, verifier string) {
 			rec = rb.do(http.MethodGet, rb.issuer+loc.RequestURI(), nil)
 		case rec.Code == http.StatusOK && strings.Contains(rec.Body.String(), `name="password"`):
 			form := url.Values{"username": {"alice"}, "password": {"correct horse battery"}}
-			for _, m := range inputRE.FindAllStringSubmatch(rec.Body.String(), -1) {
+			for _, m := range signettest.InputRE.FindAllStringSubmatch(rec.Body.String(), -1) {
 				form.Set(m[1], html.UnescapeString(m[2]))
 			}
 			rec = rb.do(http.MethodPost, rb.issuer+"/login", form)

@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage/pending"
 	"github.com/signet-idp/signet/web"
 )
@@ -23,78 +24,78 @@ import (
 // asked.
 func TestBrowserDemoSignInAndSSO(t *testing.T) {
 	t.Parallel() // long, and touches no process-wide state: runs beside the others
-	c := newChrome(t)
+	c := signettest.NewChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)
 	secret := enrolInBrowser(c, ti, demoUsername, demoPassword)
-	c.clearCookies()
+	c.ClearCookies()
 	sub := ti.user(demoUsername).ID
 	issuerHost := strings.TrimPrefix(ti.URL, "http://")
 
-	c.open(rp.URL+"/", "signin")
-	c.look("demo-home", fullPage)
-	c.click("signin", "login-form")
-	c.wantAt(ti.URL, "/login")
-	if got := c.text("client-name"); got != "Signet demo app" {
+	c.Open(rp.URL+"/", "signin")
+	c.Look("demo-home", signettest.FullPage)
+	c.Click("signin", "login-form")
+	c.WantAt(ti.URL, "/login")
+	if got := c.Text("client-name"); got != "Signet demo app" {
 		t.Errorf("login page names the app %q", got)
 	}
-	if body := c.bodyText(); !strings.Contains(body, issuerHost) {
+	if body := c.BodyText(); !strings.Contains(body, issuerHost) {
 		t.Errorf("login page does not name the issuer %s:\n%s", issuerHost, body)
 	}
-	c.look("login", fullPage)
-	c.look("login-phone", phonePage)
-	c.fill("username", demoUsername, "password", demoPassword)
+	c.Look("login", signettest.FullPage)
+	c.Look("login-phone", signettest.PhonePage)
+	c.Fill("username", demoUsername, "password", demoPassword)
 	// Keyboard users see where they are.
-	if id, ring := c.tabFocus(); id != "submit" || !ring {
+	if id, ring := c.TabFocus(); id != "submit" || !ring {
 		t.Errorf("Tab from the password: focus on #%s, ring shown %v; want #submit with a ring", id, ring)
 	}
-	if status := c.click("submit", "totp-form"); status != http.StatusOK {
+	if status := c.Click("submit", "totp-form"); status != http.StatusOK {
 		t.Errorf("two-step page: status %d", status)
 	}
-	c.wantAt(ti.URL, web.PathSecondFactor)
-	if got := c.text("client-name"); got != "Signet demo app" {
+	c.WantAt(ti.URL, web.PathSecondFactor)
+	if got := c.Text("client-name"); got != "Signet demo app" {
 		t.Errorf("two-step page names the app %q", got)
 	}
-	c.look("two-step", fullPage)
-	code, err := pqtotp.GenerateCode(secret, ti.clock.Now())
+	c.Look("two-step", signettest.FullPage)
+	code, err := pqtotp.GenerateCode(secret, ti.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.fill("code", code)
-	c.click("submit", "consent-form")
-	c.wantAt(ti.URL, web.PathConsent)
-	if got := c.text("client-name"); got != "Signet demo app" {
+	c.Fill("code", code)
+	c.Click("submit", "consent-form")
+	c.WantAt(ti.URL, web.PathConsent)
+	if got := c.Text("client-name"); got != "Signet demo app" {
 		t.Errorf("consent page names the app %q", got)
 	}
 	for _, sel := range []string{"#scope-openid[disabled]", "#scope-email[name=scope]", "#allow", "#deny"} {
-		if !c.present(sel) {
+		if !c.Present(sel) {
 			t.Errorf("consent page lacks %s", sel)
 		}
 	}
-	c.look("consent", fullPage)
-	c.click("allow", "id-token-claims")
-	c.wantAt(rp.URL, "/")
-	claims := c.text("id-token-claims")
+	c.Look("consent", signettest.FullPage)
+	c.Click("allow", "id-token-claims")
+	c.WantAt(rp.URL, "/")
+	claims := c.Text("id-token-claims")
 	for _, want := range []string{sub, web.ACRMFA, "Demo Person", "demo@example.com"} {
 		if !strings.Contains(claims, want) {
 			t.Errorf("the demo app's ID token claims lack %q:\n%s", want, claims)
 		}
 	}
-	c.look("demo-result", firstScreen)
+	c.Look("demo-result", signettest.FirstScreen)
 
 	// Single sign-on: another app, same browser. No page of Signet is shown:
 	// the session answers (the app is first-party, so there is no consent).
 	second := startSecondRP(t, ti, "team-wiki", "Team Wiki")
-	c.documents()
-	c.open(second.URL+"/", "signin")
-	c.click("signin", "id-token-claims")
-	c.wantAt(second.URL, "/")
-	if claims := c.text("id-token-claims"); !strings.Contains(claims, sub) {
+	c.Documents()
+	c.Open(second.URL+"/", "signin")
+	c.Click("signin", "id-token-claims")
+	c.WantAt(second.URL, "/")
+	if claims := c.Text("id-token-claims"); !strings.Contains(claims, sub) {
 		t.Errorf("the second app's ID token claims lack the subject %q:\n%s", sub, claims)
 	}
-	for _, d := range c.documents() {
-		if d.url.Scheme+"://"+d.url.Host == ti.URL && d.status == http.StatusOK {
-			t.Errorf("single sign-on showed a page of Signet: %s", d.url)
+	for _, d := range c.Documents() {
+		if d.URL.Scheme+"://"+d.URL.Host == ti.URL && d.Status == http.StatusOK {
+			t.Errorf("single sign-on showed a page of Signet: %s", d.URL)
 		}
 	}
 }
@@ -104,82 +105,82 @@ func TestBrowserDemoSignInAndSSO(t *testing.T) {
 // and the sign-out pages.
 func TestBrowserAccountRevoke(t *testing.T) {
 	t.Parallel() // long, and touches no process-wide state: runs beside the others
-	c := newChrome(t)
+	c := signettest.NewChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)
 	user := ti.user(demoUsername)
 
-	c.open(rp.URL+"/", "signin")
-	c.click("signin", "login-form")
+	c.Open(rp.URL+"/", "signin")
+	c.Click("signin", "login-form")
 	// A wrong password: the message is announced and tied to the fields.
-	c.fill("username", demoUsername, "password", "not the password")
-	if status := c.click("submit", "login-error"); status != http.StatusUnauthorized {
+	c.Fill("username", demoUsername, "password", "not the password")
+	if status := c.Click("submit", "login-error"); status != http.StatusUnauthorized {
 		t.Errorf("wrong password: status %d, want 401", status)
 	}
 	for _, id := range []string{"username", "password"} {
-		if !c.present("#" + id + "[aria-invalid=true][aria-describedby~=login-error]") {
+		if !c.Present("#" + id + "[aria-invalid=true][aria-describedby~=login-error]") {
 			t.Errorf("#%s is not tied to the error message", id)
 		}
 	}
-	if !c.present("#login-error[role=alert]") {
+	if !c.Present("#login-error[role=alert]") {
 		t.Errorf("the error message is not announced")
 	}
-	c.look("login-error", fullPage)
-	c.do("clear the password", chromedp.Clear(chromedp.ID("password")))
-	c.fill("password", demoPassword)
-	c.click("submit", "consent-form")
-	c.click("allow", "id-token-claims")
+	c.Look("login-error", signettest.FullPage)
+	c.Do("clear the password", chromedp.Clear(chromedp.ID("password")))
+	c.Fill("password", demoPassword)
+	c.Click("submit", "consent-form")
+	c.Click("allow", "id-token-claims")
 	// The refresh token works.
-	c.click("refresh", "id-token-claims")
-	if body := c.bodyText(); !strings.Contains(body, "Tokens refreshed") {
+	c.Click("refresh", "id-token-claims")
+	if body := c.BodyText(); !strings.Contains(body, "Tokens refreshed") {
 		t.Fatalf("refresh before revoking:\n%s", body)
 	}
 
 	app := "app-" + demoClientID
-	c.open(ti.URL+web.PathAccount, app)
-	if got := c.text("account-name"); got != "Demo Person" {
+	c.Open(ti.URL+web.PathAccount, app)
+	if got := c.Text("account-name"); got != "Demo Person" {
 		t.Errorf("account page names %q", got)
 	}
-	if got := c.text(app); !strings.Contains(got, "Signet demo app") {
+	if got := c.Text(app); !strings.Contains(got, "Signet demo app") {
 		t.Errorf("account page app entry: %q", got)
 	}
-	c.look("account", fullPage)
-	c.look("account-phone", phonePage)
-	c.click("revoke-"+demoClientID, "account-notice")
-	c.wantAt(ti.URL, web.PathAccount)
-	if c.present("#" + app) {
-		t.Errorf("the app is still listed after Revoke:\n%s", c.bodyText())
+	c.Look("account", signettest.FullPage)
+	c.Look("account-phone", signettest.PhonePage)
+	c.Click("revoke-"+demoClientID, "account-notice")
+	c.WantAt(ti.URL, web.PathAccount)
+	if c.Present("#" + app) {
+		t.Errorf("the app is still listed after Revoke:\n%s", c.BodyText())
 	}
-	if gs, err := ti.srv.store.ListUserGrants(ti.ctx, user.ID); err != nil || len(gs) != 0 {
+	if gs, err := ti.srv.store.ListUserGrants(ti.Ctx, user.ID); err != nil || len(gs) != 0 {
 		t.Errorf("grants after Revoke: %v %+v", err, gs)
 	}
 	// The app's refresh token is dead.
-	c.open(rp.URL+"/", "refresh")
-	c.click("refresh", "error")
-	if got := c.text("error"); !strings.Contains(got, "invalid_grant") {
+	c.Open(rp.URL+"/", "refresh")
+	c.Click("refresh", "error")
+	if got := c.Text("error"); !strings.Contains(got, "invalid_grant") {
 		t.Errorf("refresh after Revoke: the app says\n%s", got)
 	}
 
 	// An error page: an application Signet does not know.
-	c.documents()
-	c.open(ti.URL+"/authorize?"+url.Values{
+	c.Documents()
+	c.Open(ti.URL+"/authorize?"+url.Values{
 		"client_id": {"no-such-app"}, "response_type": {"code"}, "scope": {"openid"},
 		"redirect_uri": {"https://app.example/cb"},
 	}.Encode(), "error-message")
-	if status, err := statusOf(c.documents(), ti.URL, "/authorize"); err != nil || status != http.StatusBadRequest {
+	if status, err := signettest.StatusOf(c.Documents(), ti.URL, "/authorize"); err != nil || status != http.StatusBadRequest {
 		t.Errorf("unknown application: status %d %v", status, err)
 	}
-	if body := c.bodyText(); !strings.Contains(body, "Unknown application") {
+	if body := c.BodyText(); !strings.Contains(body, "Unknown application") {
 		t.Errorf("unknown application page:\n%s", body)
 	}
-	c.look("error", fullPage)
+	c.Look("error", signettest.FullPage)
 
 	// Signing out: Signet asks, then says so.
-	c.open(ti.URL+web.PathEndSession, "logout-form")
-	c.look("sign-out", fullPage)
-	c.click("logout", "signed-out")
-	c.look("signed-out", fullPage)
-	if ss, err := ti.srv.store.ListUserSessions(ti.ctx, user.ID); err != nil || len(ss) != 0 {
+	c.Open(ti.URL+web.PathEndSession, "logout-form")
+	c.Look("sign-out", signettest.FullPage)
+	c.Click("logout", "signed-out")
+	c.Look("signed-out", signettest.FullPage)
+	if ss, err := ti.srv.store.ListUserSessions(ti.Ctx, user.ID); err != nil || len(ss) != 0 {
 		t.Errorf("sessions after signing out: %v %d", err, len(ss))
 	}
 }
@@ -191,7 +192,7 @@ func TestBrowserAccountRevoke(t *testing.T) {
 // Signet's own page work.
 func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 	t.Parallel() // long, and touches no process-wide state: runs beside the others
-	c := newChrome(t)
+	c := signettest.NewChrome(t)
 	ti := startBrowserIssuer(t)
 	rp := startDemoRP(t, ti)
 	user := ti.user(demoUsername)
@@ -200,28 +201,28 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 		"localhost", // another site: the SameSite=Lax cookies stay home
 		"127.0.0.1", // the same site on another port: the cookies go along
 	} {
-		attacker := startAttacker(t, host)
+		attacker := signettest.StartAttacker(t, host)
 		refused := func(path string) {
 			t.Helper()
-			c.documents()
-			c.open(attacker.URL+"/", "error-message")
-			c.wantAt(ti.URL, path)
-			if status, err := statusOf(c.documents(), ti.URL, path); err != nil || status != http.StatusForbidden {
+			c.Documents()
+			c.Open(attacker.URL+"/", "error-message")
+			c.WantAt(ti.URL, path)
+			if status, err := signettest.StatusOf(c.Documents(), ti.URL, path); err != nil || status != http.StatusForbidden {
 				t.Errorf("post to %s from %s: status %d %v, want 403", path, attacker.URL, status, err)
 			}
-			if body := c.bodyText(); !strings.Contains(body, "Request refused") || !strings.Contains(body, "sent from another site") {
+			if body := c.BodyText(); !strings.Contains(body, "Request refused") || !strings.Contains(body, "sent from another site") {
 				t.Errorf("post to %s from %s: the page says\n%s", path, attacker.URL, body)
 			}
 		}
 
-		c.clearCookies()
-		c.open(rp.URL+"/", "signin")
-		c.click("signin", "login-form")
-		loginURL := c.location().String()
-		fields := c.hiddenFields("login-form")
+		c.ClearCookies()
+		c.Open(rp.URL+"/", "signin")
+		c.Click("signin", "login-form")
+		loginURL := c.Location().String()
+		fields := c.HiddenFields("login-form")
 		fields.Set("username", demoUsername)
 		fields.Set("password", demoPassword)
-		attacker.arm(ti.URL+"/login", fields)
+		attacker.Arm(ti.URL+"/login", fields)
 		before := sessionCount(t, ti, user.ID)
 		refused("/login")
 		if n := sessionCount(t, ti, user.ID); n != before {
@@ -229,15 +230,15 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 		}
 
 		// The same form from Signet's own page signs in.
-		c.open(loginURL, "login-form")
-		c.fill("username", demoUsername, "password", demoPassword)
-		c.click("submit", "consent-form")
-		consentURL := c.location().String()
-		fields = c.hiddenFields("consent-form")
+		c.Open(loginURL, "login-form")
+		c.Fill("username", demoUsername, "password", demoPassword)
+		c.Click("submit", "consent-form")
+		consentURL := c.Location().String()
+		fields = c.HiddenFields("consent-form")
 		fields.Set("decision", "allow")
-		attacker.arm(ti.URL+web.PathConsent, fields)
+		attacker.Arm(ti.URL+web.PathConsent, fields)
 		refused(web.PathConsent)
-		if gs, err := ti.srv.store.ListUserGrants(ti.ctx, user.ID); err != nil || len(gs) != 0 {
+		if gs, err := ti.srv.store.ListUserGrants(ti.Ctx, user.ID); err != nil || len(gs) != 0 {
 			t.Fatalf("a cross-origin consent post from %s recorded a grant: %v %+v", host, err, gs)
 		}
 		// The form carries a sealed id (storage/pending): read the request
@@ -247,15 +248,15 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		flow := pending.Wrap(ti.srv.store, pending.DeriveKey(secrets.CookieKey))
-		if ar, err := flow.GetAuthRequest(ti.ctx, fields.Get("auth_request_id")); err != nil || ar.Done {
+		if ar, err := flow.GetAuthRequest(ti.Ctx, fields.Get("auth_request_id")); err != nil || ar.Done {
 			t.Fatalf("a cross-origin consent post from %s completed the sign-in: %v", host, err)
 		}
 
 		// Declining from Signet's own page ends the sign-in, and the next round
 		// starts clean.
-		c.open(consentURL, "consent-form")
-		c.click("deny", "error")
-		if got := c.text("error"); !strings.Contains(got, "access_denied") {
+		c.Open(consentURL, "consent-form")
+		c.Click("deny", "error")
+		if got := c.Text("error"); !strings.Contains(got, "access_denied") {
 			t.Errorf("deny: the app says\n%s", got)
 		}
 	}
@@ -263,7 +264,7 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 
 func sessionCount(t *testing.T, ti *testIssuer, userID string) int {
 	t.Helper()
-	ss, err := ti.srv.store.ListUserSessions(ti.ctx, userID)
+	ss, err := ti.srv.store.ListUserSessions(ti.Ctx, userID)
 	if err != nil {
 		t.Fatal(err)
 	}

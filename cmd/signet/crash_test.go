@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"golang.org/x/oauth2"
 )
 
@@ -44,44 +45,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// The binary is built once per test run (every test that runs it shares it),
-// into a directory TestMain removes.
-var (
-	builtOnce sync.Once
-	builtDir  string
-	builtBin  string
-	builtErr  error
-)
-
-// buildSignet builds this command (once) and returns the binary's path.
-func buildSignet(t *testing.T) string {
-	t.Helper()
-	builtOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		if builtDir, builtErr = os.MkdirTemp("", "signet-test-bin-"); builtErr != nil {
-			return
-		}
-		builtBin = filepath.Join(builtDir, "signet")
-		if out, err := exec.Command(goTool, "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
-			builtErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if builtErr != nil {
-		t.Fatal(builtErr)
-	}
-	return builtBin
-}
-
-// removeBuiltSignet deletes the binary buildSignet made, if any.
-func removeBuiltSignet() {
-	if builtDir != "" {
-		os.RemoveAll(builtDir)
-	}
 }
 
 // signetEnv is a configuration for the binary: a free loopback port, a private
@@ -201,7 +164,7 @@ type crashClient struct {
 	redirect string
 	verifier string
 	http     *http.Client
-	browser  *browser
+	browser  *signettest.Browser
 }
 
 // code runs the browser part of a flow (the first one signs alice in) and
@@ -210,16 +173,16 @@ func (c *crashClient) code() string {
 	c.t.Helper()
 	q := url.Values{
 		"client_id": {"app"}, "redirect_uri": {c.redirect}, "response_type": {"code"},
-		"scope": {"openid offline_access"}, "state": {randHex()}, "nonce": {randHex()},
-		"code_challenge": {pkceChallenge(c.verifier)}, "code_challenge_method": {"S256"},
+		"scope": {"openid offline_access"}, "state": {signettest.RandHex()}, "nonce": {signettest.RandHex()},
+		"code_challenge": {signettest.PKCEChallenge(c.verifier)}, "code_challenge_method": {"S256"},
 	}
-	p := c.browser.get(c.env.issuer + "/authorize?" + q.Encode())
-	if strings.Contains(p.body, `name="password"`) {
-		p = c.browser.login(p, "alice", "correct horse battery")
+	p := c.browser.Get(c.env.issuer + "/authorize?" + q.Encode())
+	if strings.Contains(p.Body, `name="password"`) {
+		p = c.browser.Login(p, "alice", "correct horse battery")
 	}
-	code := p.url.Query().Get("code")
-	if p.url.Host != "127.0.0.1:9" || code == "" {
-		c.t.Fatalf("no code: %d %s\n%s", p.status, p.url, p.body)
+	code := p.URL.Query().Get("code")
+	if p.URL.Host != "127.0.0.1:9" || code == "" {
+		c.t.Fatalf("no code: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 	return code
 }
@@ -285,7 +248,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs SIGTERM and /proc/net/tcp")
 	}
-	env := newSignetEnv(t, buildSignet(t))
+	env := newSignetEnv(t, signettest.Binary(t))
 	proc := env.serve()
 	env.cli("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--password-stdin")
 	var created struct {
@@ -298,7 +261,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	rc := &crashClient{
 		t: t, env: env, secret: created.ClientSecret, redirect: "http://127.0.0.1:9/cb",
-		verifier: oauth2.GenerateVerifier(), browser: newBrowser(t), http: &http.Client{Timeout: 10 * time.Second},
+		verifier: oauth2.GenerateVerifier(), browser: signettest.NewBrowser(t), http: &http.Client{Timeout: 10 * time.Second},
 	}
 	if _, err := os.Stat(filepath.Join(env.dataDir, socketFileName)); err != nil {
 		t.Fatalf("admin socket: %v", err)

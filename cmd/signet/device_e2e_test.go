@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/provider/policy"
 )
 
@@ -33,18 +34,18 @@ type deviceApp struct {
 // addDeviceClient registers a client for the device grant only (no redirect
 // URIs), public unless secret is wanted.
 func (ti *testIssuer) addDeviceClient(id string, public bool, mutate ...func(*admin.AddClientInput)) *deviceApp {
-	ti.t.Helper()
+	ti.T.Helper()
 	in := admin.AddClientInput{ID: id, Name: "Living-room TV " + id, Public: public, GrantTypes: []string{policy.GrantDeviceCode}}
 	for _, m := range mutate {
 		m(&in)
 	}
-	created, err := ti.srv.admin.AddClient(ti.ctx, in)
+	created, err := ti.srv.admin.AddClient(ti.Ctx, in)
 	if err != nil {
-		ti.t.Fatal(err)
+		ti.T.Fatal(err)
 	}
-	p, err := oidc.NewProvider(ti.ctx, ti.URL)
+	p, err := oidc.NewProvider(ti.Ctx, ti.URL)
 	if err != nil {
-		ti.t.Fatal(err)
+		ti.T.Fatal(err)
 	}
 	ep := p.Endpoint()
 	ep.DeviceAuthURL = ti.URL + "/device_authorization"
@@ -56,14 +57,14 @@ func (ti *testIssuer) addDeviceClient(id string, public bool, mutate ...func(*ad
 
 // start asks for a device code as the device would.
 func (d *deviceApp) start(opts ...oauth2.AuthCodeOption) *oauth2.DeviceAuthResponse {
-	d.ti.t.Helper()
+	d.ti.T.Helper()
 	if d.oauth.ClientSecret != "" {
 		// x/oauth2's DeviceAuth sends no secret: a confidential client adds it.
 		opts = append(opts, oauth2.SetAuthURLParam("client_secret", d.oauth.ClientSecret))
 	}
-	da, err := d.oauth.DeviceAuth(d.ti.ctx, opts...)
+	da, err := d.oauth.DeviceAuth(d.ti.Ctx, opts...)
 	if err != nil {
-		d.ti.t.Fatalf("device authorization: %v", err)
+		d.ti.T.Fatalf("device authorization: %v", err)
 	}
 	return da
 }
@@ -71,7 +72,7 @@ func (d *deviceApp) start(opts ...oauth2.AuthCodeOption) *oauth2.DeviceAuthRespo
 // poll makes one token request with the device code, as DeviceAccessToken
 // does at each tick, and returns the status and the JSON answer.
 func (d *deviceApp) poll(deviceCode string) (int, map[string]any) {
-	d.ti.t.Helper()
+	d.ti.T.Helper()
 	form := url.Values{"grant_type": {policy.GrantDeviceCode}, "device_code": {deviceCode}, "client_id": {d.oauth.ClientID}}
 	req, _ := http.NewRequest(http.MethodPost, d.ti.URL+"/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -80,7 +81,7 @@ func (d *deviceApp) poll(deviceCode string) (int, map[string]any) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		d.ti.t.Fatal(err)
+		d.ti.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
@@ -90,40 +91,40 @@ func (d *deviceApp) poll(deviceCode string) (int, map[string]any) {
 
 // wantPoll polls and fails unless the answer is the OAuth error want.
 func (d *deviceApp) wantPoll(deviceCode, want string) map[string]any {
-	d.ti.t.Helper()
+	d.ti.T.Helper()
 	status, m := d.poll(deviceCode)
 	if m["error"] != want || status != http.StatusBadRequest {
-		d.ti.t.Fatalf("poll: %d %v, want 400 %s", status, m, want)
+		d.ti.T.Fatalf("poll: %d %v, want 400 %s", status, m, want)
 	}
 	return m
 }
 
 // enterCode opens the verification page in b and submits code; it returns
 // the page the code leads to.
-func enterCode(t *testing.T, b *browser, ti *testIssuer, code string) page {
+func enterCode(t *testing.T, b *signettest.Browser, ti *testIssuer, code string) signettest.Page {
 	t.Helper()
-	p := b.get(ti.URL + "/device")
-	if p.status != http.StatusOK || !strings.Contains(p.body, `name="user_code"`) {
-		t.Fatalf("device page: %d %s", p.status, p.body)
+	p := b.Get(ti.URL + "/device")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="user_code"`) {
+		t.Fatalf("device page: %d %s", p.Status, p.Body)
 	}
-	return b.submit(p, "/device", url.Values{"user_code": {code}})
+	return b.Submit(p, "/device", url.Values{"user_code": {code}})
 }
 
 // approveHTTP enters the code, signs in as alice and decides.
-func approveHTTP(t *testing.T, b *browser, ti *testIssuer, code, decision string, fields url.Values) page {
+func approveHTTP(t *testing.T, b *signettest.Browser, ti *testIssuer, code, decision string, fields url.Values) signettest.Page {
 	t.Helper()
 	p := enterCode(t, b, ti, code)
-	if strings.Contains(p.url.Path, "/login") {
-		p = b.login(p, "alice", alicePassword)
+	if strings.Contains(p.URL.Path, "/login") {
+		p = b.Login(p, "alice", alicePassword)
 	}
-	if p.url.Path != "/device/consent" || !strings.Contains(p.body, `value="allow"`) {
-		t.Fatalf("expected the device consent page, got %d %s\n%s", p.status, p.url, p.body)
+	if p.URL.Path != "/device/consent" || !strings.Contains(p.Body, `value="allow"`) {
+		t.Fatalf("expected the device consent page, got %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 	if fields == nil {
 		fields = url.Values{}
 	}
 	fields.Set("decision", decision)
-	return b.submit(p, "/device/consent", fields)
+	return b.Submit(p, "/device/consent", fields)
 }
 
 // TestDeviceFlowBrowser: a TV asks with x/oauth2's DeviceAuth, a person opens
@@ -134,7 +135,7 @@ func approveHTTP(t *testing.T, b *browser, ti *testIssuer, code, decision string
 func TestDeviceFlowBrowser(t *testing.T) {
 	t.Parallel() // long, and touches no process-wide state: runs beside the others
 	ti, _ := startAPIIssuer(t)
-	c := newChrome(t)
+	c := signettest.NewChrome(t)
 	tv := ti.addDeviceClient("tv", true)
 	tv.oauth.Scopes = append(tv.oauth.Scopes, "calendar.read")
 
@@ -161,24 +162,24 @@ func TestDeviceFlowBrowser(t *testing.T) {
 		t.Fatalf("device authorization: %+v", da)
 	}
 
-	c.open(da.VerificationURIComplete, "user_code")
-	typed, err := chromedp.Run(c.ctx, chromedp.Value(chromedp.ID("user_code")))
+	c.Open(da.VerificationURIComplete, "user_code")
+	typed, err := chromedp.Run(c.Ctx, chromedp.Value(chromedp.ID("user_code")))
 	if err != nil || typed != da.UserCode {
 		t.Fatalf("the code field holds %q, want %q from verification_uri_complete", typed, da.UserCode)
 	}
-	c.click("submit", "username")
-	c.fill("username", "alice", "password", alicePassword)
-	c.click("submit", "allow")
-	if got := c.text("client-name"); got != "Living-room TV tv" {
+	c.Click("submit", "username")
+	c.Fill("username", "alice", "password", alicePassword)
+	c.Click("submit", "allow")
+	if got := c.Text("client-name"); got != "Living-room TV tv" {
 		t.Fatalf("the approval page names %q", got)
 	}
-	c.do("untick profile", chromedp.Click(chromedp.ID("scope-profile")))
-	c.click("allow", "device-result")
-	if !strings.Contains(c.text("device-result"), "connected") {
-		t.Fatalf("after allow: %s", c.bodyText())
+	c.Do("untick profile", chromedp.Click(chromedp.ID("scope-profile")))
+	c.Click("allow", "device-result")
+	if !strings.Contains(c.Text("device-result"), "connected") {
+		t.Fatalf("after allow: %s", c.BodyText())
 	}
 
-	ctx, cancel := context.WithTimeout(ti.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ti.Ctx, 20*time.Second)
 	defer cancel()
 	tok, err := tv.oauth.DeviceAccessToken(ctx, da)
 	if err != nil {
@@ -188,13 +189,13 @@ func TestDeviceFlowBrowser(t *testing.T) {
 	if strings.Contains(scope, "profile") || !strings.Contains(scope, "calendar.read") || tok.RefreshToken == "" {
 		t.Fatalf("token: scope %q, refresh token %t", scope, tok.RefreshToken != "")
 	}
-	_, claims := jwtParts(t, tok.AccessToken)
+	_, claims := signettest.JWTParts(t, tok.AccessToken)
 	if aud := toStrings(claims["aud"]); !slices.Equal(aud, []string{calendarAPI, ti.URL}) {
 		t.Errorf("access token aud = %v, want the calendar API and the issuer", aud)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
-	p, _ := oidc.NewProvider(ti.ctx, ti.URL)
-	idt, err := p.Verifier(&oidc.Config{ClientID: "tv", Now: ti.clock.Now}).Verify(ti.ctx, rawID)
+	p, _ := oidc.NewProvider(ti.Ctx, ti.URL)
+	idt, err := p.Verifier(&oidc.Config{ClientID: "tv", Now: ti.Clock.Now}).Verify(ti.Ctx, rawID)
 	if err != nil {
 		t.Fatalf("ID token: %v", err)
 	}
@@ -202,11 +203,11 @@ func TestDeviceFlowBrowser(t *testing.T) {
 		t.Errorf("ID token sub = %q", idt.Subject)
 	}
 	// offline_access was granted: the refresh token works.
-	if _, err := tv.oauth.TokenSource(ti.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err != nil {
+	if _, err := tv.oauth.TokenSource(ti.Ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
 	// Once only.
-	ti.clock.Advance(10 * time.Second)
+	ti.Clock.Advance(10 * time.Second)
 	tv.wantPoll(da.DeviceCode, "invalid_grant")
 }
 
@@ -220,17 +221,17 @@ func TestDeviceFlowHTTP(t *testing.T) {
 	cli.oauth.Scopes = []string{oidc.ScopeOpenID, "email"}
 
 	// Without its secret a confidential client is refused.
-	if _, err := (&oauth2.Config{ClientID: "cli", Endpoint: cli.oauth.Endpoint}).DeviceAuth(ti.ctx); oauthErrorCode(err) != "invalid_client" {
+	if _, err := (&oauth2.Config{ClientID: "cli", Endpoint: cli.oauth.Endpoint}).DeviceAuth(ti.Ctx); signettest.OAuthErrorCode(err) != "invalid_client" {
 		t.Fatalf("device authorization without the secret: %v", err)
 	}
 	da := cli.start()
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	// Lower case, without the dash: the same code.
 	p := approveHTTP(t, b, ti, strings.ToLower(strings.ReplaceAll(da.UserCode, "-", "")), "allow", nil)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "is connected") {
-		t.Fatalf("after allow: %d %s", p.status, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "is connected") {
+		t.Fatalf("after allow: %d %s", p.Status, p.Body)
 	}
-	ctx, cancel := context.WithTimeout(ti.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ti.Ctx, 20*time.Second)
 	defer cancel()
 	tok, err := cli.oauth.DeviceAccessToken(ctx, da)
 	if err != nil {
@@ -241,14 +242,14 @@ func TestDeviceFlowHTTP(t *testing.T) {
 	}
 	// Without offline_access the refresh token is bound to the approving
 	// session: signing out ends it.
-	grants, err := ti.srv.admin.ListGrants(ti.ctx, "alice")
+	grants, err := ti.srv.admin.ListGrants(ti.Ctx, "alice")
 	if err != nil || len(grants) != 1 || grants[0].ClientID != "cli" {
 		t.Fatalf("alice's grants: %+v %v", grants, err)
 	}
-	if err := ti.srv.admin.RevokeGrant(ti.ctx, admin.GrantRef{Username: "alice", ClientID: "cli"}); err != nil {
+	if err := ti.srv.admin.RevokeGrant(ti.Ctx, admin.GrantRef{Username: "alice", ClientID: "cli"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.oauth.TokenSource(ti.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := cli.oauth.TokenSource(ti.Ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("refresh after the grant was revoked: %v", err)
 	}
 }
@@ -259,7 +260,7 @@ func TestDeviceFlowHTTP(t *testing.T) {
 func TestDevicePolling(t *testing.T) {
 	ti := startIssuer(t)
 	tv := ti.addDeviceClient("tv", true)
-	web := ti.addDeviceClient("web", true, func(in *admin.AddClientInput) { in.GrantTypes = nil; in.RedirectURIs = []string{ti.rpBase + "/web"} })
+	web := ti.addDeviceClient("web", true, func(in *admin.AddClientInput) { in.GrantTypes = nil; in.RedirectURIs = []string{ti.RPBase + "/web"} })
 
 	t.Run("slow_down", func(t *testing.T) {
 		da := tv.start()
@@ -269,42 +270,42 @@ func TestDevicePolling(t *testing.T) {
 		if d, _ := m["error_description"].(string); !strings.Contains(d, "15 s") {
 			t.Errorf("second slow_down says %q, want the interval grown to 15 s", d)
 		}
-		ti.clock.Advance(10 * time.Second)
+		ti.Clock.Advance(10 * time.Second)
 		tv.wantPoll(da.DeviceCode, "slow_down") // 10 s < 15 s
-		ti.clock.Advance(20 * time.Second)
+		ti.Clock.Advance(20 * time.Second)
 		tv.wantPoll(da.DeviceCode, "authorization_pending")
 	})
 	t.Run("denied", func(t *testing.T) {
 		da := tv.start()
-		p := approveHTTP(t, newBrowser(t), ti, da.UserCode, "deny", nil)
-		if !strings.Contains(p.body, "You denied") {
-			t.Fatalf("after deny: %d %s", p.status, p.body)
+		p := approveHTTP(t, signettest.NewBrowser(t), ti, da.UserCode, "deny", nil)
+		if !strings.Contains(p.Body, "You denied") {
+			t.Fatalf("after deny: %d %s", p.Status, p.Body)
 		}
 		tv.wantPoll(da.DeviceCode, "access_denied")
 	})
 	t.Run("expired", func(t *testing.T) {
 		da := tv.start()
-		ti.clock.Advance(11 * time.Minute)
+		ti.Clock.Advance(11 * time.Minute)
 		tv.wantPoll(da.DeviceCode, "expired_token")
 		// Nor does the code work on the page any more.
-		if p := enterCode(t, newBrowser(t), ti, da.UserCode); p.status != http.StatusBadRequest || !strings.Contains(html.UnescapeString(p.body), "That code was not accepted") {
-			t.Fatalf("an expired code on the page: %d %s", p.status, p.url)
+		if p := enterCode(t, signettest.NewBrowser(t), ti, da.UserCode); p.Status != http.StatusBadRequest || !strings.Contains(html.UnescapeString(p.Body), "That code was not accepted") {
+			t.Fatalf("an expired code on the page: %d %s", p.Status, p.URL)
 		}
 	})
 	t.Run("once", func(t *testing.T) {
 		da := tv.start()
-		approveHTTP(t, newBrowser(t), ti, da.UserCode, "allow", nil)
+		approveHTTP(t, signettest.NewBrowser(t), ti, da.UserCode, "allow", nil)
 		status, m := tv.poll(da.DeviceCode)
 		if status != http.StatusOK || m["access_token"] == nil || m["refresh_token"] == nil || m["id_token"] == nil {
 			t.Fatalf("poll after approval: %d %v", status, m)
 		}
-		ti.clock.Advance(5 * time.Second)
+		ti.Clock.Advance(5 * time.Second)
 		tv.wantPoll(da.DeviceCode, "invalid_grant")
 		// Another client cannot redeem it either, nor a made-up code.
 		tv.wantPoll("not-a-device-code", "invalid_grant")
 	})
 	t.Run("grant not registered", func(t *testing.T) {
-		if _, err := web.oauth.DeviceAuth(ti.ctx); oauthErrorCode(err) != "unauthorized_client" {
+		if _, err := web.oauth.DeviceAuth(ti.Ctx); signettest.OAuthErrorCode(err) != "unauthorized_client" {
 			t.Fatalf("device authorization for a client without the grant: %v", err)
 		}
 	})
@@ -316,21 +317,21 @@ func TestDeviceUserCodesThrottled(t *testing.T) {
 	ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 3 })
 	tv := ti.addDeviceClient("tv", true)
 	da := tv.start()
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	for i, wrong := range []string{"BCDF-GHJK", "not a code", "ZZZZ-ZZZZ"} {
 		p := enterCode(t, b, ti, wrong)
-		if p.status != http.StatusBadRequest || !strings.Contains(html.UnescapeString(p.body), "That code was not accepted") {
-			t.Fatalf("wrong code %d: %d %s", i, p.status, p.body)
+		if p.Status != http.StatusBadRequest || !strings.Contains(html.UnescapeString(p.Body), "That code was not accepted") {
+			t.Fatalf("wrong code %d: %d %s", i, p.Status, p.Body)
 		}
 	}
-	if p := enterCode(t, b, ti, da.UserCode); p.status != http.StatusTooManyRequests {
-		t.Fatalf("the right code from a locked address: %d %s", p.status, p.url)
+	if p := enterCode(t, b, ti, da.UserCode); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("the right code from a locked address: %d %s", p.Status, p.URL)
 	}
 	// The lock passes with time (well within the code's lifetime), and the
 	// code still works.
-	ti.clock.Advance(2 * time.Minute)
-	if p := approveHTTP(t, b, ti, da.UserCode, "allow", nil); !strings.Contains(p.body, "is connected") {
-		t.Fatalf("after the lock: %d %s", p.status, p.body)
+	ti.Clock.Advance(2 * time.Minute)
+	if p := approveHTTP(t, b, ti, da.UserCode, "allow", nil); !strings.Contains(p.Body, "is connected") {
+		t.Fatalf("after the lock: %d %s", p.Status, p.Body)
 	}
 }
 
@@ -341,27 +342,27 @@ func TestDeviceRequiresMFA(t *testing.T) {
 	ti := startIssuer(t)
 	tv := ti.addDeviceClient("tv", true, func(in *admin.AddClientInput) { in.RequireMFA = true })
 	da := tv.start()
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	p := enterCode(t, b, ti, da.UserCode)
-	p = b.login(p, "alice", alicePassword)
-	_, _, p = b.enrolOn(ti, p)
-	m := continueRE.FindStringSubmatch(p.body)
+	p = b.Login(p, "alice", alicePassword)
+	_, _, p = enrolOn(b, ti, p)
+	m := continueRE.FindStringSubmatch(p.Body)
 	if m == nil {
-		t.Fatalf("no way on after enrolment: %d %s\n%s", p.status, p.url, p.body)
+		t.Fatalf("no way on after enrolment: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
-	p = b.get(ti.URL + html.UnescapeString(m[1]))
-	if p.url.Path != "/device/consent" {
-		t.Fatalf("after the second factor: %d %s\n%s", p.status, p.url, p.body)
+	p = b.Get(ti.URL + html.UnescapeString(m[1]))
+	if p.URL.Path != "/device/consent" {
+		t.Fatalf("after the second factor: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
-	p = b.submit(p, "/device/consent", url.Values{"decision": {"allow"}})
-	if !strings.Contains(p.body, "is connected") {
-		t.Fatalf("after allow: %d %s", p.status, p.body)
+	p = b.Submit(p, "/device/consent", url.Values{"decision": {"allow"}})
+	if !strings.Contains(p.Body, "is connected") {
+		t.Fatalf("after allow: %d %s", p.Status, p.Body)
 	}
 	status, tok := tv.poll(da.DeviceCode)
 	if status != http.StatusOK {
 		t.Fatalf("poll: %d %v", status, tok)
 	}
-	_, claims := jwtParts(t, tok["id_token"].(string))
+	_, claims := signettest.JWTParts(t, tok["id_token"].(string))
 	if claims["acr"] != "urn:signet:acr:mfa" {
 		t.Errorf("ID token acr = %v, want urn:signet:acr:mfa", claims["acr"])
 	}

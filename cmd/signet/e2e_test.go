@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -25,18 +20,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
-	"github.com/signet-idp/signet/storage/storagetest/clocktest"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/web"
 )
 
-// testIssuer is the real wiring on httptest with a bbolt file in t.TempDir().
+// testIssuer is the real wiring on httptest with a bbolt file in t.TempDir():
+// the harness's issuer plus the server, for what only the wiring knows (its
+// admin service, its store).
 type testIssuer struct {
-	t      *testing.T
-	URL    string
-	srv    *server
-	clock  *clocktest.Clock
-	ctx    context.Context
-	rpBase string
+	*signettest.Issuer
+	srv *server
 }
 
 func testConfig(t *testing.T) *Config {
@@ -62,7 +55,7 @@ func startIssuer(t *testing.T, mutate ...func(*Config)) *testIssuer {
 		m(cfg)
 	}
 	ti := serveIssuerOn(t, ln, cfg)
-	if _, err := ti.srv.admin.AddUser(ti.ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Example", Password: "correct horse battery"}); err != nil {
+	if _, err := ti.srv.admin.AddUser(ti.Ctx, admin.AddUserInput{Username: signettest.User, Email: "alice@example.com", Name: "Alice Example", Password: signettest.Password}); err != nil {
 		t.Fatal(err)
 	}
 	return ti
@@ -74,287 +67,56 @@ func serveIssuerOn(t *testing.T, ln net.Listener, cfg *Config) *testIssuer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := clocktest.New(time.Now())
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	s, err := newServer(ctx, cfg, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
-	ts.Start()
-	t.Cleanup(func() { ts.Close(); s.store.Close() })
-	return &testIssuer{t: t, URL: cfg.Issuer, srv: s, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
-}
-
-// rp is a relying party built from go-oidc and x/oauth2.
-type rp struct {
-	ti       *testIssuer
-	oauth    oauth2.Config
-	provider *oidc.Provider
-	verifier *oidc.IDTokenVerifier
+	var s *server
+	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
+		var err error
+		if s, err = newServer(ctx, cfg, now); err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { s.store.Close() })
+		return s.handler, nil
+	})
+	return &testIssuer{Issuer: iss, srv: s}
 }
 
 // addClient registers a first-party client (no consent page), so that tests of
 // other features need not click through consent; addThirdParty registers one
 // that asks.
-func (ti *testIssuer) addClient(in admin.AddClientInput) *rp {
-	ti.t.Helper()
+func (ti *testIssuer) addClient(in admin.AddClientInput) *signettest.RP {
+	ti.T.Helper()
 	in.FirstParty = true
 	return ti.addThirdParty(in)
 }
 
-func (ti *testIssuer) addThirdParty(in admin.AddClientInput) *rp {
-	ti.t.Helper()
+func (ti *testIssuer) addThirdParty(in admin.AddClientInput) *signettest.RP {
+	ti.T.Helper()
 	if len(in.RedirectURIs) == 0 {
-		in.RedirectURIs = []string{ti.rpBase + "/" + in.ID}
+		in.RedirectURIs = []string{ti.RPBase + "/" + in.ID}
 	}
 	if in.Name == "" {
 		in.Name = "App " + in.ID
 	}
-	created, err := ti.srv.admin.AddClient(ti.ctx, in)
+	created, err := ti.srv.admin.AddClient(ti.Ctx, in)
 	if err != nil {
-		ti.t.Fatal(err)
+		ti.T.Fatal(err)
 	}
-	p, err := oidc.NewProvider(ti.ctx, ti.URL)
-	if err != nil {
-		ti.t.Fatal(err)
-	}
-	return &rp{
-		ti: ti,
-		oauth: oauth2.Config{
-			ClientID: created.ClientID, ClientSecret: created.ClientSecret,
-			Endpoint: p.Endpoint(), RedirectURL: in.RedirectURIs[0],
-			Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess},
-		},
-		provider: p,
-		verifier: p.Verifier(&oidc.Config{ClientID: created.ClientID, Now: ti.clock.Now}),
-	}
-}
-
-// browser is a cookie jar that stops at the relying party's redirect URI.
-type browser struct {
-	t      *testing.T
-	client *http.Client
-}
-
-func newBrowser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, client: &http.Client{
-		Jar: jar,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Host == "127.0.0.1:9" {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}}
-}
-
-type page struct {
-	status int
-	url    *url.URL
-	body   string
-	header http.Header
-}
-
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	u := resp.Request.URL
-	if loc, err := resp.Location(); err == nil {
-		u = loc
-	}
-	return page{status: resp.StatusCode, url: u, body: string(body), header: resp.Header}
-}
-
-func (b *browser) get(u string) page {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	return b.do(req)
-}
-
-var (
-	inputRE    = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
-	checkboxRE = regexp.MustCompile(`<input[^>]*type="checkbox"[^>]*name="([^"]+)"[^>]*value="([^"]*)"[^>]*>`)
-)
-
-// submit posts the page's form (its hidden inputs plus fields), as a browser would.
-func (b *browser) submit(p page, action string, fields url.Values) page {
-	b.t.Helper()
-	form := url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
-		form.Set(m[1], html.UnescapeString(m[2]))
-	}
-	// Checked, enabled checkboxes are submitted as a browser would.
-	for _, m := range checkboxRE.FindAllStringSubmatch(p.body, -1) {
-		if strings.Contains(m[0], " checked") && !strings.Contains(m[0], " disabled") {
-			form.Add(m[1], html.UnescapeString(m[2]))
-		}
-	}
-	for k, v := range fields {
-		form[k] = v
-	}
-	target := p.url.ResolveReference(&url.URL{Path: action})
-	req, _ := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", target.Scheme+"://"+target.Host)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.do(req)
-}
-
-func (b *browser) login(p page, user, pw string) page {
-	return b.submit(p, "/login", url.Values{"username": {user}, "password": {pw}})
-}
-
-type authParams struct {
-	state, nonce, verifier string
-	opts                   []oauth2.AuthCodeOption
-}
-
-func (r *rp) authURL(extra ...oauth2.AuthCodeOption) (string, authParams) {
-	ap := authParams{state: randHex(), nonce: randHex(), verifier: oauth2.GenerateVerifier()}
-	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(ap.verifier), oidc.Nonce(ap.nonce)}, extra...)
-	return r.oauth.AuthCodeURL(ap.state, opts...), ap
-}
-
-func randHex() string {
-	v := oauth2.GenerateVerifier()
-	return v[:20]
-}
-
-// signIn runs the browser part of the flow and returns the code.
-func (r *rp) signIn(b *browser, extra ...oauth2.AuthCodeOption) (string, authParams) {
-	r.ti.t.Helper()
-	u, ap := r.authURL(extra...)
-	p := b.get(u)
-	if strings.Contains(p.url.Path, "/login") {
-		if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
-			r.ti.t.Fatalf("login page: %d %s", p.status, p.body)
-		}
-		p = b.login(p, "alice", "correct horse battery")
-	}
-	return r.codeFrom(p, ap), ap
-}
-
-func (r *rp) codeFrom(p page, ap authParams) string {
-	r.ti.t.Helper()
-	q := p.url.Query()
-	if p.url.Host != "127.0.0.1:9" || q.Get("code") == "" {
-		r.ti.t.Fatalf("expected a redirect to the RP with a code, got %d %s: %s", p.status, p.url, p.body)
-	}
-	if q.Get("state") != ap.state {
-		r.ti.t.Fatalf("state = %q, want %q", q.Get("state"), ap.state)
-	}
-	if q.Get("iss") != r.ti.URL {
-		r.ti.t.Fatalf("iss = %q, want %q", q.Get("iss"), r.ti.URL)
-	}
-	return q.Get("code")
-}
-
-func (r *rp) exchange(code string, ap authParams) (*oauth2.Token, error) {
-	return r.oauth.Exchange(r.ti.ctx, code, oauth2.VerifierOption(ap.verifier))
-}
-
-func (r *rp) verifyID(tok *oauth2.Token, nonce string) *oidc.IDToken {
-	r.ti.t.Helper()
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := r.verifier.Verify(r.ti.ctx, raw)
-	if err != nil {
-		r.ti.t.Fatalf("verify id token: %v", err)
-	}
-	if nonce != "" && idt.Nonce != nonce {
-		r.ti.t.Fatalf("nonce = %q, want %q", idt.Nonce, nonce)
-	}
-	return idt
-}
-
-func (r *rp) userinfo(access string) (*oidc.UserInfo, error) {
-	return r.provider.UserInfo(r.ti.ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access, TokenType: "Bearer"}))
-}
-
-func (r *rp) refresh(refreshToken string) (*oauth2.Token, error) {
-	return r.oauth.TokenSource(r.ti.ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
-}
-
-// postForm posts an authenticated form to an endpoint and decodes the JSON answer.
-func (r *rp) postForm(path string, form url.Values) (int, map[string]any) {
-	r.ti.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.ti.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(r.oauth.ClientID), url.QueryEscape(r.oauth.ClientSecret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.ti.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
-}
-
-func (r *rp) introspect(token string) bool {
-	r.ti.t.Helper()
-	_, m := r.postForm("/oauth/introspect", url.Values{"token": {token}})
-	active, _ := m["active"].(bool)
-	return active
-}
-
-func oauthErrorCode(err error) string {
-	var re *oauth2.RetrieveError
-	if ok := asRetrieveError(err, &re); ok {
-		return re.ErrorCode
-	}
-	return ""
-}
-
-func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
-	re, ok := err.(*oauth2.RetrieveError)
-	if ok {
-		*target = re
-	}
-	return ok
-}
-
-// jwtParts decodes a compact JWS header and payload without verifying.
-func jwtParts(t *testing.T, tok string) (map[string]any, map[string]any) {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", tok)
-	}
-	dec := func(s string) map[string]any {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	return dec(parts[0]), dec(parts[1])
+	return signettest.NewRP(ti.Issuer, created.ClientID, created.ClientSecret, in.RedirectURIs[0])
 }
 
 func TestEndToEndCodeFlow(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
 	}
 	if cc := tok.Extra("scope"); cc == nil {
 		t.Errorf("token response has no scope")
 	}
-	idt := app.verifyID(tok, ap.nonce)
+	idt := app.VerifyID(tok, ap.Nonce)
 	var claims struct {
 		Sub      string   `json:"sub"`
 		AuthTime int64    `json:"auth_time"`
@@ -372,12 +134,12 @@ func TestEndToEndCodeFlow(t *testing.T) {
 	if len(claims.AMR) != 1 || claims.AMR[0] != "pwd" {
 		t.Errorf("amr = %v", claims.AMR)
 	}
-	if h, _ := jwtParts(t, tok.Extra("id_token").(string)); h["alg"] != "RS256" {
+	if h, _ := signettest.JWTParts(t, tok.Extra("id_token").(string)); h["alg"] != "RS256" {
 		t.Errorf("id token alg = %v, want RS256", h["alg"])
 	}
 
 	// The access token is an RFC 9068 JWT that verifies with the published keys.
-	h, at := jwtParts(t, tok.AccessToken)
+	h, at := signettest.JWTParts(t, tok.AccessToken)
 	if h["typ"] != "at+jwt" {
 		t.Errorf("access token typ = %v", h["typ"])
 	}
@@ -389,23 +151,23 @@ func TestEndToEndCodeFlow(t *testing.T) {
 	if at["client_id"] != "app" || at["sub"] != claims.Sub || !strings.Contains(at["scope"].(string), "email") {
 		t.Errorf("access token claims: %v", at)
 	}
-	atVerifier := app.provider.VerifierContext(ti.ctx, &oidc.Config{SkipClientIDCheck: true, Now: ti.clock.Now})
-	if _, err := atVerifier.Verify(ti.ctx, tok.AccessToken); err != nil {
+	atVerifier := app.Provider.VerifierContext(ti.Ctx, &oidc.Config{SkipClientIDCheck: true, Now: ti.Clock.Now})
+	if _, err := atVerifier.Verify(ti.Ctx, tok.AccessToken); err != nil {
 		t.Errorf("access token does not verify with the JWKS: %v", err)
 	}
 	// And it is not accepted as an ID token by the RP (audience differs).
-	if _, err := app.verifier.Verify(ti.ctx, tok.AccessToken); err == nil {
+	if _, err := app.Verifier.Verify(ti.Ctx, tok.AccessToken); err == nil {
 		t.Errorf("access token passed as an ID token")
 	}
 
-	ui, err := app.userinfo(tok.AccessToken)
+	ui, err := app.UserInfo(tok.AccessToken)
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
 	}
 	if ui.Subject != claims.Sub || ui.Email != "alice@example.com" {
 		t.Errorf("userinfo = %+v", ui)
 	}
-	if !app.introspect(tok.AccessToken) {
+	if !app.Introspect(tok.AccessToken) {
 		t.Errorf("fresh access token inactive")
 	}
 
@@ -414,32 +176,32 @@ func TestEndToEndCodeFlow(t *testing.T) {
 	if rt1 == "" {
 		t.Fatal("no refresh token for offline_access")
 	}
-	tok2, err := app.refresh(rt1)
+	tok2, err := app.Refresh(rt1)
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
 	if tok2.RefreshToken == "" || tok2.RefreshToken == rt1 {
 		t.Fatalf("refresh token not rotated")
 	}
-	app.verifyID(tok2, "")
-	if _, err := app.refresh(rt1); oauthErrorCode(err) != "invalid_grant" {
+	app.VerifyID(tok2, "")
+	if _, err := app.Refresh(rt1); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("reused refresh token: err = %v, want invalid_grant", err)
 	}
-	if _, err := app.refresh(tok2.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(tok2.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("successor after reuse: err = %v, want invalid_grant (family revoked)", err)
 	}
-	if _, err := app.userinfo(tok2.AccessToken); err == nil {
+	if _, err := app.UserInfo(tok2.AccessToken); err == nil {
 		t.Errorf("access token of a revoked family still accepted by userinfo")
 	}
 
 	// Code replay fails and revokes what the code issued.
-	if _, err := app.exchange(code, ap); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Exchange(code, ap); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("code replay: err = %v", err)
 	}
-	if _, err := app.userinfo(tok.AccessToken); err == nil {
+	if _, err := app.UserInfo(tok.AccessToken); err == nil {
 		t.Errorf("access token of a replayed code still accepted")
 	}
-	if app.introspect(tok.AccessToken) {
+	if app.Introspect(tok.AccessToken) {
 		t.Errorf("access token of a replayed code still active")
 	}
 }
@@ -447,7 +209,7 @@ func TestEndToEndCodeFlow(t *testing.T) {
 func TestCodeExchangeConcurrentOnce(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t))
+	code, ap := app.SignIn(signettest.NewBrowser(t))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0
@@ -455,7 +217,7 @@ func TestCodeExchangeConcurrentOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := app.exchange(code, ap); err == nil {
+			if _, err := app.Exchange(code, ap); err == nil {
 				mu.Lock()
 				ok++
 				mu.Unlock()
@@ -472,78 +234,78 @@ func TestPKCE(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	pub := ti.addClient(admin.AddClientInput{ID: "native", Public: true})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 
 	t.Run("plain refused", func(t *testing.T) {
-		u := app.oauth.AuthCodeURL("s1", oauth2.SetAuthURLParam("code_challenge", strings.Repeat("a", 43)),
+		u := app.OAuth.AuthCodeURL("s1", oauth2.SetAuthURLParam("code_challenge", strings.Repeat("a", 43)),
 			oauth2.SetAuthURLParam("code_challenge_method", "plain"))
-		p := b.get(u)
-		if p.url.Host != "127.0.0.1:9" || p.url.Query().Get("error") != "invalid_request" {
-			t.Fatalf("plain PKCE: got %d %s", p.status, p.url)
+		p := b.Get(u)
+		if p.URL.Host != "127.0.0.1:9" || p.URL.Query().Get("error") != "invalid_request" {
+			t.Fatalf("plain PKCE: got %d %s", p.Status, p.URL)
 		}
 	})
 	t.Run("public client without PKCE refused", func(t *testing.T) {
-		p := b.get(pub.oauth.AuthCodeURL("s2"))
-		if p.url.Query().Get("error") != "invalid_request" {
-			t.Fatalf("public without PKCE: got %d %s", p.status, p.url)
+		p := b.Get(pub.OAuth.AuthCodeURL("s2"))
+		if p.URL.Query().Get("error") != "invalid_request" {
+			t.Fatalf("public without PKCE: got %d %s", p.Status, p.URL)
 		}
 	})
 	t.Run("wrong verifier", func(t *testing.T) {
-		code, _ := app.signIn(b)
-		_, err := app.oauth.Exchange(ti.ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
-		if oauthErrorCode(err) != "invalid_grant" {
+		code, _ := app.SignIn(b)
+		_, err := app.OAuth.Exchange(ti.Ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
+		if signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Fatalf("wrong verifier: %v", err)
 		}
 	})
 	t.Run("missing verifier (downgrade)", func(t *testing.T) {
-		code, _ := app.signIn(b)
-		if _, err := app.oauth.Exchange(ti.ctx, code); oauthErrorCode(err) == "" {
+		code, _ := app.SignIn(b)
+		if _, err := app.OAuth.Exchange(ti.Ctx, code); signettest.OAuthErrorCode(err) == "" {
 			t.Fatalf("missing verifier accepted: %v", err)
 		}
 	})
 	t.Run("verifier without challenge", func(t *testing.T) {
-		ap := authParams{state: "s3"}
-		p := b.get(app.oauth.AuthCodeURL(ap.state))
-		code := app.codeFrom(p, ap)
-		if _, err := app.oauth.Exchange(ti.ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); oauthErrorCode(err) == "" {
+		ap := signettest.AuthParams{State: "s3"}
+		p := b.Get(app.OAuth.AuthCodeURL(ap.State))
+		code := app.CodeFrom(p, ap)
+		if _, err := app.OAuth.Exchange(ti.Ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); signettest.OAuthErrorCode(err) == "" {
 			t.Fatalf("verifier for a code without challenge accepted: %v", err)
 		}
 	})
 	t.Run("public client with PKCE", func(t *testing.T) {
-		code, ap := pub.signIn(b)
-		tok, err := pub.exchange(code, ap)
+		code, ap := pub.SignIn(b)
+		tok, err := pub.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub.verifyID(tok, ap.nonce)
+		pub.VerifyID(tok, ap.Nonce)
 	})
 }
 
 func TestRevocation(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := app.postForm("/revoke", url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}); st != http.StatusOK {
+	if st, _ := app.PostForm("/revoke", url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}); st != http.StatusOK {
 		t.Fatalf("revoke access token: %d", st)
 	}
-	if _, err := app.userinfo(tok.AccessToken); err == nil {
+	if _, err := app.UserInfo(tok.AccessToken); err == nil {
 		t.Errorf("revoked access token accepted by userinfo")
 	}
-	if app.introspect(tok.AccessToken) {
+	if app.Introspect(tok.AccessToken) {
 		t.Errorf("revoked access token active")
 	}
-	if st, _ := app.postForm("/revoke", url.Values{"token": {tok.RefreshToken}}); st != http.StatusOK {
+	if st, _ := app.PostForm("/revoke", url.Values{"token": {tok.RefreshToken}}); st != http.StatusOK {
 		t.Fatalf("revoke refresh token: %d", st)
 	}
-	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("revoked refresh token: %v", err)
 	}
-	if st, _ := app.postForm("/revoke", url.Values{"token": {"not-a-token"}}); st != http.StatusOK {
+	if st, _ := app.PostForm("/revoke", url.Values{"token": {"not-a-token"}}); st != http.StatusOK {
 		t.Errorf("unknown token revocation: %d, want 200", st)
 	}
 }
@@ -552,116 +314,116 @@ func TestSSOAndPrompt(t *testing.T) {
 	ti := startIssuer(t)
 	one := ti.addClient(admin.AddClientInput{ID: "one"})
 	two := ti.addClient(admin.AddClientInput{ID: "two", IDTokenAlg: "ES256"})
-	b := newBrowser(t)
-	code, ap := one.signIn(b)
-	tok1, err := one.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := one.SignIn(b)
+	tok1, err := one.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id1 := one.verifyID(tok1, ap.nonce)
+	id1 := one.VerifyID(tok1, ap.Nonce)
 
 	// A second app signs in without a password.
-	u, ap2 := two.authURL()
-	p := b.get(u)
-	code2 := two.codeFrom(p, ap2)
-	tok2, err := two.exchange(code2, ap2)
+	u, ap2 := two.AuthURL()
+	p := b.Get(u)
+	code2 := two.CodeFrom(p, ap2)
+	tok2, err := two.Exchange(code2, ap2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2 := two.verifyID(tok2, ap2.nonce)
+	id2 := two.VerifyID(tok2, ap2.Nonce)
 	if id2.Subject != id1.Subject {
 		t.Errorf("SSO subject differs")
 	}
-	if h, _ := jwtParts(t, tok2.Extra("id_token").(string)); h["alg"] != "ES256" {
+	if h, _ := signettest.JWTParts(t, tok2.Extra("id_token").(string)); h["alg"] != "ES256" {
 		t.Errorf("ES256 client got alg %v", h["alg"])
 	}
 
 	// prompt=none with a session succeeds silently.
-	u, ap3 := one.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	one.codeFrom(b.get(u), ap3)
+	u, ap3 := one.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	one.CodeFrom(b.Get(u), ap3)
 
 	// prompt=login shows the form despite the session.
-	u, _ = one.authURL(oauth2.SetAuthURLParam("prompt", "login"))
-	if p := b.get(u); !strings.Contains(p.body, `name="password"`) {
-		t.Errorf("prompt=login did not show the form: %s", p.url)
+	u, _ = one.AuthURL(oauth2.SetAuthURLParam("prompt", "login"))
+	if p := b.Get(u); !strings.Contains(p.Body, `name="password"`) {
+		t.Errorf("prompt=login did not show the form: %s", p.URL)
 	}
 
 	// max_age: an old sign-in must be renewed.
-	ti.clock.Advance(2 * time.Minute)
-	u, _ = one.authURL(oauth2.SetAuthURLParam("max_age", "60"))
-	if p := b.get(u); !strings.Contains(p.body, `name="password"`) {
-		t.Errorf("max_age exceeded did not show the form: %s", p.url)
+	ti.Clock.Advance(2 * time.Minute)
+	u, _ = one.AuthURL(oauth2.SetAuthURLParam("max_age", "60"))
+	if p := b.Get(u); !strings.Contains(p.Body, `name="password"`) {
+		t.Errorf("max_age exceeded did not show the form: %s", p.URL)
 	}
 
 	// prompt=none without a session: login_required, back at the RP.
-	u, ap4 := one.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	p = newBrowser(t).get(u)
-	if p.url.Host != "127.0.0.1:9" || p.url.Query().Get("error") != "login_required" || p.url.Query().Get("state") != ap4.state {
-		t.Errorf("prompt=none without session: %s", p.url)
+	u, ap4 := one.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	p = signettest.NewBrowser(t).Get(u)
+	if p.URL.Host != "127.0.0.1:9" || p.URL.Query().Get("error") != "login_required" || p.URL.Query().Get("state") != ap4.State {
+		t.Errorf("prompt=none without session: %s", p.URL)
 	}
 }
 
 func TestLoginFailuresAreGeneric(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	u, _ := app.authURL()
-	p := b.get(u)
-	wrong := b.login(p, "alice", "wrong password")
-	unknown := b.login(p, "nobody", "wrong password")
-	if wrong.status != unknown.status || wrong.status != http.StatusUnauthorized {
-		t.Errorf("statuses: wrong=%d unknown=%d", wrong.status, unknown.status)
+	b := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	p := b.Get(u)
+	wrong := b.Login(p, "alice", "wrong password")
+	unknown := b.Login(p, "nobody", "wrong password")
+	if wrong.Status != unknown.Status || wrong.Status != http.StatusUnauthorized {
+		t.Errorf("statuses: wrong=%d unknown=%d", wrong.Status, unknown.Status)
 	}
-	if !strings.Contains(wrong.body, "The username or password is incorrect.") || !strings.Contains(unknown.body, "The username or password is incorrect.") {
+	if !strings.Contains(wrong.Body, "The username or password is incorrect.") || !strings.Contains(unknown.Body, "The username or password is incorrect.") {
 		t.Errorf("missing generic message")
 	}
 
 	// A cross-site post is refused.
 	form := url.Values{"username": {"alice"}, "password": {"correct horse battery"}}
-	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(p.Body, -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	req, _ := http.NewRequest(http.MethodPost, ti.URL+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	req.Header.Set("Origin", "https://evil.example")
-	if p := b.do(req); p.status != http.StatusForbidden {
-		t.Errorf("cross-site login post: %d", p.status)
+	if p := b.Do(req); p.Status != http.StatusForbidden {
+		t.Errorf("cross-site login post: %d", p.Status)
 	}
 
 	// A login form fetched by another browser cannot be posted from this one.
-	if p := newBrowser(t).login(p, "alice", "correct horse battery"); p.status != http.StatusForbidden {
-		t.Errorf("login form posted from another browser: %d", p.status)
+	if p := signettest.NewBrowser(t).Login(p, "alice", "correct horse battery"); p.Status != http.StatusForbidden {
+		t.Errorf("login form posted from another browser: %d", p.Status)
 	}
 
 	// A form token for another auth request is refused.
-	u2, _ := app.authURL()
-	p2 := b.get(u2)
-	bad := b.submit(p2, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"},
-		"csrf_token": {inputRE.FindAllStringSubmatch(p.body, -1)[1][2]}})
-	if bad.status != http.StatusForbidden {
-		t.Errorf("form token of another request: %d", bad.status)
+	u2, _ := app.AuthURL()
+	p2 := b.Get(u2)
+	bad := b.Submit(p2, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"},
+		"csrf_token": {signettest.InputRE.FindAllStringSubmatch(p.Body, -1)[1][2]}})
+	if bad.Status != http.StatusForbidden {
+		t.Errorf("form token of another request: %d", bad.Status)
 	}
 }
 
 func TestAuthorizeErrorsNeverRedirectUnregistered(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	for name, u := range map[string]string{
-		"unknown client":        ti.URL + "/authorize?client_id=nope&response_type=code&scope=openid&redirect_uri=" + url.QueryEscape(app.oauth.RedirectURL),
-		"unregistered redirect": app.oauth.AuthCodeURL("s") + "&redirect_uri=" + url.QueryEscape("https://evil.example/cb"),
-		"redirect prefix":       strings.Replace(app.oauth.AuthCodeURL("s"), url.QueryEscape(app.oauth.RedirectURL), url.QueryEscape(app.oauth.RedirectURL+"/x"), 1),
+		"unknown client":        ti.URL + "/authorize?client_id=nope&response_type=code&scope=openid&redirect_uri=" + url.QueryEscape(app.OAuth.RedirectURL),
+		"unregistered redirect": app.OAuth.AuthCodeURL("s") + "&redirect_uri=" + url.QueryEscape("https://evil.example/cb"),
+		"redirect prefix":       strings.Replace(app.OAuth.AuthCodeURL("s"), url.QueryEscape(app.OAuth.RedirectURL), url.QueryEscape(app.OAuth.RedirectURL+"/x"), 1),
 		"missing client_id":     ti.URL + "/authorize?response_type=code",
 		"oversized":             ti.URL + "/authorize?client_id=app&x=" + strings.Repeat("a", 9000),
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := b.get(u)
-			if p.status < 400 || p.url.Host == "127.0.0.1:9" || p.url.Host == "evil.example" {
-				t.Fatalf("got %d at %s", p.status, p.url)
+			p := b.Get(u)
+			if p.Status < 400 || p.URL.Host == "127.0.0.1:9" || p.URL.Host == "evil.example" {
+				t.Fatalf("got %d at %s", p.Status, p.URL)
 			}
-			if !strings.Contains(p.header.Get("Content-Type"), "text/html") {
-				t.Errorf("error page content type %q", p.header.Get("Content-Type"))
+			if !strings.Contains(p.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("error page content type %q", p.Header.Get("Content-Type"))
 			}
 		})
 	}
@@ -670,36 +432,36 @@ func TestAuthorizeErrorsNeverRedirectUnregistered(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	ti.clock.Advance(2 * time.Minute) // past the authorization code lifetime
-	if _, err := app.exchange(code, ap); oauthErrorCode(err) != "invalid_grant" {
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	ti.Clock.Advance(2 * time.Minute) // past the authorization code lifetime
+	if _, err := app.Exchange(code, ap); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("expired code: %v", err)
 	}
-	u, _ := app.authURL()
-	b2 := newBrowser(t)
-	p := b2.get(u)
-	ti.clock.Advance(11 * time.Minute) // past the auth request lifetime
-	if p2 := b2.login(p, "alice", "correct horse battery"); p2.status != http.StatusBadRequest || p2.url.Host == "127.0.0.1:9" {
-		t.Fatalf("expired auth request: %d %s", p2.status, p2.url)
+	u, _ := app.AuthURL()
+	b2 := signettest.NewBrowser(t)
+	p := b2.Get(u)
+	ti.Clock.Advance(11 * time.Minute) // past the auth request lifetime
+	if p2 := b2.Login(p, "alice", "correct horse battery"); p2.Status != http.StatusBadRequest || p2.URL.Host == "127.0.0.1:9" {
+		t.Fatalf("expired auth request: %d %s", p2.Status, p2.URL)
 	}
 }
 
 func TestOpaqueAccessToken(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", AccessTokenFormat: "opaque"})
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(tok.AccessToken, ".") == 2 {
 		t.Fatalf("opaque access token looks like a JWT")
 	}
-	if _, err := app.userinfo(tok.AccessToken); err != nil {
+	if _, err := app.UserInfo(tok.AccessToken); err != nil {
 		t.Fatalf("userinfo with opaque token: %v", err)
 	}
-	if !app.introspect(tok.AccessToken) {
+	if !app.Introspect(tok.AccessToken) {
 		t.Fatalf("opaque token inactive")
 	}
 }
@@ -787,12 +549,12 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}{
 		"unsupported grant": {url.Values{"grant_type": {"password"}}, "", 400, "unsupported_grant_type"},
 		"missing grant":     {url.Values{}, "", 400, "invalid_request"},
-		"unknown code":      {url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.oauth.RedirectURL}}, "", 400, "invalid_grant"},
+		"unknown code":      {url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.OAuth.RedirectURL}}, "", 400, "invalid_grant"},
 		"wrong secret":      {url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, "wrong", 401, "invalid_client"},
 		"oversized body":    {url.Values{"grant_type": {"authorization_code"}, "pad": {strings.Repeat("a", 70000)}}, "", 400, "invalid_request"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			secret := app.oauth.ClientSecret
+			secret := app.OAuth.ClientSecret
 			if tc.secret != "" {
 				secret = tc.secret
 			}
@@ -815,11 +577,3 @@ func TestTokenEndpointErrors(t *testing.T) {
 		})
 	}
 }
-
-// pkceChallenge is S256 of a verifier, for hand-made requests.
-func pkceChallenge(v string) string {
-	s := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(s[:])
-}
-
-var _ = pkceChallenge

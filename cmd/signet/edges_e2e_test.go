@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // rawRequest sends req without following redirects and returns the response
@@ -40,7 +41,7 @@ func TestProtocolEdges(t *testing.T) {
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 
 	t.Run("state that is not UTF-8 comes back as sent with invalid_request", func(t *testing.T) {
-		u, _ := app.authURL()
+		u, _ := app.AuthURL()
 		u = strings.Replace(u, "state=", "state=%ff%fe", 1)
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		resp, _ := rawRequest(t, req)
@@ -54,26 +55,26 @@ func TestProtocolEdges(t *testing.T) {
 	})
 
 	t.Run("a scope named twice counts once", func(t *testing.T) {
-		b := newBrowser(t)
-		code, ap := app.signIn(b, oauth2.SetAuthURLParam("scope", "openid openid email email"))
-		tok, err := app.exchange(code, ap)
+		b := signettest.NewBrowser(t)
+		code, ap := app.SignIn(b, oauth2.SetAuthURLParam("scope", "openid openid email email"))
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, claims := jwtParts(t, tok.AccessToken)
+		_, claims := signettest.JWTParts(t, tok.AccessToken)
 		if claims["scope"] != "openid email" {
 			t.Fatalf("access token scope %q, want %q", claims["scope"], "openid email")
 		}
 	})
 
 	t.Run("the ID token and userinfo release the same profile claims", func(t *testing.T) {
-		b := newBrowser(t)
-		code, ap := app.signIn(b, oauth2.SetAuthURLParam("scope", "openid profile"))
-		tok, err := app.exchange(code, ap)
+		b := signettest.NewBrowser(t)
+		code, ap := app.SignIn(b, oauth2.SetAuthURLParam("scope", "openid profile"))
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, id := jwtParts(t, tok.Extra("id_token").(string))
+		_, id := signettest.JWTParts(t, tok.Extra("id_token").(string))
 		status, ui := regressUserinfo(t, ti, tok.AccessToken)
 		if status != http.StatusOK {
 			t.Fatalf("userinfo: %d", status)
@@ -95,9 +96,9 @@ func TestProtocolEdges(t *testing.T) {
 	})
 
 	t.Run("userinfo refuses a token in the query and odd methods", func(t *testing.T) {
-		b := newBrowser(t)
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		b := signettest.NewBrowser(t)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +113,7 @@ func TestProtocolEdges(t *testing.T) {
 				t.Errorf("%s /userinfo: %d %s", m, resp.StatusCode, body)
 			}
 		}
-		if _, err := app.userinfo(tok.AccessToken); err != nil {
+		if _, err := app.UserInfo(tok.AccessToken); err != nil {
 			t.Errorf("a GET with the header still works: %v", err)
 		}
 	})
@@ -122,7 +123,7 @@ func TestProtocolEdges(t *testing.T) {
 		for _, path := range []string{"/revoke", "/oauth/introspect"} {
 			req, _ := http.NewRequest(http.MethodPost, ti.URL+path, strings.NewReader(big))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("app", app.oauth.ClientSecret)
+			req.SetBasicAuth("app", app.OAuth.ClientSecret)
 			resp, body := rawRequest(t, req)
 			if resp.StatusCode < 400 || resp.StatusCode >= 500 || strings.Contains(body, `"active":true`) {
 				t.Errorf("1 MiB body to %s: %d %.200s", path, resp.StatusCode, body)
@@ -131,14 +132,14 @@ func TestProtocolEdges(t *testing.T) {
 	})
 
 	t.Run("one client authentication method per request", func(t *testing.T) {
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.oauth.RedirectURL}, "client_secret": {app.oauth.ClientSecret}}
-		status, m := app.postForm("/oauth/token", form)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.OAuth.RedirectURL}, "client_secret": {app.OAuth.ClientSecret}}
+		status, m := app.PostForm("/oauth/token", form)
 		if status != http.StatusBadRequest || m["error"] != "invalid_request" {
 			t.Errorf("Basic and client_secret together: %d %v", status, m)
 		}
 		other := ti.addClient(admin.AddClientInput{ID: "other"})
-		form = url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.oauth.RedirectURL}, "client_id": {other.oauth.ClientID}}
-		status, m = app.postForm("/oauth/token", form)
+		form = url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {app.OAuth.RedirectURL}, "client_id": {other.OAuth.ClientID}}
+		status, m = app.PostForm("/oauth/token", form)
 		if status != http.StatusUnauthorized || m["error"] != "invalid_client" {
 			t.Errorf("Basic for app with client_id=other: %d %v", status, m)
 		}
@@ -157,17 +158,17 @@ func TestProtocolEdges(t *testing.T) {
 	})
 
 	t.Run("refresh tokens are introspected for the client that holds them", func(t *testing.T) {
-		saved := app.oauth.Scopes
-		app.oauth.Scopes = []string{"openid", "offline_access"}
-		defer func() { app.oauth.Scopes = saved }()
-		b := newBrowser(t)
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		saved := app.OAuth.Scopes
+		app.OAuth.Scopes = []string{"openid", "offline_access"}
+		defer func() { app.OAuth.Scopes = saved }()
+		b := signettest.NewBrowser(t)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil || tok.RefreshToken == "" {
 			t.Fatalf("exchange: %v", err)
 		}
-		active := func(r *rp, token string) (bool, map[string]any) {
-			status, m := r.postForm("/oauth/introspect", url.Values{"token": {token}})
+		active := func(r *signettest.RP, token string) (bool, map[string]any) {
+			status, m := r.PostForm("/oauth/introspect", url.Values{"token": {token}})
 			a, ok := m["active"].(bool)
 			if status != http.StatusOK || !ok {
 				t.Fatalf("introspection: %d %v, want 200 with active", status, m)
@@ -175,7 +176,7 @@ func TestProtocolEdges(t *testing.T) {
 			return a, m
 		}
 		// A hint that it is an access token does not hide it (RFC 7662, 2.1).
-		if status, m := app.postForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}); status != http.StatusOK || m["active"] != true {
+		if status, m := app.PostForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"access_token"}}); status != http.StatusOK || m["active"] != true {
 			t.Errorf("refresh token introspected with token_type_hint=access_token: %d %v", status, m)
 		}
 		if a, m := active(app, tok.RefreshToken); !a || m["token_type"] != "refresh_token" || m["client_id"] != "app" || m["sub"] == nil {
@@ -185,7 +186,7 @@ func TestProtocolEdges(t *testing.T) {
 		if a, _ := active(other, tok.RefreshToken); a {
 			t.Errorf("another client learned that app's refresh token is active")
 		}
-		next, err := app.refresh(tok.RefreshToken)
+		next, err := app.Refresh(tok.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +196,7 @@ func TestProtocolEdges(t *testing.T) {
 		if a, _ := active(app, next.RefreshToken); !a {
 			t.Errorf("its successor is reported inactive")
 		}
-		if status, _ := app.postForm("/revoke", url.Values{"token": {next.RefreshToken}}); status != http.StatusOK {
+		if status, _ := app.PostForm("/revoke", url.Values{"token": {next.RefreshToken}}); status != http.StatusOK {
 			t.Fatalf("revoke: %d", status)
 		}
 		if a, _ := active(app, next.RefreshToken); a {

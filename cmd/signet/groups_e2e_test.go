@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // groupsOf reads the groups claim of a verified ID token, userinfo or a JWT.
@@ -34,7 +35,7 @@ func groupsOf(t *testing.T, claims map[string]any) []string {
 // as they are then; email_verified follows `user add --email-verified`.
 func TestGroupsClaimAndEmailVerified(t *testing.T) {
 	ti := startIssuer(t)
-	ctx := ti.ctx
+	ctx := ti.Ctx
 	if _, err := ti.srv.admin.AddUser(ctx, admin.AddUserInput{Username: "kim", Email: "kim@example.com", EmailVerified: true, Password: "kim's long password"}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,29 +48,29 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	app.oauth.Scopes = []string{oidc.ScopeOpenID, "email", "groups", oidc.ScopeOfflineAccess}
+	app.OAuth.Scopes = []string{oidc.ScopeOpenID, "email", "groups", oidc.ScopeOfflineAccess}
 
 	// Kim signs in with her email address in the username field.
-	b := newBrowser(t)
-	u, ap := app.authURL()
-	code := app.codeFrom(b.login(b.get(u), "KIM@example.com", "kim's long password"), ap)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	u, ap := app.AuthURL()
+	code := app.CodeFrom(b.Login(b.Get(u), "KIM@example.com", "kim's long password"), ap)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var idc map[string]any
-	app.verifyID(tok, ap.nonce).Claims(&idc)
+	app.VerifyID(tok, ap.Nonce).Claims(&idc)
 	if idc["email_verified"] != true {
 		t.Errorf("email_verified = %v, want true", idc["email_verified"])
 	}
 	if got := groupsOf(t, idc); !slices.Equal(got, []string{"staff"}) {
 		t.Errorf("ID token groups = %v", got)
 	}
-	_, at := jwtParts(t, tok.AccessToken)
+	_, at := signettest.JWTParts(t, tok.AccessToken)
 	if got := groupsOf(t, at); !slices.Equal(got, []string{"staff"}) {
 		t.Errorf("access token groups = %v", got)
 	}
-	ui, err := app.userinfo(tok.AccessToken)
+	ui, err := app.UserInfo(tok.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,15 +84,15 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 	if _, err := ti.srv.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "kim", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
-	next, err := app.refresh(tok.RefreshToken)
+	next, err := app.Refresh(tok.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app.verifyID(next, "").Claims(&idc)
+	app.VerifyID(next, "").Claims(&idc)
 	if got := groupsOf(t, idc); !slices.Equal(got, []string{"admins", "staff"}) {
 		t.Errorf("refreshed ID token groups = %v", got)
 	}
-	_, at = jwtParts(t, next.AccessToken)
+	_, at = signettest.JWTParts(t, next.AccessToken)
 	if got := groupsOf(t, at); !slices.Equal(got, []string{"admins", "staff"}) {
 		t.Errorf("refreshed access token groups = %v", got)
 	}
@@ -102,14 +103,14 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := *app
-	plain.oauth.Scopes = []string{oidc.ScopeOpenID, "email"}
-	u, ap = plain.authURL()
-	tok, err = plain.exchange(plain.codeFrom(b.get(u), ap), ap)
+	plain.OAuth.Scopes = []string{oidc.ScopeOpenID, "email"}
+	u, ap = plain.AuthURL()
+	tok, err = plain.Exchange(plain.CodeFrom(b.Get(u), ap), ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idc = nil
-	plain.verifyID(tok, ap.nonce).Claims(&idc)
+	plain.VerifyID(tok, ap.Nonce).Claims(&idc)
 	if _, ok := idc["groups"]; ok {
 		t.Errorf("groups released without the groups scope: %v", idc)
 	}
@@ -137,18 +138,18 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 // back with access_denied, and stops refreshing for a person taken out of it.
 func TestAllowedGroupRefusesOthers(t *testing.T) {
 	ti := startIssuer(t)
-	ctx := ti.ctx
+	ctx := ti.Ctx
 	if _, err := ti.srv.admin.AddGroup(ctx, admin.AddGroupInput{Name: "admins"}); err != nil {
 		t.Fatal(err)
 	}
 	app := ti.addClient(admin.AddClientInput{ID: "admin-app", AllowedGroups: []string{"admins"}})
 
-	b := newBrowser(t)
-	u, ap := app.authURL()
-	p := b.login(b.get(u), "alice", alicePassword)
-	q := p.url.Query()
-	if p.url.Host != "127.0.0.1:9" || q.Get("error") != "access_denied" || q.Get("state") != ap.state || q.Get("code") != "" {
-		t.Fatalf("a non-member: %d %s", p.status, p.url)
+	b := signettest.NewBrowser(t)
+	u, ap := app.AuthURL()
+	p := b.Login(b.Get(u), "alice", alicePassword)
+	q := p.URL.Query()
+	if p.URL.Host != "127.0.0.1:9" || q.Get("error") != "access_denied" || q.Get("state") != ap.State || q.Get("code") != "" {
+		t.Fatalf("a non-member: %d %s", p.Status, p.URL)
 	}
 	if strings.Contains(q.Get("error_description"), "admins") {
 		t.Errorf("the refusal names the group: %q", q.Get("error_description"))
@@ -157,25 +158,25 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 	if _, err := ti.srv.admin.AddUserGroups(ctx, admin.UserGroupsInput{Username: "alice", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatalf("a member: %v", err)
 	}
 	if _, err := ti.srv.admin.RemoveUserGroups(ctx, admin.UserGroupsInput{Username: "alice", Groups: []string{"admins"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("refresh after leaving the group: %v, want invalid_grant", err)
 	}
-	if app.introspect(tok.AccessToken) {
+	if app.Introspect(tok.AccessToken) {
 		t.Error("the access token is still active after leaving the group")
 	}
 	// SSO does not get around it either.
-	u, ap = app.authURL()
-	p = b.get(u)
-	if p.url.Query().Get("error") != "access_denied" {
-		t.Errorf("SSO after leaving the group: %d %s", p.status, p.url)
+	u, ap = app.AuthURL()
+	p = b.Get(u)
+	if p.URL.Query().Get("error") != "access_denied" {
+		t.Errorf("SSO after leaving the group: %d %s", p.Status, p.URL)
 	}
 }
 
@@ -184,16 +185,16 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 func TestRotateSecretKeepOld(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	oldSecret := app.oauth.ClientSecret
-	rot, err := ti.srv.admin.RotateClientSecret(ti.ctx, admin.RotateSecretInput{ID: "app", KeepOldSeconds: 3600})
+	oldSecret := app.OAuth.ClientSecret
+	rot, err := ti.srv.admin.RotateClientSecret(ti.Ctx, admin.RotateSecretInput{ID: "app", KeepOldSeconds: 3600})
 	if err != nil {
 		t.Fatal(err)
 	}
 	works := func(secret string) bool {
 		t.Helper()
 		c := *app
-		c.oauth.ClientSecret = secret
-		status, _ := c.postForm("/oauth/introspect", url.Values{"token": {"x"}})
+		c.OAuth.ClientSecret = secret
+		status, _ := c.PostForm("/oauth/introspect", url.Values{"token": {"x"}})
 		return status == http.StatusOK
 	}
 	if !works(oldSecret) || !works(rot.ClientSecret) {
@@ -201,16 +202,16 @@ func TestRotateSecretKeepOld(t *testing.T) {
 	}
 	// A whole sign-in with the new secret.
 	withNew := *app
-	withNew.oauth.ClientSecret = rot.ClientSecret
-	code, ap := withNew.signIn(newBrowser(t))
-	if _, err := withNew.exchange(code, ap); err != nil {
+	withNew.OAuth.ClientSecret = rot.ClientSecret
+	code, ap := withNew.SignIn(signettest.NewBrowser(t))
+	if _, err := withNew.Exchange(code, ap); err != nil {
 		t.Fatalf("code exchange with the new secret: %v", err)
 	}
-	ti.clock.Advance(time.Hour + time.Second)
+	ti.Clock.Advance(time.Hour + time.Second)
 	if works(oldSecret) || !works(rot.ClientSecret) {
 		t.Fatalf("after the overlap: old %v, new %v", works(oldSecret), works(rot.ClientSecret))
 	}
-	again, err := ti.srv.admin.RotateClientSecret(ti.ctx, admin.RotateSecretInput{ID: "app"})
+	again, err := ti.srv.admin.RotateClientSecret(ti.Ctx, admin.RotateSecretInput{ID: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +225,9 @@ func TestRotateSecretKeepOld(t *testing.T) {
 func TestRemoveUserEndsEverything(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	held := signInTwice(t, app, b)
-	ended, err := ti.srv.admin.RemoveUser(ti.ctx, "alice")
+	ended, err := ti.srv.admin.RemoveUser(ti.Ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,12 +235,12 @@ func TestRemoveUserEndsEverything(t *testing.T) {
 		t.Errorf("ended %+v", ended)
 	}
 	wantAllDead(t, app, held, "after user remove")
-	if _, err := ti.srv.admin.ShowUser(ti.ctx, "alice"); err == nil {
+	if _, err := ti.srv.admin.ShowUser(ti.Ctx, "alice"); err == nil {
 		t.Error("the person is still there")
 	}
-	u, _ := app.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	if p := b.get(u); p.url.Query().Get("error") != "login_required" {
-		t.Errorf("the browser is still signed in: %s", p.url)
+	u, _ := app.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	if p := b.Get(u); p.URL.Query().Get("error") != "login_required" {
+		t.Errorf("the browser is still signed in: %s", p.URL)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // autheliaArgon2 hashes pw as Authelia's argon2id does, with other parameters
@@ -71,17 +72,17 @@ users:
 	if len(rows) != 2 || rows[0].Line != 3 || rows[1].Line != 11 {
 		t.Fatalf("rows: %+v", rows)
 	}
-	dry, err := ti.srv.admin.ImportUsers(ti.ctx, admin.ImportInput{Users: rows, DryRun: true})
+	dry, err := ti.srv.admin.ImportUsers(ti.Ctx, admin.ImportInput{Users: rows, DryRun: true})
 	if err != nil || dry.Users != 2 || strings.Join(dry.CreatedGroups, ",") != "admins,dev" || len(dry.Problems) != 0 {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
-	if _, err := ti.srv.admin.ShowUser(ti.ctx, "john"); err == nil {
+	if _, err := ti.srv.admin.ShowUser(ti.Ctx, "john"); err == nil {
 		t.Fatal("a dry run imported john")
 	}
-	if _, err := ti.srv.admin.ImportUsers(ti.ctx, admin.ImportInput{Users: rows}); err != nil {
+	if _, err := ti.srv.admin.ImportUsers(ti.Ctx, admin.ImportInput{Users: rows}); err != nil {
 		t.Fatal(err)
 	}
-	john, err := ti.srv.admin.ShowUser(ti.ctx, "john")
+	john, err := ti.srv.admin.ShowUser(ti.Ctx, "john")
 	if err != nil || john.Name != "John Doe" || strings.Join(john.Groups, ",") != "admins,dev" || john.Email != "john.doe@example.com" {
 		t.Fatalf("john: %+v %v", john, err)
 	}
@@ -92,9 +93,9 @@ users:
 		if newHasher(ti.srv.cfg).IsCurrent(before) {
 			t.Fatalf("%s's imported hash already has Signet's parameters", user)
 		}
-		b := newBrowser(t)
-		u, ap := app.authURL()
-		if _, err := app.exchange(app.codeFrom(b.login(b.get(u), user, pw), ap), ap); err != nil {
+		b := signettest.NewBrowser(t)
+		u, ap := app.AuthURL()
+		if _, err := app.Exchange(app.CodeFrom(b.Login(b.Get(u), user, pw), ap), ap); err != nil {
 			t.Fatalf("%s signs in with the old password: %v", user, err)
 		}
 		after := ti.user(user).PasswordHash
@@ -102,9 +103,9 @@ users:
 			t.Errorf("%s's hash was not re-written to the configured argon2id: %q", user, after)
 		}
 		// And signs in again with the re-written hash.
-		b = newBrowser(t)
-		u, ap = app.authURL()
-		if _, err := app.exchange(app.codeFrom(b.login(b.get(u), user, pw), ap), ap); err != nil {
+		b = signettest.NewBrowser(t)
+		u, ap = app.AuthURL()
+		if _, err := app.Exchange(app.CodeFrom(b.Login(b.Get(u), user, pw), ap), ap); err != nil {
 			t.Fatalf("%s after the re-hash: %v", user, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -22,13 +23,13 @@ import (
 func TestJWTAccessTokensLeaveNoRecord(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	first, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	first, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := app.refresh(first.RefreshToken)
+	second, err := app.Refresh(first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,40 +46,40 @@ func TestJWTAccessTokensLeaveNoRecord(t *testing.T) {
 		if err != nil || json.Unmarshal(payload, &claims) != nil || claims.JTI == "" || claims.FID == "" {
 			t.Fatalf("access token claims: %s (%v)", payload, err)
 		}
-		if _, err := ti.srv.store.GetAccessToken(ti.ctx, claims.JTI); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := ti.srv.store.GetAccessToken(ti.Ctx, claims.JTI); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("record of JWT access token %s: %v, want none", claims.JTI, err)
 		}
 	}
 	for _, tok := range []string{first.AccessToken, second.AccessToken} {
-		if !app.introspect(tok) {
+		if !app.Introspect(tok) {
 			t.Fatal("a live JWT access token is inactive")
 		}
 	}
 
-	st, _ := app.postForm("/oauth/introspect", url.Values{"token": {second.AccessToken, first.AccessToken}})
+	st, _ := app.PostForm("/oauth/introspect", url.Values{"token": {second.AccessToken, first.AccessToken}})
 	if st != http.StatusBadRequest {
 		t.Errorf("introspection naming the token twice: status %d, want 400", st)
 	}
 
 	// Revoked by jti: the other token of the grant stays active.
-	if st, _ := app.postForm("/revoke", url.Values{"token": {second.AccessToken}}); st != http.StatusOK {
+	if st, _ := app.PostForm("/revoke", url.Values{"token": {second.AccessToken}}); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
-	if app.introspect(second.AccessToken) {
+	if app.Introspect(second.AccessToken) {
 		t.Error("a revoked JWT access token is active")
 	}
-	if !app.introspect(first.AccessToken) {
+	if !app.Introspect(first.AccessToken) {
 		t.Error("revoking one access token ended another")
 	}
 	// Presenting the rotated refresh token again revokes the family, and with
 	// it every access token that names it.
-	if _, err := app.refresh(first.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(first.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("reuse of a rotated refresh token: %v", err)
 	}
-	if app.introspect(first.AccessToken) {
+	if app.Introspect(first.AccessToken) {
 		t.Error("an access token of a revoked family is active")
 	}
-	if _, err := app.userinfo(first.AccessToken); err == nil {
+	if _, err := app.UserInfo(first.AccessToken); err == nil {
 		t.Error("userinfo accepted an access token of a revoked family")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // fetchJWKS returns the JWKS as a relying party would cache it, with its ETag.
@@ -32,28 +33,28 @@ func fetchJWKS(t *testing.T, issuer string) (jose.JSONWebKeySet, string) {
 
 func kidOf(t *testing.T, tok string) string {
 	t.Helper()
-	h, _ := jwtParts(t, tok)
+	h, _ := signettest.JWTParts(t, tok)
 	kid, _ := h["kid"].(string)
 	return kid
 }
 
 // cachedVerifier verifies ID tokens against a JWKS fetched once, never refetched.
-func (r *rp) cachedVerifier(set jose.JSONWebKeySet) *oidc.IDTokenVerifier {
+func cachedVerifier(r *signettest.RP, set jose.JSONWebKeySet) *oidc.IDTokenVerifier {
 	var pubs []crypto.PublicKey
 	for _, k := range set.Keys {
 		pubs = append(pubs, k.Key)
 	}
-	return oidc.NewVerifier(r.ti.URL, &oidc.StaticKeySet{PublicKeys: pubs},
-		&oidc.Config{ClientID: r.oauth.ClientID, Now: r.ti.clock.Now, SupportedSigningAlgs: []string{"RS256", "ES256"}})
+	return oidc.NewVerifier(r.Iss.URL, &oidc.StaticKeySet{PublicKeys: pubs},
+		&oidc.Config{ClientID: r.OAuth.ClientID, Now: r.Iss.Clock.Now, SupportedSigningAlgs: []string{"RS256", "ES256"}})
 }
 
 func TestKeyRotationEndToEnd(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	signIn := func() *oauthTokens {
-		code, ap := app.signIn(b)
-		tok, err := app.exchange(code, ap)
+		code, ap := app.SignIn(b)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,11 +63,11 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 
 	before := signIn()
 	cached, etag := fetchJWKS(t, ti.URL)
-	if _, err := app.cachedVerifier(cached).Verify(ti.ctx, before.id); err != nil {
+	if _, err := cachedVerifier(app, cached).Verify(ti.Ctx, before.id); err != nil {
 		t.Fatal(err)
 	}
 
-	if _, err := ti.srv.admin.RotateKeys(ti.ctx, ""); err != nil {
+	if _, err := ti.srv.admin.RotateKeys(ti.Ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	after := signIn()
@@ -74,7 +75,7 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		t.Fatalf("the rotation did not change the signing key")
 	}
 	// The RP's JWKS, cached before the rotation, already holds the new key.
-	if _, err := app.cachedVerifier(cached).Verify(ti.ctx, after.id); err != nil {
+	if _, err := cachedVerifier(app, cached).Verify(ti.Ctx, after.id); err != nil {
 		t.Fatalf("a token signed after the rotation does not verify with the JWKS cached before it: %v", err)
 	}
 	current, etag2 := fetchJWKS(t, ti.URL)
@@ -82,16 +83,16 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 		t.Errorf("the JWKS ETag did not change with the key set")
 	}
 	// A token signed before the rotation still verifies (its key is retired, not gone).
-	if _, err := app.cachedVerifier(current).Verify(ti.ctx, before.id); err != nil {
+	if _, err := cachedVerifier(app, current).Verify(ti.Ctx, before.id); err != nil {
 		t.Fatalf("a token signed before the rotation no longer verifies: %v", err)
 	}
-	if _, err := app.userinfo(before.access); err != nil {
+	if _, err := app.UserInfo(before.access); err != nil {
 		t.Fatalf("an access token signed before the rotation is refused: %v", err)
 	}
 
 	// A compromised key is removed at once; its tokens stop verifying.
 	compromised := kidOf(t, after.id)
-	if _, err := ti.srv.admin.RetireKey(ti.ctx, compromised); err != nil {
+	if _, err := ti.srv.admin.RetireKey(ti.Ctx, compromised); err != nil {
 		t.Fatal(err)
 	}
 	fresh, _ := fetchJWKS(t, ti.URL)
@@ -100,10 +101,10 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 			t.Fatalf("retired key %s still in the JWKS", compromised)
 		}
 	}
-	if _, err := app.cachedVerifier(fresh).Verify(ti.ctx, after.id); err == nil {
+	if _, err := cachedVerifier(app, fresh).Verify(ti.Ctx, after.id); err == nil {
 		t.Fatalf("a token of the retired key still verifies")
 	}
-	if _, err := app.userinfo(after.access); err == nil {
+	if _, err := app.UserInfo(after.access); err == nil {
 		t.Fatalf("userinfo accepts an access token of the retired key")
 	}
 	// Signing goes on with the next key.
@@ -111,7 +112,7 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 	if kid := kidOf(t, third.id); kid == compromised {
 		t.Fatalf("still signing with the retired key")
 	}
-	if _, err := ti.srv.admin.RetireKey(ti.ctx, "no-such-kid"); err == nil {
+	if _, err := ti.srv.admin.RetireKey(ti.Ctx, "no-such-kid"); err == nil {
 		t.Fatalf("retiring an unknown kid succeeded")
 	}
 }

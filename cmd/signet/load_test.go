@@ -20,9 +20,9 @@ func loadTarget(t *testing.T, mutate ...func(*Config)) load.Config {
 	app := ti.addClient(admin.AddClientInput{ID: "load", FirstParty: true})
 	return load.Config{
 		Issuer:       ti.URL,
-		ClientID:     app.oauth.ClientID,
-		ClientSecret: app.oauth.ClientSecret,
-		RedirectURI:  app.oauth.RedirectURL,
+		ClientID:     app.OAuth.ClientID,
+		ClientSecret: app.OAuth.ClientSecret,
+		RedirectURI:  app.OAuth.RedirectURL,
 		Username:     "alice",
 		Password:     "correct horse battery",
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // logoutReceiver is a relying party's back-channel logout endpoint.
@@ -51,14 +52,14 @@ func (lr *logoutReceiver) received() []string {
 
 // checkLogoutToken verifies a logout token as an RP must (OpenID Connect
 // Back-Channel Logout 1.0, section 2.6).
-func checkLogoutToken(t *testing.T, app *rp, tok, wantSID, wantSub string) {
+func checkLogoutToken(t *testing.T, app *signettest.RP, tok, wantSID, wantSub string) {
 	t.Helper()
-	h, claims := jwtParts(t, tok)
+	h, claims := signettest.JWTParts(t, tok)
 	if h["typ"] != "logout+jwt" {
 		t.Errorf("logout token typ = %v", h["typ"])
 	}
-	v := app.provider.VerifierContext(app.ti.ctx, &oidc.Config{ClientID: app.oauth.ClientID, Now: app.ti.clock.Now, SkipExpiryCheck: false})
-	if _, err := v.Verify(app.ti.ctx, tok); err != nil {
+	v := app.Provider.VerifierContext(app.Iss.Ctx, &oidc.Config{ClientID: app.OAuth.ClientID, Now: app.Iss.Clock.Now, SkipExpiryCheck: false})
+	if _, err := v.Verify(app.Iss.Ctx, tok); err != nil {
 		t.Errorf("logout token does not verify: %v", err)
 	}
 	events, _ := claims["events"].(map[string]any)
@@ -83,30 +84,30 @@ func TestBackchannelLogoutByAdmin(t *testing.T) {
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA := ti.addClient(admin.AddClientInput{ID: "a", BackchannelLogoutURI: rcvA.srv.URL + "/bcl"})
 	appB := ti.addClient(admin.AddClientInput{ID: "b", BackchannelLogoutURI: rcvB.srv.URL + "/bcl", IDTokenAlg: "ES256"})
-	appB.oauth.Scopes = []string{"openid", "profile"} // no offline_access: a session-bound refresh token
+	appB.OAuth.Scopes = []string{"openid", "profile"} // no offline_access: a session-bound refresh token
 	other := ti.addClient(admin.AddClientInput{ID: "c", BackchannelLogoutURI: newLogoutReceiver(t).srv.URL})
 	_ = other
 
-	b := newBrowser(t)
-	code, ap := appA.signIn(b)
-	tokA, err := appA.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := appA.SignIn(b)
+	tokA, err := appA.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idA := appA.verifyID(tokA, ap.nonce)
+	idA := appA.VerifyID(tokA, ap.Nonce)
 	var ca struct {
 		SID string `json:"sid"`
 	}
 	idA.Claims(&ca)
-	code, ap = appB.signIn(b) // SSO: same session
-	tokB, err := appB.exchange(code, ap)
+	code, ap = appB.SignIn(b) // SSO: same session
+	tokB, err := appB.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cb struct {
 		SID string `json:"sid"`
 	}
-	appB.verifyID(tokB, ap.nonce).Claims(&cb)
+	appB.VerifyID(tokB, ap.Nonce).Claims(&cb)
 	if ca.SID == "" || ca.SID != cb.SID {
 		t.Fatalf("sid differs across one session: %q %q", ca.SID, cb.SID)
 	}
@@ -115,11 +116,11 @@ func TestBackchannelLogoutByAdmin(t *testing.T) {
 	}
 
 	rcvB.down.Store(true)
-	n, err := ti.srv.admin.LogoutUser(ti.ctx, "alice")
+	n, err := ti.srv.admin.LogoutUser(ti.Ctx, "alice")
 	if err != nil || n != 1 {
 		t.Fatalf("LogoutUser = %d, %v", n, err)
 	}
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcvA.received(); len(got) != 1 {
@@ -132,41 +133,41 @@ func TestBackchannelLogoutByAdmin(t *testing.T) {
 	}
 
 	// prompt=none now fails: the session is gone.
-	u, ap4 := appA.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	if p := b.get(u); p.url.Query().Get("error") != "login_required" || p.url.Query().Get("state") != ap4.state {
-		t.Errorf("prompt=none after logout: %s", p.url)
+	u, ap4 := appA.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	if p := b.Get(u); p.URL.Query().Get("error") != "login_required" || p.URL.Query().Get("state") != ap4.State {
+		t.Errorf("prompt=none after logout: %s", p.URL)
 	}
 	// The offline_access refresh token survives; the session-bound one dies.
-	if _, err := appA.refresh(tokA.RefreshToken); err != nil {
+	if _, err := appA.Refresh(tokA.RefreshToken); err != nil {
 		t.Errorf("offline_access refresh token died with the session: %v", err)
 	}
-	if _, err := appB.refresh(tokB.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := appB.Refresh(tokB.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("session-bound refresh token survived logout: %v", err)
 	}
 
 	// The down RP gets its token once it is back, on a retry (time injected).
 	rcvB.down.Store(false)
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(rcvB.received()) != 0 {
 		t.Fatalf("retried before the backoff")
 	}
-	ti.clock.Advance(10 * time.Second)
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	ti.Clock.Advance(10 * time.Second)
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcvB.received(); len(got) != 1 {
 		t.Fatalf("client b received %d logout tokens after coming back, want 1", len(got))
 	} else {
 		checkLogoutToken(t, appB, got[0], cb.SID, idA.Subject)
-		if h, _ := jwtParts(t, got[0]); h["alg"] != "ES256" {
+		if h, _ := signettest.JWTParts(t, got[0]); h["alg"] != "ES256" {
 			t.Errorf("logout token for an ES256 client signed with %v", h["alg"])
 		}
 	}
 	// Nothing is delivered twice; client c, which had no tokens in the session, got nothing.
-	ti.clock.Advance(time.Hour)
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.Clock.Advance(time.Hour)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if len(rcvA.received()) != 1 || len(rcvB.received()) != 1 {
 		t.Fatalf("duplicate deliveries")
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // Server-to-server logout with an id_token_hint (issue 12, item 6), end to end
@@ -14,28 +16,28 @@ import (
 
 // backEnd is an HTTP client without cookies or browser headers that stops at
 // the first response.
-func backEnd(t *testing.T) *browser {
-	return &browser{t: t, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+func backEnd(t *testing.T) *signettest.Browser {
+	return &signettest.Browser{T: t, Client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func wantHintEnded(t *testing.T, p page) {
+func wantHintEnded(t *testing.T, p signettest.Page) {
 	t.Helper()
-	if p.status != http.StatusOK || !strings.Contains(p.body, `id="signed-out"`) || strings.Contains(p.body, `id="nothing-ended"`) {
-		t.Fatalf("want 200 and the named session ended, got %d %s: %s", p.status, p.url, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="signed-out"`) || strings.Contains(p.Body, `id="nothing-ended"`) {
+		t.Fatalf("want 200 and the named session ended, got %d %s: %s", p.Status, p.URL, p.Body)
 	}
-	if len(p.header.Values("Set-Cookie")) != 0 {
-		t.Errorf("a cookieless logout set cookies: %v", p.header.Values("Set-Cookie"))
+	if len(p.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("a cookieless logout set cookies: %v", p.Header.Values("Set-Cookie"))
 	}
 	checkPageHeaders(t, p)
 }
 
-func wantHintNothingEnded(t *testing.T, p page) {
+func wantHintNothingEnded(t *testing.T, p signettest.Page) {
 	t.Helper()
-	if p.status != http.StatusOK || !strings.Contains(p.body, `id="nothing-ended"`) {
-		t.Fatalf("want 200 \"No session to end\", got %d %s: %s", p.status, p.url, p.body)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="nothing-ended"`) {
+		t.Fatalf("want 200 \"No session to end\", got %d %s: %s", p.Status, p.URL, p.Body)
 	}
-	if strings.Contains(p.body, "You are signed out") || strings.Contains(p.body, `id="signed-out"`) {
-		t.Errorf("a logout that ended nothing says it signed out: %s", p.body)
+	if strings.Contains(p.Body, "You are signed out") || strings.Contains(p.Body, `id="signed-out"`) {
+		t.Errorf("a logout that ended nothing says it signed out: %s", p.Body)
 	}
 	checkPageHeaders(t, p)
 }
@@ -44,27 +46,27 @@ func TestEndSessionHintWithoutCookie(t *testing.T) {
 	ti := startIssuer(t)
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA, appB := ti.logoutClient("a", rcvA), ti.logoutClient("b", rcvB)
-	b := newBrowser(t)
-	a := appA.loSignIn(b)
-	appB.loSignIn(b) // SSO: the same session
-	otherBrowser := newBrowser(t)
-	appA.loSignIn(otherBrowser) // the same person elsewhere: must survive
+	b := signettest.NewBrowser(t)
+	a := logoutSignIn(appA, b)
+	logoutSignIn(appB, b) // SSO: the same session
+	otherBrowser := signettest.NewBrowser(t)
+	logoutSignIn(appA, otherBrowser) // the same person elsewhere: must survive
 
-	if p := b.get(ti.URL + "/account"); strings.Contains(p.body, `id="login-form"`) {
+	if p := b.Get(ti.URL + "/account"); strings.Contains(p.Body, `id="login-form"`) {
 		t.Fatalf("account page asks a signed-in browser to sign in")
 	}
 
 	// The back end calls with the ID token and no cookie: the session ends.
 	be := backEnd(t)
 	wantHintEnded(t, ti.endSession(be, url.Values{"id_token_hint": {a.idToken}}))
-	if got := appA.promptNone(b); got != "login_required" {
+	if got := promptNone(appA, b); got != "login_required" {
 		t.Errorf("prompt=none in the browser after the back end's logout = %s, want login_required", got)
 	}
-	if got := appA.promptNone(otherBrowser); got != "signed-in" {
+	if got := promptNone(appA, otherBrowser); got != "signed-in" {
 		t.Errorf("the back end's logout ended another browser's session: %s", got)
 	}
 	// Both applications of the session are told.
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcvA.received(); len(got) != 1 {
@@ -79,10 +81,10 @@ func TestEndSessionHintWithoutCookie(t *testing.T) {
 	// The same hint again: nothing to end, and the page says so.
 	wantHintNothingEnded(t, ti.endSession(be, url.Values{"id_token_hint": {a.idToken}}))
 	// The account page asks the browser to sign in.
-	if p := b.get(ti.URL + "/account"); !strings.Contains(p.body, `id="login-form"`) {
-		t.Errorf("account page after logout does not ask to sign in: %d %s", p.status, p.url)
+	if p := b.Get(ti.URL + "/account"); !strings.Contains(p.Body, `id="login-form"`) {
+		t.Errorf("account page after logout does not ask to sign in: %d %s", p.Status, p.URL)
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if len(rcvA.received()) != 1 || len(rcvB.received()) != 1 {
 		t.Errorf("a call that ended nothing sent notices")
 	}
@@ -92,19 +94,19 @@ func TestEndSessionHintWithoutCookieAlreadyEnded(t *testing.T) {
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv)
-	b := newBrowser(t)
-	s := app.loSignIn(b)
+	b := signettest.NewBrowser(t)
+	s := logoutSignIn(app, b)
 	// The browser signs out itself first (with its cookie).
 	wantRedirectOut(t, ti.endSession(b, url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {outURI("a")}, "state": {"x"}}), "a", "x")
 	// A new sign-in in the same browser is a new session.
-	app.loSignIn(b)
+	logoutSignIn(app, b)
 	// The back end's call with the old hint names a session that has ended: it
 	// ends nothing (not the browser's new session) and says so.
 	wantHintNothingEnded(t, ti.endSession(backEnd(t), url.Values{"id_token_hint": {s.idToken}}))
-	if got := app.promptNone(b); got != "signed-in" {
+	if got := promptNone(app, b); got != "signed-in" {
 		t.Errorf("an old hint ended the browser's new session: %s", got)
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if n := len(rcv.received()); n != 1 {
 		t.Errorf("received %d logout tokens, want 1 (the browser's own logout)", n)
 	}
@@ -117,62 +119,62 @@ func TestEndSessionHintWithoutCookieVariants(t *testing.T) {
 	ti.logoutClient("b", nil)
 
 	t.Run("expired hint of a live session", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
-		ti.clock.Advance(2 * time.Hour) // past the ID token's lifetime, within the session's
-		if _, err := app.verifier.Verify(ti.ctx, s.idToken); err == nil {
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
+		ti.Clock.Advance(2 * time.Hour) // past the ID token's lifetime, within the session's
+		if _, err := app.Verifier.Verify(ti.Ctx, s.idToken); err == nil {
 			t.Fatal("the hint should have expired")
 		}
 		wantHintEnded(t, ti.endSession(backEnd(t), url.Values{"id_token_hint": {s.idToken}}))
-		if got := app.promptNone(b); got != "login_required" {
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none = %s", got)
 		}
 	})
 
 	t.Run("POST from a back end", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session", strings.NewReader(url.Values{"id_token_hint": {s.idToken}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		wantHintEnded(t, backEnd(t).do(req))
-		if got := app.promptNone(b); got != "login_required" {
+		wantHintEnded(t, backEnd(t).Do(req))
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none = %s", got)
 		}
 	})
 
 	t.Run("browser POST without cookie, continued without cookie", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		p := ti.postEndSession(nil, url.Values{"id_token_hint": {s.idToken}})
-		if p.status != http.StatusSeeOther || p.url.Path != "/end_session/continue" {
-			t.Fatalf("cross-site POST without cookie: %d %s", p.status, p.url)
+		if p.Status != http.StatusSeeOther || p.URL.Path != "/end_session/continue" {
+			t.Fatalf("cross-site POST without cookie: %d %s", p.Status, p.URL)
 		}
-		wantHintEnded(t, backEnd(t).get(p.url.String()))
-		if got := app.promptNone(b); got != "login_required" {
+		wantHintEnded(t, backEnd(t).Get(p.URL.String()))
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none = %s", got)
 		}
 	})
 
 	t.Run("registered return address", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		wantRedirectOut(t, ti.endSession(backEnd(t), url.Values{"id_token_hint": {s.idToken},
 			"post_logout_redirect_uri": {outURI("a")}, "state": {"st"}}), "a", "st")
-		if got := app.promptNone(b); got != "login_required" {
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none = %s", got)
 		}
 	})
 
 	t.Run("bad requests end nothing", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		for name, params := range map[string]url.Values{
 			"forged":       {"id_token_hint": {forgeHint(t, s.idToken)}},
 			"tampered sid": {"id_token_hint": {tamperHint(t, s.idToken, "sid", "x")}},
 			"garbage":      {"id_token_hint": {"not.a.jwt"}},
 		} {
 			wantHintNothingEnded(t, ti.endSession(backEnd(t), params))
-			if got := app.promptNone(b); got != "signed-in" {
+			if got := promptNone(app, b); got != "signed-in" {
 				t.Fatalf("%s: session ended: %s", name, got)
 			}
 		}
@@ -182,16 +184,16 @@ func TestEndSessionHintWithoutCookieVariants(t *testing.T) {
 			"client_id disagrees":  {"id_token_hint": {s.idToken}, "client_id": {"b"}},
 		} {
 			p := ti.endSession(backEnd(t), params)
-			if p.status != http.StatusBadRequest || p.url.Host == "127.0.0.1:9" || strings.Contains(p.body, "You are signed out") {
-				t.Errorf("%s: %d %s: %s", name, p.status, p.url, p.body)
+			if p.Status != http.StatusBadRequest || p.URL.Host == "127.0.0.1:9" || strings.Contains(p.Body, "You are signed out") {
+				t.Errorf("%s: %d %s: %s", name, p.Status, p.URL, p.Body)
 			}
-			if got := app.promptNone(b); got != "signed-in" {
+			if got := promptNone(app, b); got != "signed-in" {
 				t.Fatalf("%s: session ended: %s", name, got)
 			}
 		}
 	})
 
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if n := len(rcv.received()); n != 4 {
 		t.Errorf("received %d logout tokens, want 4 (one per ended session)", n)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // RP-initiated logout (issue 9, item 3) end to end: the end-session endpoint,
@@ -35,7 +36,7 @@ type loSignIn struct {
 
 // logoutClient registers a first-party client (no consent page) with a
 // post-logout redirect URI and, when rcv is not nil, a back-channel receiver.
-func (ti *testIssuer) logoutClient(id string, rcv *logoutReceiver, mutate ...func(*admin.AddClientInput)) *rp {
+func (ti *testIssuer) logoutClient(id string, rcv *logoutReceiver, mutate ...func(*admin.AddClientInput)) *signettest.RP {
 	in := admin.AddClientInput{ID: id, FirstParty: true, PostLogoutRedirectURIs: []string{outURI(id)}}
 	if rcv != nil {
 		in.BackchannelLogoutURI = rcv.srv.URL + "/bcl"
@@ -46,19 +47,19 @@ func (ti *testIssuer) logoutClient(id string, rcv *logoutReceiver, mutate ...fun
 	return ti.addClient(in)
 }
 
-func (r *rp) loSignIn(b *browser) loSignIn {
-	r.ti.t.Helper()
-	code, ap := r.signIn(b)
-	tok, err := r.exchange(code, ap)
+func logoutSignIn(r *signettest.RP, b *signettest.Browser) loSignIn {
+	r.Iss.T.Helper()
+	code, ap := r.SignIn(b)
+	tok, err := r.Exchange(code, ap)
 	if err != nil {
-		r.ti.t.Fatalf("exchange: %v", err)
+		r.Iss.T.Fatalf("exchange: %v", err)
 	}
-	idt := r.verifyID(tok, ap.nonce)
+	idt := r.VerifyID(tok, ap.Nonce)
 	var c struct {
 		SID string `json:"sid"`
 	}
 	if err := idt.Claims(&c); err != nil || c.SID == "" {
-		r.ti.t.Fatalf("ID token without sid: %v", err)
+		r.Iss.T.Fatalf("ID token without sid: %v", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	return loSignIn{tok: tok, idToken: raw, sid: c.SID, sub: idt.Subject}
@@ -66,13 +67,13 @@ func (r *rp) loSignIn(b *browser) loSignIn {
 
 // promptNone reports what prompt=none answers for the browser: "signed-in" (a
 // code) or the OAuth error code.
-func (r *rp) promptNone(b *browser) string {
-	r.ti.t.Helper()
-	u, ap := r.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	p := b.get(u)
-	q := p.url.Query()
-	if p.url.Host != "127.0.0.1:9" || q.Get("state") != ap.state {
-		r.ti.t.Fatalf("prompt=none did not return to the RP: %d %s", p.status, p.url)
+func promptNone(r *signettest.RP, b *signettest.Browser) string {
+	r.Iss.T.Helper()
+	u, ap := r.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	p := b.Get(u)
+	q := p.URL.Query()
+	if p.URL.Host != "127.0.0.1:9" || q.Get("state") != ap.State {
+		r.Iss.T.Fatalf("prompt=none did not return to the RP: %d %s", p.Status, p.URL)
 	}
 	if q.Get("code") != "" {
 		return "signed-in"
@@ -81,88 +82,88 @@ func (r *rp) promptNone(b *browser) string {
 }
 
 // endSession drives GET /end_session.
-func (ti *testIssuer) endSession(b *browser, params url.Values) page {
-	return b.get(ti.URL + "/end_session?" + params.Encode())
+func (ti *testIssuer) endSession(b *signettest.Browser, params url.Values) signettest.Page {
+	return b.Get(ti.URL + "/end_session?" + params.Encode())
 }
 
 // postEndSession posts the end-session form from the RP's origin, as a
 // cross-site form post. With a nil browser the post carries no cookie (a
 // SameSite=Lax cookie on a real browser's cross-site POST) and stops at the
 // first response.
-func (ti *testIssuer) postEndSession(b *browser, params url.Values) page {
-	ti.t.Helper()
+func (ti *testIssuer) postEndSession(b *signettest.Browser, params url.Values) signettest.Page {
+	ti.T.Helper()
 	req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session", strings.NewReader(params.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://127.0.0.1:9")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	if b == nil {
-		b = &browser{t: ti.t, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		b = &signettest.Browser{T: ti.T, Client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	}
-	return b.do(req)
+	return b.Do(req)
 }
 
-func wantRedirectOut(t *testing.T, p page, id, state string) {
+func wantRedirectOut(t *testing.T, p signettest.Page, id, state string) {
 	t.Helper()
-	if p.status != http.StatusSeeOther && p.status != http.StatusFound {
-		t.Fatalf("expected a redirect to %s, got %d %s: %s", outURI(id), p.status, p.url, p.body)
+	if p.Status != http.StatusSeeOther && p.Status != http.StatusFound {
+		t.Fatalf("expected a redirect to %s, got %d %s: %s", outURI(id), p.Status, p.URL, p.Body)
 	}
-	if got := p.url.Scheme + "://" + p.url.Host + p.url.Path; got != outURI(id) || p.url.Fragment != "" {
-		t.Fatalf("redirected to %s, want %s", p.url, outURI(id))
+	if got := p.URL.Scheme + "://" + p.URL.Host + p.URL.Path; got != outURI(id) || p.URL.Fragment != "" {
+		t.Fatalf("redirected to %s, want %s", p.URL, outURI(id))
 	}
-	if p.url.Query().Get("state") != state {
-		t.Fatalf("state = %q, want %q", p.url.Query().Get("state"), state)
+	if p.URL.Query().Get("state") != state {
+		t.Fatalf("state = %q, want %q", p.URL.Query().Get("state"), state)
 	}
 }
 
-func wantSignedOutPage(t *testing.T, p page) {
+func wantSignedOutPage(t *testing.T, p signettest.Page) {
 	t.Helper()
-	if p.status != http.StatusOK || p.url.Host == "127.0.0.1:9" || !strings.Contains(p.body, `id="signed-out"`) ||
-		!strings.Contains(p.body, "<title>Signed out · Signet</title>") {
-		t.Fatalf("expected the signed-out page, got %d %s: %s", p.status, p.url, p.body)
+	if p.Status != http.StatusOK || p.URL.Host == "127.0.0.1:9" || !strings.Contains(p.Body, `id="signed-out"`) ||
+		!strings.Contains(p.Body, "<title>Signed out · Signet</title>") {
+		t.Fatalf("expected the signed-out page, got %d %s: %s", p.Status, p.URL, p.Body)
 	}
 	checkPageHeaders(t, p)
 }
 
-func wantConfirmPage(t *testing.T, p page) {
+func wantConfirmPage(t *testing.T, p signettest.Page) {
 	t.Helper()
-	if p.status != http.StatusOK || p.url.Host == "127.0.0.1:9" ||
-		!strings.Contains(p.body, `name="decision" value="logout"`) || !strings.Contains(p.body, `action="/end_session/confirm"`) {
-		t.Fatalf("expected the confirmation page, got %d %s: %s", p.status, p.url, p.body)
+	if p.Status != http.StatusOK || p.URL.Host == "127.0.0.1:9" ||
+		!strings.Contains(p.Body, `name="decision" value="logout"`) || !strings.Contains(p.Body, `action="/end_session/confirm"`) {
+		t.Fatalf("expected the confirmation page, got %d %s: %s", p.Status, p.URL, p.Body)
 	}
 	checkPageHeaders(t, p)
 }
 
 // checkPageHeaders checks a logout page's security headers and markup.
-func checkPageHeaders(t *testing.T, p page) {
+func checkPageHeaders(t *testing.T, p signettest.Page) {
 	t.Helper()
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP = %q", csp)
 	}
-	if p.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("Cache-Control = %q", p.header.Get("Cache-Control"))
+	if p.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", p.Header.Get("Cache-Control"))
 	}
 	for _, bad := range []string{"<script", "<style", " style=", " onclick=", " onload=", "javascript:"} {
-		if strings.Contains(strings.ToLower(p.body), bad) {
+		if strings.Contains(strings.ToLower(p.Body), bad) {
 			t.Errorf("page has inline %q", bad)
 		}
 	}
 }
 
 // wantCookieCleared checks that the response deletes the session cookie.
-func wantCookieCleared(t *testing.T, p page) {
+func wantCookieCleared(t *testing.T, p signettest.Page) {
 	t.Helper()
-	for _, c := range p.header.Values("Set-Cookie") {
+	for _, c := range p.Header.Values("Set-Cookie") {
 		if strings.HasPrefix(c, "signet_session=;") && strings.Contains(c, "Max-Age=0") {
 			return
 		}
 	}
-	t.Errorf("session cookie not cleared: %v", p.header.Values("Set-Cookie"))
+	t.Errorf("session cookie not cleared: %v", p.Header.Values("Set-Cookie"))
 }
 
 // hiddenForm returns a page's hidden inputs.
-func hiddenForm(p page) url.Values {
+func hiddenForm(p signettest.Page) url.Values {
 	form := url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(p.Body, -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	return form
@@ -173,11 +174,11 @@ func TestRPInitiatedLogout(t *testing.T) {
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA := ti.logoutClient("a", rcvA)
 	appB := ti.logoutClient("b", rcvB, func(in *admin.AddClientInput) { in.IDTokenAlg = "ES256" })
-	appB.oauth.Scopes = []string{"openid", "profile"} // no offline_access: a session-bound refresh token
+	appB.OAuth.Scopes = []string{"openid", "profile"} // no offline_access: a session-bound refresh token
 
-	b := newBrowser(t)
-	a := appA.loSignIn(b)
-	bb := appB.loSignIn(b) // SSO: the same session
+	b := signettest.NewBrowser(t)
+	a := logoutSignIn(appA, b)
+	bb := logoutSignIn(appB, b) // SSO: the same session
 	if a.sid != bb.sid {
 		t.Fatalf("sid differs across one session: %q %q", a.sid, bb.sid)
 	}
@@ -194,7 +195,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 	wantCookieCleared(t, p)
 
 	// Both applications of the session are told.
-	if _, err := ti.srv.provider.DeliverDueLogouts(ti.ctx); err != nil {
+	if _, err := ti.srv.provider.DeliverDueLogouts(ti.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rcvA.received(); len(got) != 1 {
@@ -209,14 +210,14 @@ func TestRPInitiatedLogout(t *testing.T) {
 	}
 
 	// The session is gone.
-	if got := appA.promptNone(b); got != "login_required" {
+	if got := promptNone(appA, b); got != "login_required" {
 		t.Errorf("prompt=none after logout = %s, want login_required", got)
 	}
 	// offline_access survives; the session-bound refresh token dies.
-	if _, err := appA.refresh(a.tok.RefreshToken); err != nil {
+	if _, err := appA.Refresh(a.tok.RefreshToken); err != nil {
 		t.Errorf("offline_access refresh token died with the session: %v", err)
 	}
-	if _, err := appB.refresh(bb.tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := appB.Refresh(bb.tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("session-bound refresh token survived logout: %v", err)
 	}
 
@@ -224,7 +225,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 	wantRedirectOut(t, ti.endSession(b, url.Values{
 		"id_token_hint": {bb.idToken}, "post_logout_redirect_uri": {outURI("b")}, "state": {"again"},
 	}), "b", "again")
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if len(rcvA.received()) != 1 || len(rcvB.received()) != 1 {
 		t.Errorf("a second logout notified again")
 	}
@@ -233,18 +234,18 @@ func TestRPInitiatedLogout(t *testing.T) {
 func TestRPInitiatedLogoutExpiredHint(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.logoutClient("a", nil)
-	b := newBrowser(t)
-	s := app.loSignIn(b)
-	ti.clock.Advance(2 * time.Hour) // past the ID token lifetime, within the session's
-	if _, err := app.verifier.Verify(ti.ctx, s.idToken); err == nil || !strings.Contains(err.Error(), "expired") {
+	b := signettest.NewBrowser(t)
+	s := logoutSignIn(app, b)
+	ti.Clock.Advance(2 * time.Hour) // past the ID token lifetime, within the session's
+	if _, err := app.Verifier.Verify(ti.Ctx, s.idToken); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("the hint should have expired: %v", err)
 	}
-	if got := app.promptNone(b); got != "signed-in" {
+	if got := promptNone(app, b); got != "signed-in" {
 		t.Fatalf("session ended early: %s", got)
 	}
 	p := ti.endSession(b, url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {outURI("a")}, "state": {"x"}})
 	wantRedirectOut(t, p, "a", "x")
-	if got := app.promptNone(b); got != "login_required" {
+	if got := promptNone(app, b); got != "login_required" {
 		t.Errorf("prompt=none after logout with an expired hint = %s", got)
 	}
 }
@@ -253,7 +254,7 @@ func TestRPInitiatedLogoutExpiredHint(t *testing.T) {
 // published, under the real key id.
 func forgeHint(t *testing.T, real string) string {
 	t.Helper()
-	h, _ := jwtParts(t, real)
+	h, _ := signettest.JWTParts(t, real)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +281,7 @@ func forgeHint(t *testing.T, real string) string {
 func tamperHint(t *testing.T, real, claim, value string) string {
 	t.Helper()
 	parts := strings.Split(real, ".")
-	_, claims := jwtParts(t, real)
+	_, claims := signettest.JWTParts(t, real)
 	claims[claim] = value
 	b, _ := json.Marshal(claims)
 	parts[1] = base64.RawURLEncoding.EncodeToString(b)
@@ -292,17 +293,17 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 	rcv := newLogoutReceiver(t)
 	appA := ti.logoutClient("a", rcv)
 	appB := ti.logoutClient("b", nil)
-	b := newBrowser(t)
-	s := appA.loSignIn(b)
-	appB.loSignIn(b)
-	other := appA.loSignIn(newBrowser(t)) // the same person, another browser
+	b := signettest.NewBrowser(t)
+	s := logoutSignIn(appA, b)
+	logoutSignIn(appB, b)
+	other := logoutSignIn(appA, signettest.NewBrowser(t)) // the same person, another browser
 
 	unsignedHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	noneHint := unsignedHeader + "." + strings.Split(s.idToken, ".")[1] + "."
 
 	intact := func(t *testing.T) {
 		t.Helper()
-		if got := appA.promptNone(b); got != "signed-in" {
+		if got := promptNone(appA, b); got != "signed-in" {
 			t.Fatalf("session ended by a bad request: prompt=none = %s", got)
 		}
 	}
@@ -332,7 +333,7 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 		})
 	}
 	t.Run("another session's hint says so", func(t *testing.T) {
-		if p := ti.endSession(b, withHint(other.idToken)); !strings.Contains(p.body, `id="logout-other"`) {
+		if p := ti.endSession(b, withHint(other.idToken)); !strings.Contains(p.Body, `id="logout-other"`) {
 			t.Errorf("confirmation for another session's hint lacks the note")
 		}
 	})
@@ -343,16 +344,16 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 
 	// A client_id that disagrees with the hint: a clear page, nothing ended, no redirect.
 	t.Run("client_id disagrees", func(t *testing.T) {
-		for _, p := range []page{
+		for _, p := range []signettest.Page{
 			ti.endSession(b, withHint(s.idToken, "client_id", "b")),
 			ti.endSession(b, withHint(s.idToken, "client_id", "b", "post_logout_redirect_uri", outURI("b"))),
 			ti.postEndSession(b, withHint(s.idToken, "client_id", "nope")),
 		} {
-			if p.status != http.StatusBadRequest || p.url.Host == "127.0.0.1:9" || !strings.Contains(p.body, "Sign-out refused") {
-				t.Errorf("client_id mismatch: %d %s: %s", p.status, p.url, p.body)
+			if p.Status != http.StatusBadRequest || p.URL.Host == "127.0.0.1:9" || !strings.Contains(p.Body, "Sign-out refused") {
+				t.Errorf("client_id mismatch: %d %s: %s", p.Status, p.URL, p.Body)
 			}
-			if len(p.header.Values("Set-Cookie")) != 0 {
-				t.Errorf("client_id mismatch touched cookies: %v", p.header.Values("Set-Cookie"))
+			if len(p.Header.Values("Set-Cookie")) != 0 {
+				t.Errorf("client_id mismatch touched cookies: %v", p.Header.Values("Set-Cookie"))
 			}
 		}
 		intact(t)
@@ -369,16 +370,16 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 			"repeated hint":  "id_token_hint=" + s.idToken + "&id_token_hint=" + s.idToken,
 			"huge query":     "x=" + strings.Repeat("a", 20<<10) + "&id_token_hint=" + s.idToken,
 		} {
-			p := b.get(ti.URL + "/end_session?" + raw)
-			if p.status != http.StatusBadRequest || p.url.Host == "127.0.0.1:9" {
-				t.Errorf("%s: %d %s", name, p.status, p.url)
+			p := b.Get(ti.URL + "/end_session?" + raw)
+			if p.Status != http.StatusBadRequest || p.URL.Host == "127.0.0.1:9" {
+				t.Errorf("%s: %d %s", name, p.Status, p.URL)
 			}
 		}
 		req, _ := http.NewRequest(http.MethodPost, ti.URL+"/end_session",
 			strings.NewReader("id_token_hint="+url.QueryEscape(s.idToken)+"&pad="+strings.Repeat("a", 17<<10)))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if p := b.do(req); p.status != http.StatusBadRequest {
-			t.Errorf("oversized form body: %d", p.status)
+		if p := b.Do(req); p.Status != http.StatusBadRequest {
+			t.Errorf("oversized form body: %d", p.Status)
 		}
 		intact(t)
 	})
@@ -386,16 +387,16 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 	// A HEAD, as a link checker sends, never signs out.
 	t.Run("head", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodHead, ti.URL+"/end_session?"+withHint(s.idToken).Encode(), nil)
-		b.do(req)
+		b.Do(req)
 		intact(t)
 	})
 
 	// A forged continuation of a cookieless POST.
 	t.Run("forged continuation", func(t *testing.T) {
 		p := ti.postEndSession(nil, withHint(s.idToken))
-		loc := p.url
-		if p.status != http.StatusSeeOther || loc.Path != "/end_session/continue" {
-			t.Fatalf("cookieless POST: %d %s", p.status, loc)
+		loc := p.URL
+		if p.Status != http.StatusSeeOther || loc.Path != "/end_session/continue" {
+			t.Fatalf("cookieless POST: %d %s", p.Status, loc)
 		}
 		sealed := loc.Query().Get("r")
 		payload, mac, _ := strings.Cut(sealed, ".")
@@ -404,18 +405,18 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 			"other client": base64.RawURLEncoding.EncodeToString([]byte(`{"h":true,"sub":"`+s.sub+`","sid":"`+s.sid+`","cid":"b","exp":9999999999}`)) + "." + mac,
 			"empty":        "",
 		} {
-			if p := b.get(ti.URL + "/end_session/continue?r=" + url.QueryEscape(r)); p.status != http.StatusBadRequest {
-				t.Errorf("%s: %d %s", name, p.status, p.url)
+			if p := b.Get(ti.URL + "/end_session/continue?r=" + url.QueryEscape(r)); p.Status != http.StatusBadRequest {
+				t.Errorf("%s: %d %s", name, p.Status, p.URL)
 			}
 		}
-		ti.clock.Advance(5 * time.Minute) // the continuation expires
-		if p := b.get(loc.String()); p.status != http.StatusBadRequest {
-			t.Errorf("expired continuation: %d %s", p.status, p.url)
+		ti.Clock.Advance(5 * time.Minute) // the continuation expires
+		if p := b.Get(loc.String()); p.Status != http.StatusBadRequest {
+			t.Errorf("expired continuation: %d %s", p.Status, p.URL)
 		}
 		intact(t)
 	})
 
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if n := len(rcv.received()); n != 0 {
 		t.Errorf("bad requests sent %d back-channel logouts", n)
 	}
@@ -436,8 +437,8 @@ func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
 		"none given":             {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			b := newBrowser(t)
-			s := appA.loSignIn(b)
+			b := signettest.NewBrowser(t)
+			s := logoutSignIn(appA, b)
 			params.Set("id_token_hint", s.idToken)
 			params.Set("state", "st")
 			p := ti.endSession(b, params)
@@ -445,30 +446,30 @@ func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
 				// A bad return address with a valid hint: no redirect, and no
 				// session ended until the person says so.
 				wantConfirmPage(t, p)
-				if !strings.Contains(p.body, `id="logout-bad-return"`) {
+				if !strings.Contains(p.Body, `id="logout-bad-return"`) {
 					t.Errorf("the confirmation does not say why it asks")
 				}
-				if strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "/out/") {
+				if strings.Contains(p.Body, "evil.example") || strings.Contains(p.Body, "/out/") {
 					t.Errorf("the confirmation carries the unverified URI")
 				}
-				if got := appA.promptNone(b); got != "signed-in" {
+				if got := promptNone(appA, b); got != "signed-in" {
 					t.Fatalf("a request with a bad return address ended the session: prompt=none = %s", got)
 				}
-				p = b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
+				p = b.Submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
 			}
 			wantSignedOutPage(t, p)
 			wantCookieCleared(t, p)
-			if strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "/out/") {
+			if strings.Contains(p.Body, "evil.example") || strings.Contains(p.Body, "/out/") {
 				t.Errorf("signed-out page links to the unverified URI")
 			}
-			if got := appA.promptNone(b); got != "login_required" {
+			if got := promptNone(appA, b); got != "login_required" {
 				t.Errorf("not signed out: prompt=none = %s", got)
 			}
 		})
 	}
 
 	t.Run("no session at all", func(t *testing.T) {
-		b := newBrowser(t)
+		b := signettest.NewBrowser(t)
 		wantSignedOutPage(t, ti.endSession(b, url.Values{}))
 		// A URI without a client to check it against never redirects.
 		wantSignedOutPage(t, ti.endSession(b, url.Values{"post_logout_redirect_uri": {outURI("a")}, "state": {"s"}}))
@@ -476,7 +477,7 @@ func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
 		// With the client named, its registered URI is fine.
 		wantRedirectOut(t, ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {outURI("a")}, "state": {"s"}}), "a", "s")
 		// The confirmation form posted without a session: nothing to end.
-		wantSignedOutPage(t, b.submit(page{url: mustURL(t, ti.URL+"/end_session")}, "/end_session/confirm", url.Values{"decision": {"logout"}}))
+		wantSignedOutPage(t, b.Submit(signettest.Page{URL: mustURL(t, ti.URL+"/end_session")}, "/end_session/confirm", url.Values{"decision": {"logout"}}))
 	})
 }
 
@@ -493,10 +494,10 @@ func TestRPInitiatedLogoutConfirmation(t *testing.T) {
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv, func(in *admin.AddClientInput) { in.Name = "Team Calendar" })
-	b := newBrowser(t)
-	s := app.loSignIn(b)
+	b := signettest.NewBrowser(t)
+	s := logoutSignIn(app, b)
 
-	ask := func() page {
+	ask := func() signettest.Page {
 		p := ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {outURI("a")}, "state": {"st<&>"}})
 		wantConfirmPage(t, p)
 		return p
@@ -506,7 +507,7 @@ func TestRPInitiatedLogoutConfirmation(t *testing.T) {
 		"<title>Sign out of Signet? · Signet</title>", "Team Calendar", `id="logout-form"`,
 		`name="decision" value="stay"`, `<input type="hidden" name="csrf_token"`,
 	} {
-		if !strings.Contains(p.body, want) {
+		if !strings.Contains(p.Body, want) {
 			t.Errorf("confirmation page lacks %q", want)
 		}
 	}
@@ -518,20 +519,20 @@ func TestRPInitiatedLogoutConfirmation(t *testing.T) {
 	// An unregistered URI is not carried into the form.
 	p2 := ti.endSession(b, url.Values{"client_id": {"a"}, "post_logout_redirect_uri": {"https://evil.example/"}})
 	wantConfirmPage(t, p2)
-	if strings.Contains(p2.body, "evil.example") {
+	if strings.Contains(p2.Body, "evil.example") {
 		t.Errorf("unregistered URI carried into the confirmation form")
 	}
 
 	// Stay signed in: nothing ends.
-	if p := b.submit(p, "/end_session/confirm", url.Values{"decision": {"stay"}}); p.status != http.StatusOK || !strings.Contains(p.body, `id="still-signed-in"`) {
-		t.Errorf("stay: %d %s", p.status, p.body)
+	if p := b.Submit(p, "/end_session/confirm", url.Values{"decision": {"stay"}}); p.Status != http.StatusOK || !strings.Contains(p.Body, `id="still-signed-in"`) {
+		t.Errorf("stay: %d %s", p.Status, p.Body)
 	}
-	if got := app.promptNone(b); got != "signed-in" {
+	if got := promptNone(app, b); got != "signed-in" {
 		t.Fatalf("stay signed in ended the session: %s", got)
 	}
 
 	// A cross-site post of the confirmation is refused.
-	cross := func(fields url.Values) page {
+	cross := func(fields url.Values) signettest.Page {
 		f := hiddenForm(p)
 		for k, v := range fields {
 			f[k] = v
@@ -540,59 +541,59 @@ func TestRPInitiatedLogoutConfirmation(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		req.Header.Set("Origin", "https://evil.example")
-		return b.do(req)
+		return b.Do(req)
 	}
-	if p := cross(url.Values{"decision": {"logout"}}); p.status != http.StatusForbidden || p.url.Host == "127.0.0.1:9" {
-		t.Errorf("cross-site confirmation: %d %s", p.status, p.url)
+	if p := cross(url.Values{"decision": {"logout"}}); p.Status != http.StatusForbidden || p.URL.Host == "127.0.0.1:9" {
+		t.Errorf("cross-site confirmation: %d %s", p.Status, p.URL)
 	}
 	// A token of another session, or none, is refused.
-	otherBrowser := newBrowser(t)
-	app.loSignIn(otherBrowser)
+	otherBrowser := signettest.NewBrowser(t)
+	logoutSignIn(app, otherBrowser)
 	otherForm := hiddenForm(ti.endSession(otherBrowser, url.Values{}))
 	for name, tok := range map[string]string{"other session's token": otherForm.Get("csrf_token"), "no token": ""} {
-		if p := b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}, "csrf_token": {tok}}); p.status != http.StatusForbidden {
-			t.Errorf("%s: %d", name, p.status)
+		if p := b.Submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}, "csrf_token": {tok}}); p.Status != http.StatusForbidden {
+			t.Errorf("%s: %d", name, p.Status)
 		}
 	}
 	// Missing decision: nothing ends.
-	b.submit(p, "/end_session/confirm", url.Values{})
-	if got := app.promptNone(b); got != "signed-in" {
+	b.Submit(p, "/end_session/confirm", url.Values{})
+	if got := promptNone(app, b); got != "signed-in" {
 		t.Fatalf("a refused confirmation ended the session: %s", got)
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if len(rcv.received()) != 0 {
 		t.Fatalf("logout notice without a logout")
 	}
 
 	// The person confirms: signed out, back to the app with its state, app told.
 	p = ask()
-	out := b.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
+	out := b.Submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}})
 	wantRedirectOut(t, out, "a", "st<&>")
 	wantCookieCleared(t, out)
-	if got := app.promptNone(b); got != "login_required" {
+	if got := promptNone(app, b); got != "login_required" {
 		t.Errorf("prompt=none after confirmed logout = %s", got)
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if got := rcv.received(); len(got) != 1 {
 		t.Fatalf("received %d logout tokens, want 1", len(got))
 	} else {
 		checkLogoutToken(t, app, got[0], s.sid, s.sub)
 	}
 	// The other browser's session is untouched.
-	if got := app.promptNone(otherBrowser); got != "signed-in" {
+	if got := promptNone(app, otherBrowser); got != "signed-in" {
 		t.Errorf("logout in one browser ended another: %s", got)
 	}
 
 	// Without any client: the signed-out page.
-	b2 := newBrowser(t)
-	app.loSignIn(b2)
+	b2 := signettest.NewBrowser(t)
+	logoutSignIn(app, b2)
 	p = ti.endSession(b2, url.Values{})
 	wantConfirmPage(t, p)
-	if strings.Contains(p.body, `id="client-name"`) {
+	if strings.Contains(p.Body, `id="client-name"`) {
 		t.Errorf("confirmation names an app that did not ask")
 	}
-	wantSignedOutPage(t, b2.submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}}))
-	if got := app.promptNone(b2); got != "login_required" {
+	wantSignedOutPage(t, b2.Submit(p, "/end_session/confirm", url.Values{"decision": {"logout"}}))
+	if got := promptNone(app, b2); got != "login_required" {
 		t.Errorf("prompt=none after confirmed logout = %s", got)
 	}
 }
@@ -603,18 +604,18 @@ func TestRPInitiatedLogoutPost(t *testing.T) {
 	app := ti.logoutClient("a", rcv)
 
 	t.Run("form post with the cookie", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		// Without a hint the post only asks.
 		wantConfirmPage(t, ti.postEndSession(b, url.Values{"client_id": {"a"}}))
-		if got := app.promptNone(b); got != "signed-in" {
+		if got := promptNone(app, b); got != "signed-in" {
 			t.Fatalf("a post without hint ended the session: %s", got)
 		}
 		p := ti.postEndSession(b, url.Values{"id_token_hint": {s.idToken}, "client_id": {"a"},
 			"post_logout_redirect_uri": {outURI("a")}, "state": {"p1"}})
 		wantRedirectOut(t, p, "a", "p1")
 		wantCookieCleared(t, p)
-		if got := app.promptNone(b); got != "login_required" {
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none after POST logout = %s", got)
 		}
 	})
@@ -622,23 +623,23 @@ func TestRPInitiatedLogoutPost(t *testing.T) {
 	// A real browser does not send a SameSite=Lax cookie on a cross-site POST:
 	// the endpoint continues as a top-level GET, which carries it.
 	t.Run("form post without the cookie", func(t *testing.T) {
-		b := newBrowser(t)
-		s := app.loSignIn(b)
+		b := signettest.NewBrowser(t)
+		s := logoutSignIn(app, b)
 		p := ti.postEndSession(nil, url.Values{"id_token_hint": {s.idToken},
 			"post_logout_redirect_uri": {outURI("a")}, "state": {"p2"}})
-		if p.status != http.StatusSeeOther || p.url.Path != "/end_session/continue" {
-			t.Fatalf("cookieless POST: %d %s", p.status, p.url)
+		if p.Status != http.StatusSeeOther || p.URL.Path != "/end_session/continue" {
+			t.Fatalf("cookieless POST: %d %s", p.Status, p.URL)
 		}
-		if strings.Contains(p.url.RawQuery, strings.Split(s.idToken, ".")[2]) {
+		if strings.Contains(p.URL.RawQuery, strings.Split(s.idToken, ".")[2]) {
 			t.Errorf("the ID token was put in the URL")
 		}
-		wantRedirectOut(t, b.get(p.url.String()), "a", "p2")
-		if got := app.promptNone(b); got != "login_required" {
+		wantRedirectOut(t, b.Get(p.URL.String()), "a", "p2")
+		if got := promptNone(app, b); got != "login_required" {
 			t.Errorf("prompt=none after cookieless POST logout = %s", got)
 		}
 	})
 
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if n := len(rcv.received()); n != 2 {
 		t.Errorf("received %d logout tokens, want 2", n)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/provider"
 )
 
@@ -34,13 +35,13 @@ func TestLoopbackIPv6RedirectEndToEnd(t *testing.T) {
 	cfg.Issuer = "http://" + ln.Addr().String()
 	cfg.Listen = ln.Addr().String()
 	ti := serveIssuerOn(t, ln, cfg)
-	if _, err := ti.srv.admin.AddUser(ti.ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Example", Password: "correct horse battery"}); err != nil {
+	if _, err := ti.srv.admin.AddUser(ti.Ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Name: "Alice Example", Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The browser stops at the first redirect to [::1]: nothing listens there.
 	jar, _ := cookiejar.New(nil)
-	b := &browser{t: t, client: &http.Client{
+	b := &signettest.Browser{T: t, Client: &http.Client{
 		Jar: jar,
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 			if req.URL.Hostname() == "::1" {
@@ -53,24 +54,24 @@ func TestLoopbackIPv6RedirectEndToEnd(t *testing.T) {
 		q := url.Values{
 			"client_id": {"native6"}, "redirect_uri": {redirectURI}, "response_type": {"code"},
 			"scope": {"openid profile"}, "state": {state}, "nonce": {"n-" + state},
-			"code_challenge": {pkceChallenge(verifier)}, "code_challenge_method": {"S256"},
+			"code_challenge": {signettest.PKCEChallenge(verifier)}, "code_challenge_method": {"S256"},
 		}
 		return ti.URL + provider.PathAuthorize + "?" + q.Encode()
 	}
 
 	const redirectURI = "http://[::1]:54321/cb"
 	verifier := oauth2.GenerateVerifier()
-	p := b.get(authorize(redirectURI, "st1", verifier))
-	if !strings.Contains(p.body, `name="password"`) {
-		t.Fatalf("authorize with %s: got %d %s, want the login page: %s", redirectURI, p.status, p.url, p.body)
+	p := b.Get(authorize(redirectURI, "st1", verifier))
+	if !strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("authorize with %s: got %d %s, want the login page: %s", redirectURI, p.Status, p.URL, p.Body)
 	}
-	p = b.login(p, "alice", "correct horse battery")
-	q := p.url.Query()
-	if p.url.Scheme != "http" || p.url.Host != "[::1]:54321" || p.url.Path != "/cb" || q.Get("code") == "" {
-		t.Fatalf("after login: got %d %s, want a redirect to %s with a code: %s", p.status, p.url, redirectURI, p.body)
+	p = b.Login(p, "alice", "correct horse battery")
+	q := p.URL.Query()
+	if p.URL.Scheme != "http" || p.URL.Host != "[::1]:54321" || p.URL.Path != "/cb" || q.Get("code") == "" {
+		t.Fatalf("after login: got %d %s, want a redirect to %s with a code: %s", p.Status, p.URL, redirectURI, p.Body)
 	}
 	if q.Get("state") != "st1" || q.Get("iss") != ti.URL {
-		t.Fatalf("redirect %s: want state st1 and iss %s", p.url, ti.URL)
+		t.Fatalf("redirect %s: want state st1 and iss %s", p.URL, ti.URL)
 	}
 
 	resp, err := http.PostForm(ti.URL+"/oauth/token", url.Values{
@@ -98,9 +99,9 @@ func TestLoopbackIPv6RedirectEndToEnd(t *testing.T) {
 		"https://[::1]:54321/cb",
 		"http://user@[::1]:54321/cb",
 	} {
-		p := b.get(authorize(uri, "st2", oauth2.GenerateVerifier()))
-		if p.status != http.StatusBadRequest || p.url.Hostname() == "::1" || !strings.Contains(p.body, "Unregistered redirect address") {
-			t.Errorf("authorize with %s: got %d %s, want the unregistered-redirect error page", uri, p.status, p.url)
+		p := b.Get(authorize(uri, "st2", oauth2.GenerateVerifier()))
+		if p.Status != http.StatusBadRequest || p.URL.Hostname() == "::1" || !strings.Contains(p.Body, "Unregistered redirect address") {
+			t.Errorf("authorize with %s: got %d %s, want the unregistered-redirect error page", uri, p.Status, p.URL)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage/boltstore"
 )
 
@@ -357,7 +358,7 @@ func TestOperationsBinary(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs unix sockets and signals")
 	}
-	bin := buildSignet(t)
+	bin := signettest.Binary(t)
 	env := newSignetEnv(t, bin)
 	metricsURL := writeOpsConfig(t, env)
 	proc := env.serve()
@@ -372,7 +373,7 @@ func TestOperationsBinary(t *testing.T) {
 	}
 	newClient := func(e *signetEnv) *crashClient {
 		return &crashClient{t: t, env: e, secret: created.ClientSecret, redirect: "http://127.0.0.1:9/cb",
-			verifier: oauth2.GenerateVerifier(), browser: newBrowser(t), http: &http.Client{Timeout: 10 * time.Second}}
+			verifier: oauth2.GenerateVerifier(), browser: signettest.NewBrowser(t), http: &http.Client{Timeout: 10 * time.Second}}
 	}
 
 	// Metrics move by exactly what one failed sign-in, one sign-in and one
@@ -380,10 +381,10 @@ func TestOperationsBinary(t *testing.T) {
 	before := scrape(t, metricsURL, "")
 	rc := newClient(env)
 	q := "client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&response_type=code&scope=openid&state=s1&nonce=n1&code_challenge=" +
-		pkceChallenge(rc.verifier) + "&code_challenge_method=S256"
-	p := rc.browser.get(env.issuer + "/authorize?" + q)
-	if p = rc.browser.login(p, "alice", "wrong password!"); p.status != http.StatusUnauthorized {
-		t.Fatalf("wrong password: %d", p.status)
+		signettest.PKCEChallenge(rc.verifier) + "&code_challenge_method=S256"
+	p := rc.browser.Get(env.issuer + "/authorize?" + q)
+	if p = rc.browser.Login(p, "alice", "wrong password!"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", p.Status)
 	}
 	code := rc.code()
 	if st, tr, err := rc.exchange(code); err != nil || st != 200 || tr.IDToken == "" {

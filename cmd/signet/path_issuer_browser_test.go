@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/web"
 )
 
@@ -19,8 +20,8 @@ import (
 // under the path, none is a 404, and Signet's cookies are scoped to the path.
 func TestBrowserPathIssuer(t *testing.T) {
 	t.Parallel() // long, and touches no process-wide state: runs beside the others
-	c := newChrome(t)
-	ln := listenLoopback(t, 0)
+	c := signettest.NewChrome(t)
+	ln := signettest.ListenLoopback(t, 0)
 	cfg := testConfig(t)
 	cfg.Listen = ln.Addr().String()
 	cfg.Issuer = "http://" + ln.Addr().String() + "/auth"
@@ -31,65 +32,65 @@ func TestBrowserPathIssuer(t *testing.T) {
 	// styled fails unless the page's stylesheet (under the path) was applied.
 	styled := func() {
 		t.Helper()
-		n, err := chromedp.Run(c.ctx, chromedp.Evaluate[int](`[...document.styleSheets].reduce((n, s) => n + s.cssRules.length, 0)`))
+		n, err := chromedp.Run(c.Ctx, chromedp.Evaluate[int](`[...document.styleSheets].reduce((n, s) => n + s.cssRules.length, 0)`))
 		if err != nil || n == 0 {
-			t.Errorf("%s: no stylesheet rules applied (%v)", c.location(), err)
+			t.Errorf("%s: no stylesheet rules applied (%v)", c.Location(), err)
 		}
 	}
 
 	// Two-step enrolment on the account pages, as enrolInBrowser does.
-	ti.clock.Advance(-step)
-	c.open(ti.URL+web.PathAccountTOTP, "login-form")
-	c.wantAt(origin, base+web.PathAccountLogin)
+	ti.Clock.Advance(-step)
+	c.Open(ti.URL+web.PathAccountTOTP, "login-form")
+	c.WantAt(origin, base+web.PathAccountLogin)
 	styled()
-	c.checkPage()
-	c.fill("username", demoUsername, "password", demoPassword)
-	c.click("submit", "totp-enrol-form")
-	c.wantAt(origin, base+web.PathAccountTOTP)
-	secret := c.text("totp-secret")
-	code, err := pqtotp.GenerateCode(secret, ti.clock.Now())
+	c.CheckPage()
+	c.Fill("username", demoUsername, "password", demoPassword)
+	c.Click("submit", "totp-enrol-form")
+	c.WantAt(origin, base+web.PathAccountTOTP)
+	secret := c.Text("totp-secret")
+	code, err := pqtotp.GenerateCode(secret, ti.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.fill("code", code)
-	c.click("submit", "recovery-codes")
-	c.click("continue", "totp-manage-form")
-	c.wantAt(origin, base+web.PathAccountTOTP)
-	ti.clock.Advance(step)
-	c.clearCookies()
+	c.Fill("code", code)
+	c.Click("submit", "recovery-codes")
+	c.Click("continue", "totp-manage-form")
+	c.WantAt(origin, base+web.PathAccountTOTP)
+	ti.Clock.Advance(step)
+	c.ClearCookies()
 
 	// The demo app's sign-in: login, code, consent, verified claims.
-	c.documents()
-	c.open(rp.URL+"/", "signin")
-	c.click("signin", "login-form")
-	c.wantAt(origin, base+web.PathLogin)
+	c.Documents()
+	c.Open(rp.URL+"/", "signin")
+	c.Click("signin", "login-form")
+	c.WantAt(origin, base+web.PathLogin)
 	styled()
-	c.checkPage()
-	c.fill("username", demoUsername, "password", demoPassword)
-	c.click("submit", "totp-form")
-	c.wantAt(origin, base+web.PathSecondFactor)
+	c.CheckPage()
+	c.Fill("username", demoUsername, "password", demoPassword)
+	c.Click("submit", "totp-form")
+	c.WantAt(origin, base+web.PathSecondFactor)
 	styled()
-	code, err = pqtotp.GenerateCode(secret, ti.clock.Now())
+	code, err = pqtotp.GenerateCode(secret, ti.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.fill("code", code)
-	c.click("submit", "consent-form")
-	c.wantAt(origin, base+web.PathConsent)
+	c.Fill("code", code)
+	c.Click("submit", "consent-form")
+	c.WantAt(origin, base+web.PathConsent)
 	styled()
-	c.checkPage()
-	c.click("allow", "id-token-claims")
-	c.wantAt(rp.URL, "/")
-	if claims := c.text("id-token-claims"); !strings.Contains(claims, ti.URL) || !strings.Contains(claims, web.ACRMFA) {
+	c.CheckPage()
+	c.Click("allow", "id-token-claims")
+	c.WantAt(rp.URL, "/")
+	if claims := c.Text("id-token-claims"); !strings.Contains(claims, ti.URL) || !strings.Contains(claims, web.ACRMFA) {
 		t.Errorf("the demo app's ID token claims lack the issuer %s or %s:\n%s", ti.URL, web.ACRMFA, claims)
 	}
-	c.click("refresh", "id-token-claims")
-	if body := c.bodyText(); strings.Contains(body, "Not accepted") {
+	c.Click("refresh", "id-token-claims")
+	if body := c.BodyText(); strings.Contains(body, "Not accepted") {
 		t.Errorf("after refresh the demo app says:\n%s", body)
 	}
 
 	// Signet's cookies live under the path only.
-	cookies, err := chromedp.Call(c.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{ti.URL + "/login"}})
+	cookies, err := chromedp.Call(c.Ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{ti.URL + "/login"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestBrowserPathIssuer(t *testing.T) {
 	if found != len(signets) {
 		t.Errorf("%d of Signet's cookies for %s, want %d: %v", found, ti.URL, len(signets), cookies.Cookies)
 	}
-	outside, err := chromedp.Call(c.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{origin + "/login"}})
+	outside, err := chromedp.Call(c.Ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{origin + "/login"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,20 +119,20 @@ func TestBrowserPathIssuer(t *testing.T) {
 	}
 
 	// The demo's sign-out goes through Signet's end_session and back.
-	c.click("logout", "logout-notice")
-	c.wantAt(rp.URL, "/")
-	c.open(ti.URL+web.PathAccount, "login-form")
-	c.wantAt(origin, base+web.PathAccountLogin)
+	c.Click("logout", "logout-notice")
+	c.WantAt(rp.URL, "/")
+	c.Open(ti.URL+web.PathAccount, "login-form")
+	c.WantAt(origin, base+web.PathAccountLogin)
 
-	for _, d := range c.documents() {
-		if d.url.Scheme+"://"+d.url.Host != origin {
+	for _, d := range c.Documents() {
+		if d.URL.Scheme+"://"+d.URL.Host != origin {
 			continue
 		}
-		if !strings.HasPrefix(d.url.Path, base+"/") {
-			t.Errorf("the browser loaded %s, outside %s", d.url, base)
+		if !strings.HasPrefix(d.URL.Path, base+"/") {
+			t.Errorf("the browser loaded %s, outside %s", d.URL, base)
 		}
-		if d.status == http.StatusNotFound {
-			t.Errorf("the browser loaded %s: 404", d.url)
+		if d.Status == http.StatusNotFound {
+			t.Errorf("the browser loaded %s: 404", d.URL)
 		}
 	}
 }

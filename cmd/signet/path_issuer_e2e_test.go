@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/web"
 )
@@ -51,10 +52,10 @@ type hopRecorder struct {
 }
 
 // watch makes b report through a new hopRecorder.
-func watch(t *testing.T, b *browser, issuer string) *hopRecorder {
+func watch(t *testing.T, b *signettest.Browser, issuer string) *hopRecorder {
 	u, _ := url.Parse(issuer)
 	rec := &hopRecorder{t: t, host: u.Host, base: u.Path, next: http.DefaultTransport}
-	b.client.Transport = rec
+	b.Client.Transport = rec
 	return rec
 }
 
@@ -105,14 +106,14 @@ func (h *hopRecorder) under(p string) bool { return strings.HasPrefix(p, h.base+
 
 // formAction returns the action of the form with the given id in p, as a
 // browser would post it.
-func formAction(t *testing.T, p page, id string) string {
+func formAction(t *testing.T, p signettest.Page, id string) string {
 	t.Helper()
-	m := regexp.MustCompile(`<form[^>]*action="([^"]*)"[^>]*id="` + regexp.QuoteMeta(id) + `"`).FindStringSubmatch(p.body)
+	m := regexp.MustCompile(`<form[^>]*action="([^"]*)"[^>]*id="` + regexp.QuoteMeta(id) + `"`).FindStringSubmatch(p.Body)
 	if m == nil {
-		m = regexp.MustCompile(`<form[^>]*id="` + regexp.QuoteMeta(id) + `"[^>]*action="([^"]*)"`).FindStringSubmatch(p.body)
+		m = regexp.MustCompile(`<form[^>]*id="` + regexp.QuoteMeta(id) + `"[^>]*action="([^"]*)"`).FindStringSubmatch(p.Body)
 	}
 	if m == nil {
-		t.Fatalf("no form %q on %d %s:\n%.600s", id, p.status, p.url, p.body)
+		t.Fatalf("no form %q on %d %s:\n%.600s", id, p.Status, p.URL, p.Body)
 	}
 	return html.UnescapeString(m[1])
 }
@@ -195,102 +196,102 @@ func TestPathIssuerEndToEnd(t *testing.T) {
 	}
 
 	// The account pages: sign in, enrol a second factor.
-	acct := newBrowser(t)
+	acct := signettest.NewBrowser(t)
 	watch(t, acct, ti.URL)
-	p := acct.get(ti.URL + web.PathAccountTOTP)
-	if p.url.Path != base+web.PathAccountLogin {
-		t.Fatalf("account page without a session: %d %s", p.status, p.url)
+	p := acct.Get(ti.URL + web.PathAccountTOTP)
+	if p.URL.Path != base+web.PathAccountLogin {
+		t.Fatalf("account page without a session: %d %s", p.Status, p.URL)
 	}
-	p = acct.submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
-	m := secretRE.FindStringSubmatch(p.body)
-	if p.status != http.StatusOK || p.url.Path != base+web.PathAccountTOTP || m == nil {
-		t.Fatalf("enrolment page: %d %s\n%.600s", p.status, p.url, p.body)
+	p = acct.Submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
+	m := secretRE.FindStringSubmatch(p.Body)
+	if p.Status != http.StatusOK || p.URL.Path != base+web.PathAccountTOTP || m == nil {
+		t.Fatalf("enrolment page: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
-	p = acct.submit(p, formAction(t, p, "totp-enrol-form"), url.Values{"code": {ti.totpCode(m[1])}})
-	if p.status != http.StatusOK || !recoveryRE.MatchString(p.body) {
-		t.Fatalf("after the enrolment code: %d %s\n%.600s", p.status, p.url, p.body)
+	p = acct.Submit(p, formAction(t, p, "totp-enrol-form"), url.Values{"code": {ti.totpCode(m[1])}})
+	if p.Status != http.StatusOK || !recoveryRE.MatchString(p.Body) {
+		t.Fatalf("after the enrolment code: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
 	ti.nextStep()
 	// The device verification page (RFC 8628), its form under the path too.
-	if p = acct.get(ti.URL + web.PathDevice); p.status != http.StatusOK || formAction(t, p, "device-form") != base+web.PathDevice {
-		t.Errorf("device page: %d %s", p.status, p.url)
+	if p = acct.Get(ti.URL + web.PathDevice); p.Status != http.StatusOK || formAction(t, p, "device-form") != base+web.PathDevice {
+		t.Errorf("device page: %d %s", p.Status, p.URL)
 	}
 
 	// An application's sign-in: password, code, consent, back with a code.
-	app := ti.addThirdParty(admin.AddClientInput{ID: "pathapp", PostLogoutRedirectURIs: []string{ti.rpBase + "/bye"}})
-	b := newBrowser(t)
+	app := ti.addThirdParty(admin.AddClientInput{ID: "pathapp", PostLogoutRedirectURIs: []string{ti.RPBase + "/bye"}})
+	b := signettest.NewBrowser(t)
 	rec := watch(t, b, ti.URL)
-	authURL, ap := app.authURL()
+	authURL, ap := app.AuthURL()
 	if !strings.HasPrefix(authURL, ti.URL+provider.PathAuthorize+"?") {
 		t.Fatalf("authorization URL %s", authURL)
 	}
-	p = b.get(authURL)
-	if p.url.Path != base+web.PathLogin {
-		t.Fatalf("authorize did not lead to the login page: %d %s", p.status, p.url)
+	p = b.Get(authURL)
+	if p.URL.Path != base+web.PathLogin {
+		t.Fatalf("authorize did not lead to the login page: %d %s", p.Status, p.URL)
 	}
-	p = b.submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
-	if p.url.Path != base+web.PathSecondFactor {
-		t.Fatalf("password did not lead to the code page: %d %s", p.status, p.url)
+	p = b.Submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
+	if p.URL.Path != base+web.PathSecondFactor {
+		t.Fatalf("password did not lead to the code page: %d %s", p.Status, p.URL)
 	}
-	p = b.submit(p, formAction(t, p, "totp-form"), url.Values{"code": {ti.totpCode(m[1])}})
-	if p.url.Path != base+web.PathConsent {
-		t.Fatalf("code did not lead to the consent page: %d %s\n%.600s", p.status, p.url, p.body)
+	p = b.Submit(p, formAction(t, p, "totp-form"), url.Values{"code": {ti.totpCode(m[1])}})
+	if p.URL.Path != base+web.PathConsent {
+		t.Fatalf("code did not lead to the consent page: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
-	p = b.submit(p, formAction(t, p, "consent-form"), url.Values{"decision": {"allow"}})
-	code := app.codeFrom(p, ap)
+	p = b.Submit(p, formAction(t, p, "consent-form"), url.Values{"decision": {"allow"}})
+	code := app.CodeFrom(p, ap)
 
-	tok, err := app.exchange(code, ap)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
 	}
-	idt := app.verifyID(tok, ap.nonce)
+	idt := app.VerifyID(tok, ap.Nonce)
 	if idt.Issuer != ti.URL {
 		t.Errorf("ID token iss %q, want %q", idt.Issuer, ti.URL)
 	}
 	var claims authClaims
 	idt.Claims(&claims)
 	wantAuth(t, claims, amrMFA, web.ACRMFA)
-	if ui, err := app.userinfo(tok.AccessToken); err != nil || ui.Subject != idt.Subject {
+	if ui, err := app.UserInfo(tok.AccessToken); err != nil || ui.Subject != idt.Subject {
 		t.Fatalf("userinfo: %v %v", ui, err)
 	}
-	if !app.introspect(tok.AccessToken) {
+	if !app.Introspect(tok.AccessToken) {
 		t.Error("introspection: the access token is not active")
 	}
-	refreshed, err := app.refresh(tok.RefreshToken)
+	refreshed, err := app.Refresh(tok.RefreshToken)
 	if err != nil || refreshed.AccessToken == "" {
 		t.Fatalf("refresh: %v", err)
 	}
-	if status, _ := app.postForm(provider.PathRevoke, url.Values{"token": {tok.AccessToken}}); status != http.StatusOK {
+	if status, _ := app.PostForm(provider.PathRevoke, url.Values{"token": {tok.AccessToken}}); status != http.StatusOK {
 		t.Errorf("revocation: %d", status)
 	}
-	if app.introspect(tok.AccessToken) {
+	if app.Introspect(tok.AccessToken) {
 		t.Error("a revoked access token is still active")
 	}
 
 	// Single sign-on, then the account page of the same browser.
-	u, ap := app.authURL()
-	app.codeFrom(b.get(u), ap)
-	p = b.get(ti.URL + web.PathAccount)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "App pathapp") {
-		t.Fatalf("account page: %d %s\n%.600s", p.status, p.url, p.body)
+	u, ap := app.AuthURL()
+	app.CodeFrom(b.Get(u), ap)
+	p = b.Get(ti.URL + web.PathAccount)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "App pathapp") {
+		t.Fatalf("account page: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
 
 	// Logout: without a hint Signet asks, its form under the path; with one it
 	// signs out and returns to the application.
-	p = b.get(ti.URL + web.PathEndSession)
-	if p.status != http.StatusOK || formAction(t, p, "logout-form") != base+web.PathEndSessionConfirm {
-		t.Fatalf("logout question: %d %s\n%.600s", p.status, p.url, p.body)
+	p = b.Get(ti.URL + web.PathEndSession)
+	if p.Status != http.StatusOK || formAction(t, p, "logout-form") != base+web.PathEndSessionConfirm {
+		t.Fatalf("logout question: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
 	raw, _ := refreshed.Extra("id_token").(string)
-	p = b.get(ti.URL + web.PathEndSession + "?" + url.Values{
-		"id_token_hint": {raw}, "post_logout_redirect_uri": {ti.rpBase + "/bye"}, "state": {"s1"},
+	p = b.Get(ti.URL + web.PathEndSession + "?" + url.Values{
+		"id_token_hint": {raw}, "post_logout_redirect_uri": {ti.RPBase + "/bye"}, "state": {"s1"},
 	}.Encode())
-	if p.url.String() != ti.rpBase+"/bye?state=s1" {
-		t.Fatalf("logout with a hint: %d %s\n%.600s", p.status, p.url, p.body)
+	if p.URL.String() != ti.RPBase+"/bye?state=s1" {
+		t.Fatalf("logout with a hint: %d %s\n%.600s", p.Status, p.URL, p.Body)
 	}
-	p = b.get(ti.URL + web.PathAccount)
-	if p.url.Path != base+web.PathAccountLogin {
-		t.Errorf("after logout the account page is %d %s, want its sign-in", p.status, p.url)
+	p = b.Get(ti.URL + web.PathAccount)
+	if p.URL.Path != base+web.PathAccountLogin {
+		t.Errorf("after logout the account page is %d %s, want its sign-in", p.Status, p.URL)
 	}
 
 	rec.mu.Lock()
@@ -361,24 +362,24 @@ func TestPathIssuerBehindProxy(t *testing.T) {
 		c.TrustedProxies = []string{"127.0.0.1"}
 	})
 	app := ti.addThirdParty(admin.AddClientInput{ID: "proxied"})
-	if got := app.oauth.Endpoint.TokenURL; got != proxy.URL+"/auth"+provider.PathToken {
+	if got := app.OAuth.Endpoint.TokenURL; got != proxy.URL+"/auth"+provider.PathToken {
 		t.Fatalf("token endpoint %s", got)
 	}
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	watch(t, b, ti.URL)
-	u, ap := app.authURL()
-	p := b.get(u)
-	p = b.submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
-	p = b.submit(p, formAction(t, p, "consent-form"), url.Values{"decision": {"allow"}})
-	tok, err := app.exchange(app.codeFrom(p, ap), ap)
+	u, ap := app.AuthURL()
+	p := b.Get(u)
+	p = b.Submit(p, formAction(t, p, "login-form"), url.Values{"username": {"alice"}, "password": {alicePassword}})
+	p = b.Submit(p, formAction(t, p, "consent-form"), url.Values{"decision": {"allow"}})
+	tok, err := app.Exchange(app.CodeFrom(p, ap), ap)
 	if err != nil {
 		t.Fatalf("exchange through the proxy: %v", err)
 	}
-	app.verifyID(tok, ap.nonce)
-	if _, err := app.userinfo(tok.AccessToken); err != nil {
+	app.VerifyID(tok, ap.Nonce)
+	if _, err := app.UserInfo(tok.AccessToken); err != nil {
 		t.Fatalf("userinfo through the proxy: %v", err)
 	}
-	if _, err := app.refresh(tok.RefreshToken); err != nil {
+	if _, err := app.Refresh(tok.RefreshToken); err != nil {
 		t.Fatalf("refresh through the proxy: %v", err)
 	}
 	resp, err := http.Get(ti.URL + "/livez")

@@ -19,19 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
-	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 	"github.com/signet-idp/signet/web/credentials/throttle"
 )
 
 func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	removeBuiltSignet()
-	os.Exit(code)
+	os.Exit(signettest.Main(m))
 }
 
 // setSharedSecrets puts fresh keys in the environment, as an operator gives
@@ -74,27 +70,22 @@ func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := clocktest.New(time.Now())
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	r := &replicas{}
-	for range n {
-		s, err := newServer(ctx, cfg, clk.Now)
-		if err != nil {
-			t.Fatal(err)
+	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
+		for range n {
+			s, err := newServer(ctx, cfg, now)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { s.store.Close() })
+			r.servers = append(r.servers, s)
 		}
-		t.Cleanup(func() { s.store.Close() })
-		r.servers = append(r.servers, s)
-	}
-	front := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.servers[r.next.Load()].handler.ServeHTTP(w, req)
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.servers[r.next.Load()].handler.ServeHTTP(w, req)
+		}), nil
 	})
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: front}}
-	ts.Start()
-	t.Cleanup(ts.Close)
-	r.testIssuer = &testIssuer{t: t, URL: cfg.Issuer, srv: r.servers[0], clock: clk,
-		ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
-	if _, err := r.servers[1].admin.AddUser(r.ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com",
+	r.testIssuer = &testIssuer{Issuer: iss, srv: r.servers[0]}
+	if _, err := r.servers[1].admin.AddUser(r.Ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com",
 		Name: "Alice Example", Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,47 +98,47 @@ func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
 func TestPostgresReplicas(t *testing.T) {
 	r := startReplicas(t, 2)
 	app := r.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 
 	r.next.Store(0)
-	code, ap := app.signIn(b)
+	code, ap := app.SignIn(b)
 	r.next.Store(1)
-	tok, err := app.exchange(code, ap)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatalf("code from replica 0 redeemed on replica 1: %v", err)
 	}
-	app.verifyID(tok, ap.nonce)
+	app.VerifyID(tok, ap.Nonce)
 	r.next.Store(0)
-	if _, err := app.exchange(code, ap); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Exchange(code, ap); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("replay on replica 0: %v, want invalid_grant", err)
 	}
-	if _, err := app.refresh(tok.RefreshToken); err == nil {
+	if _, err := app.Refresh(tok.RefreshToken); err == nil {
 		t.Fatal("the refresh token of a replayed code still works")
 	}
 
 	// A fresh sign-in (the browser's session is shared), refreshed in turn on
 	// both replicas; the rotated token is refused on the other.
-	code, ap = app.signIn(b)
+	code, ap = app.SignIn(b)
 	r.next.Store(1)
-	tok, err = app.exchange(code, ap)
+	tok, err = app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := tok.RefreshToken
 	for i := range 4 {
 		r.next.Store(int32(i % 2))
-		next, err := app.refresh(rt)
+		next, err := app.Refresh(rt)
 		if err != nil {
 			t.Fatalf("refresh %d on replica %d: %v", i, i%2, err)
 		}
 		rt = next.RefreshToken
 	}
 	r.next.Store(1)
-	if _, err := app.refresh(tok.RefreshToken); err == nil {
+	if _, err := app.Refresh(tok.RefreshToken); err == nil {
 		t.Fatal("a rotated refresh token was accepted by the other replica")
 	}
 	r.next.Store(0)
-	if _, err := app.refresh(rt); err == nil {
+	if _, err := app.Refresh(rt); err == nil {
 		t.Fatal("the family survived the reuse of a rotated token")
 	}
 }
@@ -310,14 +301,14 @@ func TestPostgresKeyChangeReachesReplicas(t *testing.T) {
 		return kids, resp.Header.Get("ETag")
 	}
 	before, etag := jwks(1)
-	if err := r.servers[0].keys.RotateNow(r.ctx, ""); err != nil {
+	if err := r.servers[0].keys.RotateNow(r.Ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	after0, _ := jwks(0)
 	if maps.Equal(after0, before) {
 		t.Fatal("the rotating replica's JWKS did not change")
 	}
-	if changed, err := r.servers[1].keys.Sync(r.ctx); err != nil || !changed {
+	if changed, err := r.servers[1].keys.Sync(r.Ctx); err != nil || !changed {
 		t.Fatalf("sync on the other replica: %v %v", changed, err)
 	}
 	after1, etag1 := jwks(1)
@@ -340,19 +331,19 @@ func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
 	}))
 	t.Cleanup(rcv.Close)
 	app := r.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.URL + "/bcl"})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	if _, err := app.exchange(code, ap); err != nil {
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	if _, err := app.Exchange(code, ap); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.servers[0].admin.LogoutUser(r.ctx, "alice"); err != nil {
+	if _, err := r.servers[0].admin.LogoutUser(r.Ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	for _, s := range r.servers {
 		for range 3 {
 			wg.Go(func() {
-				if _, err := s.provider.DeliverDueLogouts(r.ctx); err != nil {
+				if _, err := s.provider.DeliverDueLogouts(r.Ctx); err != nil {
 					t.Error(err)
 				}
 			})
@@ -369,21 +360,21 @@ func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
 func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
 	r := startReplicas(t, 2)
 	app := r.addClient(admin.AddClientInput{ID: "app"})
-	try := func(replica int32, pw string) page {
+	try := func(replica int32, pw string) signettest.Page {
 		t.Helper()
 		r.next.Store(replica)
-		b := newBrowser(t)
-		u, _ := app.authURL()
-		return b.login(b.get(u), "alice", pw)
+		b := signettest.NewBrowser(t)
+		u, _ := app.AuthURL()
+		return b.Login(b.Get(u), "alice", pw)
 	}
 	for i := range r.srv.cfg.Throttle.AccountFailures {
-		if p := try(0, "a wrong password"); p.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password %d on replica 0: %d", i+1, p.status)
+		if p := try(0, "a wrong password"); p.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d on replica 0: %d", i+1, p.Status)
 		}
 	}
 	// The failures are in the store before each answer: the lock is there.
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		until, err := throttle.LockedUntil(r.ctx, r.srv.store, throttle.AccountStoreKey("alice"), r.clock.Now())
+		until, err := throttle.LockedUntil(r.Ctx, r.srv.store, throttle.AccountStoreKey("alice"), r.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,14 +386,14 @@ func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if p := try(1, alicePassword); p.url.Host == "127.0.0.1:9" || p.status != http.StatusUnauthorized {
-		t.Fatalf("the right password on replica 1 while replica 0 locked the account: %d %s", p.status, p.url)
+	if p := try(1, alicePassword); p.URL.Host == "127.0.0.1:9" || p.Status != http.StatusUnauthorized {
+		t.Fatalf("the right password on replica 1 while replica 0 locked the account: %d %s", p.Status, p.URL)
 	}
-	if _, err := r.servers[1].admin.UnlockUser(r.ctx, "alice"); err != nil {
+	if _, err := r.servers[1].admin.UnlockUser(r.Ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if p := try(1, alicePassword); p.url.Host != "127.0.0.1:9" {
-		t.Fatalf("the right password after unlock: %d %s", p.status, p.url)
+	if p := try(1, alicePassword); p.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("the right password after unlock: %d %s", p.Status, p.URL)
 	}
 }
 
@@ -414,15 +405,15 @@ func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
 func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 	r := startReplicas(t, 2)
 	app := r.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenPath := mustParseURL(t, app.oauth.Endpoint.TokenURL).Path
+	tokenPath := mustParseURL(t, app.OAuth.Endpoint.TokenURL).Path
 	refresh := func(replica int32, rt string) (int, map[string]any) {
 		r.next.Store(replica)
-		return app.postForm(tokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		return app.PostForm(tokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	}
 	status, m := refresh(0, tok.RefreshToken)
 	if status != http.StatusOK {
@@ -430,15 +421,15 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 	}
 	rt, access := m["refresh_token"].(string), m["access_token"].(string)
 	introspectPath := "/oauth/introspect"
-	if !app.introspect(access) {
+	if !app.Introspect(access) {
 		t.Fatal("a fresh access token is not active")
 	}
 
 	// A browser on the login page when the database goes away.
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	r.next.Store(0)
-	authURL, _ := app.authURL()
-	loginPage := b.get(authURL)
+	authURL, _ := app.AuthURL()
+	loginPage := b.Get(authURL)
 
 	pgtest.StopServer(t)
 	restarted := false
@@ -450,11 +441,11 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 	// The pages say "try again" (503), never "wrong password" or a 500.
 	for replica := range int32(2) {
 		r.next.Store(replica)
-		if p := b.login(loginPage, "alice", alicePassword); p.status != http.StatusServiceUnavailable || p.header.Get("Retry-After") == "" {
-			t.Errorf("sign-in on replica %d while PostgreSQL is down: %d (Retry-After %q), want 503", replica, p.status, p.header.Get("Retry-After"))
+		if p := b.Login(loginPage, "alice", alicePassword); p.Status != http.StatusServiceUnavailable || p.Header.Get("Retry-After") == "" {
+			t.Errorf("sign-in on replica %d while PostgreSQL is down: %d (Retry-After %q), want 503", replica, p.Status, p.Header.Get("Retry-After"))
 		}
-		if p := b.get(authURL); p.status != http.StatusServiceUnavailable {
-			t.Errorf("/authorize on replica %d while PostgreSQL is down: %d, want 503", replica, p.status)
+		if p := b.Get(authURL); p.Status != http.StatusServiceUnavailable {
+			t.Errorf("/authorize on replica %d while PostgreSQL is down: %d, want 503", replica, p.Status)
 		}
 	}
 	for replica := range int32(2) {
@@ -464,16 +455,16 @@ func TestPostgresOutageDuringTokenTraffic(t *testing.T) {
 		}
 		// Userinfo and introspection cannot tell: never "invalid token".
 		r.next.Store(replica)
-		if _, err := app.userinfo(access); err == nil || !strings.Contains(err.Error(), "503") {
+		if _, err := app.UserInfo(access); err == nil || !strings.Contains(err.Error(), "503") {
 			t.Errorf("userinfo on replica %d while PostgreSQL is down: %v, want a 503", replica, err)
 		}
 		for _, token := range []string{access, rt} {
-			status, m := app.postForm(introspectPath, url.Values{"token": {token}})
+			status, m := app.PostForm(introspectPath, url.Values{"token": {token}})
 			if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
 				t.Errorf("introspection on replica %d while PostgreSQL is down: %d %v", replica, status, m)
 			}
 			// Never a 200 that the client would take for "revoked".
-			status, m = app.postForm(provider.PathRevoke, url.Values{"token": {token}})
+			status, m = app.PostForm(provider.PathRevoke, url.Values{"token": {token}})
 			if status != http.StatusServiceUnavailable || m["error"] != "temporarily_unavailable" {
 				t.Errorf("revocation on replica %d while PostgreSQL is down: %d %v", replica, status, m)
 			}

@@ -20,12 +20,13 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // keyClient is a relying party that authenticates with private_key_jwt. x/oauth2
 // cannot sign assertions, so its token requests are forms built here.
 type keyClient struct {
-	*rp
+	*signettest.RP
 	key jose.SigningKey
 	kid string
 }
@@ -34,15 +35,15 @@ type keyClient struct {
 func (k *keyClient) assertion(t *testing.T, aud string) string {
 	t.Helper()
 	if aud == "" {
-		aud = k.oauth.Endpoint.TokenURL
+		aud = k.OAuth.Endpoint.TokenURL
 	}
-	now := k.ti.clock.Now()
+	now := k.Iss.Clock.Now()
 	sg, err := jose.NewSigner(k.key, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.kid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := jwt.Signed(sg).Claims(map[string]any{
-		"iss": k.oauth.ClientID, "sub": k.oauth.ClientID, "aud": aud,
+		"iss": k.OAuth.ClientID, "sub": k.OAuth.ClientID, "aud": aud,
 		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": rand.Text(),
 	}).Serialize()
 	if err != nil {
@@ -87,19 +88,19 @@ func TestPrivateKeyJWTCodeFlow(t *testing.T) {
 	}))
 	t.Cleanup(keysSrv.Close)
 	app := &keyClient{
-		rp:  ti.addClient(admin.AddClientInput{ID: "keyapp", TokenAuthMethod: "private_key_jwt", JWKSURI: keysSrv.URL + "/jwks.json"}),
+		RP:  ti.addClient(admin.AddClientInput{ID: "keyapp", TokenAuthMethod: "private_key_jwt", JWKSURI: keysSrv.URL + "/jwks.json"}),
 		key: jose.SigningKey{Algorithm: jose.RS256, Key: rk}, kid: "rp-1",
 	}
-	if app.oauth.ClientSecret != "" {
+	if app.OAuth.ClientSecret != "" {
 		t.Fatal("a private_key_jwt client was given a secret")
 	}
-	tokenURL := app.oauth.Endpoint.TokenURL
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
+	tokenURL := app.OAuth.Endpoint.TokenURL
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
 
 	// Without an assertion the client has nothing to authenticate with.
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.oauth.RedirectURL},
-		"code_verifier": {ap.verifier}, "client_id": {"keyapp"}}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.OAuth.RedirectURL},
+		"code_verifier": {ap.Verifier}, "client_id": {"keyapp"}}
 	if status, m := app.post(t, tokenURL, form); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
 		t.Fatalf("code exchange without an assertion: %d %v", status, m)
 	}
@@ -108,7 +109,7 @@ func TestPrivateKeyJWTCodeFlow(t *testing.T) {
 		t.Fatalf("code exchange with an assertion: %d %v", status, m)
 	}
 	idToken, _ := m["id_token"].(string)
-	if _, err := app.verifier.Verify(ti.ctx, idToken); err != nil {
+	if _, err := app.Verifier.Verify(ti.Ctx, idToken); err != nil {
 		t.Errorf("ID token: %v", err)
 	}
 	access, refresh := m["access_token"].(string), m["refresh_token"].(string)
@@ -242,9 +243,9 @@ func TestPrivateKeyJWTDeviceClient(t *testing.T) {
 	tv := ti.addDeviceClient("tv", false, func(in *admin.AddClientInput) {
 		in.TokenAuthMethod, in.JWKSURI = "private_key_jwt", keysSrv.URL+"/jwks.json"
 	})
-	k := &keyClient{rp: &rp{ti: ti, oauth: tv.oauth}, key: jose.SigningKey{Algorithm: jose.ES256, Key: ek}, kid: "tv-1"}
+	k := &keyClient{RP: &signettest.RP{Iss: ti.Issuer, OAuth: tv.oauth}, key: jose.SigningKey{Algorithm: jose.ES256, Key: ek}, kid: "tv-1"}
 	// A routine change keeps how the client authenticates.
-	if ci, err := ti.srv.admin.UpdateClient(ti.ctx, admin.UpdateClientInput{ID: "tv", Name: ptr("Living-room TV")}); err != nil || ci.TokenAuthMethod != "private_key_jwt" {
+	if ci, err := ti.srv.admin.UpdateClient(ti.Ctx, admin.UpdateClientInput{ID: "tv", Name: ptr("Living-room TV")}); err != nil || ci.TokenAuthMethod != "private_key_jwt" {
 		t.Fatalf("client update of a private_key_jwt client: %+v %v", ci, err)
 	}
 	deviceURL := ti.URL + "/device_authorization"

@@ -11,18 +11,19 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // TestUserinfoRefusedTokenIs401: a revoked token gets RFC 6750's answer.
 func TestUserinfoRefusedTokenIs401(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app.postForm("/revoke", url.Values{"token": {tok.AccessToken}})
+	app.PostForm("/revoke", url.Values{"token": {tok.AccessToken}})
 	for _, bearer := range []string{tok.AccessToken, "not-a-token"} {
 		req, _ := http.NewRequest(http.MethodGet, ti.URL+"/userinfo", nil)
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -43,8 +44,8 @@ func TestUserinfoRefusedTokenIs401(t *testing.T) {
 func TestUnsupportedScopesDropped(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t), oauth2.SetAuthURLParam("scope", "openid phone address bogus email"))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t), oauth2.SetAuthURLParam("scope", "openid phone address bogus email"))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,22 +80,22 @@ func TestReplacedSessionEnds(t *testing.T) {
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL})
-	app.oauth.Scopes = []string{"openid"} // session-bound refresh token
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	app.OAuth.Scopes = []string{"openid"} // session-bound refresh token
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code2, ap2 := app.signIn(b, oauth2.SetAuthURLParam("prompt", "login"))
-	if _, err := app.exchange(code2, ap2); err != nil {
+	code2, ap2 := app.SignIn(b, oauth2.SetAuthURLParam("prompt", "login"))
+	if _, err := app.Exchange(code2, ap2); err != nil {
 		t.Fatal(err)
 	}
-	ti.srv.provider.DeliverDueLogouts(ti.ctx)
+	ti.srv.provider.DeliverDueLogouts(ti.Ctx)
 	if len(rcv.received()) != 1 {
 		t.Errorf("the replaced session's app got %d logout notices, want 1", len(rcv.received()))
 	}
-	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("the replaced session's refresh token still works: %v", err)
 	}
 }
@@ -104,18 +105,18 @@ func TestReplacedSessionEnds(t *testing.T) {
 func TestRemovedClientLeavesNothing(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "cal"})
-	b := newBrowser(t)
-	p, ap := app.toConsent(b)
-	tok, err := app.exchange(app.codeFrom(b.submit(p, "/consent", url.Values{"decision": {"allow"}}), ap), ap)
+	b := signettest.NewBrowser(t)
+	p, ap := toConsent(app, b)
+	tok, err := app.Exchange(app.CodeFrom(b.Submit(p, "/consent", url.Values{"decision": {"allow"}}), ap), ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ti.srv.admin.RemoveClient(ti.ctx, "cal"); err != nil {
+	if err := ti.srv.admin.RemoveClient(ti.Ctx, "cal"); err != nil {
 		t.Fatal(err)
 	}
 	again := ti.addThirdParty(admin.AddClientInput{ID: "cal"})
-	if _, err := again.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := again.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Errorf("an old refresh token works for the new client: %v", err)
 	}
-	again.toConsent(b) // asks again
+	toConsent(again, b) // asks again
 }

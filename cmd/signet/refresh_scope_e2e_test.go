@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // TestRefreshRepeatingFirstScope is issue 19: a relying party that repeats its
@@ -19,12 +20,12 @@ func TestRefreshRepeatingFirstScope(t *testing.T) {
 	app := ti.addThirdParty(admin.AddClientInput{ID: "calendar-app", Name: "Calendar Helper"})
 	// The first request also names a scope Signet does not offer: /authorize
 	// drops it, and so will the refresh.
-	app.oauth.Scopes = append(app.oauth.Scopes, "phone")
-	b := newBrowser(t)
-	p, ap := app.toConsent(b)
+	app.OAuth.Scopes = append(app.OAuth.Scopes, "phone")
+	b := signettest.NewBrowser(t)
+	p, ap := toConsent(app, b)
 	// Untick email.
-	done := b.submit(p, "/consent", url.Values{"decision": {"allow"}, "scope": {"profile", "offline_access"}})
-	tok, err := app.exchange(app.codeFrom(done, ap), ap)
+	done := b.Submit(p, "/consent", url.Values{"decision": {"allow"}, "scope": {"profile", "offline_access"}})
+	tok, err := app.Exchange(app.CodeFrom(done, ap), ap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +33,9 @@ func TestRefreshRepeatingFirstScope(t *testing.T) {
 	if got := scopeSet(tok.Extra("scope").(string)); !slices.Equal(got, granted) {
 		t.Fatalf("first scope = %v, want %v", got, granted)
 	}
-	tokenPath := mustParseURL(t, app.oauth.Endpoint.TokenURL).Path
+	tokenPath := mustParseURL(t, app.OAuth.Endpoint.TokenURL).Path
 	refresh := func(rt, scope string) (int, map[string]any) {
-		return app.postForm(tokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {scope}})
+		return app.PostForm(tokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {scope}})
 	}
 
 	// The full first scope, as mod_auth_openidc sends it.
@@ -45,11 +46,11 @@ func TestRefreshRepeatingFirstScope(t *testing.T) {
 	if got := scopeSet(m["scope"].(string)); !slices.Equal(got, granted) {
 		t.Errorf("refreshed scope = %v, want the granted %v", got, granted)
 	}
-	_, at := jwtParts(t, m["access_token"].(string))
+	_, at := signettest.JWTParts(t, m["access_token"].(string))
 	if got := scopeSet(at["scope"].(string)); !slices.Equal(got, granted) {
 		t.Errorf("refreshed access token scope = %v, want %v", got, granted)
 	}
-	idt, err := app.verifier.Verify(ti.ctx, m["id_token"].(string))
+	idt, err := app.Verifier.Verify(ti.Ctx, m["id_token"].(string))
 	if err != nil {
 		t.Fatalf("refreshed ID token: %v", err)
 	}
@@ -61,7 +62,7 @@ func TestRefreshRepeatingFirstScope(t *testing.T) {
 	if claims["name"] != "Alice Example" {
 		t.Errorf("the refreshed ID token lacks the granted profile: %v", claims)
 	}
-	if ui, err := app.userinfo(m["access_token"].(string)); err != nil || ui.Email != "" {
+	if ui, err := app.UserInfo(m["access_token"].(string)); err != nil || ui.Email != "" {
 		t.Errorf("userinfo with the refreshed token: %v, email %q", err, ui.Email)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // Regression tests for commit 36a7eff: the token endpoint authenticates the
@@ -20,8 +21,8 @@ import (
 // invalid_request redirects, and userinfo says email_verified false.
 
 // regressCodeForm is the token request form redeeming code at r's redirect URI.
-func regressCodeForm(r *rp, code string, extra ...string) url.Values {
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.oauth.RedirectURL}}
+func regressCodeForm(r *signettest.RP, code string, extra ...string) url.Values {
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.OAuth.RedirectURL}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		form.Set(extra[i], extra[i+1])
 	}
@@ -63,26 +64,26 @@ func wantTokenError(t *testing.T, what string, status int, m map[string]any, wan
 func TestRegressCodeReplayWithoutVerifierRevokes(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	for name, extra := range map[string][]string{
 		"no verifier":    nil,
 		"wrong verifier": {"code_verifier", oauth2.GenerateVerifier()},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, ap := app.signIn(b)
-			tok, err := app.exchange(code, ap)
+			code, ap := app.SignIn(b)
+			tok, err := app.Exchange(code, ap)
 			if err != nil {
 				t.Fatalf("first exchange: %v", err)
 			}
 			if st, _ := regressUserinfo(t, ti, tok.AccessToken); st != http.StatusOK {
 				t.Fatalf("userinfo with the fresh access token: %d", st)
 			}
-			st, m := tokenPost(t, ti.URL, app.oauth.ClientID, app.oauth.ClientSecret, regressCodeForm(app, code, extra...))
+			st, m := tokenPost(t, ti.URL, app.OAuth.ClientID, app.OAuth.ClientSecret, regressCodeForm(app, code, extra...))
 			wantTokenError(t, "replay", st, m, http.StatusBadRequest, "invalid_grant")
 			if st, _ := regressUserinfo(t, ti, tok.AccessToken); st != http.StatusUnauthorized {
 				t.Errorf("userinfo with the first use's access token after the replay: %d, want 401", st)
 			}
-			if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+			if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 				t.Errorf("the first use's refresh token after the replay: %v, want invalid_grant", err)
 			}
 		})
@@ -97,8 +98,8 @@ func TestRegressCodeReplayWithoutVerifierRevokes(t *testing.T) {
 func TestRegressTokenClientAuthBeforeCode(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	bogus := regressCodeForm(app, "bogus-code-"+randHex(), "code_verifier", oauth2.GenerateVerifier())
-	withID := regressCodeForm(app, "bogus-code-"+randHex(), "code_verifier", oauth2.GenerateVerifier(), "client_id", "app")
+	bogus := regressCodeForm(app, "bogus-code-"+signettest.RandHex(), "code_verifier", oauth2.GenerateVerifier())
+	withID := regressCodeForm(app, "bogus-code-"+signettest.RandHex(), "code_verifier", oauth2.GenerateVerifier(), "client_id", "app")
 	for _, tc := range []struct {
 		name, id, secret string
 		form             url.Values
@@ -114,14 +115,14 @@ func TestRegressTokenClientAuthBeforeCode(t *testing.T) {
 		})
 	}
 	t.Run("valid code, wrong secret", func(t *testing.T) {
-		code, ap := app.signIn(newBrowser(t))
-		st, m := tokenPost(t, ti.URL, "app", "wrong-secret", regressCodeForm(app, code, "code_verifier", ap.verifier))
+		code, ap := app.SignIn(signettest.NewBrowser(t))
+		st, m := tokenPost(t, ti.URL, "app", "wrong-secret", regressCodeForm(app, code, "code_verifier", ap.Verifier))
 		wantTokenError(t, "wrong secret", st, m, http.StatusUnauthorized, "invalid_client")
-		tok, err := app.exchange(code, ap)
+		tok, err := app.Exchange(code, ap)
 		if err != nil {
 			t.Fatalf("the code after a wrong-secret attempt: %v", err)
 		}
-		app.verifyID(tok, ap.nonce)
+		app.VerifyID(tok, ap.Nonce)
 	})
 }
 
@@ -131,8 +132,8 @@ func TestRegressTokenClientAuthBeforeCode(t *testing.T) {
 func TestRegressIntrospectionBadClient(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,19 +181,19 @@ func TestRegressIntrospectionBadClient(t *testing.T) {
 func TestRegressAuthorizeUndecodableMaxAge(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	u := app.oauth.AuthCodeURL("xyz", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "abc"))
-	p := newBrowser(t).get(u)
-	if p.status != http.StatusFound {
-		t.Fatalf("status %d at %s (Content-Type %q): %.200s, want 302 to the client", p.status, p.url, p.header.Get("Content-Type"), p.body)
+	u := app.OAuth.AuthCodeURL("xyz", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "abc"))
+	p := signettest.NewBrowser(t).Get(u)
+	if p.Status != http.StatusFound {
+		t.Fatalf("status %d at %s (Content-Type %q): %.200s, want 302 to the client", p.Status, p.URL, p.Header.Get("Content-Type"), p.Body)
 	}
-	if got := p.url.Scheme + "://" + p.url.Host + p.url.Path; got != app.oauth.RedirectURL {
-		t.Fatalf("redirected to %s, want %s", p.url, app.oauth.RedirectURL)
+	if got := p.URL.Scheme + "://" + p.URL.Host + p.URL.Path; got != app.OAuth.RedirectURL {
+		t.Fatalf("redirected to %s, want %s", p.URL, app.OAuth.RedirectURL)
 	}
-	q := p.url.Query()
+	q := p.URL.Query()
 	if q.Get("error") != "invalid_request" || q.Get("state") != "xyz" || q.Get("iss") != ti.URL || q.Get("code") != "" {
 		t.Errorf("redirect query = %v, want error=invalid_request state=xyz iss=%s", q, ti.URL)
 	}
-	if ct := p.header.Get("Content-Type"); strings.HasPrefix(ct, "text/plain") {
+	if ct := p.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type %q: a bare-text error", ct)
 	}
 }
@@ -202,18 +203,18 @@ func TestRegressAuthorizeUndecodableMaxAge(t *testing.T) {
 // as the ID token says, rather than no email_verified at all.
 func TestRegressUserinfoEmailVerifiedFalse(t *testing.T) {
 	ti := startIssuer(t)
-	if u, err := ti.srv.store.GetUserByUsername(ti.ctx, "alice"); err != nil || u.EmailVerified {
+	if u, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice"); err != nil || u.EmailVerified {
 		t.Fatalf("precondition: alice's email must be unverified: %v %v", u, err)
 	}
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	app.oauth.Scopes = []string{"openid", "email"}
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	app.OAuth.Scopes = []string{"openid", "email"}
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var idc map[string]any
-	if err := app.verifyID(tok, ap.nonce).Claims(&idc); err != nil {
+	if err := app.VerifyID(tok, ap.Nonce).Claims(&idc); err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := idc["email_verified"]; !ok || v != false {
@@ -241,34 +242,34 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 	ti := startIssuer(t)
 	one := ti.logoutClient("one", nil)
 	two := ti.logoutClient("two", nil)
-	one.oauth.Scopes = []string{"openid", "profile"} // session-bound refresh tokens
-	two.oauth.Scopes = []string{"openid", "profile"}
+	one.OAuth.Scopes = []string{"openid", "profile"} // session-bound refresh tokens
+	two.OAuth.Scopes = []string{"openid", "profile"}
 
 	// signInHoldCode signs in with one (exchanging) and, by SSO, with two
 	// (holding the code).
-	signInHoldCode := func(t *testing.T) (b *browser, first loSignIn, code string, ap authParams) {
+	signInHoldCode := func(t *testing.T) (b *signettest.Browser, first loSignIn, code string, ap signettest.AuthParams) {
 		t.Helper()
-		b = newBrowser(t)
-		first = one.loSignIn(b)
+		b = signettest.NewBrowser(t)
+		first = logoutSignIn(one, b)
 		if first.tok.RefreshToken == "" {
 			t.Fatal("no session-bound refresh token")
 		}
-		u, ap := two.authURL()
-		return b, first, two.codeFrom(b.get(u), ap), ap
+		u, ap := two.AuthURL()
+		return b, first, two.CodeFrom(b.Get(u), ap), ap
 	}
-	redeemHeld := func(t *testing.T, code string, ap authParams) {
+	redeemHeld := func(t *testing.T, code string, ap signettest.AuthParams) {
 		t.Helper()
-		st, m := tokenPost(t, ti.URL, two.oauth.ClientID, two.oauth.ClientSecret, regressCodeForm(two, code, "code_verifier", ap.verifier))
+		st, m := tokenPost(t, ti.URL, two.OAuth.ClientID, two.OAuth.ClientSecret, regressCodeForm(two, code, "code_verifier", ap.Verifier))
 		wantTokenError(t, "held code after the session ended", st, m, http.StatusBadRequest, "invalid_grant")
 	}
 
 	t.Run("admin logout", func(t *testing.T) {
 		_, first, code, ap := signInHoldCode(t)
-		if n, err := ti.srv.admin.LogoutUser(ti.ctx, "alice"); err != nil || n != 1 {
+		if n, err := ti.srv.admin.LogoutUser(ti.Ctx, "alice"); err != nil || n != 1 {
 			t.Fatalf("LogoutUser = %d, %v", n, err)
 		}
 		redeemHeld(t, code, ap)
-		if _, err := one.refresh(first.tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := one.Refresh(first.tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("session-bound refresh token after logout: %v, want invalid_grant", err)
 		}
 	})
@@ -276,11 +277,11 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 		b, first, code, ap := signInHoldCode(t)
 		p := ti.endSession(b, url.Values{"id_token_hint": {first.idToken}, "post_logout_redirect_uri": {outURI("one")}, "state": {"bye"}})
 		wantRedirectOut(t, p, "one", "bye")
-		if got := one.promptNone(b); got != "login_required" {
+		if got := promptNone(one, b); got != "login_required" {
 			t.Fatalf("prompt=none after logout: %s", got)
 		}
 		redeemHeld(t, code, ap)
-		if _, err := one.refresh(first.tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := one.Refresh(first.tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("session-bound refresh token after logout: %v, want invalid_grant", err)
 		}
 	})
@@ -288,18 +289,18 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 		// The session is deleted (a logout's first step) and the process stops
 		// before the session's refresh families are revoked.
 		_, first, code, ap := signInHoldCode(t)
-		user, err := ti.srv.store.GetUserByUsername(ti.ctx, "alice")
+		user, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
-		sessions, err := ti.srv.store.ListUserSessions(ti.ctx, user.ID)
+		sessions, err := ti.srv.store.ListUserSessions(ti.Ctx, user.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		deleted := 0
 		for _, s := range sessions {
 			if s.SID == first.sid {
-				if err := ti.srv.store.DeleteSession(ti.ctx, s.ID); err != nil {
+				if err := ti.srv.store.DeleteSession(ti.Ctx, s.ID); err != nil {
 					t.Fatal(err)
 				}
 				deleted++
@@ -309,7 +310,7 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 			t.Fatalf("found %d sessions with sid %s", deleted, first.sid)
 		}
 		redeemHeld(t, code, ap)
-		if _, err := one.refresh(first.tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+		if _, err := one.Refresh(first.tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 			t.Errorf("session-bound refresh token of a deleted session: %v, want invalid_grant", err)
 		}
 	})
@@ -321,13 +322,13 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	p, ap := app.toConsent(b)
-	code := app.codeFrom(b.submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
-	if err := ti.srv.admin.RevokeGrant(ti.ctx, admin.GrantRef{Username: "alice", ClientID: "app"}); err != nil {
+	b := signettest.NewBrowser(t)
+	p, ap := toConsent(app, b)
+	code := app.CodeFrom(b.Submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
+	if err := ti.srv.admin.RevokeGrant(ti.Ctx, admin.GrantRef{Username: "alice", ClientID: "app"}); err != nil {
 		t.Fatalf("RevokeGrant: %v", err)
 	}
-	st, m := tokenPost(t, ti.URL, app.oauth.ClientID, app.oauth.ClientSecret, regressCodeForm(app, code, "code_verifier", ap.verifier))
+	st, m := tokenPost(t, ti.URL, app.OAuth.ClientID, app.OAuth.ClientSecret, regressCodeForm(app, code, "code_verifier", ap.Verifier))
 	wantTokenError(t, "held code after the grant was revoked", st, m, http.StatusBadRequest, "invalid_grant")
 }
 
@@ -338,28 +339,28 @@ func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
 func TestRegressInterruptedGrantRevocationStopsOfflineRefresh(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
-	app.oauth.Scopes = []string{"openid", "offline_access"}
-	b := newBrowser(t)
-	p, ap := app.toConsent(b)
-	code := app.codeFrom(b.submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
-	tok, err := app.exchange(code, ap)
+	app.OAuth.Scopes = []string{"openid", "offline_access"}
+	b := signettest.NewBrowser(t)
+	p, ap := toConsent(app, b)
+	code := app.CodeFrom(b.Submit(p, "/consent", url.Values{"decision": {"allow"}}), ap)
+	tok, err := app.Exchange(code, ap)
 	if err != nil || tok.RefreshToken == "" {
 		t.Fatalf("exchange: %v (refresh token %q)", err, tok.RefreshToken)
 	}
 	if sc, _ := tok.Extra("scope").(string); !strings.Contains(sc, "offline_access") {
 		t.Fatalf("granted scope %q, want offline_access", sc)
 	}
-	if tok, err = app.refresh(tok.RefreshToken); err != nil {
+	if tok, err = app.Refresh(tok.RefreshToken); err != nil {
 		t.Fatalf("refresh while the grant stands: %v", err)
 	}
-	user, err := ti.srv.store.GetUserByUsername(ti.ctx, "alice")
+	user, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ti.srv.store.DeleteGrant(ti.ctx, user.ID, "app"); err != nil {
+	if err := ti.srv.store.DeleteGrant(ti.Ctx, user.ID, "app"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.refresh(tok.RefreshToken); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.Refresh(tok.RefreshToken); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("offline refresh after the grant was deleted: %v, want invalid_grant", err)
 	}
 }

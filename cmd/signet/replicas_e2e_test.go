@@ -30,6 +30,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
 )
 
@@ -61,7 +62,7 @@ func startReplicaProcesses(t *testing.T, n int) *replicaSet {
 		t.Skip("needs signals")
 	}
 	dsn := pgtest.DSN(t)
-	rs := &replicaSet{t: t, bin: buildSignet(t), turns: map[string]int{}, served: map[string]map[int]int{}}
+	rs := &replicaSet{t: t, bin: signettest.Binary(t), turns: map[string]int{}, served: map[string]map[int]int{}}
 	rs.pin.Store(-1)
 	rs.env = environ()
 	for _, name := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
@@ -241,7 +242,7 @@ func (rs *replicaSet) addRP(id string, extra ...string) *replicaRP {
 
 // signIn runs the browser part of a code flow (signing in if asked) and
 // exchanges the code, checking the ID token.
-func (r *replicaRP) signIn(t *testing.T, b *browser, user, pw string) *oauth2.Token {
+func (r *replicaRP) signIn(t *testing.T, b *signettest.Browser, user, pw string) *oauth2.Token {
 	t.Helper()
 	code, verifier := r.code(t, b, user, pw)
 	tok, err := r.oauth.Exchange(r.ctx, code, oauth2.VerifierOption(verifier))
@@ -253,17 +254,17 @@ func (r *replicaRP) signIn(t *testing.T, b *browser, user, pw string) *oauth2.To
 }
 
 // code runs the browser part of a code flow and returns the code and verifier.
-func (r *replicaRP) code(t *testing.T, b *browser, user, pw string) (string, string) {
+func (r *replicaRP) code(t *testing.T, b *signettest.Browser, user, pw string) (string, string) {
 	t.Helper()
-	state, nonce, verifier := randHex(), randHex(), oauth2.GenerateVerifier()
-	p := b.get(r.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
-	if strings.Contains(p.body, `name="password"`) {
-		p = b.login(p, user, pw)
+	state, nonce, verifier := signettest.RandHex(), signettest.RandHex(), oauth2.GenerateVerifier()
+	p := b.Get(r.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+	if strings.Contains(p.Body, `name="password"`) {
+		p = b.Login(p, user, pw)
 	}
-	if p.url.Host != "127.0.0.1:9" || p.url.Query().Get("state") != state || p.url.Query().Get("code") == "" {
-		t.Fatalf("no code: %d %s\n%s", p.status, p.url, p.body)
+	if p.URL.Host != "127.0.0.1:9" || p.URL.Query().Get("state") != state || p.URL.Query().Get("code") == "" {
+		t.Fatalf("no code: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
-	return p.url.Query().Get("code"), verifier
+	return p.URL.Query().Get("code"), verifier
 }
 
 func (r *replicaRP) checkID(t *testing.T, tok *oauth2.Token) *oidc.IDToken {
@@ -345,7 +346,7 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	app := rs.addRP("app", "--backchannel-logout-uri", rcv.URL+"/bcl")
 
 	// Round robin: every request of the flow may land on either replica.
-	b := newBrowser(t)
+	b := signettest.NewBrowser(t)
 	tok := app.signIn(t, b, "alice", "correct horse battery")
 	for range 3 {
 		tok = app.signIn(t, b, "alice", "correct horse battery") // SSO: the session is shared
@@ -379,7 +380,7 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 		t.Fatalf("code from replica 0 redeemed on replica 1: %v", err)
 	}
 	rs.pin.Store(0)
-	if _, err := app.oauth.Exchange(app.ctx, code, oauth2.VerifierOption(verifier)); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := app.oauth.Exchange(app.ctx, code, oauth2.VerifierOption(verifier)); signettest.OAuthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("replay on replica 0: %v, want invalid_grant", err)
 	}
 	if _, err := app.refresh(first.RefreshToken); err == nil {
@@ -453,8 +454,8 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	// turns put each POST /login on the same replica) lock bob's account on
 	// both: the right password is then refused by each.
 	for i := range 5 {
-		if p := rs.tryLogin(t, app, fmt.Sprintf("198.51.100.%d", i+1), "bob", "not bob's password"); p.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password %d: %d\n%s", i, p.status, p.body)
+		if p := rs.tryLogin(t, app, fmt.Sprintf("198.51.100.%d", i+1), "bob", "not bob's password"); p.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d\n%s", i, p.Status, p.Body)
 		}
 	}
 	// The failures are counted in the background (a wrong password takes no
@@ -464,15 +465,15 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	})
 	for i := range rs.addrs {
 		rs.pin.Store(int32(i))
-		if p := rs.tryLogin(t, app, "198.51.100.10", "bob", "another good password"); p.url.Host == "127.0.0.1:9" || p.status != http.StatusUnauthorized {
-			t.Fatalf("the right password on replica %d while bob is locked: %d %s", i, p.status, p.url)
+		if p := rs.tryLogin(t, app, "198.51.100.10", "bob", "another good password"); p.URL.Host == "127.0.0.1:9" || p.Status != http.StatusUnauthorized {
+			t.Fatalf("the right password on replica %d while bob is locked: %d %s", i, p.Status, p.URL)
 		}
 	}
 	rs.cli("", "user", "unlock", "bob")
 	for i := range rs.addrs {
 		rs.pin.Store(int32(i))
-		if p := rs.tryLogin(t, app, "198.51.100.11", "bob", "another good password"); p.url.Host != "127.0.0.1:9" {
-			t.Fatalf("the right password on replica %d after unlock: %d %s", i, p.status, p.url)
+		if p := rs.tryLogin(t, app, "198.51.100.11", "bob", "another good password"); p.URL.Host != "127.0.0.1:9" {
+			t.Fatalf("the right password on replica %d after unlock: %d %s", i, p.Status, p.URL)
 		}
 	}
 	rs.pin.Store(-1)
@@ -480,14 +481,14 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	// Failures from one client address, counted by one replica, lock that
 	// address on both (429), whoever signs in from it.
 	for i := range replicaAddressFailures {
-		if p := rs.tryLogin(t, app, "203.0.113.9", fmt.Sprintf("nobody%d", i), "a guess"); p.status != http.StatusUnauthorized {
-			t.Fatalf("failure %d from one address: %d", i+1, p.status)
+		if p := rs.tryLogin(t, app, "203.0.113.9", fmt.Sprintf("nobody%d", i), "a guess"); p.Status != http.StatusUnauthorized {
+			t.Fatalf("failure %d from one address: %d", i+1, p.Status)
 		}
 	}
 	for i := range rs.addrs {
 		rs.pin.Store(int32(i))
-		if p := rs.tryLogin(t, app, "203.0.113.9", "bob", "another good password"); p.status != http.StatusTooManyRequests {
-			t.Fatalf("replica %d: a sign-in from an address locked by failures the replicas counted: %d, want 429", i, p.status)
+		if p := rs.tryLogin(t, app, "203.0.113.9", "bob", "another good password"); p.Status != http.StatusTooManyRequests {
+			t.Fatalf("replica %d: a sign-in from an address locked by failures the replicas counted: %d, want 429", i, p.Status)
 		}
 	}
 	rs.pin.Store(-1)
@@ -496,9 +497,9 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	// a removed client's and a disabled person's refresh tokens are refused
 	// by both.
 	other := rs.addRP("other")
-	otherTok := other.signIn(t, newBrowser(t), "alice", "correct horse battery")
+	otherTok := other.signIn(t, signettest.NewBrowser(t), "alice", "correct horse battery")
 	plain := rs.addRP("plain") // no back-channel logout: bob's disabling sends app nothing
-	bobTok := plain.signIn(t, newBrowser(t), "bob", "another good password")
+	bobTok := plain.signIn(t, signettest.NewBrowser(t), "bob", "another good password")
 	rs.cli("", "client", "remove", "other")
 	rs.cli("", "user", "disable", "bob")
 	for i, addr := range rs.addrs {
@@ -523,7 +524,7 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 	rs.procs[1].cmd.Process.Kill()
 	<-rs.procs[1].exited
 	rs.pin.Store(0)
-	b2 := newBrowser(t)
+	b2 := signettest.NewBrowser(t)
 	tok = app.signIn(t, b2, "alice", "correct horse battery")
 	if _, err := app.refresh(tok.RefreshToken); err != nil {
 		t.Fatalf("refresh on the surviving replica: %v", err)
@@ -551,12 +552,12 @@ func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // tryLogin starts a code flow in a new browser at client address addr and
 // submits user and pw.
-func (rs *replicaSet) tryLogin(t *testing.T, app *replicaRP, addr, user, pw string) page {
+func (rs *replicaSet) tryLogin(t *testing.T, app *replicaRP, addr, user, pw string) signettest.Page {
 	t.Helper()
-	b := newBrowser(t)
-	b.client.Transport = forwardedFor{addr: addr, next: http.DefaultTransport}
-	p := b.get(app.oauth.AuthCodeURL(randHex(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-	return b.login(p, user, pw)
+	b := signettest.NewBrowser(t)
+	b.Client.Transport = forwardedFor{addr: addr, next: http.DefaultTransport}
+	p := b.Get(app.oauth.AuthCodeURL(signettest.RandHex(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	return b.Login(p, user, pw)
 }
 
 // discoveryValue reads one string field of the issuer's discovery document.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/signet-idp/signet/cmd/signet-load/load"
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"golang.org/x/oauth2"
 )
 
@@ -127,7 +128,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("needs SIGKILL and SIGTERM")
 	}
 	start := time.Now()
-	env := newSignetEnv(t, buildSignet(t))
+	env := newSignetEnv(t, signettest.Binary(t))
 	proc := env.serve()
 	env.cli("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--name", "Alice", "--password-stdin")
 	var created struct {
@@ -140,7 +141,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	rc := &crashClient{
 		t: t, env: env, secret: created.ClientSecret, redirect: "http://127.0.0.1:9/cb",
-		verifier: oauth2.GenerateVerifier(), browser: newBrowser(t),
+		verifier: oauth2.GenerateVerifier(), browser: signettest.NewBrowser(t),
 		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 
@@ -433,7 +434,7 @@ func TestAnonymousAuthorizeFloodDoesNotGrowTheDatabase(t *testing.T) {
 	// Characters that a careless JSON encoder escapes into six bytes each.
 	long := strings.Repeat("<a&b>", 300)
 	q := url.Values{
-		"client_id": {"app"}, "redirect_uri": {app.oauth.RedirectURL}, "response_type": {"code"},
+		"client_id": {"app"}, "redirect_uri": {app.OAuth.RedirectURL}, "response_type": {"code"},
 		"scope": {"openid profile"}, "state": {long}, "nonce": {long},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
 	}
@@ -474,13 +475,13 @@ func TestAnonymousAuthorizeFloodDoesNotGrowTheDatabase(t *testing.T) {
 	}
 	<-halfway
 	// A person signs in from another address while the flood goes on.
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatalf("sign-in during the flood: %v", err)
 	}
-	app.verifyID(tok, ap.nonce)
+	app.VerifyID(tok, ap.Nonce)
 	wg.Wait()
 	if ctx.Err() != nil {
 		t.Fatalf("the flood did not finish in time (%d sent)", sent.Load())

@@ -18,13 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/provider"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/postgres/pgtest"
-	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // TestStorageImport moves a running embedded deployment to PostgreSQL: what a
@@ -49,21 +47,21 @@ func TestStorageImport(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := clocktest.New(time.Now())
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	embedded, err := newServer(ctx, cfg, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// One front for the embedded server now and the moved one later.
 	var current atomic.Pointer[server]
-	current.Store(embedded)
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		current.Load().handler.ServeHTTP(w, r)
-	})}}
-	ts.Start()
-	t.Cleanup(ts.Close)
-	ti := &testIssuer{t: t, URL: cfg.Issuer, srv: embedded, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
+	var embedded *server
+	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
+		var err error
+		if embedded, err = newServer(ctx, cfg, now); err != nil {
+			return nil, err
+		}
+		current.Store(embedded)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			current.Load().handler.ServeHTTP(w, r)
+		}), nil
+	})
+	ti := &testIssuer{Issuer: iss, srv: embedded}
+	ctx, clk := ti.Ctx, ti.Clock
 	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Password: alicePassword}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,17 +78,17 @@ func TestStorageImport(t *testing.T) {
 	bcl := ti.addClient(admin.AddClientInput{ID: "bcl", BackchannelLogoutURI: rcv.URL + "/bcl"})
 
 	// What the embedded deployment has handed out.
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, err := app.exchange(app.signIn(b))
+	revoked, err := app.Exchange(app.SignIn(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := app.postForm(provider.PathRevoke, url.Values{"token": {revoked.AccessToken}}); st != http.StatusOK {
+	if st, _ := app.PostForm(provider.PathRevoke, url.Values{"token": {revoked.AccessToken}}); st != http.StatusOK {
 		t.Fatalf("revoke: %d", st)
 	}
 	// Bob signs in to bcl; signing him out queues a back-channel notice that
@@ -98,9 +96,9 @@ func TestStorageImport(t *testing.T) {
 	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "bob", Email: "bob@example.com", Password: alicePassword}); err != nil {
 		t.Fatal(err)
 	}
-	other := newBrowser(t)
-	u, bap := bcl.authURL()
-	if _, err := bcl.exchange(bcl.codeFrom(other.login(other.get(u), "bob", alicePassword), bap), bap); err != nil {
+	other := signettest.NewBrowser(t)
+	u, bap := bcl.AuthURL()
+	if _, err := bcl.Exchange(bcl.CodeFrom(other.Login(other.Get(u), "bob", alicePassword), bap), bap); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := embedded.admin.LogoutUser(ctx, "bob"); err != nil || n != 1 {
@@ -111,8 +109,8 @@ func TestStorageImport(t *testing.T) {
 	if _, err := embedded.admin.AddUser(ctx, admin.AddUserInput{Username: "carol", Email: "carol@example.com", Password: alicePassword}); err != nil {
 		t.Fatal(err)
 	}
-	third := newBrowser(t)
-	third.enrolOn(ti, third.accountSignIn(ti, "carol", alicePassword))
+	third := signettest.NewBrowser(t)
+	enrolOn(third, ti, accountSignIn(third, ti, "carol", alicePassword))
 	if err := embedded.store.UseAssertionJTI(ctx, "app", "assertion-1", time.Now().Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -208,15 +206,15 @@ func TestStorageImport(t *testing.T) {
 	current.Store(moved)
 	ti.srv = moved
 
-	if p := b.get(mustAuthURL(app)); p.url.Host != "127.0.0.1:9" {
-		t.Fatalf("the browser's session did not survive the move: %d %s", p.status, p.url)
+	if p := b.Get(mustAuthURL(app)); p.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("the browser's session did not survive the move: %d %s", p.Status, p.URL)
 	}
-	next, err := app.refresh(tok.RefreshToken)
+	next, err := app.Refresh(tok.RefreshToken)
 	if err != nil {
 		t.Fatalf("a refresh token from before the move: %v", err)
 	}
-	app.verifyID(next, "")
-	if app.introspect(revoked.AccessToken) {
+	app.VerifyID(next, "")
+	if app.Introspect(revoked.AccessToken) {
 		t.Error("an access token revoked before the move is active after it")
 	}
 	if n, err := moved.provider.DeliverDueLogouts(ctx); err != nil || n != 1 || notices.Load() != 1 {
@@ -231,7 +229,7 @@ func TestStorageImport(t *testing.T) {
 	}
 }
 
-func mustAuthURL(r *rp) string {
-	u, _ := r.authURL()
+func mustAuthURL(r *signettest.RP) string {
+	u, _ := r.AuthURL()
 	return u
 }

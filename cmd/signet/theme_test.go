@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/templates"
 )
 
@@ -31,10 +32,10 @@ func TestThemeDirOverridesPages(t *testing.T) {
 
 	ti := startIssuer(t, func(c *Config) { c.ThemeDir = theme })
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	u, _ := app.authURL()
-	p := newBrowser(t).get(u)
-	if !strings.Contains(p.body, `id="themed"`) || !strings.Contains(p.body, `name="password"`) {
-		t.Fatalf("themed login page not served: %d %s\n%s", p.status, p.url, p.body)
+	u, _ := app.AuthURL()
+	p := signettest.NewBrowser(t).Get(u)
+	if !strings.Contains(p.Body, `id="themed"`) || !strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("themed login page not served: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 	resp, err := http.Get(ti.URL + "/static/signet.css")
 	if err != nil {
@@ -46,7 +47,7 @@ func TestThemeDirOverridesPages(t *testing.T) {
 		t.Errorf("themed stylesheet not served: %s", css)
 	}
 	// Pages the theme does not replace stay embedded.
-	if p := newBrowser(t).get(ti.URL + "/account/login"); !strings.Contains(p.body, `name="username"`) {
+	if p := signettest.NewBrowser(t).Get(ti.URL + "/account/login"); !strings.Contains(p.Body, `name="username"`) {
 		t.Errorf("embedded page missing under a theme")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // TestAccountLockout: after the free failures a correct password is answered
@@ -16,46 +17,46 @@ import (
 func TestAccountLockout(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	u, _ := app.authURL()
-	p := b.get(u)
-	var wrong page
+	b := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	p := b.Get(u)
+	var wrong signettest.Page
 	for range 5 {
-		wrong = b.login(p, "alice", "wrong password")
+		wrong = b.Login(p, "alice", "wrong password")
 	}
-	locked := b.login(p, "alice", "correct horse battery")
-	if locked.status != wrong.status || !strings.Contains(locked.body, "The username or password is incorrect.") {
-		t.Fatalf("a locked account answers %d, a wrong password %d", locked.status, wrong.status)
+	locked := b.Login(p, "alice", "correct horse battery")
+	if locked.Status != wrong.Status || !strings.Contains(locked.Body, "The username or password is incorrect.") {
+		t.Fatalf("a locked account answers %d, a wrong password %d", locked.Status, wrong.Status)
 	}
 	// An unknown user locks the same way: the answer tells nothing.
 	for range 6 {
-		wrong = b.login(p, "nobody", "wrong password")
+		wrong = b.Login(p, "nobody", "wrong password")
 	}
-	if wrong.status != http.StatusUnauthorized {
-		t.Fatalf("unknown user after lock: %d", wrong.status)
+	if wrong.Status != http.StatusUnauthorized {
+		t.Fatalf("unknown user after lock: %d", wrong.Status)
 	}
 	// The lock clears by itself.
-	ti.clock.Advance(31 * time.Second)
-	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
-		t.Fatalf("the lock did not clear: %d %s", ok.status, ok.url)
+	ti.Clock.Advance(31 * time.Second)
+	if ok := b.Login(p, "alice", "correct horse battery"); ok.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("the lock did not clear: %d %s", ok.Status, ok.URL)
 	}
 
 	// An admin unlock clears a lock at once.
-	b = newBrowser(t)
-	u, _ = app.authURL()
-	p = b.get(u)
+	b = signettest.NewBrowser(t)
+	u, _ = app.AuthURL()
+	p = b.Get(u)
 	for range 6 {
-		b.login(p, "alice", "wrong password")
+		b.Login(p, "alice", "wrong password")
 	}
-	if r := b.login(p, "alice", "correct horse battery"); r.status != http.StatusUnauthorized {
-		t.Fatalf("not locked: %d", r.status)
+	if r := b.Login(p, "alice", "correct horse battery"); r.Status != http.StatusUnauthorized {
+		t.Fatalf("not locked: %d", r.Status)
 	}
 	cli := serveAdminSocket(t, ti)
 	if code, out, errs := cli("user", "unlock", "alice"); code != 0 || !strings.Contains(out, "Unlocked") {
 		t.Fatalf("user unlock: %d %q %q", code, out, errs)
 	}
-	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
-		t.Fatalf("still locked after unlock: %d %s", ok.status, ok.url)
+	if ok := b.Login(p, "alice", "correct horse battery"); ok.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("still locked after unlock: %d %s", ok.Status, ok.URL)
 	}
 	if code, out, _ := cli("user", "unlock", "alice"); code != 0 || !strings.Contains(out, "was not locked") {
 		t.Fatalf("second unlock: %d %q", code, out)
@@ -67,19 +68,19 @@ func TestAccountLockout(t *testing.T) {
 func TestAddressThrottle(t *testing.T) {
 	ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 8 })
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	u, _ := app.authURL()
-	p := b.get(u)
+	b := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	p := b.Get(u)
 	for i := range 9 {
-		b.login(p, "user"+string(rune('a'+i)), "wrong password")
+		b.Login(p, "user"+string(rune('a'+i)), "wrong password")
 	}
-	r := b.login(p, "alice", "correct horse battery")
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-		t.Fatalf("flooding address: %d %v", r.status, r.header)
+	r := b.Login(p, "alice", "correct horse battery")
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("flooding address: %d %v", r.Status, r.Header)
 	}
-	ti.clock.Advance(time.Minute)
-	if ok := b.login(p, "alice", "correct horse battery"); ok.url.Host != "127.0.0.1:9" {
-		t.Fatalf("address lock did not clear: %d", ok.status)
+	ti.Clock.Advance(time.Minute)
+	if ok := b.Login(p, "alice", "correct horse battery"); ok.URL.Host != "127.0.0.1:9" {
+		t.Fatalf("address lock did not clear: %d", ok.Status)
 	}
 }
 
@@ -89,18 +90,18 @@ func TestAddressThrottle(t *testing.T) {
 func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	u, _ := app.authURL()
-	p := b.get(u)
-	done := make(chan page, 40)
+	b := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	p := b.Get(u)
+	done := make(chan signettest.Page, 40)
 	for range 40 {
-		go func() { done <- b.login(p, "alice", "wrong password") }()
+		go func() { done <- b.Login(p, "alice", "wrong password") }()
 	}
 	for range 40 {
 		<-done
 	}
-	if r := b.login(p, "alice", "correct horse battery"); r.status != http.StatusUnauthorized {
-		t.Fatalf("the right password after 40 parallel guesses: %d, want the lockout's 401", r.status)
+	if r := b.Login(p, "alice", "correct horse battery"); r.Status != http.StatusUnauthorized {
+		t.Fatalf("the right password after 40 parallel guesses: %d, want the lockout's 401", r.Status)
 	}
 }
 
@@ -119,18 +120,18 @@ func TestTrustedProxyAddresses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 4; c.TrustedProxies = tc.proxies })
 			app := ti.addClient(admin.AddClientInput{ID: "app"})
-			b := newBrowser(t)
-			u, _ := app.authURL()
-			p := b.get(u)
-			post := func(xff, user, pw string) page {
+			b := signettest.NewBrowser(t)
+			u, _ := app.AuthURL()
+			p := b.Get(u)
+			post := func(xff, user, pw string) signettest.Page {
 				form := url.Values{"username": {user}, "password": {pw}}
-				for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+				for _, m := range signettest.InputRE.FindAllStringSubmatch(p.Body, -1) {
 					form.Set(m[1], html.UnescapeString(m[2]))
 				}
 				req, _ := http.NewRequest(http.MethodPost, ti.URL+"/login", strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("X-Forwarded-For", xff)
-				return b.do(req)
+				return b.Do(req)
 			}
 			// Five people behind the proxy each mistype once...
 			for i := range 5 {
@@ -138,8 +139,8 @@ func TestTrustedProxyAddresses(t *testing.T) {
 			}
 			// ...and a sixth signs in: limited only if they all count as one address.
 			r := post("198.51.100.9", "alice", "correct horse battery")
-			if limited := r.status == http.StatusTooManyRequests; limited != tc.limited {
-				t.Fatalf("sixth person: %d, limited = %v, want %v", r.status, limited, tc.limited)
+			if limited := r.Status == http.StatusTooManyRequests; limited != tc.limited {
+				t.Fatalf("sixth person: %d, limited = %v, want %v", r.Status, limited, tc.limited)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 )
 
 // The fuzz issuer's registrations. The issuer URL is never listened on: requests
@@ -185,7 +186,7 @@ func (fi *fuzzIssuer) signIn(tb testing.TB) map[string]string {
 		tb.Fatalf("login page: %d %s", page.Code, page.Body)
 	}
 	form := url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(page.Body.String(), -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(page.Body.String(), -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	form.Set("username", fuzzUser)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/web"
 	"github.com/signet-idp/signet/web/credentials/totp"
@@ -37,55 +38,55 @@ var (
 
 // totpCode is what an authenticator app shows at the issuer's (injected) time.
 func (ti *testIssuer) totpCode(secret string) string {
-	ti.t.Helper()
-	c, err := pqtotp.GenerateCode(secret, ti.clock.Now())
+	ti.T.Helper()
+	c, err := pqtotp.GenerateCode(secret, ti.Clock.Now())
 	if err != nil {
-		ti.t.Fatal(err)
+		ti.T.Fatal(err)
 	}
 	return c
 }
 
 // nextStep moves the issuer's clock to the next time step, so that a fresh code
 // exists (each code works once).
-func (ti *testIssuer) nextStep() { ti.clock.Advance(step) }
+func (ti *testIssuer) nextStep() { ti.Clock.Advance(step) }
 
 func (ti *testIssuer) user(username string) *storage.User {
-	ti.t.Helper()
-	u, err := ti.srv.store.GetUserByUsername(ti.ctx, username)
+	ti.T.Helper()
+	u, err := ti.srv.store.GetUserByUsername(ti.Ctx, username)
 	if err != nil {
-		ti.t.Fatal(err)
+		ti.T.Fatal(err)
 	}
 	return u
 }
 
 // accountSignIn signs the browser in to the account pages with the password and
 // returns the page it lands on.
-func (b *browser) accountSignIn(ti *testIssuer, user, pw string) page {
-	b.t.Helper()
-	p := b.get(ti.URL + web.PathAccountTOTP)
-	if p.url.Path != web.PathAccountLogin || !strings.Contains(p.body, `name="password"`) {
-		b.t.Fatalf("account page without a session: %d %s", p.status, p.url)
+func accountSignIn(b *signettest.Browser, ti *testIssuer, user, pw string) signettest.Page {
+	b.T.Helper()
+	p := b.Get(ti.URL + web.PathAccountTOTP)
+	if p.URL.Path != web.PathAccountLogin || !strings.Contains(p.Body, `name="password"`) {
+		b.T.Fatalf("account page without a session: %d %s", p.Status, p.URL)
 	}
-	return b.login(p, user, pw)
+	return b.Login(p, user, pw)
 }
 
 // enrolOn completes the enrolment page p and returns the secret and the recovery
 // codes.
-func (b *browser) enrolOn(ti *testIssuer, p page) (string, []string, page) {
-	b.t.Helper()
-	m := secretRE.FindStringSubmatch(p.body)
-	if p.status != http.StatusOK || m == nil {
-		b.t.Fatalf("enrolment page: %d %s\n%s", p.status, p.url, p.body)
+func enrolOn(b *signettest.Browser, ti *testIssuer, p signettest.Page) (string, []string, signettest.Page) {
+	b.T.Helper()
+	m := secretRE.FindStringSubmatch(p.Body)
+	if p.Status != http.StatusOK || m == nil {
+		b.T.Fatalf("enrolment page: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 	secret := m[1]
-	done := b.submit(p, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(secret)}})
-	r := recoveryRE.FindStringSubmatch(done.body)
-	if done.status != http.StatusOK || r == nil {
-		b.t.Fatalf("after the enrolment code: %d %s\n%s", done.status, done.url, done.body)
+	done := b.Submit(p, web.PathAccountTOTP, url.Values{"code": {ti.totpCode(secret)}})
+	r := recoveryRE.FindStringSubmatch(done.Body)
+	if done.Status != http.StatusOK || r == nil {
+		b.T.Fatalf("after the enrolment code: %d %s\n%s", done.Status, done.URL, done.Body)
 	}
 	codes := strings.Fields(html.UnescapeString(r[1]))
 	if len(codes) != totp.RecoveryCodeCount {
-		b.t.Fatalf("%d recovery codes: %q", len(codes), codes)
+		b.T.Fatalf("%d recovery codes: %q", len(codes), codes)
 	}
 	return secret, codes, done
 }
@@ -93,42 +94,42 @@ func (b *browser) enrolOn(ti *testIssuer, p page) (string, []string, page) {
 // enrolAlice signs alice in to the account pages in a browser of its own, enrols
 // her, and moves the clock past the step of the enrolment code.
 func enrolAlice(ti *testIssuer) (string, []string) {
-	ti.t.Helper()
-	b := newBrowser(ti.t)
-	secret, codes, _ := b.enrolOn(ti, b.accountSignIn(ti, "alice", alicePassword))
+	ti.T.Helper()
+	b := signettest.NewBrowser(ti.T)
+	secret, codes, _ := enrolOn(b, ti, accountSignIn(b, ti, "alice", alicePassword))
 	ti.nextStep()
 	return secret, codes
 }
 
 // passwordStep starts a sign-in at app and passes the password; for a person with
 // a second factor it returns the code page and the auth params.
-func (r *rp) passwordStep(b *browser, extra ...oauth2.AuthCodeOption) (page, authParams) {
-	r.ti.t.Helper()
-	u, ap := r.authURL(extra...)
-	p := b.get(u)
-	if !strings.Contains(p.body, `name="password"`) {
-		r.ti.t.Fatalf("login page: %d %s", p.status, p.url)
+func passwordStep(r *signettest.RP, b *signettest.Browser, extra ...oauth2.AuthCodeOption) (signettest.Page, signettest.AuthParams) {
+	r.Iss.T.Helper()
+	u, ap := r.AuthURL(extra...)
+	p := b.Get(u)
+	if !strings.Contains(p.Body, `name="password"`) {
+		r.Iss.T.Fatalf("login page: %d %s", p.Status, p.URL)
 	}
-	return b.login(p, "alice", alicePassword), ap
+	return b.Login(p, "alice", alicePassword), ap
 }
 
-func isCodePage(p page) bool {
-	return p.status == http.StatusOK && p.url.Path == web.PathSecondFactor &&
-		strings.Contains(p.body, `name="code"`) && !strings.Contains(p.body, `name="password"`)
+func isCodePage(p signettest.Page) bool {
+	return p.Status == http.StatusOK && p.URL.Path == web.PathSecondFactor &&
+		strings.Contains(p.Body, `name="code"`) && !strings.Contains(p.Body, `name="password"`)
 }
 
-func (b *browser) sendCode(p page, code string) page {
-	return b.submit(p, web.PathSecondFactor, url.Values{"code": {code}})
+func sendCode(b *signettest.Browser, p signettest.Page, code string) signettest.Page {
+	return b.Submit(p, web.PathSecondFactor, url.Values{"code": {code}})
 }
 
-func wantRefused(t *testing.T, p page, what string) {
+func wantRefused(t *testing.T, p signettest.Page, what string) {
 	t.Helper()
-	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, codeRefused) || !isCodeForm(p) {
-		t.Errorf("%s: got %d %s, want 401 with the generic message on the code page\n%s", what, p.status, p.url, p.body)
+	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, codeRefused) || !isCodeForm(p) {
+		t.Errorf("%s: got %d %s, want 401 with the generic message on the code page\n%s", what, p.Status, p.URL, p.Body)
 	}
 }
 
-func isCodeForm(p page) bool { return strings.Contains(p.body, `id="totp-form"`) }
+func isCodeForm(p signettest.Page) bool { return strings.Contains(p.Body, `id="totp-form"`) }
 
 type authClaims struct {
 	Sub string   `json:"sub"`
@@ -138,15 +139,15 @@ type authClaims struct {
 }
 
 // finish exchanges the code in p's redirect and returns the ID token's claims.
-func (r *rp) finish(p page, ap authParams) authClaims {
-	r.ti.t.Helper()
-	tok, err := r.exchange(r.codeFrom(p, ap), ap)
+func finish(r *signettest.RP, p signettest.Page, ap signettest.AuthParams) authClaims {
+	r.Iss.T.Helper()
+	tok, err := r.Exchange(r.CodeFrom(p, ap), ap)
 	if err != nil {
-		r.ti.t.Fatalf("exchange: %v", err)
+		r.Iss.T.Fatalf("exchange: %v", err)
 	}
 	var c authClaims
-	if err := r.verifyID(tok, ap.nonce).Claims(&c); err != nil {
-		r.ti.t.Fatal(err)
+	if err := r.VerifyID(tok, ap.Nonce).Claims(&c); err != nil {
+		r.Iss.T.Fatal(err)
 	}
 	return c
 }
@@ -168,31 +169,31 @@ func TestTOTPEnrolLoginReplayRecovery(t *testing.T) {
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 
 	// Enrolment through the account pages.
-	b := newBrowser(t)
-	p := b.accountSignIn(ti, "alice", alicePassword)
-	if p.url.Path != web.PathAccountTOTP || !strings.Contains(p.body, `src="data:image/png;base64,`) ||
-		!strings.Contains(p.body, `name="code"`) {
-		t.Fatalf("enrolment page: %d %s\n%s", p.status, p.url, p.body)
+	b := signettest.NewBrowser(t)
+	p := accountSignIn(b, ti, "alice", alicePassword)
+	if p.URL.Path != web.PathAccountTOTP || !strings.Contains(p.Body, `src="data:image/png;base64,`) ||
+		!strings.Contains(p.Body, `name="code"`) {
+		t.Fatalf("enrolment page: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
-	if cc := p.header.Get("Cache-Control"); cc != "no-store" {
+	if cc := p.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("enrolment page Cache-Control %q", cc)
 	}
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") || strings.Contains(csp, "script-src") {
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") || strings.Contains(csp, "script-src") {
 		t.Errorf("enrolment page CSP %q", csp)
 	}
-	secret := secretRE.FindStringSubmatch(p.body)[1]
-	if again := b.get(ti.URL + web.PathAccountTOTP); secretRE.FindStringSubmatch(again.body)[1] != secret {
+	secret := secretRE.FindStringSubmatch(p.Body)[1]
+	if again := b.Get(ti.URL + web.PathAccountTOTP); secretRE.FindStringSubmatch(again.Body)[1] != secret {
 		t.Errorf("reloading the page changed the secret")
 	}
 	if ti.user("alice").TOTP.Enrolled() {
 		t.Fatal("enrolled before any code")
 	}
 	// A wrong code does not enrol, and shows the same secret.
-	wrong := b.submit(p, web.PathAccountTOTP, url.Values{"code": {"000000"}})
-	if wrong.status != http.StatusUnauthorized || !strings.Contains(wrong.body, codeRefused) || !strings.Contains(wrong.body, secret) {
-		t.Errorf("wrong enrolment code: %d\n%s", wrong.status, wrong.body)
+	wrong := b.Submit(p, web.PathAccountTOTP, url.Values{"code": {"000000"}})
+	if wrong.Status != http.StatusUnauthorized || !strings.Contains(wrong.Body, codeRefused) || !strings.Contains(wrong.Body, secret) {
+		t.Errorf("wrong enrolment code: %d\n%s", wrong.Status, wrong.Body)
 	}
-	secret2, recovery, _ := b.enrolOn(ti, p)
+	secret2, recovery, _ := enrolOn(b, ti, p)
 	if secret2 != secret {
 		t.Fatalf("secret changed")
 	}
@@ -213,50 +214,50 @@ func TestTOTPEnrolLoginReplayRecovery(t *testing.T) {
 	enrolCode := ti.totpCode(secret)
 
 	// Login: password, then the code page (bound to the request), no session before.
-	b1 := newBrowser(t)
-	cp, ap := app.passwordStep(b1)
+	b1 := signettest.NewBrowser(t)
+	cp, ap := passwordStep(app, b1)
 	if !isCodePage(cp) {
-		t.Fatalf("after the password: %d %s\n%s", cp.status, cp.url, cp.body)
+		t.Fatalf("after the password: %d %s\n%s", cp.Status, cp.URL, cp.Body)
 	}
-	if sp := b1.get(ti.URL + web.PathAccountTOTP); sp.url.Path != web.PathAccountLogin {
-		t.Errorf("a session exists after the password alone: %s", sp.url)
+	if sp := b1.Get(ti.URL + web.PathAccountTOTP); sp.URL.Path != web.PathAccountLogin {
+		t.Errorf("a session exists after the password alone: %s", sp.URL)
 	}
 	// The enrolment's code was accepted once: it does not sign in.
-	wantRefused(t, b1.sendCode(cp, enrolCode), "the enrolment code replayed")
+	wantRefused(t, sendCode(b1, cp, enrolCode), "the enrolment code replayed")
 	ti.nextStep()
 	code := ti.totpCode(secret)
-	done := b1.sendCode(cp, code)
-	c1 := app.finish(done, ap)
+	done := sendCode(b1, cp, code)
+	c1 := finish(app, done, ap)
 	wantAuth(t, c1, amrMFA, web.ACRMFA)
 
 	// The same code, for a second sign-in within the same 30 seconds: refused.
-	b2 := newBrowser(t)
-	cp2, ap2 := app.passwordStep(b2)
-	wantRefused(t, b2.sendCode(cp2, code), "a code used for another sign-in")
+	b2 := signettest.NewBrowser(t)
+	cp2, ap2 := passwordStep(app, b2)
+	wantRefused(t, sendCode(b2, cp2, code), "a code used for another sign-in")
 	// A wrong code gets the same answer.
-	wantRefused(t, b2.sendCode(cp2, code[:5]+string('0'+(code[5]-'0'+1)%10)), "a wrong code")
+	wantRefused(t, sendCode(b2, cp2, code[:5]+string('0'+(code[5]-'0'+1)%10)), "a wrong code")
 	// A recovery code works, once, in the same input.
-	wantAuth(t, app.finish(b2.sendCode(cp2, recovery[0]), ap2), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(app, sendCode(b2, cp2, recovery[0]), ap2), amrMFA, web.ACRMFA)
 	if n := len(ti.user("alice").TOTP.RecoveryCodes); n != totp.RecoveryCodeCount-1 {
 		t.Errorf("%d recovery codes left", n)
 	}
-	b3 := newBrowser(t)
-	cp3, ap3 := app.passwordStep(b3)
-	wantRefused(t, b3.sendCode(cp3, recovery[0]), "a used recovery code")
+	b3 := signettest.NewBrowser(t)
+	cp3, ap3 := passwordStep(app, b3)
+	wantRefused(t, sendCode(b3, cp3, recovery[0]), "a used recovery code")
 	// Recovery codes are typed loosely: upper case, spaces instead of hyphens.
 	loose := strings.ToUpper(strings.ReplaceAll(recovery[1], "-", " "))
-	wantAuth(t, app.finish(b3.sendCode(cp3, loose), ap3), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(app, sendCode(b3, cp3, loose), ap3), amrMFA, web.ACRMFA)
 
 	// The session carries both factors: the next request signs in silently.
-	u2, ap4 := app.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-	c4 := app.finish(b1.get(u2), ap4)
+	u2, ap4 := app.AuthURL(oauth2.SetAuthURLParam("prompt", "none"))
+	c4 := finish(app, b1.Get(u2), ap4)
 	wantAuth(t, c4, amrMFA, web.ACRMFA)
 	if c4.SID != c1.SID || c4.Sub != c1.Sub {
 		t.Errorf("SSO changed the session: %+v vs %+v", c4, c1)
 	}
 	// So does a request that asks for two steps.
-	u5, ap5 := app.authURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
-	wantAuth(t, app.finish(b1.get(u5), ap5), amrMFA, web.ACRMFA)
+	u5, ap5 := app.AuthURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
+	wantAuth(t, finish(app, b1.Get(u5), ap5), amrMFA, web.ACRMFA)
 }
 
 func totpSecretBytes(secret string) ([]byte, error) {
@@ -269,33 +270,33 @@ func totpSecretBytes(secret string) ([]byte, error) {
 func TestTOTPStepUpByACRValues(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	tok, err := app.exchange(code, ap)
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c0 authClaims
-	app.verifyID(tok, ap.nonce).Claims(&c0)
+	app.VerifyID(tok, ap.Nonce).Claims(&c0)
 	wantAuth(t, c0, amrPwd, web.ACRPassword)
 
 	// Enrol in the same browser: the session stays what it was signed in with.
-	p := b.get(ti.URL + web.PathAccountTOTP)
-	secret, _, _ := b.enrolOn(ti, p)
+	p := b.Get(ti.URL + web.PathAccountTOTP)
+	secret, _, _ := enrolOn(b, ti, p)
 	ti.nextStep()
 
 	// prompt=none cannot ask for the code.
-	u, ap1 := app.authURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA), oauth2.SetAuthURLParam("prompt", "none"))
-	if p := b.get(u); p.url.Query().Get("error") != "interaction_required" || p.url.Query().Get("state") != ap1.state {
-		t.Errorf("prompt=none needing a second factor: %s", p.url)
+	u, ap1 := app.AuthURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA), oauth2.SetAuthURLParam("prompt", "none"))
+	if p := b.Get(u); p.URL.Query().Get("error") != "interaction_required" || p.URL.Query().Get("state") != ap1.State {
+		t.Errorf("prompt=none needing a second factor: %s", p.URL)
 	}
 
-	u, ap2 := app.authURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
-	cp := b.get(u)
+	u, ap2 := app.AuthURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
+	cp := b.Get(u)
 	if !isCodePage(cp) {
-		t.Fatalf("step-up: want the code page without a password, got %d %s\n%s", cp.status, cp.url, cp.body)
+		t.Fatalf("step-up: want the code page without a password, got %d %s\n%s", cp.Status, cp.URL, cp.Body)
 	}
-	c := app.finish(b.sendCode(cp, ti.totpCode(secret)), ap2)
+	c := finish(app, sendCode(b, cp, ti.totpCode(secret)), ap2)
 	wantAuth(t, c, amrMFA, web.ACRMFA)
 	if c.SID != c0.SID || c.Sub != c0.Sub {
 		t.Errorf("step-up changed sid or subject: %+v vs %+v", c, c0)
@@ -307,28 +308,28 @@ func TestTOTPStepUpByACRValues(t *testing.T) {
 func TestTOTPRequiredPolicyEnrolsThenContinues(t *testing.T) {
 	ti := startIssuer(t, func(c *Config) { c.MFA.Policy = "required" })
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	b := newBrowser(t)
-	p, ap := app.passwordStep(b)
-	if p.url.Path != web.PathAccountTOTP || p.url.Query().Get("authRequestID") == "" {
-		t.Fatalf("want the enrolment page for the request, got %d %s", p.status, p.url)
+	b := signettest.NewBrowser(t)
+	p, ap := passwordStep(app, b)
+	if p.URL.Path != web.PathAccountTOTP || p.URL.Query().Get("authRequestID") == "" {
+		t.Fatalf("want the enrolment page for the request, got %d %s", p.Status, p.URL)
 	}
-	if !strings.Contains(p.body, "App app") {
+	if !strings.Contains(p.Body, "App app") {
 		t.Errorf("the enrolment page does not name the application")
 	}
-	_, _, done := b.enrolOn(ti, p)
-	m := continueRE.FindStringSubmatch(done.body)
-	if m == nil || !strings.Contains(m[1], p.url.Query().Get("authRequestID")) {
-		t.Fatalf("no link continuing the request:\n%s", done.body)
+	_, _, done := enrolOn(b, ti, p)
+	m := continueRE.FindStringSubmatch(done.Body)
+	if m == nil || !strings.Contains(m[1], p.URL.Query().Get("authRequestID")) {
+		t.Fatalf("no link continuing the request:\n%s", done.Body)
 	}
-	c := app.finish(b.get(ti.URL+html.UnescapeString(m[1])), ap)
+	c := finish(app, b.Get(ti.URL+html.UnescapeString(m[1])), ap)
 	wantAuth(t, c, amrMFA, web.ACRMFA)
 
 	// Turning it off is refused under this policy.
-	mp := b.get(ti.URL + web.PathAccountTOTP)
+	mp := b.Get(ti.URL + web.PathAccountTOTP)
 	ti.nextStep()
-	off := b.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "password": {alicePassword}})
-	if off.status != http.StatusBadRequest || !ti.user("alice").TOTP.Enrolled() {
-		t.Errorf("removal under the required policy: %d", off.status)
+	off := b.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "password": {alicePassword}})
+	if off.Status != http.StatusBadRequest || !ti.user("alice").TOTP.Enrolled() {
+		t.Errorf("removal under the required policy: %d", off.Status)
 	}
 }
 
@@ -339,33 +340,33 @@ func TestTOTPRequiredByClientOrACR(t *testing.T) {
 	strict := ti.addClient(admin.AddClientInput{ID: "strict", RequireMFA: true})
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 
-	b := newBrowser(t)
-	code, ap := app.signIn(b)
-	if _, err := app.exchange(code, ap); err != nil {
+	b := signettest.NewBrowser(t)
+	code, ap := app.SignIn(b)
+	if _, err := app.Exchange(code, ap); err != nil {
 		t.Fatal(err)
 	}
 	// Same browser, signed in with a password: strict asks to enrol.
-	u, _ := strict.authURL()
-	if p := b.get(u); p.url.Path != web.PathAccountTOTP || secretRE.FindString(p.body) == "" {
-		t.Errorf("client requiring MFA: got %d %s", p.status, p.url)
+	u, _ := strict.AuthURL()
+	if p := b.Get(u); p.URL.Path != web.PathAccountTOTP || secretRE.FindString(p.Body) == "" {
+		t.Errorf("client requiring MFA: got %d %s", p.Status, p.URL)
 	}
 	// acr_values at an ordinary client does the same.
-	u, _ = app.authURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
-	if p := b.get(u); p.url.Path != web.PathAccountTOTP {
-		t.Errorf("acr_values asking for MFA: got %d %s", p.status, p.url)
+	u, _ = app.AuthURL(oauth2.SetAuthURLParam("acr_values", web.ACRMFA))
+	if p := b.Get(u); p.URL.Path != web.PathAccountTOTP {
+		t.Errorf("acr_values asking for MFA: got %d %s", p.Status, p.URL)
 	}
 	// Asking for the password level only is satisfied by the password.
-	u, ap = app.authURL(oauth2.SetAuthURLParam("acr_values", web.ACRPassword))
-	wantAuth(t, app.finish(b.get(u), ap), amrPwd, web.ACRPassword)
+	u, ap = app.AuthURL(oauth2.SetAuthURLParam("acr_values", web.ACRPassword))
+	wantAuth(t, finish(app, b.Get(u), ap), amrPwd, web.ACRPassword)
 
 	// After enrolling, strict gets two steps.
 	secret, _ := enrolAlice(ti)
-	b2 := newBrowser(t)
-	cp, ap2 := strict.passwordStep(b2)
+	b2 := signettest.NewBrowser(t)
+	cp, ap2 := passwordStep(strict, b2)
 	if !isCodePage(cp) {
-		t.Fatalf("client requiring MFA, person enrolled: %d %s", cp.status, cp.url)
+		t.Fatalf("client requiring MFA, person enrolled: %d %s", cp.Status, cp.URL)
 	}
-	wantAuth(t, strict.finish(b2.sendCode(cp, ti.totpCode(secret)), ap2), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(strict, sendCode(b2, cp, ti.totpCode(secret)), ap2), amrMFA, web.ACRMFA)
 }
 
 // The code page is bound to its auth request and to the browser that passed the
@@ -378,69 +379,69 @@ func TestTOTPBindingAndBadInput(t *testing.T) {
 	secret, _ := enrolAlice(ti)
 
 	// Skipping the password.
-	b := newBrowser(t)
-	u, _ := app.authURL()
-	lp := b.get(u)
+	b := signettest.NewBrowser(t)
+	u, _ := app.AuthURL()
+	lp := b.Get(u)
 	id := ""
-	for _, m := range inputRE.FindAllStringSubmatch(lp.body, -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(lp.Body, -1) {
 		if m[1] == "auth_request_id" {
 			id = m[2]
 		}
 	}
-	if p := b.get(ti.URL + web.PathSecondFactor + "?authRequestID=" + url.QueryEscape(id)); p.status != http.StatusForbidden {
-		t.Errorf("code page before the password: %d", p.status)
+	if p := b.Get(ti.URL + web.PathSecondFactor + "?authRequestID=" + url.QueryEscape(id)); p.Status != http.StatusForbidden {
+		t.Errorf("code page before the password: %d", p.Status)
 	}
 	for _, action := range []string{web.PathSecondFactor, "/login"} {
-		p := b.submit(lp, action, url.Values{"code": {ti.totpCode(secret)}, "step": {"totp"}})
-		if p.url.Host == "127.0.0.1:9" || p.status < 400 || (action == web.PathSecondFactor && !strings.Contains(p.body, codeRefused)) {
-			t.Errorf("code posted to %s with the login form's token: %d %s", action, p.status, p.url)
+		p := b.Submit(lp, action, url.Values{"code": {ti.totpCode(secret)}, "step": {"totp"}})
+		if p.URL.Host == "127.0.0.1:9" || p.Status < 400 || (action == web.PathSecondFactor && !strings.Contains(p.Body, codeRefused)) {
+			t.Errorf("code posted to %s with the login form's token: %d %s", action, p.Status, p.URL)
 		}
 	}
 
 	// Password passed in browser A.
-	a := newBrowser(t)
-	cp, ap := app.passwordStep(a)
+	a := signettest.NewBrowser(t)
+	cp, ap := passwordStep(app, a)
 	if !isCodePage(cp) {
-		t.Fatalf("code page: %d %s", cp.status, cp.url)
+		t.Fatalf("code page: %d %s", cp.Status, cp.URL)
 	}
 	// Browser B posts A's form: refused (the first factor was passed elsewhere).
 	// A posted code that is not for a request open in this browser gets the
 	// wrong-code answer: a guesser learns nothing from the difference.
-	wantRefused(t, newBrowser(t).sendCode(cp, ti.totpCode(secret)), "A's code form posted from browser B")
-	if p := newBrowser(t).get(cp.url.String()); p.status != http.StatusForbidden {
-		t.Errorf("A's code page opened in browser B: %d", p.status)
+	wantRefused(t, sendCode(signettest.NewBrowser(t), cp, ti.totpCode(secret)), "A's code form posted from browser B")
+	if p := signettest.NewBrowser(t).Get(cp.URL.String()); p.Status != http.StatusForbidden {
+		t.Errorf("A's code page opened in browser B: %d", p.Status)
 	}
 	// A forged request id: another live request of the same browser.
-	u2, _ := app.authURL()
-	other := a.get(u2)
+	u2, _ := app.AuthURL()
+	other := a.Get(u2)
 	otherID := ""
-	for _, m := range inputRE.FindAllStringSubmatch(other.body, -1) {
+	for _, m := range signettest.InputRE.FindAllStringSubmatch(other.Body, -1) {
 		if m[1] == "auth_request_id" {
 			otherID = m[2]
 		}
 	}
-	wantRefused(t, a.submit(cp, web.PathSecondFactor, url.Values{"code": {ti.totpCode(secret)}, "auth_request_id": {otherID}}), "code form posted for another request")
-	wantRefused(t, a.submit(cp, web.PathSecondFactor, url.Values{"code": {ti.totpCode(secret)}, "auth_request_id": {"forged-" + id}}), "code form posted for a made-up request")
-	if usr := ti.user("alice"); usr.TOTP.Failures != 0 || usr.TOTP.LastStep >= totp.Step(ti.clock.Now()) {
+	wantRefused(t, a.Submit(cp, web.PathSecondFactor, url.Values{"code": {ti.totpCode(secret)}, "auth_request_id": {otherID}}), "code form posted for another request")
+	wantRefused(t, a.Submit(cp, web.PathSecondFactor, url.Values{"code": {ti.totpCode(secret)}, "auth_request_id": {"forged-" + id}}), "code form posted for a made-up request")
+	if usr := ti.user("alice"); usr.TOTP.Failures != 0 || usr.TOTP.LastStep >= totp.Step(ti.Clock.Now()) {
 		t.Fatalf("refused posts changed the state: %+v", usr.TOTP)
 	}
 
 	// Malformed input: the generic answer, nothing counted.
 	for _, bad := range []string{"", "abcdef", "12345", "1234567", "12 34 5x", strings.Repeat("9", 100), "<script>", "١٢٣٤٥٦"} {
-		wantRefused(t, a.sendCode(cp, bad), "code "+bad)
+		wantRefused(t, sendCode(a, cp, bad), "code "+bad)
 	}
 	if n := ti.user("alice").TOTP.Failures; n != 0 {
 		t.Errorf("malformed codes counted %d failures", n)
 	}
 	// A stale code (two steps old) is refused.
-	stale, _ := pqtotp.GenerateCode(secret, ti.clock.Now().Add(-2*step))
-	wantRefused(t, a.sendCode(cp, stale), "a stale code")
+	stale, _ := pqtotp.GenerateCode(secret, ti.Clock.Now().Add(-2*step))
+	wantRefused(t, sendCode(a, cp, stale), "a stale code")
 	// The right one still works, also when the form is posted to /login.
-	wantAuth(t, app.finish(a.submit(cp, "/login", url.Values{"code": {ti.totpCode(secret)}}), ap), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(app, a.Submit(cp, "/login", url.Values{"code": {ti.totpCode(secret)}}), ap), amrMFA, web.ACRMFA)
 	// And the completed request cannot take another code.
 	ti.nextStep()
-	if p := a.sendCode(cp, ti.totpCode(secret)); p.status == http.StatusOK || p.url.Host == "127.0.0.1:9" {
-		t.Errorf("code posted to a completed request: %d %s", p.status, p.url)
+	if p := sendCode(a, cp, ti.totpCode(secret)); p.Status == http.StatusOK || p.URL.Host == "127.0.0.1:9" {
+		t.Errorf("code posted to a completed request: %d %s", p.Status, p.URL)
 	}
 }
 
@@ -450,41 +451,41 @@ func TestTOTPThrottle(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	secret, _ := enrolAlice(ti)
-	b := newBrowser(t)
-	cp, ap := app.passwordStep(b)
+	b := signettest.NewBrowser(t)
+	cp, ap := passwordStep(app, b)
 	wrong := func() string {
 		c := ti.totpCode(secret)
 		return c[:5] + string('0'+(c[5]-'0'+1)%10)
 	}
-	var first page
+	var first signettest.Page
 	for i := range totp.FreeFailures {
-		p := b.sendCode(cp, wrong())
+		p := sendCode(b, cp, wrong())
 		wantRefused(t, p, "wrong code")
 		if i == 0 {
 			first = p
-		} else if p.body != first.body {
+		} else if p.Body != first.Body {
 			t.Errorf("failure %d answers differently", i+1)
 		}
 	}
 	u := ti.user("alice")
-	if u.TOTP.Failures != totp.FreeFailures || !u.TOTP.LockedUntil.Equal(ti.clock.Now().Add(totp.Backoff(totp.FreeFailures))) {
+	if u.TOTP.Failures != totp.FreeFailures || !u.TOTP.LockedUntil.Equal(ti.Clock.Now().Add(totp.Backoff(totp.FreeFailures))) {
 		t.Fatalf("after %d failures: %+v", totp.FreeFailures, u.TOTP)
 	}
 	// While backing off, even the right code is refused, with the same answer.
-	locked := b.sendCode(cp, ti.totpCode(secret))
+	locked := sendCode(b, cp, ti.totpCode(secret))
 	wantRefused(t, locked, "the right code while backing off")
-	if locked.body != first.body {
+	if locked.Body != first.Body {
 		t.Errorf("backing off answers differently from a wrong code")
 	}
 	// Another wrong code after the wait doubles the wait.
-	ti.clock.Advance(totp.Backoff(totp.FreeFailures))
-	wantRefused(t, b.sendCode(cp, wrong()), "wrong code after the wait")
-	if u := ti.user("alice"); !u.TOTP.LockedUntil.Equal(ti.clock.Now().Add(2 * totp.Backoff(totp.FreeFailures))) {
+	ti.Clock.Advance(totp.Backoff(totp.FreeFailures))
+	wantRefused(t, sendCode(b, cp, wrong()), "wrong code after the wait")
+	if u := ti.user("alice"); !u.TOTP.LockedUntil.Equal(ti.Clock.Now().Add(2 * totp.Backoff(totp.FreeFailures))) {
 		t.Errorf("second wait until %s", u.TOTP.LockedUntil)
 	}
-	ti.clock.Advance(2 * totp.Backoff(totp.FreeFailures))
+	ti.Clock.Advance(2 * totp.Backoff(totp.FreeFailures))
 	ti.nextStep()
-	wantAuth(t, app.finish(b.sendCode(cp, ti.totpCode(secret)), ap), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(app, sendCode(b, cp, ti.totpCode(secret)), ap), amrMFA, web.ACRMFA)
 	if u := ti.user("alice"); u.TOTP.Failures != 0 || !u.TOTP.LockedUntil.IsZero() {
 		t.Errorf("a correct code did not clear the count: %+v", u.TOTP)
 	}
@@ -498,78 +499,78 @@ func TestTOTPAccountManage(t *testing.T) {
 
 	// A password-only session (signed in before enrolling) may not use the
 	// password to change the second factor: it must show a code.
-	b := newBrowser(t)
-	secret, _, _ := b.enrolOn(ti, b.accountSignIn(ti, "alice", alicePassword))
+	b := signettest.NewBrowser(t)
+	secret, _, _ := enrolOn(b, ti, accountSignIn(b, ti, "alice", alicePassword))
 	ti.nextStep()
-	mp := b.get(ti.URL + web.PathAccountTOTP)
-	if mp.status != http.StatusOK || !strings.Contains(mp.body, `id="totp-status"`) || strings.Contains(mp.body, `name="password"`) {
-		t.Fatalf("management page of a password-only session: %d\n%s", mp.status, mp.body)
+	mp := b.Get(ti.URL + web.PathAccountTOTP)
+	if mp.Status != http.StatusOK || !strings.Contains(mp.Body, `id="totp-status"`) || strings.Contains(mp.Body, `name="password"`) {
+		t.Fatalf("management page of a password-only session: %d\n%s", mp.Status, mp.Body)
 	}
-	p := b.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "password": {alicePassword}})
-	if p.status != http.StatusUnauthorized || !ti.user("alice").TOTP.Enrolled() {
-		t.Fatalf("removal with the password from a password-only session: %d", p.status)
+	p := b.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "password": {alicePassword}})
+	if p.Status != http.StatusUnauthorized || !ti.user("alice").TOTP.Enrolled() {
+		t.Fatalf("removal with the password from a password-only session: %d", p.Status)
 	}
 	// New recovery codes with a code.
-	p = b.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"recovery"}, "code": {ti.totpCode(secret)}})
-	r := recoveryRE.FindStringSubmatch(p.body)
-	if p.status != http.StatusOK || r == nil {
-		t.Fatalf("new recovery codes: %d\n%s", p.status, p.body)
+	p = b.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"recovery"}, "code": {ti.totpCode(secret)}})
+	r := recoveryRE.FindStringSubmatch(p.Body)
+	if p.Status != http.StatusOK || r == nil {
+		t.Fatalf("new recovery codes: %d\n%s", p.Status, p.Body)
 	}
 	fresh := strings.Fields(r[1])
 
 	// Signing in to the account pages with a second factor: password, then code.
-	a := newBrowser(t)
-	lp := a.get(ti.URL + web.PathAccountLogin)
-	cp := a.submit(lp, web.PathAccountLogin, url.Values{"username": {"alice"}, "password": {alicePassword}})
-	if !isCodePage(cp) || !strings.Contains(cp.body, "Signet account") {
-		t.Fatalf("account sign-in of an enrolled person: %d %s", cp.status, cp.url)
+	a := signettest.NewBrowser(t)
+	lp := a.Get(ti.URL + web.PathAccountLogin)
+	cp := a.Submit(lp, web.PathAccountLogin, url.Values{"username": {"alice"}, "password": {alicePassword}})
+	if !isCodePage(cp) || !strings.Contains(cp.Body, "Signet account") {
+		t.Fatalf("account sign-in of an enrolled person: %d %s", cp.Status, cp.URL)
 	}
-	if p := a.get(ti.URL + web.PathAccountTOTP); p.url.Path != web.PathAccountLogin {
-		t.Errorf("account page reachable with the password alone: %s", p.url)
+	if p := a.Get(ti.URL + web.PathAccountTOTP); p.URL.Path != web.PathAccountLogin {
+		t.Errorf("account page reachable with the password alone: %s", p.URL)
 	}
-	wantRefused(t, a.sendCode(cp, "000000"), "wrong code at account sign-in")
-	mp = a.sendCode(cp, fresh[0])
-	if mp.url.Path != web.PathAccountTOTP || !strings.Contains(mp.body, `id="totp-status"`) || !strings.Contains(mp.body, `name="password"`) {
-		t.Fatalf("after the account code: %d %s\n%s", mp.status, mp.url, mp.body)
+	wantRefused(t, sendCode(a, cp, "000000"), "wrong code at account sign-in")
+	mp = sendCode(a, cp, fresh[0])
+	if mp.URL.Path != web.PathAccountTOTP || !strings.Contains(mp.Body, `id="totp-status"`) || !strings.Contains(mp.Body, `name="password"`) {
+		t.Fatalf("after the account code: %d %s\n%s", mp.Status, mp.URL, mp.Body)
 	}
 	// This session used both factors: the password confirms. A wrong one does not.
-	if p := a.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}, "password": {"wrong"}}); p.status != http.StatusUnauthorized || secretRE.MatchString(p.body) {
-		t.Errorf("re-enrolment with a wrong password: %d", p.status)
+	if p := a.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}, "password": {"wrong"}}); p.Status != http.StatusUnauthorized || secretRE.MatchString(p.Body) {
+		t.Errorf("re-enrolment with a wrong password: %d", p.Status)
 	}
-	if p := a.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}}); p.status != http.StatusUnauthorized {
-		t.Errorf("re-enrolment with nothing: %d", p.status)
+	if p := a.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}}); p.Status != http.StatusUnauthorized {
+		t.Errorf("re-enrolment with nothing: %d", p.Status)
 	}
 	// Re-enrolment: a new secret, confirmed by its code, replaces the old one.
-	ep := a.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}, "password": {alicePassword}})
-	secret2, newCodes, _ := a.enrolOn(ti, ep)
+	ep := a.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"reenrol"}, "password": {alicePassword}})
+	secret2, newCodes, _ := enrolOn(a, ti, ep)
 	if secret2 == secret {
 		t.Fatal("re-enrolment kept the secret")
 	}
 	ti.nextStep()
-	b2 := newBrowser(t)
-	cp2, ap2 := app.passwordStep(b2)
-	wantRefused(t, b2.sendCode(cp2, ti.totpCode(secret)), "the old secret's code")
-	wantRefused(t, b2.sendCode(cp2, fresh[1]), "an old recovery code")
-	wantAuth(t, app.finish(b2.sendCode(cp2, newCodes[0]), ap2), amrMFA, web.ACRMFA)
+	b2 := signettest.NewBrowser(t)
+	cp2, ap2 := passwordStep(app, b2)
+	wantRefused(t, sendCode(b2, cp2, ti.totpCode(secret)), "the old secret's code")
+	wantRefused(t, sendCode(b2, cp2, fresh[1]), "an old recovery code")
+	wantAuth(t, finish(app, sendCode(b2, cp2, newCodes[0]), ap2), amrMFA, web.ACRMFA)
 
 	// Removal with a current code turns it off; sign-in is a password again.
-	mp = a.get(ti.URL + web.PathAccountTOTP)
-	p = a.submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "code": {ti.totpCode(secret2)}})
-	if p.url.Path != web.PathAccountTOTP || secretRE.FindString(p.body) == "" || ti.user("alice").TOTP.Enrolled() {
-		t.Fatalf("removal: %d %s", p.status, p.url)
+	mp = a.Get(ti.URL + web.PathAccountTOTP)
+	p = a.Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}, "code": {ti.totpCode(secret2)}})
+	if p.URL.Path != web.PathAccountTOTP || secretRE.FindString(p.Body) == "" || ti.user("alice").TOTP.Enrolled() {
+		t.Fatalf("removal: %d %s", p.Status, p.URL)
 	}
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c authClaims
-	app.verifyID(tok, ap.nonce).Claims(&c)
+	app.VerifyID(tok, ap.Nonce).Claims(&c)
 	wantAuth(t, c, amrPwd, web.ACRPassword)
 
 	// A form of the account pages from another session is refused.
-	if p := newBrowser(t).submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}}); p.url.Path != web.PathAccountLogin {
-		t.Errorf("management form without a session: %d %s", p.status, p.url)
+	if p := signettest.NewBrowser(t).Submit(mp, web.PathAccountTOTPManage, url.Values{"action": {"remove"}}); p.URL.Path != web.PathAccountLogin {
+		t.Errorf("management form without a session: %d %s", p.Status, p.URL)
 	}
 }
 
@@ -579,20 +580,20 @@ func TestTOTPResetMFA(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	enrolAlice(ti)
-	if err := web.ResetMFA(ti.ctx, ti.srv.store, ti.user("alice").ID); err != nil {
+	if err := web.ResetMFA(ti.Ctx, ti.srv.store, ti.user("alice").ID); err != nil {
 		t.Fatal(err)
 	}
 	u := ti.user("alice")
 	if u.TOTP.Enrolled() || len(u.TOTP.RecoveryCodes) != 0 {
 		t.Fatalf("after reset: %+v", u.TOTP)
 	}
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c authClaims
-	app.verifyID(tok, ap.nonce).Claims(&c)
+	app.VerifyID(tok, ap.Nonce).Claims(&c)
 	wantAuth(t, c, amrPwd, web.ACRPassword)
 }
 
@@ -614,20 +615,20 @@ func TestTOTPNeverLogsCodes(t *testing.T) {
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	secret, recovery := enrolAlice(ti)
-	b := newBrowser(t)
-	cp, ap := app.passwordStep(b)
+	b := signettest.NewBrowser(t)
+	cp, ap := passwordStep(app, b)
 	c0 := ti.totpCode(secret)
 	wrong := c0[:5] + string('0'+(c0[5]-'0'+1)%10)
 	used := []string{wrong, recovery[0]}
-	b.sendCode(cp, wrong)
-	b.sendCode(cp, "not a code")
-	wantAuth(t, app.finish(b.sendCode(cp, recovery[0]), ap), amrMFA, web.ACRMFA)
-	b2 := newBrowser(t)
-	cp, ap = app.passwordStep(b2)
+	sendCode(b, cp, wrong)
+	sendCode(b, cp, "not a code")
+	wantAuth(t, finish(app, sendCode(b, cp, recovery[0]), ap), amrMFA, web.ACRMFA)
+	b2 := signettest.NewBrowser(t)
+	cp, ap = passwordStep(app, b2)
 	ti.nextStep()
 	c := ti.totpCode(secret)
 	used = append(used, c)
-	wantAuth(t, app.finish(b2.sendCode(cp, c), ap), amrMFA, web.ACRMFA)
+	wantAuth(t, finish(app, sendCode(b2, cp, c), ap), amrMFA, web.ACRMFA)
 	out := logs.String()
 	if !strings.Contains(out, "second_factor_failed") {
 		t.Fatalf("failures were not logged at all:\n%s", out)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -13,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/signet-idp/signet/cmd/signet/internal/admin"
+	"github.com/signet-idp/signet/cmd/signet/internal/signettest"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/storage/boltstore"
-	"github.com/signet-idp/signet/storage/storagetest/clocktest"
 )
 
 // outageStore is a real store whose token writes fail with
@@ -62,32 +59,33 @@ func TestTokenEndpointWhileStorageIsAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &outageStore{Store: bs}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	clk := clocktest.New(time.Now())
-	s, err := wire(ctx, cfg, store, secrets, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
-	ts.Start()
-	t.Cleanup(func() { ts.Close(); bs.Close() })
-	ti := &testIssuer{t: t, URL: cfg.Issuer, srv: s, clock: clk, ctx: oidc.ClientContext(ctx, ts.Client()), rpBase: "http://127.0.0.1:9/cb"}
+	t.Cleanup(func() { bs.Close() })
+	var s *server
+	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
+		var err error
+		s, err = wire(ctx, cfg, store, secrets, now)
+		if err != nil {
+			return nil, err
+		}
+		return s.handler, nil
+	})
+	ti := &testIssuer{Issuer: iss, srv: s}
+	ctx := ti.Ctx
 	if _, err := s.admin.AddUser(ctx, admin.AddUserInput{Username: "alice", Email: "alice@example.com", Password: alicePassword}); err != nil {
 		t.Fatal(err)
 	}
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
-	code, ap := app.signIn(newBrowser(t))
-	tok, err := app.exchange(code, ap)
+	code, ap := app.SignIn(signettest.NewBrowser(t))
+	tok, err := app.Exchange(code, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	store.down.Store(true)
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
-	req, _ := http.NewRequest(http.MethodPost, app.oauth.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, app.OAuth.Endpoint.TokenURL, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("app", app.oauth.ClientSecret)
+	req.SetBasicAuth("app", app.OAuth.ClientSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +98,7 @@ func TestTokenEndpointWhileStorageIsAway(t *testing.T) {
 	}
 
 	store.down.Store(false)
-	if _, err := app.refresh(tok.RefreshToken); err != nil {
+	if _, err := app.Refresh(tok.RefreshToken); err != nil {
 		t.Fatalf("the same refresh token once storage is back: %v", err)
 	}
 }
