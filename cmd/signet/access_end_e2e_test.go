@@ -83,6 +83,7 @@ func signedIn(t *testing.T, app *signettest.RP, b *signettest.Browser) bool {
 // TestSetPasswordEndsEveryAccess: `user set-password` ends every session (with
 // back-channel notices), refresh token (offline ones included) and access token.
 func TestSetPasswordEndsEveryAccess(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL + "/bcl"})
@@ -129,6 +130,7 @@ func TestSetPasswordEndsEveryAccess(t *testing.T) {
 // browser that made it and ends everything else, offline refresh tokens and
 // access tokens included, and says so on the page.
 func TestSelfServicePasswordChangeEndsAccess(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL + "/bcl"})
@@ -170,6 +172,7 @@ func TestSelfServicePasswordChangeEndsAccess(t *testing.T) {
 // the enrolment page (a secret is shown to them); the person's own session
 // never sees or confirms that secret, and a password change forgets it.
 func TestPlantedTOTPSecretIsRefused(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	attacker := signettest.NewBrowser(t)
 	ap := accountSignIn(attacker, ti, "alice", alicePassword)
@@ -216,6 +219,7 @@ func TestPlantedTOTPSecretIsRefused(t *testing.T) {
 // TestLogoutUserClearsPendingSecret: `user logout` and `user mfa reset` forget
 // a secret waiting for confirmation.
 func TestLogoutUserClearsPendingSecret(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	for _, end := range []func() error{
 		func() error { _, err := ti.srv.admin.LogoutUser(ti.Ctx, "alice"); return err },
@@ -243,6 +247,7 @@ func TestLogoutUserClearsPendingSecret(t *testing.T) {
 // back-channel notice, and /account no longer lists it. Offline grants outlive
 // it.
 func TestSessionIdleHoldsForRefreshTokens(t *testing.T) {
+	t.Parallel()
 	const idle = 30 * time.Minute
 	ti := startIssuer(t, func(c *Config) { c.Lifetimes.SessionIdle = Duration(idle) })
 	rcv := newLogoutReceiver(t)

@@ -57,6 +57,7 @@ func serveAdminSocket(t *testing.T, ti *testIssuer) func(args ...string) (int, s
 }
 
 func TestUserMFAResetWhileServing(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	cli := serveAdminSocket(t, ti)
 	u, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice")

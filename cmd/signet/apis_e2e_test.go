@@ -52,6 +52,7 @@ func apiIntrospect(t *testing.T, ti *testIssuer, audience, secret, token string)
 // in aud (plus the issuer with openid), an API verifies it with go-oidc and
 // introspects it as itself, and a token for one API is inactive for another.
 func TestAccessTokensForAPIs(t *testing.T) {
+	t.Parallel()
 	ti, secrets := startAPIIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -138,6 +139,7 @@ func TestAccessTokensForAPIs(t *testing.T) {
 // TestPlainOAuthAndInvalidTarget: an app that only wants an API (no openid) gets
 // an access token for it and no ID token; scopes of two APIs need a resource.
 func TestPlainOAuthAndInvalidTarget(t *testing.T) {
+	t.Parallel()
 	ti, _ := startAPIIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -187,6 +189,7 @@ func TestPlainOAuthAndInvalidTarget(t *testing.T) {
 // TestServiceAccount: the client_credentials grant with x/oauth2's
 // clientcredentials: sub is the client, aud the API, no refresh or ID token.
 func TestServiceAccount(t *testing.T) {
+	t.Parallel()
 	ti, secrets := startAPIIssuer(t)
 	created, err := ti.srv.admin.AddClient(ti.Ctx, admin.AddClientInput{ID: "svc", Name: "Reporting job",
 		GrantTypes: []string{"client_credentials"}, AllowedScopes: []string{"calendar.read"}})

@@ -82,6 +82,7 @@ func authorizeURL(issuer string, params ...string) string {
 // nor with an error; the exact URIs, and for a public (native) client its loopback
 // URI with another port (RFC 8252, section 7.3), are accepted.
 func TestAttackRedirectURITricks(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	for _, in := range []admin.AddClientInput{
 		{ID: "app", Name: "App", FirstParty: true, RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1:9/cb/app"}},
@@ -182,6 +183,7 @@ func TestAttackRedirectURITricks(t *testing.T) {
 // browser do it. Every such post is refused and signs nobody in; the legitimate
 // post still works afterwards.
 func TestAttackLoginCSRF(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	b := signettest.NewBrowser(t)
@@ -306,6 +308,7 @@ var unusualValues = []string{
 // TestAttackStateAndNoncePassThrough checks that state and nonce come back exactly
 // as sent, in the redirect (with iss), in error redirects, and in the ID token.
 func TestAttackStateAndNoncePassThrough(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	b := signettest.NewBrowser(t)
@@ -346,6 +349,7 @@ func TestAttackStateAndNoncePassThrough(t *testing.T) {
 // response, success or error, carries iss, and discovery says so; a client can
 // then tell Signet's responses from a mix-up attacker's.
 func TestAttackAuthorizationResponseIssuer(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	b := signettest.NewBrowser(t)
@@ -434,6 +438,7 @@ func tokenPost(t *testing.T, issuer, id, secret string, form url.Values) (int, m
 // issued without a challenge cannot be redeemed with a verifier, and the
 // authorization endpoint refuses plain and challenge-less public requests.
 func TestAttackPKCEDowngrade(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	native := ti.addClient(admin.AddClientInput{ID: "native", FirstParty: true, Public: true})
@@ -509,6 +514,7 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 // TestAttackCodeBinding: a code works only for the client it was issued to, with
 // the redirect URI it was issued for.
 func TestAttackCodeBinding(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true, RedirectURIs: []string{ti.RPBase + "/app", ti.RPBase + "/app2"}})
 	other := ti.addClient(admin.AddClientInput{ID: "other", FirstParty: true})
@@ -553,6 +559,7 @@ func TestAttackCodeBinding(t *testing.T) {
 // are refused with a clear error at the client (or on a page, when the redirect
 // URI is not registered), never silently ignored.
 func TestAttackRequestObjectRefused(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	c := noRedirects(nil)
@@ -600,6 +607,7 @@ func TestAttackRequestObjectRefused(t *testing.T) {
 // TestAttackRefreshTokenBinding: a refresh token works only for its client; the
 // attempts of others neither get tokens nor spend it.
 func TestAttackRefreshTokenBinding(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	other := ti.addClient(admin.AddClientInput{ID: "other", FirstParty: true})
@@ -650,6 +658,7 @@ func TestAttackRefreshTokenBinding(t *testing.T) {
 // at once: one use succeeds, every replay fails with invalid_grant, and a replay
 // revokes what the first use issued.
 func TestAttackReplay(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", FirstParty: true})
 	b := signettest.NewBrowser(t)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestIssuerBasePath(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		issuer, base, problem string
 	}{

@@ -98,6 +98,7 @@ func exercisePeople(t *testing.T, e *cliEnv) {
 }
 
 func TestCLIPeopleDirect(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	initDataDir(t, e)
 	exercisePeople(t, e)
@@ -119,6 +120,7 @@ func initDataDir(t *testing.T, e *cliEnv) {
 }
 
 func TestCLIPeopleThroughAdminSocket(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	serveAdmin(t, e)
 	exercisePeople(t, e)

@@ -252,6 +252,7 @@ func exerciseClients(t *testing.T, e *cliEnv) {
 }
 
 func TestCLIDirect(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	exerciseUsers(t, e)
 	exerciseClients(t, e)
@@ -311,6 +312,7 @@ func serveAdmin(t *testing.T, e *cliEnv) (store *boltstore.Store, stop func()) {
 }
 
 func TestCLIThroughAdminSocket(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	store, stop := serveAdmin(t, e)
 
@@ -344,6 +346,7 @@ func TestCLIThroughAdminSocket(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	r := runCLI(t, "", "config", "check", "--config", e.config)
 	if r.code != 0 || r.stdout != "ok\n" {
@@ -385,6 +388,7 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestCLIUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--help"},
 		{"serve", "--help"},
@@ -416,6 +420,7 @@ func TestCLIUsage(t *testing.T) {
 }
 
 func TestReadPassword(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in, want, err string
 	}{

@@ -25,6 +25,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(examplePath)
 	if err != nil {
 		t.Fatalf("LoadConfig(%s): %v", examplePath, err)
@@ -39,6 +40,7 @@ func TestExampleConfigLoads(t *testing.T) {
 // TestExampleConfigDocumentsEveryField checks that config.example.yaml writes
 // out every key of Config and gives each a comment.
 func TestExampleConfigDocumentsEveryField(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(examplePath)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +100,7 @@ func TestExampleConfigDocumentsEveryField(t *testing.T) {
 }
 
 func TestDefaultConfigIsValid(t *testing.T) {
+	t.Parallel()
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig().Validate(): %v", err)
 	}
@@ -107,6 +110,7 @@ func TestDefaultConfigIsValid(t *testing.T) {
 }
 
 func TestLoadConfigAppliesDefaults(t *testing.T) {
+	t.Parallel()
 	path := writeConfig(t, "issuer: https://id.example.com/\nlifetimes:\n  access_token: 5m\n")
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -121,6 +125,7 @@ func TestLoadConfigAppliesDefaults(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
+	t.Parallel()
 	in := DefaultConfig()
 	in.Issuer = "https://id.example.com/signet"
 	in.Lifetimes.RefreshReuseGrace = Duration(30 * time.Second)
@@ -142,6 +147,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 }
 
 func TestDurationString(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		d    time.Duration
 		want string
@@ -163,6 +169,7 @@ func TestDurationString(t *testing.T) {
 // TestLoadConfigErrors checks that each bad file fails with messages that
 // carry the file name and every wanted fragment.
 func TestLoadConfigErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		body string
@@ -385,6 +392,7 @@ passwords:
 // the YAML library would: aliases, merges (the mapping's own keys win), nulls
 // and the other spellings of numbers and booleans.
 func TestLoadConfigYAMLForms(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(writeConfig(t, `
 lifetimes: &short
   <<: [{access_token: 5m, session: 2h}, {access_token: 7m, id_token: 3h}]
@@ -443,6 +451,7 @@ scopes:
 // thousand aliases of a scope whose claims are a thousand aliases) are refused
 // with one problem, quickly, not expanded a million times.
 func TestLoadConfigAliasExpansion(t *testing.T) {
+	t.Parallel()
 	body := "c: &n name\nx: &s {name: n, description: d, claims: [*n" + strings.Repeat(", *n", 999) + "]}\n" +
 		"scopes: [*s" + strings.Repeat(", *s", 999) + "]\n"
 	_, err := LoadConfig(writeConfig(t, body))
@@ -457,6 +466,7 @@ func TestLoadConfigAliasExpansion(t *testing.T) {
 // a crash; merges that double at every level stop at the expansion bound, not
 // after 2^40 steps.
 func TestLoadConfigMergeCycles(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"mapping":  "lifetimes: &m\n  <<: *m\n",
 		"sequence": "lifetimes:\n  <<: &s [*s]\n",
@@ -485,6 +495,7 @@ func TestLoadConfigMergeCycles(t *testing.T) {
 }
 
 func TestLoadConfigMFAPolicy(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(writeConfig(t, "mfa:\n  policy: required\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -502,6 +513,7 @@ func TestLoadConfigMFAPolicy(t *testing.T) {
 }
 
 func TestLoadConfigFileProblems(t *testing.T) {
+	t.Parallel()
 	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: got %v", err)
 	}
@@ -512,6 +524,7 @@ func TestLoadConfigFileProblems(t *testing.T) {
 }
 
 func TestIssuerRule(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		issuer string
 		ok     bool
@@ -551,6 +564,7 @@ func TestIssuerRule(t *testing.T) {
 }
 
 func TestValidateBounds(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
@@ -597,6 +611,7 @@ func TestValidateBounds(t *testing.T) {
 // TestPrepublishLeadFollowsCacheLifetime: a longer JWKS cache lifetime alone
 // is a valid policy; the default lead becomes twice it.
 func TestPrepublishLeadFollowsCacheLifetime(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(writeConfig(t, "keys:\n  jwks_cache_lifetime: 3h\n"))
 	if err != nil {
 		t.Fatalf("a 3h cache lifetime with the default lead: %v", err)

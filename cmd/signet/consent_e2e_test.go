@@ -36,6 +36,7 @@ func scopeSet(s string) []string {
 }
 
 func TestConsentScopeByScope(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "calendar-app", Name: "Calendar Helper"})
 	b := signettest.NewBrowser(t)
@@ -126,6 +127,7 @@ func regexpFind(expr, s string) string {
 }
 
 func TestConsentBadInput(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -176,6 +178,7 @@ func TestConsentBadInput(t *testing.T) {
 }
 
 func TestAccountPageRevoke(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app", Name: "Some App"})
 	b := signettest.NewBrowser(t)
@@ -229,6 +232,7 @@ func TestAccountPageRevoke(t *testing.T) {
 }
 
 func TestAccountSessionsAndPassword(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	a, b := signettest.NewBrowser(t), signettest.NewBrowser(t)
@@ -276,6 +280,7 @@ func TestAccountSessionsAndPassword(t *testing.T) {
 }
 
 func TestClientAllowedScopes(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", AllowedScopes: []string{"email"}})
 	code, ap := app.SignIn(signettest.NewBrowser(t), oauth2.SetAuthURLParam("scope", "openid profile email calendar.read"))

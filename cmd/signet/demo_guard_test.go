@@ -17,6 +17,7 @@ import (
 // TestDemoRefusesNonLoopbackIssuer: `serve --demo` with an issuer others can
 // reach fails at once, says why, and creates nothing in data_dir.
 func TestDemoRefusesNonLoopbackIssuer(t *testing.T) {
+	t.Parallel()
 	for _, issuer := range []string{"https://id.example.com", "https://10.0.0.1:5556", "https://127.0.0.1.nip.io"} {
 		e := newCLIEnv(t)
 		os.Remove(filepath.Join(e.dataDir, dbFileName)) // a data directory serve never opened
@@ -45,6 +46,7 @@ func TestDemoRefusesNonLoopbackIssuer(t *testing.T) {
 // database serve --demo did not create (here, one with a real person) is refused,
 // and the demo person is not added to it.
 func TestDemoRefusesDataDirWithPeople(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	e.ok("correct horse battery\n", "user", "add", "alice", "--email", "alice@example.com", "--password-stdin")
 	e.fails("already holds a Signet database that serve --demo did not create", "", "serve", "--demo")
@@ -133,6 +135,7 @@ func serveDemoOnce(t *testing.T, cfg *Config) {
 }
 
 func TestLoopbackIssuer(t *testing.T) {
+	t.Parallel()
 	for issuer, want := range map[string]bool{
 		"http://127.0.0.1:5556":    true,
 		"http://127.8.9.10":        true,

@@ -258,6 +258,7 @@ func TestDeviceFlowHTTP(t *testing.T) {
 // the interval (which grows by 5 s each time), access_denied after a denial,
 // expired_token after the code's lifetime, and a second redemption refused.
 func TestDevicePolling(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	tv := ti.addDeviceClient("tv", true)
 	web := ti.addDeviceClient("web", true, func(in *admin.AddClientInput) { in.GrantTypes = nil; in.RedirectURIs = []string{ti.RPBase + "/web"} })
@@ -314,6 +315,7 @@ func TestDevicePolling(t *testing.T) {
 // TestDeviceUserCodesThrottled: wrong user codes count against the address
 // like wrong passwords; once locked, even the right code waits.
 func TestDeviceUserCodesThrottled(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 3 })
 	tv := ti.addDeviceClient("tv", true)
 	da := tv.start()
@@ -339,6 +341,7 @@ func TestDeviceUserCodesThrottled(t *testing.T) {
 // the person approving the device too (here enrolled on the way), and the ID
 // token says so.
 func TestDeviceRequiresMFA(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	tv := ti.addDeviceClient("tv", true, func(in *admin.AddClientInput) { in.RequireMFA = true })
 	da := tv.start()

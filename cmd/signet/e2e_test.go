@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +48,12 @@ func testConfig(t *testing.T) *Config {
 
 func startIssuer(t *testing.T, mutate ...func(*Config)) *testIssuer {
 	t.Helper()
+	return startIssuerOpts(t, nil, mutate...)
+}
+
+// startIssuerOpts is startIssuer with options for the wiring (a logger, say).
+func startIssuerOpts(t *testing.T, opts []serverOption, mutate ...func(*Config)) *testIssuer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,29 +64,87 @@ func startIssuer(t *testing.T, mutate ...func(*Config)) *testIssuer {
 	for _, m := range mutate {
 		m(cfg)
 	}
-	ti := serveIssuerOn(t, ln, cfg)
+	ti := serveIssuerOn(t, ln, cfg, opts...)
 	if _, err := ti.srv.admin.AddUser(ti.Ctx, admin.AddUserInput{Username: signettest.User, Email: "alice@example.com", Name: "Alice Example", Password: signettest.Password}); err != nil {
 		t.Fatal(err)
 	}
 	return ti
 }
 
-// serveIssuerOn runs the real wiring for cfg on ln until the test ends.
-func serveIssuerOn(t *testing.T, ln net.Listener, cfg *Config) *testIssuer {
+// serveIssuerOn runs the real wiring for cfg on ln until the test ends, logging
+// to a logger of the test's own (opts may replace it).
+func serveIssuerOn(t *testing.T, ln net.Listener, cfg *Config, opts ...serverOption) *testIssuer {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	seedKeys(t, cfg)
+	opts = append([]serverOption{withLogger(signettest.Logger(t))}, opts...)
 	var s *server
 	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
 		var err error
-		if s, err = newServer(ctx, cfg, now); err != nil {
+		if s, err = newServer(ctx, cfg, now, opts...); err != nil {
 			return nil, err
 		}
 		t.Cleanup(func() { s.store.Close() })
 		return s.handler, nil
 	})
 	return &testIssuer{Issuer: iss, srv: s}
+}
+
+// keysTemplate is a data directory whose signing keys were generated once per
+// test run. Generating the RSA keys is most of the CPU an issuer's start costs,
+// and no test that starts on a fresh directory cares whose keys sign (those of
+// key generation itself run the binary or set the keys up themselves).
+var keysTemplate struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// seedKeys gives a new embedded data directory the template's database (its
+// signing keys) and the key-encryption key that opens them; the cookie key
+// stays the directory's own. It leaves alone a directory that exists, a
+// PostgreSQL configuration, and a key-encryption key from the environment.
+func seedKeys(t *testing.T, cfg *Config) {
+	t.Helper()
+	if cfg.Storage.Postgres() || kekFromEnvironment() {
+		return
+	}
+	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	keysTemplate.once.Do(func() {
+		dir, err := signettest.RunDir()
+		if err != nil {
+			keysTemplate.err = err
+			return
+		}
+		tc := DefaultConfig()
+		tc.DataDir = filepath.Join(dir, "data")
+		tc.Issuer, tc.Listen = "http://127.0.0.1:1", "127.0.0.1:1"
+		s, err := newServer(context.Background(), tc, time.Now, withLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			keysTemplate.err = err
+			return
+		}
+		keysTemplate.dir, keysTemplate.err = tc.DataDir, s.store.Close()
+	})
+	if keysTemplate.err != nil {
+		t.Fatalf("keys template: %v", keysTemplate.err)
+	}
+	if err := EnsureDataDir(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dbFileName, KeyEncryptionKeyFile} {
+		b, err := os.ReadFile(filepath.Join(keysTemplate.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // addClient registers a first-party client (no consent page), so that tests of
@@ -104,6 +172,7 @@ func (ti *testIssuer) addThirdParty(in admin.AddClientInput) *signettest.RP {
 }
 
 func TestEndToEndCodeFlow(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -207,6 +276,7 @@ func TestEndToEndCodeFlow(t *testing.T) {
 }
 
 func TestCodeExchangeConcurrentOnce(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	code, ap := app.SignIn(signettest.NewBrowser(t))
@@ -231,6 +301,7 @@ func TestCodeExchangeConcurrentOnce(t *testing.T) {
 }
 
 func TestPKCE(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	pub := ti.addClient(admin.AddClientInput{ID: "native", Public: true})
@@ -282,6 +353,7 @@ func TestPKCE(t *testing.T) {
 }
 
 func TestRevocation(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -311,6 +383,7 @@ func TestRevocation(t *testing.T) {
 }
 
 func TestSSOAndPrompt(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	one := ti.addClient(admin.AddClientInput{ID: "one"})
 	two := ti.addClient(admin.AddClientInput{ID: "two", IDTokenAlg: "ES256"})
@@ -364,6 +437,7 @@ func TestSSOAndPrompt(t *testing.T) {
 }
 
 func TestLoginFailuresAreGeneric(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -407,6 +481,7 @@ func TestLoginFailuresAreGeneric(t *testing.T) {
 }
 
 func TestAuthorizeErrorsNeverRedirectUnregistered(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -430,6 +505,7 @@ func TestAuthorizeErrorsNeverRedirectUnregistered(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -448,6 +524,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestOpaqueAccessToken(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", AccessTokenFormat: "opaque"})
 	code, ap := app.SignIn(signettest.NewBrowser(t))
@@ -467,6 +544,7 @@ func TestOpaqueAccessToken(t *testing.T) {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	resp, err := http.Get(ti.URL + "/.well-known/openid-configuration")
 	if err != nil {
@@ -539,6 +617,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestTokenEndpointErrors(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	for name, tc := range map[string]struct {

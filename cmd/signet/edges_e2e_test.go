@@ -37,6 +37,7 @@ func rawRequest(t *testing.T, req *http.Request) (*http.Response, string) {
 // TestProtocolEdges: the edges a careful attacker or a sloppy client probes,
 // each answered by the spec.
 func TestProtocolEdges(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 

@@ -34,6 +34,7 @@ func groupsOf(t *testing.T, claims map[string]any) []string {
 // and the JWT access token carry the person's groups, and a refresh carries them
 // as they are then; email_verified follows `user add --email-verified`.
 func TestGroupsClaimAndEmailVerified(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	ctx := ti.Ctx
 	if _, err := ti.srv.admin.AddUser(ctx, admin.AddUserInput{Username: "kim", Email: "kim@example.com", EmailVerified: true, Password: "kim's long password"}); err != nil {
@@ -137,6 +138,7 @@ func TestGroupsClaimAndEmailVerified(t *testing.T) {
 // TestAllowedGroupRefusesOthers: a client limited to a group sends everyone else
 // back with access_denied, and stops refreshing for a person taken out of it.
 func TestAllowedGroupRefusesOthers(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	ctx := ti.Ctx
 	if _, err := ti.srv.admin.AddGroup(ctx, admin.AddGroupInput{Name: "admins"}); err != nil {
@@ -183,6 +185,7 @@ func TestAllowedGroupRefusesOthers(t *testing.T) {
 // TestRotateSecretKeepOld: with --keep-old both secrets work until the end of
 // the period, then only the new one; without it the old one stops at once.
 func TestRotateSecretKeepOld(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	oldSecret := app.OAuth.ClientSecret
@@ -223,6 +226,7 @@ func TestRotateSecretKeepOld(t *testing.T) {
 // TestRemoveUserEndsEverything: `user remove` ends sessions and tokens and
 // deletes the person.
 func TestRemoveUserEndsEverything(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)

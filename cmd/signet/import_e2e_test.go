@@ -47,6 +47,7 @@ func writeFile(t *testing.T, name, body string) string {
 // person signs in with the old password (argon2id of other parameters, bcrypt),
 // their hash is re-written to Signet's argon2id, and groups come along.
 func TestImportAutheliaUsersSignIn(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	file := writeFile(t, "users_database.yml", `---
 users:
@@ -112,6 +113,7 @@ users:
 }
 
 func TestImportRefusesWholeFileWithProblems(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	initDataDir(t, e)
 	e.ok("a long enough password\n", "user", "add", "kim", "--email", "kim@example.com", "--password-stdin")

@@ -21,6 +21,7 @@ import (
 // inactive; a form naming the token twice is refused, since the library and
 // Signet would read different values of it.
 func TestJWTAccessTokensLeaveNoRecord(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)

@@ -36,8 +36,8 @@ func keyPolicy(cfg *Config) keys.Policy {
 // initKeys loads (and on first start generates) the signing keys. If the keys do
 // not open with the configured key-encryption key but a rewrap was interrupted
 // after its commit, the pending key in data_dir opens them and takes its place.
-func initKeys(ctx context.Context, cfg *Config, store storage.Keys, secrets *Secrets, now func() time.Time) (*keys.Manager, error) {
-	km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), now, slog.Default())
+func initKeys(ctx context.Context, cfg *Config, store storage.Keys, secrets *Secrets, now func() time.Time, log *slog.Logger) (*keys.Manager, error) {
+	km, err := keys.NewManager(store, secrets.KeyEncryptionKey, keyPolicy(cfg), now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func initKeys(ctx context.Context, cfg *Config, store storage.Keys, secrets *Sec
 	path := filepath.Join(cfg.DataDir, KeyEncryptionKeyFile)
 	if !kekFromEnvironment() {
 		if pending, perr := readKeyFile(path + pendingKEKSuffix); perr == nil {
-			if km2, err2 := keys.NewManager(store, pending, keyPolicy(cfg), now, slog.Default()); err2 == nil && km2.Init(ctx) == nil {
+			if km2, err2 := keys.NewManager(store, pending, keyPolicy(cfg), now, log); err2 == nil && km2.Init(ctx) == nil {
 				if err := os.Rename(path+pendingKEKSuffix, path); err != nil {
 					return nil, fmt.Errorf("complete an interrupted rewrap: %w", err)
 				}

@@ -49,6 +49,7 @@ func cachedVerifier(r *signettest.RP, set jose.JSONWebKeySet) *oidc.IDTokenVerif
 }
 
 func TestKeyRotationEndToEnd(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -122,6 +123,7 @@ type oauthTokens struct{ id, access string }
 // TestKeysCLIWhileServing drives `signet keys rotate`, `retire` and `rewrap`
 // through the admin socket of a running server.
 func TestKeysCLIWhileServing(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	cli := serveAdminSocket(t, ti)
 	list := func() []admin.KeyInfo {
@@ -199,14 +201,14 @@ func TestKeysCLIWhileServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now); err != nil {
+	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now, ti.srv.log); err != nil {
 		t.Fatalf("keys do not open with the new key-encryption key: %v", err)
 	}
 	// And the running server keeps signing and sealing new keys.
 	if code, _, errs := cli("keys", "rotate"); code != 0 {
 		t.Fatalf("rotate after rewrap: %s", errs)
 	}
-	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now); err != nil {
+	if _, err := initKeys(context.Background(), ti.srv.cfg, ti.srv.store, secrets, time.Now, ti.srv.log); err != nil {
 		t.Fatalf("keys made after the rewrap do not open: %v", err)
 	}
 }

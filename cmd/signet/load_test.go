@@ -31,6 +31,7 @@ func loadTarget(t *testing.T, mutate ...func(*Config)) load.Config {
 // TestLoadTool runs every scenario of cmd/signet-load for about a second in all
 // against the real wiring and checks its report.
 func TestLoadTool(t *testing.T) {
+	t.Parallel()
 	cfg := loadTarget(t)
 	cfg.Duration = 150 * time.Millisecond
 	cfg.Concurrency = 4
@@ -69,6 +70,7 @@ func TestLoadTool(t *testing.T) {
 }
 
 func TestLoadToolBounds(t *testing.T) {
+	t.Parallel()
 	cfg := loadTarget(t)
 	cfg.Scenarios = []string{load.JWKS, load.Refresh}
 	cfg.Duration = 10 * time.Second

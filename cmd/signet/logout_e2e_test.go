@@ -80,6 +80,7 @@ func checkLogoutToken(t *testing.T, app *signettest.RP, tok, wantSID, wantSub st
 }
 
 func TestBackchannelLogoutByAdmin(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA := ti.addClient(admin.AddClientInput{ID: "a", BackchannelLogoutURI: rcvA.srv.URL + "/bcl"})

@@ -43,6 +43,7 @@ func wantHintNothingEnded(t *testing.T, p signettest.Page) {
 }
 
 func TestEndSessionHintWithoutCookie(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA, appB := ti.logoutClient("a", rcvA), ti.logoutClient("b", rcvB)
@@ -91,6 +92,7 @@ func TestEndSessionHintWithoutCookie(t *testing.T) {
 }
 
 func TestEndSessionHintWithoutCookieAlreadyEnded(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv)
@@ -113,6 +115,7 @@ func TestEndSessionHintWithoutCookieAlreadyEnded(t *testing.T) {
 }
 
 func TestEndSessionHintWithoutCookieVariants(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv)

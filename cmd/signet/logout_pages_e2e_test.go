@@ -170,6 +170,7 @@ func hiddenForm(p signettest.Page) url.Values {
 }
 
 func TestRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcvA, rcvB := newLogoutReceiver(t), newLogoutReceiver(t)
 	appA := ti.logoutClient("a", rcvA)
@@ -232,6 +233,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 }
 
 func TestRPInitiatedLogoutExpiredHint(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.logoutClient("a", nil)
 	b := signettest.NewBrowser(t)
@@ -289,6 +291,7 @@ func tamperHint(t *testing.T, real, claim, value string) string {
 }
 
 func TestRPInitiatedLogoutBadInput(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	appA := ti.logoutClient("a", rcv)
@@ -423,6 +426,7 @@ func TestRPInitiatedLogoutBadInput(t *testing.T) {
 }
 
 func TestRPInitiatedLogoutRedirectRules(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	appA := ti.logoutClient("a", nil)
 	ti.logoutClient("b", nil)
@@ -491,6 +495,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 }
 
 func TestRPInitiatedLogoutConfirmation(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv, func(in *admin.AddClientInput) { in.Name = "Team Calendar" })
@@ -599,6 +604,7 @@ func TestRPInitiatedLogoutConfirmation(t *testing.T) {
 }
 
 func TestRPInitiatedLogoutPost(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.logoutClient("a", rcv)

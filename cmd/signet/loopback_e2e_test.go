@@ -22,6 +22,7 @@ import (
 // with a code (RFC 8252, section 7.3), and the code is exchanged with that URI.
 // Another path on [::1], or another loopback host, still gets the error page.
 func TestLoopbackIPv6RedirectEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	e.ok("", "client", "add", "--id", "native6", "--name", "Native v6", "--public", "--first-party",
 		"--redirect-uri", "http://[::1]/cb")

@@ -50,6 +50,12 @@ func withMetrics(m *obs.Metrics) serverOption {
 	return func(s *server) { s.metrics = m }
 }
 
+// withLogger has the server log to l instead of the process's default logger,
+// so that tests running side by side keep their logs apart.
+func withLogger(l *slog.Logger) serverOption {
+	return func(s *server) { s.log = l }
+}
+
 // instrument registers the gauges computed at scrape time and times the
 // store's writes. The counters fed by the log and the middleware need nothing.
 func (s *server) instrument() {

@@ -49,6 +49,7 @@ func checkUsageFailure(t *testing.T, r result, want string) {
 }
 
 func TestUnknownCommandsExit2(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -112,6 +113,7 @@ func TestManagementCreatesNothing(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	r := runCLI(t, "", "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "signet ") || !strings.Contains(r.stdout, runtime.Version()) {
 		t.Errorf("version: %d %q %q", r.code, r.stdout, r.stderr)
@@ -163,6 +165,7 @@ func TestSecretsFromFiles(t *testing.T) {
 }
 
 func TestObservabilityConfig(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.LogFormat = "yaml"
 	cfg.Metrics.Listen = "127.0.0.1:5556"

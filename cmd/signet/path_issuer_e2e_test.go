@@ -119,6 +119,7 @@ func formAction(t *testing.T, p signettest.Page, id string) string {
 }
 
 func TestPathIssuerEndToEnd(t *testing.T) {
+	t.Parallel()
 	ti, base, origin := startPathIssuer(t)
 
 	// Discovery names the issuer with its path, and every endpoint under it.
@@ -347,6 +348,7 @@ func requestsCounted(t *testing.T, ti *testIssuer, handler, method, code string)
 // and Caddy: Signet's own listener is never named, the proxy's request ids are
 // taken, and nothing points outside the path.
 func TestPathIssuerBehindProxy(t *testing.T) {
+	t.Parallel()
 	var target *url.URL
 	var ids atomic.Int64
 	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {

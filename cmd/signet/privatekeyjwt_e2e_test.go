@@ -76,6 +76,7 @@ func (k *keyClient) withAssertion(t *testing.T, form url.Values, aud string) url
 // person, redeems the code, refreshes, introspects and revokes with client
 // assertions; a replayed assertion and a secret-less request are refused.
 func TestPrivateKeyJWTCodeFlow(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -162,6 +163,7 @@ func TestPrivateKeyJWTCodeFlow(t *testing.T) {
 // --jwks-file or --jwks-uri registers a client without a secret; bad keys and
 // URIs are refused.
 func TestPrivateKeyJWTCLI(t *testing.T) {
+	t.Parallel()
 	e := newCLIEnv(t)
 	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -229,6 +231,7 @@ func TestPrivateKeyJWTCLI(t *testing.T) {
 // asks for a device code and polls with assertions (the device endpoint as the
 // assertion's audience, then the token endpoint).
 func TestPrivateKeyJWTDeviceClient(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 // TestUserinfoRefusedTokenIs401: a revoked token gets RFC 6750's answer.
 func TestUserinfoRefusedTokenIs401(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	code, ap := app.SignIn(signettest.NewBrowser(t))
@@ -42,6 +43,7 @@ func TestUserinfoRefusedTokenIs401(t *testing.T) {
 
 // TestUnsupportedScopesDropped: scopes Signet does not offer never reach tokens.
 func TestUnsupportedScopesDropped(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	code, ap := app.SignIn(signettest.NewBrowser(t), oauth2.SetAuthURLParam("scope", "openid phone address bogus email"))
@@ -57,6 +59,7 @@ func TestUnsupportedScopesDropped(t *testing.T) {
 // TestClientAssertionRefused: private_key_jwt is not enabled; an assertion is an
 // invalid_client error, not a server error.
 func TestClientAssertionRefused(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	ti.addClient(admin.AddClientInput{ID: "app"})
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"app"},
@@ -77,6 +80,7 @@ func TestClientAssertionRefused(t *testing.T) {
 // ends the old session properly: its apps are told and its session-bound
 // refresh tokens die.
 func TestReplacedSessionEnds(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	rcv := newLogoutReceiver(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app", BackchannelLogoutURI: rcv.srv.URL})
@@ -103,6 +107,7 @@ func TestReplacedSessionEnds(t *testing.T) {
 // TestRemovedClientLeavesNothing: a client registered again under a removed id
 // inherits neither consent nor tokens.
 func TestRemovedClientLeavesNothing(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "cal"})
 	b := signettest.NewBrowser(t)

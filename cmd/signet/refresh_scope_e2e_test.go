@@ -16,6 +16,7 @@ import (
 // gets the granted scope only, never more; a refresh naming only scopes outside
 // the grant gains nothing.
 func TestRefreshRepeatingFirstScope(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "calendar-app", Name: "Calendar Helper"})
 	// The first request also names a scope Signet does not offer: /authorize

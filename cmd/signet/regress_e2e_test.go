@@ -62,6 +62,7 @@ func wantTokenError(t *testing.T, what string, status int, m map[string]any, wan
 // one, is answered 400 invalid_grant and revokes what the first exchange issued:
 // its access token is refused by userinfo (401) and its refresh token fails.
 func TestRegressCodeReplayWithoutVerifierRevokes(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -96,6 +97,7 @@ func TestRegressCodeReplayWithoutVerifierRevokes(t *testing.T) {
 // invalid_client (not invalid_grant), and a valid code presented with a wrong
 // secret is answered 401 invalid_client and is not consumed.
 func TestRegressTokenClientAuthBeforeCode(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	bogus := regressCodeForm(app, "bogus-code-"+signettest.RandHex(), "code_verifier", oauth2.GenerateVerifier())
@@ -130,6 +132,7 @@ func TestRegressTokenClientAuthBeforeCode(t *testing.T) {
 // credentials or none is answered as RFC 7662 section 2.3 says: 401, a JSON body
 // with error invalid_client, and a Basic WWW-Authenticate challenge.
 func TestRegressIntrospectionBadClient(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	code, ap := app.SignIn(signettest.NewBrowser(t))
@@ -179,6 +182,7 @@ func TestRegressIntrospectionBadClient(t *testing.T) {
 // back to the client as error=invalid_request with its state and iss, not
 // answered with the library's bare-text error.
 func TestRegressAuthorizeUndecodableMaxAge(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	u := app.OAuth.AuthCodeURL("xyz", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "abc"))
@@ -202,6 +206,7 @@ func TestRegressAuthorizeUndecodableMaxAge(t *testing.T) {
 // not verified, scope "openid email" gets "email_verified": false from userinfo,
 // as the ID token says, rather than no email_verified at all.
 func TestRegressUserinfoEmailVerifiedFalse(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	if u, err := ti.srv.store.GetUserByUsername(ti.Ctx, "alice"); err != nil || u.EmailVerified {
 		t.Fatalf("precondition: alice's email must be unverified: %v %v", u, err)
@@ -239,6 +244,7 @@ func TestRegressUserinfoEmailVerifiedFalse(t *testing.T) {
 // refused, even when the logout was interrupted after the session was deleted
 // and before its refresh families were revoked.
 func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	one := ti.logoutClient("one", nil)
 	two := ti.logoutClient("two", nil)
@@ -320,6 +326,7 @@ func TestRegressEndedSessionRefusesHeldCode(t *testing.T) {
 // held while the person's grant for that client is revoked is refused with 400
 // invalid_grant when it is finally exchanged.
 func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -337,6 +344,7 @@ func TestRegressRevokedGrantRefusesHeldCode(t *testing.T) {
 // the app's access: its offline_access refresh token (which outlives sessions,
 // not grants) is refused.
 func TestRegressInterruptedGrantRevocationStopsOfflineRefresh(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addThirdParty(admin.AddClientInput{ID: "app"})
 	app.OAuth.Scopes = []string{"openid", "offline_access"}

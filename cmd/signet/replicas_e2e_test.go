@@ -590,6 +590,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // replica's port is never taken for the replica, and a replica that could not
 // bind the port says why.
 func TestWaitReadyIsOurs(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("needs sh")
 	}

@@ -207,6 +207,7 @@ func TestLoadSecretsBadFiles(t *testing.T) {
 }
 
 func TestEnsureDataDir(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	for _, tc := range []struct {
 		name  string
@@ -260,6 +261,7 @@ func mkdirMode(path string, mode os.FileMode) error {
 }
 
 func TestCheckPrivateFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		mode os.FileMode

@@ -55,6 +55,7 @@ type server struct {
 	handler  http.Handler
 	metrics  *obs.Metrics
 	now      func() time.Time
+	log      *slog.Logger
 }
 
 // newServer opens the data directory (or, with storage.type postgres, the
@@ -88,19 +89,21 @@ func newServer(ctx context.Context, cfg *Config, now func() time.Time, opts ...s
 }
 
 func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets, now func() time.Time, opts ...serverOption) (*server, error) {
-	lt := cfg.Lifetimes
-	km, err := initKeys(ctx, cfg, store, secrets, now)
-	if err != nil {
-		return nil, err
-	}
-	hasher := newHasher(cfg)
 	// The one logger of the process (setupLogging made it the default, which
-	// zitadel's op package logs to); every component is given it here.
-	log := slog.Default()
-	s := &server{cfg: cfg, store: store, keys: km, now: now}
+	// zitadel's op package logs to); every component is given it here. Tests
+	// give each server a logger of its own (withLogger).
+	s := &server{cfg: cfg, store: store, now: now, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
 	}
+	log := s.log
+	lt := cfg.Lifetimes
+	km, err := initKeys(ctx, cfg, store, secrets, now, log)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = km
+	hasher := newHasher(cfg)
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()
 	}
@@ -214,7 +217,7 @@ func wire(ctx context.Context, cfg *Config, store serverStore, secrets *Secrets,
 	})
 	s.healthRoutes(mux)
 	s.instrument()
-	s.handler = obs.Middleware{Log: slog.Default(), Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mountAt(basePath, mux, notFound)))
+	s.handler = obs.Middleware{Log: log, Metrics: s.metrics, TrustedProxies: cfg.trustedProxies()}.Wrap(baselineHeaders(mountAt(basePath, mux, notFound)))
 	return s, nil
 }
 
@@ -244,7 +247,7 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 			for {
 				n, err := s.store.DeleteExpired(ctx, now(), 500)
 				if err != nil {
-					slog.ErrorContext(ctx, "janitor: delete expired", "error", err)
+					s.log.ErrorContext(ctx, "janitor: delete expired", "error", err)
 				}
 				if err != nil || n < 500 {
 					break
@@ -270,9 +273,9 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 			case <-t.C:
 			}
 			if changed, err := s.keys.Sync(ctx); err != nil {
-				slog.WarnContext(ctx, "keys: sync", "error", err)
+				s.log.WarnContext(ctx, "keys: sync", "error", err)
 			} else if changed {
-				slog.InfoContext(ctx, "signing keys changed elsewhere; now serving them", "event", "key_change")
+				s.log.InfoContext(ctx, "signing keys changed elsewhere; now serving them", "event", "key_change")
 			}
 		}
 	}()
@@ -288,9 +291,9 @@ func (s *server) runBackground(ctx context.Context, now func() time.Time) {
 			// Rotation never blocks signing: the snapshot is swapped atomically.
 			before := s.keys.Snapshot().Version
 			if err := s.keys.Rotate(ctx); err != nil {
-				slog.ErrorContext(ctx, "keys: rotate", "error", err)
+				s.log.ErrorContext(ctx, "keys: rotate", "error", err)
 			} else if s.keys.Snapshot().Version != before {
-				slog.InfoContext(ctx, "signing keys changed", "event", "key_change")
+				s.log.InfoContext(ctx, "signing keys changed", "event", "key_change")
 			}
 		}
 	}()
@@ -311,7 +314,7 @@ func (s *server) endIdleSessions(ctx context.Context, now time.Time) {
 	for {
 		sessions, err := s.store.ListIdleSessions(ctx, now.Add(-idle), 500)
 		if err != nil {
-			slog.ErrorContext(ctx, "janitor: list idle sessions", "error", err)
+			s.log.ErrorContext(ctx, "janitor: list idle sessions", "error", err)
 			return
 		}
 		ended := 0
@@ -320,11 +323,11 @@ func (s *server) endIdleSessions(ctx context.Context, now time.Time) {
 				continue
 			}
 			if err := s.access.EndSession(ctx, sess); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				slog.ErrorContext(ctx, "janitor: end idle session", "subject", sess.UserID, "error", err)
+				s.log.ErrorContext(ctx, "janitor: end idle session", "subject", sess.UserID, "error", err)
 				return
 			}
 			ended++
-			slog.InfoContext(ctx, "idle session ended", "event", "session_idle_end", "subject", sess.UserID, "sid", sess.SID)
+			s.log.InfoContext(ctx, "idle session ended", "event", "session_idle_end", "subject", sess.UserID, "sid", sess.SID)
 		}
 		if len(sessions) < 500 || ended == 0 {
 			return

@@ -18,6 +18,7 @@ import (
 // TestThemeDirOverridesPages: a theme replaces a page template and the stylesheet
 // file by file; the rest stays embedded.
 func TestThemeDirOverridesPages(t *testing.T) {
+	t.Parallel()
 	theme := t.TempDir()
 	login, err := templates.FS.ReadFile("login.html")
 	if err != nil {
@@ -55,6 +56,7 @@ func TestThemeDirOverridesPages(t *testing.T) {
 // TestThemeDirErrorsFailStart: a missing directory, a broken template or one that
 // lost a page's definition stops start-up with a message naming the problem.
 func TestThemeDirErrorsFailStart(t *testing.T) {
+	t.Parallel()
 	broken := t.TempDir()
 	os.WriteFile(filepath.Join(broken, "error.html"), []byte(`{{define "error"}}{{.Title}{{end}}`), 0o644)
 	dropped := t.TempDir()

@@ -15,6 +15,7 @@ import (
 // TestAccountLockout: after the free failures a correct password is answered
 // exactly like a wrong one, until the lock clears by itself or an admin unlocks.
 func TestAccountLockout(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -66,6 +67,7 @@ func TestAccountLockout(t *testing.T) {
 // TestAddressThrottle: many failures from one address (across usernames) get a
 // quick 429 without a password check.
 func TestAddressThrottle(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t, func(c *Config) { c.Throttle.AddressFailures = 8 })
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -88,6 +90,7 @@ func TestAddressThrottle(t *testing.T) {
 // the lock: at most the free failures are checked before it holds, and the
 // right password sent with them is refused once it does.
 func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -109,6 +112,7 @@ func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
 // their own address (X-Forwarded-For); from an untrusted peer the header is
 // ignored, so it cannot be used to dodge the limit.
 func TestTrustedProxyAddresses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies []string

@@ -165,6 +165,7 @@ func wantAuth(t *testing.T, c authClaims, amr []string, acr string) {
 }
 
 func TestTOTPEnrolLoginReplayRecovery(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 
@@ -268,6 +269,7 @@ func totpSecretBytes(secret string) ([]byte, error) {
 // for the code alone when an application asks for two steps; the ID token then
 // says so, and the session keeps its sid.
 func TestTOTPStepUpByACRValues(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -306,6 +308,7 @@ func TestTOTPStepUpByACRValues(t *testing.T) {
 // With the required policy, a person without a second factor is sent to enrol
 // and then continues the same request, which completes with two steps.
 func TestTOTPRequiredPolicyEnrolsThenContinues(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t, func(c *Config) { c.MFA.Policy = "required" })
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -336,6 +339,7 @@ func TestTOTPRequiredPolicyEnrolsThenContinues(t *testing.T) {
 // A client that requires two steps, or acr_values asking for them, sends a person
 // without a second factor to enrol; other clients do not.
 func TestTOTPRequiredByClientOrACR(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	strict := ti.addClient(admin.AddClientInput{ID: "strict", RequireMFA: true})
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
@@ -374,6 +378,7 @@ func TestTOTPRequiredByClientOrACR(t *testing.T) {
 // browser, fails and changes nothing. Malformed and stale codes get the generic
 // answer and count nothing.
 func TestTOTPBindingAndBadInput(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	secret, _ := enrolAlice(ti)
@@ -448,6 +453,7 @@ func TestTOTPBindingAndBadInput(t *testing.T) {
 // Wrong codes back off per account with an increasing delay, every failure gets
 // the same answer, and a correct code after the wait clears the count.
 func TestTOTPThrottle(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	secret, _ := enrolAlice(ti)
@@ -494,6 +500,7 @@ func TestTOTPThrottle(t *testing.T) {
 // The account pages: signing in to them takes the second factor too; changes
 // need the password or a current code; a password-only session needs a code.
 func TestTOTPAccountManage(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 
@@ -577,6 +584,7 @@ func TestTOTPAccountManage(t *testing.T) {
 // ResetMFA (the admin's "user mfa reset") removes the second factor; the person
 // then signs in with the password alone.
 func TestTOTPResetMFA(t *testing.T) {
+	t.Parallel()
 	ti := startIssuer(t)
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	enrolAlice(ti)
@@ -600,19 +608,17 @@ func TestTOTPResetMFA(t *testing.T) {
 // Nothing logged while enrolling and signing in holds a code, the secret or a
 // recovery code.
 func TestTOTPNeverLogsCodes(t *testing.T) {
-	var logs bytes.Buffer
-	prev := slog.Default()
+	t.Parallel()
+	var logs syncBuffer
 	// Without times, so that no digits but the logged values appear.
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug,
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
 				return slog.Attr{}
 			}
 			return a
-		}})))
-	t.Cleanup(func() { slog.SetDefault(prev) })
-
-	ti := startIssuer(t)
+		}}))
+	ti := startIssuerOpts(t, []serverOption{withLogger(log)})
 	app := ti.addClient(admin.AddClientInput{ID: "app"})
 	secret, recovery := enrolAlice(ti)
 	b := signettest.NewBrowser(t)

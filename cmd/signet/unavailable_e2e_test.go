@@ -38,6 +38,7 @@ func (s *outageStore) RotateRefreshToken(ctx context.Context, r storage.Rotation
 // and once it is back the same refresh token works: nothing the client holds
 // was lost.
 func TestTokenEndpointWhileStorageIsAway(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

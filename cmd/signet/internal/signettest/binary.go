@@ -44,12 +44,13 @@ func Binary(t testing.TB) string {
 	return built.bin
 }
 
-// Main runs the tests, then removes the built binary, closes the shared
-// Chromium and stops the throwaway PostgreSQL cluster. Use it from TestMain:
+// Main runs the tests, then removes the built binary and RunDir, closes the
+// shared Chromium and stops the throwaway PostgreSQL cluster. Use it from TestMain:
 // os.Exit(signettest.Main(m)).
 func Main(m *testing.M) int {
 	code := pgtest.Main(m)
 	closeChromium()
+	removeRunDir()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}
