@@ -50,6 +50,12 @@ func withMetrics(m *obs.Metrics) serverOption {
 	return func(s *server) { s.metrics = m }
 }
 
+// withSecrets gives a PostgreSQL server its two secrets instead of the
+// environment, so that tests can run replicas side by side.
+func withSecrets(sec *Secrets) serverOption {
+	return func(s *server) { s.secrets = sec }
+}
+
 // withLogger has the server log to l instead of the process's default logger,
 // so that tests running side by side keep their logs apart.
 func withLogger(l *slog.Logger) serverOption {

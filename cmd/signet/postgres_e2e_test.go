@@ -30,16 +30,25 @@ func TestMain(m *testing.M) {
 	os.Exit(signettest.Main(m))
 }
 
+// newSharedSecrets makes the two keys an operator gives every replica.
+func newSharedSecrets() *Secrets {
+	var s Secrets
+	rand.Read(s.KeyEncryptionKey[:])
+	rand.Read(s.CookieKey[:])
+	return &s
+}
+
 // setSharedSecrets puts fresh keys in the environment, as an operator gives
-// every replica the same two.
-func setSharedSecrets(t *testing.T) {
-	for _, env := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
-		k := make([]byte, 32)
-		rand.Read(k)
-		t.Setenv(env, base64.StdEncoding.EncodeToString(k))
+// every replica the same two, and returns them (for commands that read the
+// environment; servers in tests take them with withSecrets).
+func setSharedSecrets(t *testing.T) *Secrets {
+	s := newSharedSecrets()
+	for env, k := range map[string][32]byte{EnvKeyEncryptionKey: s.KeyEncryptionKey, EnvCookieKey: s.CookieKey} {
+		t.Setenv(env, base64.StdEncoding.EncodeToString(k[:]))
 		t.Setenv(env+fileEnvSuffix, "")
 		os.Unsetenv(env + fileEnvSuffix)
 	}
+	return s
 }
 
 // replicas is n servers wired on one PostgreSQL database behind one listener
@@ -52,13 +61,13 @@ type replicas struct {
 
 func startReplicas(t *testing.T, n int) *replicas {
 	t.Helper()
-	return startReplicasOn(t, pgtest.DSN(t), n)
+	return startReplicasOn(t, pgtest.DSN(t), n, newSharedSecrets())
 }
 
-// startReplicasOn is startReplicas on the database dsn names.
-func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
+// startReplicasOn is startReplicas on the database dsn names, with the secrets
+// sec.
+func startReplicasOn(t *testing.T, dsn string, n int, sec *Secrets) *replicas {
 	t.Helper()
-	setSharedSecrets(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +82,7 @@ func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
 	r := &replicas{}
 	iss := signettest.Start(t, ln, cfg.Issuer, func(ctx context.Context, now func() time.Time) (http.Handler, error) {
 		for range n {
-			s, err := newServer(ctx, cfg, now)
+			s, err := newServer(ctx, cfg, now, withSecrets(sec), withLogger(signettest.Logger(t)))
 			if err != nil {
 				return nil, err
 			}
@@ -96,6 +105,7 @@ func startReplicasOn(t *testing.T, dsn string, n int) *replicas {
 // issuer: a browser signs in on one, the code is redeemed on the other, a
 // replay on the first fails and revokes, and refreshes rotate on either.
 func TestPostgresReplicas(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, 2)
 	app := r.addClient(admin.AddClientInput{ID: "app"})
 	b := signettest.NewBrowser(t)
@@ -250,7 +260,7 @@ func TestPostgresCLI(t *testing.T) {
 		t.Errorf("config check without keys = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
-	reps := startReplicasOn(t, dsn, 2) // sets the keys and migrates the schema
+	reps := startReplicasOn(t, dsn, 2, setSharedSecrets(t)) // sets the keys and migrates the schema
 	r = runCLI(t, "", "config", "check", "--config", config)
 	if r.code != 0 || !strings.Contains(r.stdout, "schema version") {
 		t.Errorf("config check with keys = %d %q %q", r.code, r.stdout, r.stderr)
@@ -277,6 +287,7 @@ func TestPostgresCLI(t *testing.T) {
 // other's JWKS (and ETag) at its next key sync, which serve runs every
 // keySyncInterval.
 func TestPostgresKeyChangeReachesReplicas(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, 2)
 	jwks := func(replica int32) (map[string]bool, string) {
 		t.Helper()
@@ -320,6 +331,7 @@ func TestPostgresKeyChangeReachesReplicas(t *testing.T) {
 // TestPostgresLogoutNoticeDeliveredOnce: two replicas' delivery loops find the
 // same due back-channel notice at once; exactly one sends it.
 func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, 2)
 	// The receiver holds its first notice a while, so that every delivery
 	// loop has listed the notice as due before the first one is done.
@@ -358,6 +370,7 @@ func TestPostgresLogoutNoticeDeliveredOnce(t *testing.T) {
 // TestPostgresLockoutHoldsAcrossReplicas: wrong passwords counted on one
 // replica lock the account on the other too, and an unlock clears it for both.
 func TestPostgresLockoutHoldsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, 2)
 	app := r.addClient(admin.AddClientInput{ID: "app"})
 	try := func(replica int32, pw string) signettest.Page {

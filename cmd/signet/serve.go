@@ -56,6 +56,9 @@ type server struct {
 	metrics  *obs.Metrics
 	now      func() time.Time
 	log      *slog.Logger
+	// secrets, when an option sets them, stand in for the environment's
+	// (PostgreSQL only: tests run replicas side by side without setting it).
+	secrets *Secrets
 }
 
 // newServer opens the data directory (or, with storage.type postgres, the

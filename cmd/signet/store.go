@@ -49,9 +49,16 @@ func openPostgres(ctx context.Context, cfg *Config) (*postgres.Store, error) {
 // newPostgresServer is newServer with PostgreSQL: the secrets come from the
 // environment only (replicas share them) and data_dir is not used.
 func newPostgresServer(ctx context.Context, cfg *Config, now func() time.Time, opts ...serverOption) (*server, error) {
-	secrets, err := LoadSharedSecrets()
-	if err != nil {
-		return nil, err
+	given := &server{}
+	for _, o := range opts {
+		o(given)
+	}
+	secrets := given.secrets
+	if secrets == nil {
+		var err error
+		if secrets, err = LoadSharedSecrets(); err != nil {
+			return nil, err
+		}
 	}
 	store, err := openPostgres(ctx, cfg)
 	if err != nil {
