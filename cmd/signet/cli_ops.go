@@ -795,34 +795,49 @@ func deploymentProblems(cfg *Config) (problems, notes []string) {
 		{EnvCookieKey, CookieKeyFile, "cookie key"},
 	} {
 		fileVar := sec.env + fileEnvSuffix
-		path, fromFile := os.LookupEnv(fileVar)
-		v, fromEnv := os.LookupEnv(sec.env)
+		if given, problem := envSecretProblem(sec.env, sec.what); given {
+			if problem != "" {
+				problems = append(problems, problem)
+			}
+			continue
+		}
+		p := filepath.Join(dir, sec.file)
+		_, err := readKeyFile(p)
 		switch {
-		case fromFile && fromEnv:
-			problems = append(problems, fmt.Sprintf("%s: both %s and %s are set; set one", sec.what, sec.env, fileVar))
-		case fromFile:
-			if _, err := readSecretFile(fileVar, path); err != nil {
-				problems = append(problems, sec.what+": "+err.Error())
-			}
-		case fromEnv:
-			if _, err := decodeKey(v); err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %s: %v", sec.what, sec.env, err))
-			}
-		default:
-			p := filepath.Join(dir, sec.file)
-			_, err := readKeyFile(p)
-			switch {
-			case errors.Is(err, fs.ErrNotExist) && hasDB && sec.file == KeyEncryptionKeyFile:
-				problems = append(problems, fmt.Sprintf("%s: %s is missing but %s exists: its signing keys cannot be opened; restore the key from a backup, or set %s",
-					sec.what, p, dbFileName, sec.env))
-			case errors.Is(err, fs.ErrNotExist):
-				notes = append(notes, fmt.Sprintf("%s: not set (%s, %s) and %s does not exist; signet serve generates it", sec.what, sec.env, fileVar, p))
-			case err != nil:
-				problems = append(problems, sec.what+": "+err.Error())
-			}
+		case errors.Is(err, fs.ErrNotExist) && hasDB && sec.file == KeyEncryptionKeyFile:
+			problems = append(problems, fmt.Sprintf("%s: %s is missing but %s exists: its signing keys cannot be opened; restore the key from a backup, or set %s",
+				sec.what, p, dbFileName, sec.env))
+		case errors.Is(err, fs.ErrNotExist):
+			notes = append(notes, fmt.Sprintf("%s: not set (%s, %s) and %s does not exist; signet serve generates it", sec.what, sec.env, fileVar, p))
+		case err != nil:
+			problems = append(problems, sec.what+": "+err.Error())
 		}
 	}
 	return problems, notes
+}
+
+// envSecretProblem checks a secret given in the environment, as env or as
+// env_FILE: given reports whether either is set, problem what is wrong with it
+// ("" when nothing is).
+func envSecretProblem(env, what string) (given bool, problem string) {
+	fileVar := env + fileEnvSuffix
+	path, fromFile := os.LookupEnv(fileVar)
+	v, fromEnv := os.LookupEnv(env)
+	switch {
+	case fromFile && fromEnv:
+		return true, fmt.Sprintf("%s: both %s and %s are set; set one", what, env, fileVar)
+	case fromFile:
+		if _, err := readSecretFile(fileVar, path); err != nil {
+			return true, what + ": " + err.Error()
+		}
+		return true, ""
+	case fromEnv:
+		if _, err := decodeKey(v); err != nil {
+			return true, fmt.Sprintf("%s: %s: %v", what, env, err)
+		}
+		return true, ""
+	}
+	return false, ""
 }
 
 // serviceManager names the service manager that started this process, or "".

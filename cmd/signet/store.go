@@ -97,24 +97,15 @@ func postgresProblems(cfg *Config) (problems, notes []string) {
 		{EnvKeyEncryptionKey, "key-encryption key"},
 		{EnvCookieKey, "cookie key"},
 	} {
-		fileVar := sec.env + fileEnvSuffix
-		path, fromFile := os.LookupEnv(fileVar)
-		v, fromEnv := os.LookupEnv(sec.env)
-		switch {
-		case fromFile && fromEnv:
-			problems = append(problems, fmt.Sprintf("%s: both %s and %s are set; set one", sec.what, sec.env, fileVar))
-		case fromFile:
-			if _, err := readSecretFile(fileVar, path); err != nil {
-				problems = append(problems, sec.what+": "+err.Error())
+		if given, problem := envSecretProblem(sec.env, sec.what); given {
+			if problem != "" {
+				problems = append(problems, problem)
 			}
-		case fromEnv:
-			if _, err := decodeKey(v); err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %s: %v", sec.what, sec.env, err))
-			}
-		default:
-			problems = append(problems, fmt.Sprintf("%s: set %s or %s: with storage.type postgres every replica must be given the same key, "+
-				"so Signet never generates one (make it once with: openssl rand -base64 32)", sec.what, sec.env, fileVar))
+			continue
 		}
+		fileVar := sec.env + fileEnvSuffix
+		problems = append(problems, fmt.Sprintf("%s: set %s or %s: with storage.type postgres every replica must be given the same key, "+
+			"so Signet never generates one (make it once with: openssl rand -base64 32)", sec.what, sec.env, fileVar))
 	}
 	dsn := cfg.Storage.DatabaseURL()
 	if os.Getenv(EnvDatabaseURL) != "" {

@@ -3,8 +3,8 @@
 // signing-key commands.
 //
 // Service does every operation on a storage.Store; New makes it complete from
-// a Config that main fills (the server with its provider, pages and keys, the
-// CLI with the store it opened). Each operation is also a value in the table
+// a Config that main fills (the server with its keys and the account.Ender
+// it shares with the pages, the CLI with the store it opened). Each operation is also a value in the table
 // of ops.go, an *Op with its name on the socket, and Op.Call runs it on a
 // Manager: the Service itself, or a Client of a running server. bbolt holds an
 // exclusive lock on the database, so while `signet serve` runs, the CLI goes
@@ -28,6 +28,6 @@
 // SHA-256 is stored.
 //
 // The package owns no protocol logic and no storage format: it ends sessions
-// and grants through the functions main gives it (the provider's), and it does
-// not import provider or the web pages.
+// and grants through web/account's Ender (which queues the back-channel
+// logout notices), and it does not import provider or the web pages.
 package admin
