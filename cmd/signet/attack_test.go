@@ -793,13 +793,10 @@ func newLoginTiming(tb testing.TB) *loginTiming {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	// The pages log every failure through the default logger they capture at
-	// construction: keep the output to the figures. The clock stands still, so
-	// the locked account stays locked however long the measurement takes.
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.DiscardHandler))
-	s, err := newServer(ctx, cfg, clocktest.New(time.Now()).Now)
-	slog.SetDefault(prev)
+	// The pages log every failure through the server's logger: discard it, to
+	// keep the output to the figures. The clock stands still, so the locked
+	// account stays locked however long the measurement takes.
+	s, err := newServer(ctx, cfg, clocktest.New(time.Now()).Now, withLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		tb.Fatal(err)
 	}

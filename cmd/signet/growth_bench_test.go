@@ -45,10 +45,7 @@ func BenchmarkRefreshGrowth(b *testing.B) {
 	cfg.DataDir = filepath.Join(b.TempDir(), "data")
 	cfg.LogLevel = "error"
 	ctx := context.Background()
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.DiscardHandler))
-	defer slog.SetDefault(prev)
-	s, err := newServer(ctx, cfg, time.Now)
+	s, err := newServer(ctx, cfg, time.Now, withLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

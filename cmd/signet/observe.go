@@ -174,6 +174,7 @@ func (e *notReady) Unwrap() error { return e.err }
 // readiness logs a change of the probes' answer once, not on every probe: a
 // load balancer probes each replica every few seconds.
 type readiness struct {
+	log  *slog.Logger
 	mu   sync.Mutex
 	last string // the last reason logged; "" while ready
 }
@@ -190,9 +191,9 @@ func (r *readiness) report(ctx context.Context, err error) {
 	switch {
 	case !changed:
 	case err != nil:
-		slog.WarnContext(ctx, "not ready", "event", "not_ready", "error", err)
+		r.log.WarnContext(ctx, "not ready", "event", "not_ready", "error", err)
 	default:
-		slog.InfoContext(ctx, "ready again", "event", "ready")
+		r.log.InfoContext(ctx, "ready again", "event", "ready")
 	}
 }
 
@@ -204,7 +205,7 @@ func (s *server) healthRoutes(mux *http.ServeMux) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
-	var state readiness
+	state := readiness{log: s.log}
 	ready := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -229,15 +230,15 @@ func (s *server) healthRoutes(mux *http.ServeMux) {
 
 // serveMetrics serves GET /metrics on cfg.Metrics.Listen until ctx ends; it
 // returns the bound address. It is a listener of its own: the public one never
-// serves metrics.
-func serveMetrics(ctx context.Context, addr string, m *obs.Metrics, errc chan<- error) (net.Addr, error) {
+// serves metrics. Scrape and server errors go to log.
+func serveMetrics(ctx context.Context, addr string, m *obs.Metrics, log *slog.Logger, errc chan<- error) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler(slog.Default()))
-	srv := newHTTPServer(mux)
+	mux.Handle("GET /metrics", m.Handler(log))
+	srv := newHTTPServer(mux, log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("metrics listener: %w", err)
@@ -252,9 +253,9 @@ func serveMetrics(ctx context.Context, addr string, m *obs.Metrics, errc chan<- 
 
 // handleHangup makes SIGHUP reload what is safe to reload while serving (the
 // log level) and name the settings that changed but need a restart; a broken
-// file changes nothing. Without reload (no --config) it says so. It stops with
-// ctx.
-func handleHangup(ctx context.Context, cfg *Config, level *slog.LevelVar, reload func() (*Config, error)) {
+// file changes nothing. Without reload (no --config) it says so, to log. It
+// stops with ctx.
+func handleHangup(ctx context.Context, cfg *Config, level *slog.LevelVar, reload func() (*Config, error), log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -267,12 +268,12 @@ func handleHangup(ctx context.Context, cfg *Config, level *slog.LevelVar, reload
 			case <-hup:
 			}
 			if reload == nil {
-				slog.Info("SIGHUP received; no configuration file to reload (started without --config)", "event", "reload")
+				log.Info("SIGHUP received; no configuration file to reload (started without --config)", "event", "reload")
 				continue
 			}
 			next, err := reload()
 			if err != nil {
-				slog.Error("SIGHUP received; configuration not reloaded, the running one stays", "event", "reload_failed", "error", err)
+				log.Error("SIGHUP received; configuration not reloaded, the running one stays", "event", "reload_failed", "error", err)
 				continue
 			}
 			var applied []string
@@ -285,7 +286,7 @@ func handleHangup(ctx context.Context, cfg *Config, level *slog.LevelVar, reload
 				}
 			}
 			restart := changedSettings(&current, next)
-			slog.Warn("SIGHUP received; configuration reloaded", "event", "reload",
+			log.Warn("SIGHUP received; configuration reloaded", "event", "reload",
 				"applied", strings.Join(applied, ","), "restart_needed_for", strings.Join(restart, ","))
 		}
 	}()

@@ -187,7 +187,9 @@ func TestObservabilityConfig(t *testing.T) {
 }
 
 func TestHealthEndpoints(t *testing.T) {
-	ti := startIssuer(t)
+	t.Parallel()
+	var logs syncBuffer
+	ti := startIssuerOpts(t, []serverOption{withLogger(slog.New(slog.NewTextHandler(&logs, nil)))})
 	get := func(path string) (int, string) {
 		resp, err := http.Get(ti.URL + path)
 		if err != nil {
@@ -208,10 +210,6 @@ func TestHealthEndpoints(t *testing.T) {
 	if code, _ := get("/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the public listener = %d, want 404", code)
 	}
-	var logs syncBuffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(prev) })
 	ti.srv.store.Close()
 	// The body names the part only: a storage error can name the database's
 	// user, database and host (PostgreSQL), or the file (bbolt).

@@ -25,8 +25,8 @@ const pprofEnv = "SIGNET_PPROF"
 // block and mutex profiling switched on (they cost a little on every
 // contended lock, which is why they are off otherwise), and the store's
 // group-commit counts at /debug/signet/commits when it keeps them. It stops
-// with ctx.
-func startProfiling(ctx context.Context, store any) error {
+// with ctx, and logs that it is on to log.
+func startProfiling(ctx context.Context, store any, log *slog.Logger) error {
 	addr := os.Getenv(pprofEnv)
 	if addr == "" {
 		return nil
@@ -63,6 +63,6 @@ func startProfiling(ctx context.Context, store any) error {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	slog.Warn("profiling endpoint on; for measurement runs only", "listen", ln.Addr().String())
+	log.Warn("profiling endpoint on; for measurement runs only", "listen", ln.Addr().String())
 	return nil
 }

@@ -367,7 +367,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.runBackground(ctx, time.Now)
-	if err := startProfiling(ctx, s.store); err != nil {
+	if err := startProfiling(ctx, s.store, s.log); err != nil {
 		return err
 	}
 
@@ -375,7 +375,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	srv := newHTTPServer(s.handler)
+	srv := newHTTPServer(s.handler, s.log)
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -397,14 +397,14 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 	fmt.Fprintf(out, "Signet is serving %s (listening on %s)\n", cfg.Issuer, ln.Addr())
 	fmt.Fprintf(out, "Discovery: %s%s\n", cfg.Issuer, provider.PathDiscovery)
 	if cfg.Metrics.Listen != "" {
-		addr, err := serveMetrics(ctx, cfg.Metrics.Listen, metrics, errc)
+		addr, err := serveMetrics(ctx, cfg.Metrics.Listen, metrics, s.log, errc)
 		if err != nil {
 			srv.Close()
 			return err
 		}
 		fmt.Fprintf(out, "Metrics: http://%s/metrics\n", addr)
 	}
-	handleHangup(ctx, cfg, level, reload)
+	handleHangup(ctx, cfg, level, reload, s.log)
 
 	var demoSrv *http.Server
 	if demoMode {
@@ -414,7 +414,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 			return err
 		}
 	}
-	slog.Info("signet started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "demo", demoMode)
+	s.log.Info("signet started", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "demo", demoMode)
 
 	select {
 	case <-ctx.Done():
@@ -423,7 +423,7 @@ func runServeReloading(ctx context.Context, cfg *Config, demoMode bool, out io.W
 			err = nil
 		}
 	}
-	slog.Info("signet shutting down")
+	s.log.Info("signet shutting down")
 	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
 	defer done()
 	if demoSrv != nil {
@@ -489,8 +489,8 @@ func setProcs(cfg *Config) {
 }
 
 // newHTTPServer sets every timeout and bounds headers: a slow or oversized client
-// cannot hold a connection or memory for long.
-func newHTTPServer(h http.Handler) *http.Server {
+// cannot hold a connection or memory for long. The server's own errors go to log.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -498,7 +498,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		WriteTimeout:      75 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -595,7 +595,7 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 	dc := demorp.Config{
 		Issuer: cfg.Issuer, ClientID: demoClientID, RedirectURL: rpURL + "/callback", Scopes: scopes,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Logger:     slog.Default(),
+		Logger:     s.log,
 	}
 	secret, err := seedDemo(ctx, s.admin, cfg.DataDir, admin.AddClientInput{
 		ID: demoClientID, Name: "Signet demo app", RedirectURIs: []string{dc.RedirectURL},
@@ -612,7 +612,7 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 		ln.Close()
 		return nil, err
 	}
-	srv := newHTTPServer(web.SecurityHeaders(rp))
+	srv := newHTTPServer(web.SecurityHeaders(rp), s.log)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "\nDemo relying party: %s\n", rpURL)
 	fmt.Fprintf(out, "Demo credentials:   username %q, password %q\n", demoUsername, demoPassword)

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"flag"
 	"html"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -64,10 +63,11 @@ func fuzzing() bool {
 
 func newFuzzIssuer(tb testing.TB) *fuzzIssuer {
 	tb.Helper()
+	// The issuer logs to a logger of its own, shown if the test fails; under
+	// -fuzz, nowhere.
+	log := signettest.Logger(tb)
 	if fuzzing() {
-		prev := slog.Default()
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-		tb.Cleanup(func() { slog.SetDefault(prev) })
+		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(tb.TempDir(), "data")
@@ -82,7 +82,7 @@ func newFuzzIssuer(tb testing.TB) *fuzzIssuer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	s, err := newServer(ctx, cfg, time.Now)
+	s, err := newServer(ctx, cfg, time.Now, withLogger(log))
 	if err != nil {
 		tb.Fatal(err)
 	}
