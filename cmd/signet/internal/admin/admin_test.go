@@ -94,6 +94,7 @@ func waitDial(t *testing.T, sock string, done chan error) *Client {
 }
 
 func TestServiceValidation(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newTestService(t)
 	ctx := context.Background()
 	if _, err := svc.AddClient(ctx, AddClientInput{ID: "taken", Name: "Taken", RedirectURIs: []string{"https://rp.example/cb"}}); err != nil {
@@ -373,11 +374,13 @@ func exercise(t *testing.T, m Manager, store storage.Store, h *password.Hasher) 
 }
 
 func TestService(t *testing.T) {
+	t.Parallel()
 	svc, st, h := newTestService(t)
 	exercise(t, svc, st, h)
 }
 
 func TestClientOverSocket(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	svc, st, h := newTestService(t, logTo(&logs))
 	c, sock := serveSocket(t, svc)
@@ -415,6 +418,7 @@ func TestClientOverSocket(t *testing.T) {
 }
 
 func TestListenAndServeLifecycle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "admin.sock")
 
@@ -466,6 +470,7 @@ func TestListenAndServeLifecycle(t *testing.T) {
 }
 
 func TestHandlerRequests(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newTestService(t)
 	srv := httptest.NewServer(NewHandler(svc, nil))
 	defer srv.Close()
@@ -519,6 +524,7 @@ func (failingStore) ListUsers(context.Context) ([]*storage.User, error) {
 }
 
 func TestInternalErrorsAreGeneric(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	svc := New(Config{Store: failingStore{newStore(t)}, Hasher: password.New(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1),
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -537,6 +543,7 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 // (an empty body is refused there, not taken for an unknown endpoint), and
 // only with POST.
 func TestEveryOperationServed(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newTestService(t)
 	h := NewHandler(svc, nil)
 	if len(ops) < 35 {

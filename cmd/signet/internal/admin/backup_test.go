@@ -16,6 +16,7 @@ import (
 // A backup through the socket is a bbolt file with what the server holds, and
 // the audit lines of additions name what they added.
 func TestBackupOverSocketAndAudit(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	svc, st, _ := newTestService(t, logTo(&logs))
 	sock := filepath.Join(t.TempDir(), "admin.sock")

@@ -9,6 +9,7 @@ import (
 // the authorization endpoint treats as loopback (policy.IsLoopbackHost), so a
 // native app can register http://[::1]/cb and use any port with it.
 func TestValidateRedirectURILoopback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		uri string
 		ok  bool

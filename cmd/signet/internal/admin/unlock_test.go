@@ -14,6 +14,7 @@ import (
 // which every server reads), says it did, and keeps the enrolment; ShowUser
 // says until when a lock holds.
 func TestUnlockClearsTwoStepBackoff(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	svc, st, _ := newTestService(t)
 	if _, err := svc.AddUser(ctx, AddUserInput{Username: "carol", Email: "carol@example.com", Password: "correct horse battery"}); err != nil {
