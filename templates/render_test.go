@@ -12,6 +12,7 @@ import (
 // TestErrorPage: the error page comes with the pages' security headers, its
 // status, no caching, and the message escaped.
 func TestErrorPage(t *testing.T) {
+	t.Parallel()
 	p, err := New(Options{Issuer: "https://id.test", BasePath: "/auth"})
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestErrorPage(t *testing.T) {
 // TestThemeErrors: a missing theme directory, a broken template, or a theme
 // that drops a required page fails New with a message naming it.
 func TestThemeErrors(t *testing.T) {
+	t.Parallel()
 	broken := t.TempDir()
 	os.WriteFile(filepath.Join(broken, "error.html"), []byte(`{{define "error"}}{{.Title}{{end}}`), 0o644)
 	dropped := t.TempDir()
@@ -53,6 +55,7 @@ func TestThemeErrors(t *testing.T) {
 
 // TestStatic serves the stylesheet and lists no directory.
 func TestStatic(t *testing.T) {
+	t.Parallel()
 	p, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)

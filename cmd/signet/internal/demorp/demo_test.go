@@ -604,6 +604,7 @@ func mustNotContain(t *testing.T, p page, subs ...string) {
 }
 
 func TestSignInFlow(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 
@@ -694,6 +695,7 @@ func TestSignInFlow(t *testing.T) {
 }
 
 func TestDiscoveryIsLazyAndCached(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	s.iss.misbehave(misbehaviour{discoveryDown: true})
 	b := newBrowser(t)
@@ -718,6 +720,7 @@ func TestDiscoveryIsLazyAndCached(t *testing.T) {
 }
 
 func TestIssuerUnreachable(t *testing.T) {
+	t.Parallel()
 	closed := httptest.NewServer(http.NotFoundHandler())
 	issuerURL := closed.URL
 	closed.Close()
@@ -741,6 +744,7 @@ func TestIssuerUnreachable(t *testing.T) {
 }
 
 func TestCallbackRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// callback builds the callback query from the authorization request.
@@ -819,6 +823,7 @@ func TestCallbackRefused(t *testing.T) {
 }
 
 func TestTokensRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		bad    misbehaviour
@@ -852,6 +857,7 @@ func TestTokensRefused(t *testing.T) {
 }
 
 func TestAccessTokenAndUserinfoProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		bad  misbehaviour
@@ -909,6 +915,7 @@ func TestAccessTokenAndUserinfoProblems(t *testing.T) {
 }
 
 func TestRefresh(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	signedIn := s.signIn(t, b)
@@ -933,6 +940,7 @@ func TestRefresh(t *testing.T) {
 }
 
 func TestRefreshWithoutNewIDToken(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	csrf := csrfToken(t, s.signIn(t, b))
@@ -942,6 +950,7 @@ func TestRefreshWithoutNewIDToken(t *testing.T) {
 }
 
 func TestRefreshRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		bad    misbehaviour
@@ -987,6 +996,7 @@ func postThenLocation(t *testing.T, b *browser, rawURL, csrf string) string {
 }
 
 func TestPostsRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		path   string
@@ -1023,6 +1033,7 @@ func TestPostsRefused(t *testing.T) {
 }
 
 func TestLocalLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	s.iss.misbehave(misbehaviour{noEndSession: true})
 	b := newBrowser(t)
@@ -1041,6 +1052,7 @@ func TestLocalLogoutWithoutEndSessionEndpoint(t *testing.T) {
 }
 
 func TestSessionCookie(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	p := b.get(s.srv.URL + "/login")
@@ -1077,6 +1089,7 @@ func TestSessionCookie(t *testing.T) {
 }
 
 func TestStylesheet(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	p := newBrowser(t).get(s.srv.URL + "/static/demo.css")
 	if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") || p.body == "" {
@@ -1085,6 +1098,7 @@ func TestStylesheet(t *testing.T) {
 }
 
 func TestTemplateErrorIsClean500(t *testing.T) {
+	t.Parallel()
 	rp, err := New(Config{
 		Issuer:       "http://127.0.0.1:1",
 		ClientID:     testClientID,
@@ -1107,6 +1121,7 @@ func TestTemplateErrorIsClean500(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	err := Config{RedirectURL: "http://127.0.0.1:1/elsewhere", Scopes: []string{"profile"}}.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted an empty config")
@@ -1123,6 +1138,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSessionStore(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	st := newSessionStore(3, time.Hour)
 	var ids []string
@@ -1163,6 +1179,7 @@ func TestSessionStore(t *testing.T) {
 }
 
 func TestClip(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"", ""},
 		{"abc", "abc"},
@@ -1177,6 +1194,7 @@ func TestClip(t *testing.T) {
 }
 
 func TestPending(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var s session
 	for i := range maxPending + 1 {

@@ -64,6 +64,7 @@ func mustRefuse(t *testing.T, p page, want ...string) {
 }
 
 func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	ada, other := newBrowser(t), newBrowser(t)
 	csrf := csrfToken(t, s.signIn(t, ada)) // ID token sid "id-1"
@@ -114,6 +115,7 @@ func TestBackchannelLogout(t *testing.T) {
 var regexpTime = regexp.MustCompile(`<time datetime="([^"]+)">`)
 
 func TestBackchannelLogoutBySubject(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	a, b := newBrowser(t), newBrowser(t)
 	s.signIn(t, a)
@@ -131,6 +133,7 @@ func TestBackchannelLogoutBySubject(t *testing.T) {
 }
 
 func TestBackchannelLogoutSIDAndOtherSubject(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	s.signIn(t, b)
@@ -143,6 +146,7 @@ func TestBackchannelLogoutSIDAndOtherSubject(t *testing.T) {
 }
 
 func TestBackchannelLogoutAfterRefresh(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	csrf := csrfToken(t, s.signIn(t, b))                         // sid "id-1"
@@ -154,6 +158,7 @@ func TestBackchannelLogoutAfterRefresh(t *testing.T) {
 }
 
 func TestBackchannelLogoutRefused(t *testing.T) {
+	t.Parallel()
 	type edit = func(typ *string, key **ecdsa.PrivateKey, c map[string]any)
 	tests := []struct {
 		name string
@@ -219,6 +224,7 @@ func TestBackchannelLogoutRefused(t *testing.T) {
 }
 
 func TestBackchannelLogoutBadRequests(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	s.signIn(t, b)
@@ -253,6 +259,7 @@ func TestBackchannelLogoutBadRequests(t *testing.T) {
 }
 
 func TestBackchannelLogoutReplay(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	s.signIn(t, b)
@@ -270,6 +277,7 @@ func TestBackchannelLogoutReplay(t *testing.T) {
 }
 
 func TestRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	signedIn := s.signIn(t, b)
@@ -338,6 +346,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 }
 
 func TestRPInitiatedLogoutStateIsPerBrowser(t *testing.T) {
+	t.Parallel()
 	s := newSetup(t)
 	b := newBrowser(t)
 	p := postThenLocation(t, b, s.srv.URL+"/logout", csrfToken(t, s.signIn(t, b)))
@@ -352,6 +361,7 @@ func TestRPInitiatedLogoutStateIsPerBrowser(t *testing.T) {
 }
 
 func TestConfigLogoutURLs(t *testing.T) {
+	t.Parallel()
 	c := Config{Issuer: "http://127.0.0.1:5556", ClientID: "a", ClientSecret: "b", RedirectURL: "http://127.0.0.1:5557/callback"}
 	if got, want := c.PostLogoutRedirect(), "http://127.0.0.1:5557/"; got != want {
 		t.Errorf("PostLogoutRedirect() = %q, want %q", got, want)
@@ -375,6 +385,7 @@ func TestConfigLogoutURLs(t *testing.T) {
 }
 
 func TestEndSessionURLKeepsItsQuery(t *testing.T) {
+	t.Parallel()
 	got := withQuery("https://idp.example/logout?tenant=a", url.Values{"state": {"s&1"}, "client_id": {"c"}})
 	u, err := url.Parse(got)
 	if err != nil {
@@ -387,6 +398,7 @@ func TestEndSessionURLKeepsItsQuery(t *testing.T) {
 }
 
 func TestJTICache(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := newJTICache(3)
 	for _, id := range []string{"a", "b", "c"} {
@@ -417,6 +429,7 @@ func TestJTICache(t *testing.T) {
 }
 
 func TestBackchannelIssuerUnreachable(t *testing.T) {
+	t.Parallel()
 	rp, err := New(Config{
 		Issuer:       "http://127.0.0.1:1",
 		ClientID:     testClientID,

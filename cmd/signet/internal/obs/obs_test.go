@@ -16,6 +16,7 @@ import (
 )
 
 func TestMiddlewareRequestIDAndAddress(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	level := new(slog.LevelVar)
 	m := NewMetrics()
@@ -92,6 +93,7 @@ func TestMiddlewareRequestIDAndAddress(t *testing.T) {
 // An audit record is counted even when the level filters its line out, and
 // an "event" given through Logger.With counts like one in the record.
 func TestCountingBelowLevel(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
