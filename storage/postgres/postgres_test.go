@@ -34,6 +34,7 @@ func open(t *testing.T, dsn string) *postgres.Store {
 // each it lets everything expire and checks that nothing is left but the
 // records that never expire.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		db := pgtest.New(t)
 		s := open(t, db.DSN)
@@ -73,6 +74,7 @@ func checkNoLeftovers(t *testing.T, s *postgres.Store, schema string) {
 // TestMigrateOnceAcrossReplicas: replicas opening a new database at once
 // migrate it once, and opening a migrated database changes nothing.
 func TestMigrateOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	const n = 4
 	errs := make([]error, n)
@@ -114,6 +116,7 @@ func TestMigrateOnceAcrossReplicas(t *testing.T) {
 // TestSchemaTooNew: a database migrated by a newer Signet is refused, with a
 // message that says so, and left as it is.
 func TestSchemaTooNew(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	open(t, dsn).Close()
 	conn, err := pgx.Connect(t.Context(), dsn)
@@ -139,6 +142,7 @@ func TestSchemaTooNew(t *testing.T) {
 // TestOpenErrorsHideTheDSN: neither a malformed connection string nor a
 // refused connection puts the password in the error.
 func TestOpenErrorsHideTheDSN(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for _, dsn := range []string{
@@ -159,6 +163,7 @@ func TestOpenErrorsHideTheDSN(t *testing.T) {
 // race for one code and one refresh token: exactly one of each succeeds, and
 // the replays revoke what the winner got.
 func TestTwoReplicas(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)
 	ctx := t.Context()
@@ -232,6 +237,7 @@ func TestTwoReplicas(t *testing.T) {
 // (a login form may send anything), and a record holding NUL characters
 // round-trips.
 func TestAwkwardValues(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.DSN(t))
 	ctx := t.Context()
 	for _, key := range []string{"bad\xff", "nul\x00", strings.Repeat("x", 2000)} {
@@ -265,6 +271,7 @@ func must(t *testing.T, err error) {
 // transaction, to verify; a refusal leaves the database as empty as before.
 // Used client assertion ids are copied, and refused again after the copy.
 func TestImportVerifiesBeforeCommit(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.DSN(t))
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
@@ -308,6 +315,7 @@ func TestImportVerifiesBeforeCommit(t *testing.T) {
 // TestImportWaitsForWriters: an import waits for a write in flight to any
 // durable table before it checks that the database is empty, and then sees it.
 func TestImportWaitsForWriters(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := open(t, dsn)
 	ctx := t.Context()

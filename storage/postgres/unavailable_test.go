@@ -16,6 +16,7 @@ import (
 // TestMapErrUnavailable: errors that say the database cannot be reached just
 // now map to storage.ErrUnavailable (a 503, try again); others do not.
 func TestMapErrUnavailable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want bool
