@@ -154,12 +154,15 @@ func BenchmarkRefreshGrowth(b *testing.B) {
 
 	// Start-up on that file: open, check, wire, until the provider is ready.
 	start := time.Now()
-	s2, err := newServer(ctx, cfg, time.Now)
+	s2, err := newServer(ctx, cfg, time.Now, withLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for !s2.provider.Ready() {
-		time.Sleep(time.Millisecond)
+	for deadline := start.Add(time.Minute); !s2.provider.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			s2.store.Close()
+			b.Fatalf("the provider not ready %s after start-up began", time.Since(start).Round(time.Millisecond))
+		}
 	}
 	ready := time.Since(start)
 	s2.store.Close()

@@ -42,6 +42,7 @@ import (
 type replicaSet struct {
 	t      *testing.T
 	bin    string
+	db     pgtest.DB // the replicas' database
 	config string
 	env    []string
 	issuer string
@@ -61,8 +62,9 @@ func startReplicaProcesses(t *testing.T, n int) *replicaSet {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs signals")
 	}
-	dsn := pgtest.DSN(t)
-	rs := &replicaSet{t: t, bin: signettest.Binary(t), turns: map[string]int{}, served: map[string]map[int]int{}}
+	db := pgtest.New(t)
+	dsn := db.DSN
+	rs := &replicaSet{t: t, bin: signettest.Binary(t), db: db, turns: map[string]int{}, served: map[string]map[int]int{}}
 	rs.pin.Store(-1)
 	rs.env = environ()
 	for _, name := range []string{EnvKeyEncryptionKey, EnvCookieKey} {
@@ -513,9 +515,13 @@ func TestReplicaProcessesBehindProxy(t *testing.T) {
 
 	// Signing alice out everywhere (CLI, in the database) queues one notice
 	// for app; both replicas' delivery loops run, and it is sent once.
+	// A delivery loop sends only a notice it claimed in the database, and the
+	// one that sent it deletes it: once it is gone from the queue, neither
+	// replica can send it again.
 	rs.cli("", "user", "logout", "alice")
-	waitUntil(t, 20*time.Second, "the back-channel notice", func() bool { return notices.Load() >= 1 })
-	time.Sleep(2 * time.Second) // both delivery loops have had their turn
+	waitUntil(t, 20*time.Second, "the back-channel notice, delivered and gone from the queue", func() bool {
+		return notices.Load() >= 1 && rs.queuedLogouts() == 0
+	})
 	if n := notices.Load(); n != 1 {
 		t.Fatalf("%d back-channel notices for one session, want 1", n)
 	}
@@ -574,6 +580,17 @@ func discoveryValue(t *testing.T, issuer, field string) string {
 	}
 	s, _ := doc[field].(string)
 	return s
+}
+
+// queuedLogouts is how many back-channel notices wait in the replicas'
+// database.
+func (rs *replicaSet) queuedLogouts() int {
+	rs.t.Helper()
+	var n int
+	if err := pgtest.Admin().QueryRow(rs.t.Context(), "SELECT count(*) FROM "+rs.db.Schema+".logouts").Scan(&n); err != nil {
+		rs.t.Fatalf("count the queued back-channel notices: %v", err)
+	}
+	return n
 }
 
 // waitUntil polls cond until it holds, failing the test after timeout.
