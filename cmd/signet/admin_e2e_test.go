@@ -35,20 +35,11 @@ func serveAdminSocket(t *testing.T, ti *testIssuer) func(args ...string) (int, s
 	})
 	// Wait until it answers: a socket that never does fails the test here,
 	// rather than send the CLI to a database the issuer holds locked.
-	for tries := 0; ; tries++ {
-		if c, err := admin.Dial(sock); err == nil {
-			c.Close()
-			break
-		}
-		if tries == 400 {
-			t.Fatalf("admin socket %s never answered", sock)
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("ListenAndServe returned before the socket answered: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
+	c, err := admin.WaitDial(sock, done, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	c.Close()
 	return func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), append([]string{"--config", cfgPath}, args...), strings.NewReader(""), &out, &errb)

@@ -296,19 +296,12 @@ func serveAdmin(t *testing.T, e *cliEnv) (store *boltstore.Store, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	for range 500 {
-		if c, err := admin.Dial(sock); err == nil {
-			c.Close()
-			return store, stop
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("ListenAndServe: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	c, err := admin.WaitDial(sock, done, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("admin socket never answered")
-	return nil, nil
+	c.Close()
+	return store, stop
 }
 
 func TestCLIThroughAdminSocket(t *testing.T) {

@@ -78,19 +78,11 @@ func serveSocket(t *testing.T, svc *Service) (*Client, string) {
 // waitDial dials until the server listens (it starts in a goroutine).
 func waitDial(t *testing.T, sock string, done chan error) *Client {
 	t.Helper()
-	for range 500 {
-		c, err := Dial(sock)
-		if err == nil {
-			return c
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("ListenAndServe returned early: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
+	c, err := WaitDial(sock, done, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("admin socket %s never answered", sock)
-	return nil
+	return c
 }
 
 func TestServiceValidation(t *testing.T) {

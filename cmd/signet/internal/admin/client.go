@@ -42,6 +42,30 @@ func Dial(socketPath string) (*Client, error) {
 	return &Client{http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
 }
 
+// WaitDial dials the socket at socketPath until it answers or timeout passes,
+// for a caller (a test, say) that has just started ListenAndServe in a
+// goroutine sending its result to done: a server that stopped before it
+// answered is reported at once, and its result is put back in done (which
+// needs room for it) for whoever waits on it.
+func WaitDial(socketPath string, done chan error, timeout time.Duration) (*Client, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := Dial(socketPath)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("admin socket %s never answered in %s: %w", socketPath, timeout, err)
+		}
+		select {
+		case serr := <-done:
+			done <- serr
+			return nil, fmt.Errorf("ListenAndServe returned before the admin socket %s answered: %v", socketPath, serr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // Close releases the Client's idle connections.
 func (c *Client) Close() error {
 	c.http.CloseIdleConnections()
