@@ -14,7 +14,8 @@
 // It does not render the pages a person sees (web/ does, and marks auth requests
 // done in storage; the error page it shows itself is templates/'s), hold keys
 // (keys/ does), or persist anything itself (storage/). It never imports web/ nor
-// calls into it: the browser's session at the callback comes from web/session.
+// calls into it: the browser's session at the callback comes through the
+// Sessions interface, which main fills with web/session's Manager.
 package provider
 
 import (
@@ -39,7 +40,6 @@ import (
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
-	"github.com/signet-idp/signet/web/session"
 )
 
 // Paths of the protocol endpoints, relative to the issuer.
@@ -55,6 +55,12 @@ const (
 	// PathLogin is where the library sends the browser to sign in (web/ serves it).
 	PathLogin = "/login"
 )
+
+// Sessions finds the browser session a request carries (web/session's Manager
+// is one): SID returns its sid, or "" when the request carries no live session.
+type Sessions interface {
+	SID(r *http.Request) string
+}
 
 // Lifetimes are the token and request lifetimes the provider enforces.
 type Lifetimes struct {
@@ -105,7 +111,7 @@ type Config struct {
 	Now   func() time.Time
 	// Sessions finds the browser session a request carries: the callback issues
 	// a code only to the browser that signed in (no check when nil).
-	Sessions *session.Manager
+	Sessions Sessions
 	// ACRValues are the acr values the login UI can satisfy (for discovery).
 	ACRValues []string
 	// LogoutQueued wakes back-channel logout delivery when a session ended here
