@@ -14,6 +14,14 @@ func TestIssuerBasePath(t *testing.T) {
 		{"https://example.com/auth", "/auth", ""},
 		{"https://example.com/a/b-c_d.e~f", "/a/b-c_d.e~f", ""},
 		{"http://127.0.0.1:5556/auth", "/auth", ""},
+		// http only to a loopback host, as policy.IsLoopbackHost says: an IPv6
+		// zone is not one (before issue 13 config's own copy accepted it).
+		{"http://localhost:5556", "", ""},
+		{"http://[::1]:5556", "", ""},
+		{"http://[::ffff:127.0.0.1]:5556", "", ""},
+		{"http://[::1%25lo]:5556", "", "must use https"},
+		{"http://10.0.0.1:5556", "", "must use https"},
+		{"https://[::1%25lo]:5556", "", ""},
 		{"https://example.com/a%2Fb", "", "percent-encoded"},
 		{"https://example.com/%61uth", "", "percent-encoded"},
 		{"https://example.com/a//b", "", "segment"},

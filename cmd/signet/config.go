@@ -985,18 +985,12 @@ func issuerProblem(issuer string) string {
 		return fmt.Sprintf("%q must not have a fragment", issuer)
 	case strings.HasSuffix(issuer, "/"):
 		return fmt.Sprintf("%q must not end with a slash", issuer)
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !policy.IsLoopbackHost(u.Hostname()):
+		// As everywhere in Signet: an IPv6 zone (http://[::1%25lo]) is not a
+		// loopback host (no browser takes a zone in a URL either).
 		return fmt.Sprintf("%q must use https (http is allowed only for localhost, 127.0.0.0/8 and ::1)", issuer)
 	}
 	return issuerPathProblem(issuer, u)
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func listenProblem(listen string) string {

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"runtime"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage/boltstore"
 )
 
@@ -35,7 +37,7 @@ func startProfiling(ctx context.Context, store any, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pprofEnv, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !pprofHostOK(host) {
 		return fmt.Errorf("%s=%s: profiling is served on a loopback address only", pprofEnv, addr)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -65,4 +67,13 @@ func startProfiling(ctx context.Context, store any, log *slog.Logger) error {
 	}()
 	log.Warn("profiling endpoint on; for measurement runs only", "listen", ln.Addr().String())
 	return nil
+}
+
+// pprofHostOK reports whether host (of SIGNET_PPROF's host:port) may serve
+// profiles: a loopback address as policy.IsLoopbackHost defines it, written as
+// an address. A name, localhost included, is refused: the listener would bind
+// whatever the resolver says it is.
+func pprofHostOK(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil && policy.IsLoopbackHost(host)
 }
