@@ -349,10 +349,10 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 		ui.EmailVerified = oidc.Bool(u.EmailVerified)
 		// The library omits a false email_verified; the ID token says false, and
 		// userinfo must agree with it.
-		ui.AppendClaims("email_verified", u.EmailVerified)
+		ui.AppendClaims(policy.ClaimEmailVerified, u.EmailVerified)
 	}
 	if g := p.groupsClaim(u, scopes); g != nil {
-		ui.AppendClaims("groups", g)
+		ui.AppendClaims(policy.ClaimGroups, g)
 	}
 	return nil
 }

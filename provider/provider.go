@@ -82,8 +82,8 @@ type Lifetimes struct {
 // Scope is an extra scope offered beside the built-in ones.
 type Scope struct {
 	Name string
-	// Claims are the user claims the scope releases (name, preferred_username,
-	// updated_at, email, email_verified).
+	// Claims are the user claims the scope releases (of
+	// policy.ReleasableClaims; config refuses others).
 	Claims []string
 }
 
@@ -280,9 +280,11 @@ const (
 	claimGroups
 )
 
+// claimBits holds a bit for each of policy.ReleasableClaims (TestClaimBits
+// keeps them the same).
 var claimBits = map[string]int{
-	"name": claimName, "preferred_username": claimPreferredUsername, "updated_at": claimUpdatedAt,
-	"email": claimEmail, "email_verified": claimEmailVerified, "groups": claimGroups,
+	policy.ClaimName: claimName, policy.ClaimPreferredUsername: claimPreferredUsername, policy.ClaimUpdatedAt: claimUpdatedAt,
+	policy.ClaimEmail: claimEmail, policy.ClaimEmailVerified: claimEmailVerified, policy.ClaimGroups: claimGroups,
 }
 
 // releases maps each scope to the claims it releases; built once in New.
@@ -322,10 +324,7 @@ func (p *Provider) claimsOf(scopes []string) int {
 	return bits
 }
 
-var supportedClaims = []string{
-	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
-	"name", "preferred_username", "updated_at", "email", "email_verified", "groups",
-}
+var supportedClaims = policy.SupportedClaims()
 
 func (p *Provider) buildDiscovery() error {
 	ctx := op.ContextWithIssuer(context.Background(), p.cfg.Issuer)

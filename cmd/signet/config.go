@@ -124,9 +124,6 @@ type ScopeConfig struct {
 	Claims []string `yaml:"claims,omitempty"`
 }
 
-// releasableClaims are the user claims a scope may release.
-var releasableClaims = []string{"name", "preferred_username", "email", "email_verified", "updated_at", "groups"}
-
 // LifetimesConfig holds every token and session lifetime.
 type LifetimesConfig struct {
 	AccessToken          Duration `yaml:"access_token"`
@@ -812,8 +809,8 @@ func (c *Config) problems() []configProblem {
 			add(key+".description", "required: people read it on the consent page")
 		}
 		for j, cl := range s.Claims {
-			if !slices.Contains(releasableClaims, cl) {
-				add(fmt.Sprintf("%s.claims[%d]", key, j), "%q is not one of %s", cl, strings.Join(releasableClaims, ", "))
+			if !policy.IsReleasableClaim(cl) {
+				add(fmt.Sprintf("%s.claims[%d]", key, j), "%q is not one of %s", cl, strings.Join(policy.ReleasableClaims, ", "))
 			}
 		}
 	}

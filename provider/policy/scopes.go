@@ -18,11 +18,11 @@ type Scope struct {
 var BuiltinScopes = []Scope{
 	{Name: "openid", Description: "Know who you are (your Signet account identifier)"},
 	{Name: "profile", Description: "See your name and username", Optional: true,
-		Claims: []string{"name", "preferred_username", "updated_at"}},
+		Claims: []string{ClaimName, ClaimPreferredUsername, ClaimUpdatedAt}},
 	{Name: "email", Description: "See your email address and whether it is verified", Optional: true,
-		Claims: []string{"email", "email_verified"}},
+		Claims: []string{ClaimEmail, ClaimEmailVerified}},
 	{Name: "groups", Description: "See which groups you belong to", Optional: true,
-		Claims: []string{"groups"}},
+		Claims: []string{ClaimGroups}},
 	{Name: "offline_access", Description: "Keep access while you are not using the app", Optional: true},
 }
 
