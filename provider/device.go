@@ -140,7 +140,7 @@ func (p *Provider) deviceScopes(c *storage.Client, asked []string) []string {
 		if !p.scopes[sc] || slices.Contains(out, sc) {
 			continue
 		}
-		if len(c.AllowedScopes) > 0 && sc != oidc.ScopeOpenID && !slices.Contains(c.AllowedScopes, sc) {
+		if !policy.ClientMayAsk(c.AllowedScopes, sc) {
 			continue
 		}
 		out = append(out, sc)

@@ -67,7 +67,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if c, err := s.p.store.GetClient(ctx, req.ClientID); err == nil && len(c.AllowedScopes) > 0 {
 		// A client limited to some scopes gets only those (and openid).
 		scopes = slices.DeleteFunc(scopes, func(sc string) bool {
-			return sc != oidc.ScopeOpenID && !slices.Contains(c.AllowedScopes, sc)
+			return !policy.ClientMayAsk(c.AllowedScopes, sc)
 		})
 	}
 	now := s.p.now().UTC()

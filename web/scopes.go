@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
-
-const scopeOpenID = "openid"
 
 // scopeRules is the consent policy that the sign-in's completion, both
 // approval pages (an application's and a device's) and the account overview
@@ -37,7 +36,7 @@ func (sr *scopeRules) scope(name string) Scope {
 }
 
 func (sr *scopeRules) optional(name string) bool {
-	return name != scopeOpenID && sr.scope(name).Optional
+	return name != policy.ScopeOpenID && sr.scope(name).Optional
 }
 
 // toAsk returns the scopes of ar the person must still decide on: all of them

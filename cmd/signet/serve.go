@@ -588,7 +588,7 @@ func startDemo(ctx context.Context, s *server, cfg *Config, out io.Writer, errc 
 		return nil, fmt.Errorf("demo relying party: listen on %s: %w", demoListen, err)
 	}
 	rpURL := "http://" + ln.Addr().String()
-	scopes := []string{"openid", "profile", "email", "offline_access"}
+	scopes := slices.Clone(demorp.DefaultScopes)
 	for _, sc := range cfg.Scopes {
 		scopes = append(scopes, sc.Name)
 	}

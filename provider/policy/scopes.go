@@ -1,5 +1,11 @@
 package policy
 
+import "slices"
+
+// ScopeOpenID is the scope every OpenID Connect request carries; a client
+// limited to some scopes may always ask for it.
+const ScopeOpenID = "openid"
+
 // Scope is a built-in scope: always offered, so a configured scope may not reuse
 // its name.
 type Scope struct {
@@ -16,7 +22,7 @@ type Scope struct {
 // BuiltinScopes are the scopes Signet always offers, in the order the consent
 // page shows them.
 var BuiltinScopes = []Scope{
-	{Name: "openid", Description: "Know who you are (your Signet account identifier)"},
+	{Name: ScopeOpenID, Description: "Know who you are (your Signet account identifier)"},
 	{Name: "profile", Description: "See your name and username", Optional: true,
 		Claims: []string{ClaimName, ClaimPreferredUsername, ClaimUpdatedAt}},
 	{Name: "email", Description: "See your email address and whether it is verified", Optional: true,
@@ -43,4 +49,12 @@ func IsBuiltinScope(name string) bool {
 		}
 	}
 	return false
+}
+
+// ClientMayAsk reports whether a client limited to the scopes allowed may ask
+// for scope on a person's behalf (at /authorize and the device authorization
+// endpoint): any scope when allowed is empty, otherwise openid and the allowed
+// ones. Whether the scope is offered at all is asked separately.
+func ClientMayAsk(allowed []string, scope string) bool {
+	return len(allowed) == 0 || scope == ScopeOpenID || slices.Contains(allowed, scope)
 }
