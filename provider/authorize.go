@@ -84,7 +84,7 @@ func (p *Provider) checkAuthorize(w http.ResponseWriter, r *http.Request, next h
 		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Signet could not look up the application. Please try again.")
 		return
 	}
-	if redirectURI == "" || !redirectRegistered(c, redirectURI) {
+	if redirectURI == "" || !policy.RedirectRegistered(c.RedirectURIs, c.Public, redirectURI) {
 		p.errorPage(w, r, http.StatusBadRequest, "Unregistered redirect address",
 			"The application asked to return you to an address it has not registered with Signet, so Signet will not send you there.")
 		return
@@ -201,64 +201,6 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 		return s.LegacyServer.VerifyAuthRequest(ctx, r)
 	}
 	return &op.ClientRequest[oidc.AuthRequest]{Request: r, Client: &client{c: c, p: s.p}}, nil
-}
-
-// redirectRegistered is exact string matching, with one exception from RFC 8252,
-// section 7.3: a public (native) client's http redirect URI to a loopback host
-// matches with any port. Everything else (scheme, host as written, path, query)
-// must still be exactly what was registered, so http://[::1]:8080/cb matches
-// http://[::1]/cb but neither http://[0:0:0:0:0:0:0:1]:8080/cb nor
-// http://127.0.0.1:8080/cb.
-func redirectRegistered(c *storage.Client, uri string) bool {
-	if strings.Contains(uri, "#") {
-		return false
-	}
-	if slices.Contains(c.RedirectURIs, uri) {
-		return true
-	}
-	if !c.Public {
-		return false
-	}
-	want, ok := loopbackWithoutPort(uri)
-	if !ok {
-		return false
-	}
-	for _, reg := range c.RedirectURIs {
-		if k, ok := loopbackWithoutPort(reg); ok && k == want {
-			return true
-		}
-	}
-	return false
-}
-
-// loopbackWithoutPort returns uri without its port when it is an http URI to a
-// loopback host (policy.IsLoopbackHost) with no user info, no fragment and a port
-// of 1 to 65535 in decimal, or none. uri must also be written the way url.URL
-// writes it back (lower-case scheme, no needless escapes in the host), so that
-// two URIs that differ in more than the port never give the same result.
-func loopbackWithoutPort(uri string) (string, bool) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || u.Opaque != "" || u.User != nil || u.Fragment != "" ||
-		strings.Contains(uri, "#") || u.String() != uri {
-		return "", false
-	}
-	host := u.Hostname()
-	if !policy.IsLoopbackHost(host) {
-		return "", false
-	}
-	if port := u.Port(); port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-			return "", false
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return "", false // an empty port: not the URI registered without one
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]" // IPv6: Hostname dropped the brackets
-	}
-	bare := url.URL{Scheme: u.Scheme, Host: host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery, ForceQuery: u.ForceQuery}
-	return bare.String(), true
 }
 
 // redirectError sends an OAuth error to a redirect URI already checked against the

@@ -6,7 +6,8 @@
 // key change, served from memory), the grants (tokens signed with signers built
 // once per key, access tokens per RFC 9068), the authorization callback that
 // issues codes, the exact answers of the token, userinfo, introspection and
-// revocation endpoints, scope and claim policy, and CORS.
+// revocation endpoints, applying scope, claim and redirect-URI rules (which
+// provider/policy holds, for config and admin too), and CORS.
 //
 // It delivers the back-channel logout notices that ending a session queues
 // (web/account queues them and says so on a channel main hands over).

@@ -93,7 +93,7 @@ func TestAttackRedirectURITricks(t *testing.T) {
 		}
 	}
 	const userinfoDefect = "a public client's loopback redirect_uri is matched on its parsed host and decoded path, " +
-		"so user info, percent-encoded paths and ports outside 1-65535 pass (provider/authorize.go redirectRegistered); " +
+		"so user info, percent-encoded paths and ports outside 1-65535 pass (provider/policy RedirectRegistered); " +
 		"RFC 9700 section 2.1 wants exact string matching except the port: refuse user info and bad ports, and compare " +
 		"the string with the port removed to the registered one"
 	challenge := signettest.PKCEChallenge(oauth2.GenerateVerifier())

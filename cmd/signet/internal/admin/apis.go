@@ -38,11 +38,14 @@ type APIInfo struct {
 
 const maxAPIScopes = 64
 
+// maxAudienceLen bounds an API's audience: as long as a redirect URI may be.
+const maxAudienceLen = policy.MaxRedirectURILen
+
 // validateAudience accepts an absolute URI without fragment or user info, as
 // RFC 8707 wants of a resource indicator.
 func validateAudience(s string) error {
 	u, err := url.Parse(s)
-	if s == "" || len(s) > maxRedirectURILen || err != nil || !u.IsAbs() || u.Fragment != "" || u.User != nil ||
+	if s == "" || len(s) > maxAudienceLen || err != nil || !u.IsAbs() || u.Fragment != "" || u.User != nil ||
 		strings.ContainsAny(s, " \t\r\n\"\\") {
 		return invalidf("audience %q must be an absolute URI without fragment or user info (for example https://calendar.example.com)", s)
 	}

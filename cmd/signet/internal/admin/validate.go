@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,7 +17,6 @@ const (
 	minPasswordLen     = 8   // bytes
 	maxClientIDLen     = 128
 	maxRedirectURIs    = 32
-	maxRedirectURILen  = 2048
 	defaultIDTokenAlg  = "RS256"
 	defaultTokenFormat = "jwt"
 )
@@ -72,46 +70,11 @@ func validateClientID(s string) error {
 	return nil
 }
 
-// validateRedirectURI applies the rules of OAuth 2.0 Security BCP and RFC 8252 to
-// one redirect URI: absolute, no fragment, no user info; https; http only to a
-// loopback host; and for public (native) clients a private-use scheme in reverse
-// domain form (containing a dot, such as com.example.app:/callback).
+// validateRedirectURI checks one redirect URI against the registration rules
+// of policy.CheckRedirectURI, as an ErrInvalid error.
 func validateRedirectURI(raw string, public bool) error {
-	if raw == "" || len(raw) > maxRedirectURILen {
-		return invalidf("redirect URI must be 1 to %d characters", maxRedirectURILen)
-	}
-	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 || !utf8.ValidString(raw) {
-		return invalidf("redirect URI %q contains spaces or control characters", raw)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return invalidf("redirect URI %q does not parse as a URI", raw)
-	}
-	if u.Scheme == "" {
-		return invalidf("redirect URI %q must be absolute (with a scheme such as https://)", raw)
-	}
-	if strings.Contains(raw, "#") {
-		return invalidf("redirect URI %q must not contain a fragment (#)", raw)
-	}
-	if u.User != nil {
-		return invalidf("redirect URI %q must not contain user info (user@)", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Hostname() == "" {
-			return invalidf("redirect URI %q has no host", raw)
-		}
-	case "http":
-		if !policy.IsLoopbackHost(u.Hostname()) {
-			return invalidf("redirect URI %q: http is only allowed for loopback hosts (127.0.0.1, [::1], localhost); use https", raw)
-		}
-	default:
-		if !strings.Contains(u.Scheme, ".") {
-			return invalidf("redirect URI %q: scheme %q is not https, http to loopback, or a reverse-domain private-use scheme such as com.example.app", raw, u.Scheme)
-		}
-		if !public {
-			return invalidf("redirect URI %q: private-use schemes are for native apps, which must be public clients (--public)", raw)
-		}
+	if err := policy.CheckRedirectURI(raw, public); err != nil {
+		return &Error{Kind: KindInvalid, Msg: err.Error()}
 	}
 	return nil
 }
