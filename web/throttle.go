@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 	"github.com/signet-idp/signet/templates"
 	"github.com/signet-idp/signet/web/credentials/password"
@@ -88,44 +88,10 @@ func newGuard(b *base, store guardStore, hasher *password.Hasher, p proxies, tc 
 // trusted_proxies).
 type proxies []netip.Prefix
 
-// clientAddress is the client's IP address: the peer's, or, when the peer is a
-// trusted proxy (config trusted_proxies), the nearest address in
-// X-Forwarded-For that is not one. Without trusted proxies forwarding headers
-// are ignored, since anyone can send them.
+// clientAddress is the client's IP address, by the rule the access log uses
+// too (policy.ClientAddress).
 func (p proxies) clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if len(p) == 0 || !p.trusted(host) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0 && i >= len(hops)-32; i-- {
-		hop := strings.TrimSpace(hops[i])
-		if _, err := netip.ParseAddr(hop); err != nil {
-			break
-		}
-		if !p.trusted(hop) {
-			return hop
-		}
-		host = hop
-	}
-	return host
-}
-
-func (p proxies) trusted(addr string) bool {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, prefix := range p {
-		if prefix.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return policy.ClientAddress(r, p)
 }
 
 // busy answers a sign-in that found no password-hashing slot: a quick 503.

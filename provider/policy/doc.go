@@ -12,6 +12,8 @@
 //   - the built-in scopes, the claims a scope may release (ReleasableClaims,
 //     SupportedClaims) and which scopes a limited client may ask for
 //     (ClientMayAsk);
+//   - who the client is behind trusted proxies (ClientAddress), for the
+//     access log and the sign-in throttles;
 //   - the grant types a client may be registered for, group limits on sign-in,
 //     device user codes, and private_key_jwt client keys.
 //

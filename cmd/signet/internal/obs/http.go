@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/signet-idp/signet/provider/policy"
 )
 
 // Middleware wraps the public HTTP handler.
@@ -81,54 +82,16 @@ func (m Middleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// ClientAddress is the client's IP address: the peer's, or, when the peer is a
-// trusted proxy, the nearest address in X-Forwarded-For that is not one (at
-// most 32 hops are read). Without trusted proxies forwarding headers are
-// ignored: anyone can send them.
+// ClientAddress is the client's IP address, by the rule the throttles use too
+// (policy.ClientAddress: the peer's, or behind a trusted proxy the nearest
+// address in X-Forwarded-For that is not one).
 func (m Middleware) ClientAddress(r *http.Request) string {
-	host := hostOf(r.RemoteAddr)
-	if !m.trusted(host) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0 && i >= len(hops)-32; i-- {
-		hop := strings.TrimSpace(hops[i])
-		if _, err := netip.ParseAddr(hop); err != nil {
-			break
-		}
-		if !m.trusted(hop) {
-			return hop
-		}
-		host = hop
-	}
-	return host
+	return policy.ClientAddress(r, m.TrustedProxies)
 }
 
-func (m Middleware) trusted(addr string) bool {
-	if len(m.TrustedProxies) == 0 {
-		return false
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range m.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (m Middleware) trusted(addr string) bool { return policy.Trusted(m.TrustedProxies, addr) }
 
-// hostOf is the host of a host:port address, or the address itself when it
-// has no port (the middleware leaves a bare client address in RemoteAddr).
-func hostOf(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
-}
+func hostOf(addr string) string { return policy.HostOf(addr) }
 
 // validRequestID returns id when it is a reasonable request id (what proxies
 // make: UUIDs, hex, base64), "" otherwise; a hostile one never reaches a log.
