@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/storage"
 )
 
@@ -43,18 +45,49 @@ type logoutClaims struct {
 	Events   map[string]map[string]any `json:"events"`
 }
 
+// logoutDelivery signs back-channel logout tokens and delivers the notices
+// that ending a session queued in storage. It holds only what delivery needs;
+// New builds it once.
+type logoutDelivery struct {
+	store  storage.Store
+	keys   *keys.Manager
+	issuer string
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+	// queued wakes delivery when a session ended here (Config.LogoutQueued).
+	queued <-chan struct{}
+}
+
 // LogoutToken signs a back-channel logout token for client c, like its ID tokens.
 func (p *Provider) LogoutToken(c *storage.Client, sub, sid string, now time.Time) (string, error) {
+	return p.logouts.token(c, sub, sid, now)
+}
+
+// DeliverDueLogouts posts every due logout token once and reschedules failures
+// with exponential backoff, until they are abandoned after a day. It returns how
+// many were delivered.
+func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
+	return p.logouts.deliverDue(ctx)
+}
+
+// RunLogoutDelivery delivers back-channel logouts until ctx ends: at once when a
+// session ends (Config.LogoutQueued), and every few seconds for retries and for
+// notices queued elsewhere (the CLI, another replica).
+func (p *Provider) RunLogoutDelivery(ctx context.Context) { p.logouts.run(ctx) }
+
+// token signs a back-channel logout token for client c, like its ID tokens.
+func (l *logoutDelivery) token(c *storage.Client, sub, sid string, now time.Time) (string, error) {
 	alg := jose.RS256
 	if c.IDTokenAlg == string(jose.ES256) {
 		alg = jose.ES256
 	}
-	signer, ok := p.keys.Snapshot().Signer(alg)
+	signer, ok := l.keys.Snapshot().Signer(alg)
 	if !ok {
 		return "", errors.New("no active signing key")
 	}
 	payload, err := json.Marshal(logoutClaims{
-		Issuer: p.cfg.Issuer, Subject: sub, Audience: []string{c.ID},
+		Issuer: l.issuer, Subject: sub, Audience: []string{c.ID},
 		IssuedAt: now.Unix(), Expiry: now.Add(2 * time.Minute).Unix(), JWTID: randomID(16), SID: sid,
 		Events: map[string]map[string]any{backchannelEvent: {}},
 	})
@@ -64,12 +97,12 @@ func (p *Provider) LogoutToken(c *storage.Client, sub, sid string, now time.Time
 	return signer.SignLogoutToken(payload)
 }
 
-// DeliverDueLogouts posts every due logout token once and reschedules failures
-// with exponential backoff, until they are abandoned after a day. It returns how
+// deliverDue posts every due logout token once and reschedules failures with
+// exponential backoff, until they are abandoned after a day. It returns how
 // many were delivered.
-func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
-	now := p.now().UTC()
-	due, err := p.store.DueLogouts(ctx, now, logoutBatch)
+func (l *logoutDelivery) deliverDue(ctx context.Context) (int, error) {
+	now := l.now().UTC()
+	due, err := l.store.DueLogouts(ctx, now, logoutBatch)
 	if err != nil {
 		return 0, err
 	}
@@ -86,7 +119,7 @@ func (p *Provider) DeliverDueLogouts(ctx context.Context) (int, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if p.deliverOne(ctx, d, now) {
+			if l.deliverOne(ctx, d, now) {
 				mu.Lock()
 				delivered++
 				mu.Unlock()
@@ -109,8 +142,8 @@ const logoutLease = 2*logoutTimeout + 5*time.Second
 // reports success. Of several replicas that find the same notice due, one
 // claims it (a conditional update of its next attempt) and the others leave
 // it, so a notice is sent once.
-func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, now time.Time) bool {
-	if err := p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
+func (l *logoutDelivery) deliverOne(ctx context.Context, d *storage.LogoutDelivery, now time.Time) bool {
+	if err := l.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
 		if x.NextAttempt.After(now) {
 			return errClaimed
 		}
@@ -119,19 +152,19 @@ func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, no
 	}); err != nil {
 		return false
 	}
-	err := p.deliver(ctx, d, now)
+	err := l.deliver(ctx, d, now)
 	if err == nil {
-		p.store.DeleteLogout(ctx, d.ID)
+		l.store.DeleteLogout(ctx, d.ID)
 		return true
 	}
 	if d.Expired(now) {
-		p.log.WarnContext(ctx, "back-channel logout abandoned", "event", "backchannel_logout_abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
-		p.store.DeleteLogout(ctx, d.ID)
+		l.log.WarnContext(ctx, "back-channel logout abandoned", "event", "backchannel_logout_abandoned", "client", d.ClientID, "attempts", d.Attempts+1, "error", err)
+		l.store.DeleteLogout(ctx, d.ID)
 		return false
 	}
 	backoff := min(logoutFirstRetry<<min(d.Attempts, 16), logoutMaxRetry)
-	p.log.InfoContext(ctx, "back-channel logout failed; will retry", "event", "backchannel_logout_failed", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
-	p.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
+	l.log.InfoContext(ctx, "back-channel logout failed; will retry", "event", "backchannel_logout_failed", "client", d.ClientID, "attempt", d.Attempts+1, "retry_in", backoff, "error", err)
+	l.store.UpdateLogout(ctx, d.ID, func(x *storage.LogoutDelivery) error {
 		x.Attempts++
 		x.NextAttempt = now.Add(backoff)
 		x.LastError = err.Error()
@@ -140,12 +173,12 @@ func (p *Provider) deliverOne(ctx context.Context, d *storage.LogoutDelivery, no
 	return false
 }
 
-func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now time.Time) error {
-	c, err := p.store.GetClient(ctx, d.ClientID)
+func (l *logoutDelivery) deliver(ctx context.Context, d *storage.LogoutDelivery, now time.Time) error {
+	c, err := l.store.GetClient(ctx, d.ClientID)
 	if err != nil || c.BackchannelLogoutURI == "" {
 		return nil // the client is gone or no longer listens: nothing to deliver
 	}
-	tok, err := p.LogoutToken(c, d.Subject, d.SID, now)
+	tok, err := l.token(c, d.Subject, d.SID, now)
 	if err != nil {
 		return err
 	}
@@ -157,7 +190,7 @@ func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now t
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := p.httpClient.Do(req)
+	resp, err := l.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post: %w", errors.Unwrap(err))
 	}
@@ -169,21 +202,21 @@ func (p *Provider) deliver(ctx context.Context, d *storage.LogoutDelivery, now t
 	return nil
 }
 
-// RunLogoutDelivery delivers back-channel logouts until ctx ends: at once when a
-// session ends (Config.LogoutQueued), and every few seconds for retries and for
-// notices queued elsewhere (the CLI, another replica).
-func (p *Provider) RunLogoutDelivery(ctx context.Context) {
+// run delivers back-channel logouts until ctx ends: at once when a session
+// ends (queued), and every few seconds for retries and for notices queued
+// elsewhere (the CLI, another replica).
+func (l *logoutDelivery) run(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
-		if _, err := p.DeliverDueLogouts(ctx); err != nil && ctx.Err() == nil {
-			p.log.ErrorContext(ctx, "back-channel logout delivery", "error", err)
+		if _, err := l.deliverDue(ctx); err != nil && ctx.Err() == nil {
+			l.log.ErrorContext(ctx, "back-channel logout delivery", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.cfg.LogoutQueued:
+		case <-l.queued:
 		}
 	}
 }

@@ -154,7 +154,8 @@ type Provider struct {
 	jwks      atomic.Pointer[servedDoc]
 	origins   originCache
 
-	httpClient *http.Client
+	// logouts delivers back-channel logout notices (logout.go).
+	logouts *logoutDelivery
 	// clientKeys caches the keys of private_key_jwt clients (clientauth.go).
 	clientKeys clientKeyCache
 }
@@ -184,7 +185,8 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, log: cfg.Log, store: cfg.Store, keys: cfg.Keys, now: cfg.Now, scopes: map[string]bool{},
-		httpClient: cfg.HTTPClient}
+		logouts: &logoutDelivery{store: cfg.Store, keys: cfg.Keys, issuer: cfg.Issuer, log: cfg.Log, now: cfg.Now,
+			client: cfg.HTTPClient, queued: cfg.LogoutQueued}}
 	for _, s := range policy.BuiltinScopes {
 		p.scopes[s.Name] = true
 	}
