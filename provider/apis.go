@@ -30,17 +30,24 @@ func errInvalidTarget(desc string) *oidc.Error {
 	return &oidc.Error{ErrorType: "invalid_target", Description: desc}
 }
 
+// apiRules picks the API an access token is for and its audience; it holds
+// the store (the APIs are read per request) and the issuer.
+type apiRules struct {
+	store  storage.Store
+	issuer string
+}
+
 // apiFor returns the API a token with scopes is for, given the resource the
 // request names ("" for none), and the scopes the token may then carry: the
 // built-in ones and that API's. With no API, it returns nil and scopes
 // unchanged.
-func (p *Provider) apiFor(ctx context.Context, scopes []string, resource string) (*storage.API, []string, error) {
+func (a *apiRules) apiFor(ctx context.Context, scopes []string, resource string) (*storage.API, []string, error) {
 	// Built-in scopes belong to no API: the common OpenID request needs no
 	// read on the token path.
 	if resource == "" && !slices.ContainsFunc(scopes, func(sc string) bool { return !policy.IsBuiltinScope(sc) }) {
 		return nil, scopes, nil
 	}
-	apis, err := p.store.ListAPIs(ctx)
+	apis, err := a.store.ListAPIs(ctx)
 	if err != nil {
 		return nil, nil, oidc.ErrServerError().WithParent(err)
 	}
@@ -92,12 +99,12 @@ func (p *Provider) apiFor(ctx context.Context, scopes []string, resource string)
 }
 
 // audienceOf is the "aud" of an access token for api (nil: none) with scopes.
-func (p *Provider) audienceOf(api *storage.API, scopes []string) []string {
+func (a *apiRules) audienceOf(api *storage.API, scopes []string) []string {
 	if api == nil {
-		return []string{p.cfg.Issuer}
+		return []string{a.issuer}
 	}
 	if slices.Contains(scopes, oidc.ScopeOpenID) {
-		return []string{api.Audience, p.cfg.Issuer}
+		return []string{api.Audience, a.issuer}
 	}
 	return []string{api.Audience}
 }
@@ -119,7 +126,7 @@ func singleParam(r *http.Request, name string) (string, error) {
 // for service accounts: a confidential client registered for it gets an access
 // token with sub = its own id, for the API its scopes name; no refresh token and
 // no ID token.
-func (p *Provider) clientCredentials(r *http.Request) (*oidc.AccessTokenResponse, error) {
+func (t *tokenEndpoint) clientCredentials(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
 	id, secret, ok := r.BasicAuth()
 	if ok {
@@ -135,11 +142,11 @@ func (p *Provider) clientCredentials(r *http.Request) (*oidc.AccessTokenResponse
 		if id == "" || secret == "" || len(id) > 128 {
 			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 		}
-		if err := (&opStorage{p: p}).AuthorizeClientIDSecret(ctx, id, secret); err != nil {
+		if err := t.op.Storage().AuthorizeClientIDSecret(ctx, id, secret); err != nil {
 			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 		}
 	}
-	c, err := p.store.GetClient(ctx, id)
+	c, err := t.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	}
@@ -172,19 +179,19 @@ func (p *Provider) clientCredentials(r *http.Request) (*oidc.AccessTokenResponse
 	if len(granted) == 0 {
 		return nil, oidc.ErrInvalidScope().WithDescription("the client has no allowed scope to ask for")
 	}
-	api, granted, err := p.apiFor(ctx, granted, resource)
+	api, granted, err := t.apis.apiFor(ctx, granted, resource)
 	if err != nil {
 		return nil, err
 	}
-	now := p.now().UTC()
-	at := p.newAccessToken(c, c.ID, granted, "", time.Time{}, nil, now)
-	at.Audience = p.audienceOf(api, granted)
+	now := t.now().UTC()
+	at := t.newAccessToken(c, c.ID, granted, "", time.Time{}, nil, now)
+	at.Audience = t.apis.audienceOf(api, granted)
 	if !at.JWT {
-		if err := p.store.CreateAccessToken(ctx, at); err != nil {
+		if err := t.store.CreateAccessToken(ctx, at); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
 	}
-	return p.respond(c, &storage.User{ID: c.ID}, at, idClaims{}, "")
+	return t.respond(c, &storage.User{ID: c.ID}, at, idClaims{}, "")
 }
 
 // isClientToken reports whether a token's subject is its client: a service

@@ -142,7 +142,7 @@ func (p *Provider) checkAuthorize(w http.ResponseWriter, r *http.Request, next h
 	// or scopes of two APIs without a resource to pick one, are invalid_target.
 	// A plain OAuth request (no openid) is fine when it asks for an API.
 	resource := r.Form.Get("resource")
-	api, _, err := p.apiFor(ctx, strings.Fields(r.Form.Get("scope")), resource)
+	api, _, err := p.apis.apiFor(ctx, strings.Fields(r.Form.Get("scope")), resource)
 	if err != nil {
 		var oe *oidc.Error
 		if !errors.As(err, &oe) {

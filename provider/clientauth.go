@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -138,12 +139,24 @@ type assertionClaims struct {
 	jwt.Claims
 }
 
-// authenticateAssertion verifies the request's client assertion and returns
+// clientAssertions verifies private_key_jwt client assertions at the token,
+// introspection, revocation and device authorization endpoints. New builds it
+// once; keys caches the clients' jwks_uri keys.
+type clientAssertions struct {
+	store      storage.Store
+	keys       *clientKeyCache
+	keysConfig ClientKeysConfig
+	issuer     string
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// authenticate verifies the request's client assertion and returns
 // its client. endpoint is the URL the request was sent to; the assertion's aud
 // must name it, the token endpoint or the issuer. Every failure after the
 // request's form is invalid_client with the same words; the jti is recorded
 // only once everything else has passed.
-func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*storage.Client, error) {
+func (ca *clientAssertions) authenticate(r *http.Request, endpoint string) (*storage.Client, error) {
 	ctx := r.Context()
 	if v := r.PostForm["client_assertion_type"]; len(v) != 1 || v[0] != ClientAssertionType {
 		return nil, oidc.ErrInvalidRequest().WithDescription("client_assertion_type must be sent once, as %s", ClientAssertionType)
@@ -172,12 +185,12 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 	}
 	id := unverified.Issuer
 	if body := r.PostForm["client_id"]; len(body) > 1 || len(body) == 1 && body[0] != id {
-		p.dummyVerify(tok, hdr)
+		ca.dummyVerify(tok, hdr)
 		return nil, errClientAuth(errAssertionClaims)
 	}
 	var c *storage.Client
 	if id != "" && len(id) <= 128 && unverified.Subject == id {
-		c, err = p.store.GetClient(ctx, id)
+		c, err = ca.store.GetClient(ctx, id)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			c = nil
@@ -188,12 +201,12 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 	if c == nil || c.TokenAuthMethod != storage.TokenAuthPrivateKeyJWT {
 		// As costly as checking a registered client's signature, so that the
 		// time of the answer does not tell which ids are registered.
-		p.dummyVerify(tok, hdr)
+		ca.dummyVerify(tok, hdr)
 		return nil, errClientAuth(errAssertionClient)
 	}
-	keys, err := p.clientKeys.keysOf(ctx, p, c, hdr.KeyID)
+	keys, err := ca.keys.keysOf(ctx, ca.keysConfig, ca.now, c, hdr.KeyID)
 	if err != nil {
-		p.log.WarnContext(ctx, "client keys unavailable", "event", "client_keys_unavailable", "client", c.ID, "jwks_uri", c.JWKSURI, "error", err)
+		ca.log.WarnContext(ctx, "client keys unavailable", "event", "client_keys_unavailable", "client", c.ID, "jwks_uri", c.JWKSURI, "error", err)
 		return nil, errClientAuth(err)
 	}
 	var claims assertionClaims
@@ -207,12 +220,12 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 	if !verified {
 		return nil, errClientAuth(errAssertionSignature)
 	}
-	now := p.now()
+	now := ca.now()
 	exp := claims.Expiry.Time()
 	switch {
 	case claims.Issuer != c.ID || claims.Subject != c.ID,
 		!slices.ContainsFunc(claims.Audience, func(a string) bool {
-			return a == p.cfg.Issuer || a == p.cfg.Issuer+PathToken || a == endpoint
+			return a == ca.issuer || a == ca.issuer+PathToken || a == endpoint
 		}),
 		claims.Expiry == nil || !now.Before(exp.Add(assertionSkew)) || exp.After(now.Add(maxAssertionLifetime+assertionSkew)),
 		claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(assertionSkew)),
@@ -221,9 +234,9 @@ func (p *Provider) authenticateAssertion(r *http.Request, endpoint string) (*sto
 		return nil, errClientAuth(errAssertionClaims)
 	}
 	// Remembered until it expires, with the skew it was accepted with.
-	switch err := p.store.UseAssertionJTI(ctx, c.ID, claims.ID, exp.Add(assertionSkew)); {
+	switch err := ca.store.UseAssertionJTI(ctx, c.ID, claims.ID, exp.Add(assertionSkew)); {
 	case errors.Is(err, storage.ErrReused):
-		p.log.WarnContext(ctx, "client assertion replayed", "event", "assertion_replay", "client", c.ID, "address", r.RemoteAddr)
+		ca.log.WarnContext(ctx, "client assertion replayed", "event", "assertion_replay", "client", c.ID, "address", r.RemoteAddr)
 		return nil, errClientAuth(errAssertionReplayed)
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
@@ -270,7 +283,7 @@ var dummyKeys = sync.OnceValue(func() map[string]any {
 })
 
 // dummyVerify spends on tok what verifying it with a registered key costs.
-func (p *Provider) dummyVerify(tok *jwt.JSONWebToken, hdr jose.Header) {
+func (ca *clientAssertions) dummyVerify(tok *jwt.JSONWebToken, hdr jose.Header) {
 	if k, ok := dummyKeys()[hdr.Algorithm]; ok {
 		var discard assertionClaims
 		_ = tok.Claims(k, &discard)
@@ -322,12 +335,12 @@ func (c *clientKeyCache) init(cfg ClientKeysConfig) {
 // keysOf returns the keys of client cl: its registered set, or those of its
 // jwks_uri, fetched when none are cached, when they are older than CacheFor,
 // or when kid names none of them (at most once per RefetchAfter).
-func (c *clientKeyCache) keysOf(ctx context.Context, p *Provider, cl *storage.Client, kid string) ([]jose.JSONWebKey, error) {
+func (c *clientKeyCache) keysOf(ctx context.Context, cfg ClientKeysConfig, clock func() time.Time, cl *storage.Client, kid string) ([]jose.JSONWebKey, error) {
 	if cl.JWKSURI == "" {
 		keys, _, err := policy.ClientSigningKeys(cl.JWKS)
 		return keys, err
 	}
-	c.init(p.cfg.ClientKeys)
+	c.init(cfg)
 	c.mu.Lock()
 	f := c.sets[cl.JWKSURI]
 	if f == nil {
@@ -338,7 +351,7 @@ func (c *clientKeyCache) keysOf(ctx context.Context, p *Provider, cl *storage.Cl
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := p.now()
+	now := clock()
 	fresh := !f.fetchedAt.IsZero() && now.Sub(f.fetchedAt) < c.cfg.CacheFor
 	known := kid == "" || slices.ContainsFunc(f.keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
 	if fresh && known {
@@ -400,13 +413,13 @@ func (c *clientKeyCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebK
 // authenticates with an assertion: the library would verify the assertion
 // itself, without remembering its jti.
 func (p *Provider) introspectAsserted(r *http.Request) (*oidc.IntrospectionResponse, error) {
-	c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathIntrospect)
+	c, err := p.assertions.authenticate(r, p.cfg.Issuer+PathIntrospect)
 	if err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
 	token := r.PostForm.Get("token")
-	if resp, ok := p.introspectRefresh(ctx, c.ID, token); ok {
+	if resp, ok := p.tokens.introspectRefresh(ctx, c.ID, token); ok {
 		return resp, nil
 	}
 	at := p.liveToken(ctx, token)
@@ -426,7 +439,7 @@ func (p *Provider) introspectAsserted(r *http.Request) (*oidc.IntrospectionRespo
 // with an assertion. It returns storage's error as it is when storage could not
 // say whether a refresh token is the client's.
 func (p *Provider) revokeAsserted(r *http.Request) error {
-	c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathRevoke)
+	c, err := p.assertions.authenticate(r, p.cfg.Issuer+PathRevoke)
 	if err != nil {
 		return err
 	}
@@ -467,19 +480,19 @@ func assertionAlgNames() []string {
 // assertion authenticated: the library would authenticate it again through
 // its own assertion path (off). The same checks: the client may use the grant,
 // the token exists and is the client's.
-func (p *Provider) validateAssertedRefresh(ctx context.Context, req *oidc.RefreshTokenRequest, _ op.Exchanger) (op.RefreshTokenRequest, op.Client, error) {
+func (t *tokenEndpoint) validateAssertedRefresh(ctx context.Context, req *oidc.RefreshTokenRequest, _ op.Exchanger) (op.RefreshTokenRequest, op.Client, error) {
 	if req.RefreshToken == "" {
 		return nil, nil, oidc.ErrInvalidRequest().WithDescription("refresh_token missing")
 	}
 	id, _ := assertedClient(ctx)
-	cl, err := p.op.Storage().GetClientByClientID(ctx, id)
+	cl, err := t.op.Storage().GetClientByClientID(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !op.ValidateGrantType(cl, oidc.GrantTypeRefreshToken) {
 		return nil, nil, oidc.ErrUnauthorizedClient()
 	}
-	rr, err := op.RefreshTokenRequestByRefreshToken(ctx, p.op.Storage(), req.RefreshToken)
+	rr, err := op.RefreshTokenRequestByRefreshToken(ctx, t.op.Storage(), req.RefreshToken)
 	if err != nil {
 		return nil, nil, err
 	}

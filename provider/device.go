@@ -74,7 +74,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) startDevice(r *http.Request) (*deviceAuthorizationResponse, error) {
 	ctx := r.Context()
-	c, err := p.deviceClient(r)
+	c, err := p.tokens.deviceClient(r)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (p *Provider) startDevice(r *http.Request) (*deviceAuthorizationResponse, e
 	scopes := p.deviceScopes(c, strings.Fields(scopeParam))
 	// As at /authorize: one API per access token, and a request that is
 	// neither OpenID nor for an API has nothing to ask for.
-	api, _, err := p.apiFor(ctx, scopes, resource)
+	api, _, err := p.apis.apiFor(ctx, scopes, resource)
 	if err != nil {
 		return nil, err
 	}
@@ -151,19 +151,19 @@ func (p *Provider) deviceScopes(c *storage.Client, asked []string) []string {
 // deviceClient authenticates the client of a device request: a public client
 // by its client_id alone (it has nothing else), a confidential one by its
 // secret in HTTP Basic or the body, as at the token endpoint.
-func (p *Provider) deviceClient(r *http.Request) (*storage.Client, error) {
+func (t *tokenEndpoint) deviceClient(r *http.Request) (*storage.Client, error) {
 	ctx := r.Context()
 	// A private_key_jwt client: at the token endpoint its assertion was
 	// checked already; here it is checked against this endpoint.
 	if id, ok := assertedClient(ctx); ok {
-		c, err := p.store.GetClient(ctx, id)
+		c, err := t.store.GetClient(ctx, id)
 		if err != nil {
 			return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 		}
 		return c, nil
 	}
 	if hasClientAssertion(r) {
-		return p.authenticateAssertion(r, p.cfg.Issuer+PathDeviceAuthorization)
+		return t.assertions.authenticate(r, t.issuer+PathDeviceAuthorization)
 	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
@@ -181,11 +181,11 @@ func (p *Provider) deviceClient(r *http.Request) (*storage.Client, error) {
 	if id == "" || len(id) > 128 {
 		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	}
-	c, err := p.store.GetClient(ctx, id)
+	c, err := t.store.GetClient(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		// As costly as a known client's secret check, and the same words.
-		_ = (&opStorage{p: p}).AuthorizeClientIDSecret(ctx, id, secret)
+		_ = t.op.Storage().AuthorizeClientIDSecret(ctx, id, secret)
 		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
@@ -194,7 +194,7 @@ func (p *Provider) deviceClient(r *http.Request) (*storage.Client, error) {
 	case c.Public:
 		return c, nil
 	}
-	if err := (&opStorage{p: p}).AuthorizeClientIDSecret(ctx, id, secret); err != nil {
+	if err := t.op.Storage().AuthorizeClientIDSecret(ctx, id, secret); err != nil {
 		return nil, oidc.ErrInvalidClient().WithDescription(clientAuthFailed)
 	}
 	return c, nil
@@ -213,9 +213,9 @@ var (
 // the last gets slow_down and lengthens the interval by 5 s (section 3.5),
 // whatever the request's state, so that a device polling too fast learns
 // nothing until it slows down. An approved request is redeemed once.
-func (p *Provider) deviceToken(r *http.Request) (*oidc.AccessTokenResponse, error) {
+func (t *tokenEndpoint) deviceToken(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
-	c, err := p.deviceClient(r)
+	c, err := t.deviceClient(r)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +234,9 @@ func (p *Provider) deviceToken(r *http.Request) (*oidc.AccessTokenResponse, erro
 		return nil, invalid
 	}
 	hash := hashHex(code)
-	now := p.now().UTC()
+	now := t.now().UTC()
 	slow := false
-	d, err := p.store.UpdateDeviceAuthorization(ctx, hash, func(d *storage.DeviceAuthorization) error {
+	d, err := t.store.UpdateDeviceAuthorization(ctx, hash, func(d *storage.DeviceAuthorization) error {
 		slow = false // the update may run more than once
 		switch {
 		case d.ClientID != c.ID:
@@ -273,16 +273,16 @@ func (p *Provider) deviceToken(r *http.Request) (*oidc.AccessTokenResponse, erro
 	case d.Status != storage.DeviceApproved:
 		return nil, invalid
 	}
-	return p.redeemDevice(r, c, d, now)
+	return t.redeemDevice(r, c, d, now)
 }
 
 // redeemDevice issues the tokens of an approved device request, as a code
 // exchange does: an access token for the API its scopes name, a refresh token
 // (bound to the approving browser session unless offline_access was granted)
 // and an ID token when openid was.
-func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.DeviceAuthorization, now time.Time) (*oidc.AccessTokenResponse, error) {
+func (t *tokenEndpoint) redeemDevice(r *http.Request, c *storage.Client, d *storage.DeviceAuthorization, now time.Time) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
-	user, err := p.store.GetUser(ctx, d.UserID)
+	user, err := t.store.GetUser(ctx, d.UserID)
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
@@ -290,24 +290,24 @@ func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.D
 		return nil, errNotAllowed()
 	}
 	scopes := d.GrantedScopes
-	at, err := p.accessTokenFor(r, c, d.Resource, scopes, d.UserID, d.SessionSID, d.AuthTime, d.AMR, now)
+	at, err := t.accessTokenFor(r, c, d.Resource, scopes, d.UserID, d.SessionSID, d.AuthTime, d.AMR, now)
 	if err != nil {
 		return nil, err
 	}
-	fam := p.newFamily(c, d.UserID, scopes, d.SessionSID, d.SessionExpiresAt, d.AuthTime, d.AMR, d.ACR, now)
+	fam := t.newFamily(c, d.UserID, scopes, d.SessionSID, d.SessionExpiresAt, d.AuthTime, d.AMR, d.ACR, now)
 	at.RefreshFamilyID = fam.ID
 	if !d.SessionExpiresAt.IsZero() && !now.Before(d.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session that approved this device has ended")
 	}
-	if _, err := p.grantStands(ctx, c, d.UserID, d.SessionSID, now); err != nil {
+	if _, err := t.grantStands(ctx, c, d.UserID, d.SessionSID, now); err != nil {
 		return nil, err
 	}
 	refreshToken := newRefreshTokenValue(now)
-	rt := p.newRefreshToken(refreshToken, fam, scopes, now)
-	signed := p.signAsync(c, user, at, idClaims{
+	rt := t.newRefreshToken(refreshToken, fam, scopes, now)
+	signed := t.signAsync(c, user, at, idClaims{
 		acr: d.ACR, amr: d.AMR, authTime: d.AuthTime, sid: d.SessionSID,
 	}, refreshToken)
-	switch err := p.store.RedeemDeviceCode(signed.writeContext(ctx), d.DeviceCodeHash, at, fam, rt); {
+	switch err := t.store.RedeemDeviceCode(signed.writeContext(ctx), d.DeviceCodeHash, at, fam, rt); {
 	case errors.Is(err, storage.ErrConflict):
 		// Another poll redeemed it a moment ago.
 		return nil, oidc.ErrInvalidGrant().WithDescription("the device code was already used")
@@ -318,11 +318,11 @@ func (p *Provider) redeemDevice(r *http.Request, c *storage.Client, d *storage.D
 	}
 	// As after a code exchange: a logout or revocation that ran meanwhile
 	// missed this family, and is caught here.
-	if _, err := p.grantStands(ctx, c, d.UserID, d.SessionSID, now); err != nil {
-		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
-			p.log.ErrorContext(ctx, "revoke the family of a device code redeemed as its grant ended", "client", c.ID, "error", rerr)
+	if _, err := t.grantStands(ctx, c, d.UserID, d.SessionSID, now); err != nil {
+		if rerr := t.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
+			t.log.ErrorContext(ctx, "revoke the family of a device code redeemed as its grant ended", "client", c.ID, "error", rerr)
 		}
 		return nil, err
 	}
-	return p.issued(ctx, policy.GrantDeviceCode, c, user, at, signed)
+	return t.issued(ctx, policy.GrantDeviceCode, c, user, at, signed)
 }

@@ -99,7 +99,7 @@ func (p *Provider) activeJWT(ctx context.Context, cl *accessTokenClaims) (*stora
 	if err != nil || !policy.MayUse(u.Groups, c.AllowedGroups) {
 		return nil, errInactive
 	}
-	if _, err := p.familyStands(ctx, c, fam, now); err != nil {
+	if _, err := p.tokens.familyStands(ctx, c, fam, now); err != nil {
 		return nil, errInactive
 	}
 	return at, nil

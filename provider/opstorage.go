@@ -151,32 +151,32 @@ func (s *opStorage) CreateAccessAndRefreshTokens(context.Context, op.TokenReques
 // TokenRequestByRefreshToken returns the grant behind a refresh token. A rotated
 // token is returned too: reuse is detected inside the rotation transaction.
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
-	rt, fam, err := s.p.lookupRefresh(ctx, token)
+	rt, fam, err := s.p.tokens.lookupRefresh(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	return &refreshRequest{rt: rt, fam: fam, scopes: rt.Scopes}, nil
 }
 
-func (p *Provider) lookupRefresh(ctx context.Context, token string) (*storage.RefreshToken, *storage.RefreshFamily, error) {
+func (t *tokenEndpoint) lookupRefresh(ctx context.Context, token string) (*storage.RefreshToken, *storage.RefreshFamily, error) {
 	if len(token) > 256 {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
-	rt, err := p.store.GetRefreshToken(ctx, refreshKey(token))
+	rt, err := t.store.GetRefreshToken(ctx, refreshKey(token))
 	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, nil, err // try again later: the token may well be good
 	}
 	if err != nil {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
-	fam, err := p.store.GetRefreshFamily(ctx, rt.FamilyID)
+	fam, err := t.store.GetRefreshFamily(ctx, rt.FamilyID)
 	if errors.Is(err, storage.ErrUnavailable) {
 		return nil, nil, err
 	}
 	if err != nil {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
-	now := p.now()
+	now := t.now()
 	if fam.Revoked || fam.Expired(now) || rt.Expired(now) {
 		return nil, nil, op.ErrInvalidRefreshToken
 	}
@@ -194,7 +194,7 @@ const refreshTokenIDPrefix = "rt:"
 
 // GetRefreshTokenInfo identifies a refresh token presented for revocation.
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
-	rt, _, err := s.p.lookupRefresh(ctx, token)
+	rt, _, err := s.p.tokens.lookupRefresh(ctx, token)
 	if errors.Is(err, storage.ErrUnavailable) {
 		return "", "", err // the library answers server_error: nothing was revoked
 	}
@@ -332,7 +332,7 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 		return err
 	}
 	ui.Subject = u.ID
-	c := p.claimsOf(scopes)
+	c := p.claims.of(scopes)
 	if c&claimName != 0 {
 		ui.Name = u.Name
 	}
@@ -351,7 +351,7 @@ func (p *Provider) setUserinfo(ctx context.Context, ui *oidc.UserInfo, userID st
 		// userinfo must agree with it.
 		ui.AppendClaims(policy.ClaimEmailVerified, u.EmailVerified)
 	}
-	if g := p.groupsClaim(u, scopes); g != nil {
+	if g := p.claims.groups(u, scopes); g != nil {
 		ui.AppendClaims(policy.ClaimGroups, g)
 	}
 	return nil

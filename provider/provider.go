@@ -12,6 +12,28 @@
 // It delivers the back-channel logout notices that ending a session queues
 // (web/account queues them and says so on a channel main hands over).
 //
+// The package is organised as web/ is: Provider is the composition root, and
+// each area is a type of its own that New builds once, complete, holding only
+// what it uses (no setters, no closures back up; the token endpoint does hold
+// the library's op.Provider, for decoding requests as the library does):
+//
+//   - tokenEndpoint (token.go) serves the token endpoint and its grants:
+//     authorization code and refresh token (token.go), client_credentials
+//     (apis.go), device_code (device.go), and the audit line of each issue
+//     (audit.go);
+//   - clientAssertions (clientauth.go) verifies private_key_jwt assertions and
+//     caches the clients' keys, for the token endpoint and Provider's other
+//     endpoints;
+//   - apiRules (apis.go) picks the API a token is for and its audience;
+//   - claimRules (provider.go) maps scopes to the claims they release;
+//   - logoutDelivery (logout.go) signs and delivers back-channel logout tokens.
+//
+// Provider keeps the rest: routing and the library's op.Server (server.go),
+// discovery and JWKS, /authorize checks and the callback (authorize.go),
+// device authorization (device.go), userinfo, introspection and revocation
+// (tokenuse.go) and op.Storage (opstorage.go). Its exported methods are the
+// package's API for main.
+//
 // It does not render the pages a person sees (web/ does, and marks auth requests
 // done in storage; the error page it shows itself is templates/'s), hold keys
 // (keys/ does), or persist anything itself (storage/). It never imports web/ nor
@@ -147,8 +169,14 @@ type Provider struct {
 	handler http.Handler
 	// scopes is the set of every supported scope.
 	scopes map[string]bool
-	// releases maps a scope to the claims it releases (claim* bits).
-	releases map[string]int
+	// claims maps a scope to the claims it releases.
+	claims claimRules
+	// apis picks the API a token is for and its audience (apis.go).
+	apis *apiRules
+	// assertions verifies private_key_jwt client assertions (clientauth.go).
+	assertions *clientAssertions
+	// tokens serves the token endpoint and its grants (token.go).
+	tokens *tokenEndpoint
 
 	discovery atomic.Pointer[servedDoc]
 	jwks      atomic.Pointer[servedDoc]
@@ -156,8 +184,6 @@ type Provider struct {
 
 	// logouts delivers back-channel logout notices (logout.go).
 	logouts *logoutDelivery
-	// clientKeys caches the keys of private_key_jwt clients (clientauth.go).
-	clientKeys clientKeyCache
 }
 
 // servedDoc is a JSON document built once and served from memory.
@@ -193,7 +219,10 @@ func New(cfg Config) (*Provider, error) {
 	for _, s := range cfg.Scopes {
 		p.scopes[s.Name] = true
 	}
-	p.buildReleases()
+	p.claims = newClaimRules(cfg.Scopes)
+	p.apis = &apiRules{store: cfg.Store, issuer: cfg.Issuer}
+	p.assertions = &clientAssertions{store: cfg.Store, keys: &clientKeyCache{}, keysConfig: cfg.ClientKeys,
+		issuer: cfg.Issuer, log: cfg.Log, now: cfg.Now}
 	p.origins.store = cfg.Store
 	p.origins.now = cfg.Now
 	p.origins.log = p.log
@@ -220,6 +249,9 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.op = o
+	p.tokens = &tokenEndpoint{store: cfg.Store, op: o, keys: cfg.Keys, log: cfg.Log, now: cfg.Now,
+		issuer: cfg.Issuer, lifetimes: cfg.Lifetimes, accessTokenAlg: cfg.AccessTokenAlg,
+		claims: p.claims, apis: p.apis, assertions: p.assertions}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}
@@ -290,26 +322,30 @@ var claimBits = map[string]int{
 	policy.ClaimEmail: claimEmail, policy.ClaimEmailVerified: claimEmailVerified, policy.ClaimGroups: claimGroups,
 }
 
-// releases maps each scope to the claims it releases; built once in New.
-func (p *Provider) buildReleases() {
-	p.releases = map[string]int{}
+// claimRules maps each scope to the claims it releases (claim* bits); built
+// once in New and only read after.
+type claimRules map[string]int
+
+func newClaimRules(scopes []Scope) claimRules {
+	rules := claimRules{}
 	for _, s := range policy.BuiltinScopes {
 		for _, c := range s.Claims {
-			p.releases[s.Name] |= claimBits[c]
+			rules[s.Name] |= claimBits[c]
 		}
 	}
-	for _, s := range p.cfg.Scopes {
+	for _, s := range scopes {
 		for _, c := range s.Claims {
-			p.releases[s.Name] |= claimBits[c]
+			rules[s.Name] |= claimBits[c]
 		}
 	}
+	return rules
 }
 
-// groupsClaim is the groups claim of u for a token with scopes: the person's
+// groups is the groups claim of u for a token with scopes: the person's
 // groups as they are now (never null: an empty list says "no groups"), or nil
 // when no scope releases it.
-func (p *Provider) groupsClaim(u *storage.User, scopes []string) []string {
-	if p.claimsOf(scopes)&claimGroups == 0 {
+func (rules claimRules) groups(u *storage.User, scopes []string) []string {
+	if rules.of(scopes)&claimGroups == 0 {
 		return nil
 	}
 	if u.Groups == nil {
@@ -318,11 +354,11 @@ func (p *Provider) groupsClaim(u *storage.User, scopes []string) []string {
 	return u.Groups
 }
 
-// claimsOf returns the claims the scopes release.
-func (p *Provider) claimsOf(scopes []string) int {
+// of returns the claims the scopes release.
+func (rules claimRules) of(scopes []string) int {
 	bits := 0
 	for _, s := range scopes {
-		bits |= p.releases[s]
+		bits |= rules[s]
 	}
 	return bits
 }

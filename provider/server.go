@@ -113,7 +113,7 @@ func (p *Provider) routes() http.Handler {
 		),
 		op.WithSetRouter(func(r chi.Router) {
 			r.HandleFunc(PathCallback, p.callback)
-			r.HandleFunc(PathToken, p.token)
+			r.HandleFunc(PathToken, p.tokens.token)
 			r.HandleFunc(PathDeviceAuthorization, p.deviceAuthorization)
 			r.HandleFunc(PathUserinfo, p.userinfo)
 			r.HandleFunc(PathIntrospect, p.introspect)
@@ -254,7 +254,7 @@ const (
 // answers, or when there is no ping). A negative answer about a token is sent
 // only after it: the library turns any storage error into "invalid token" or
 // {"active": false}, and a resource server would then drop a session that is
-// fine; a 503 (p.unavailable) tells it to try again.
+// fine; a 503 (writeUnavailable) tells it to try again.
 func (p *Provider) storageDown(ctx context.Context) error {
 	if p.cfg.Ping == nil {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,9 +15,33 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/signet-idp/signet/keys"
 	"github.com/signet-idp/signet/provider/policy"
 	"github.com/signet-idp/signet/storage"
 )
+
+// tokenEndpoint serves the token endpoint: the authorization-code, refresh-token,
+// client_credentials (apis.go) and device_code (device.go) grants, and what they
+// share (session and grant checks, token minting and signing, the audit line of
+// audit.go). It holds only what the grants use; New builds it once. Provider
+// asks it too: introspection of refresh tokens, the grant behind a JWT access
+// token (jwtaccess.go), the refresh token behind op.Storage's lookups, and the
+// client of a device authorization request.
+type tokenEndpoint struct {
+	store storage.Store
+	// op decodes token requests, validates them as the library does, and
+	// encrypts opaque access tokens.
+	op             *op.Provider
+	keys           *keys.Manager
+	log            *slog.Logger
+	now            func() time.Time
+	issuer         string
+	lifetimes      Lifetimes
+	accessTokenAlg jose.SignatureAlgorithm
+	claims         claimRules
+	apis           *apiRules
+	assertions     *clientAssertions
+}
 
 // token serves the token endpoint. The authorization-code and refresh-token grants
 // are ours: the library validates the request (client authentication, PKCE,
@@ -26,7 +51,7 @@ import (
 // cannot set typ "at+jwt"). Every refusal is an OAuth error value, written once
 // (writeOAuthError: a 401 carries the Basic challenge); httpRules bounds the
 // body and marks the answer no-store.
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoint) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, r, oidc.ErrInvalidRequest().WithDescription("malformed or oversized request body").WithParent(err), basicChallenge)
 		return
@@ -38,7 +63,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if hasClientAssertion(r) {
 		// private_key_jwt (clientauth.go): the assertion authenticates the
 		// client for whichever grant follows.
-		c, err := p.authenticateAssertion(r, p.cfg.Issuer+PathToken)
+		c, err := t.assertions.authenticate(r, t.issuer+PathToken)
 		if err != nil {
 			writeOAuthError(w, r, err, basicChallenge)
 			return
@@ -60,13 +85,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
 	case string(oidc.GrantTypeCode):
-		resp, err = p.exchangeCode(r)
+		resp, err = t.exchangeCode(r)
 	case string(oidc.GrantTypeRefreshToken):
-		resp, err = p.exchangeRefresh(r)
+		resp, err = t.exchangeRefresh(r)
 	case string(oidc.GrantTypeClientCredentials):
-		resp, err = p.clientCredentials(r)
+		resp, err = t.clientCredentials(r)
 	case policy.GrantDeviceCode:
-		resp, err = p.deviceToken(r)
+		resp, err = t.deviceToken(r)
 	case "":
 		err = oidc.ErrInvalidRequest().WithDescription("grant_type is missing")
 	default:
@@ -74,7 +99,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUnavailable) {
-			p.unavailable(w, r, err)
+			writeUnavailable(t.log, w, r, err)
 			return
 		}
 		writeOAuthError(w, r, err, basicChallenge)
@@ -84,12 +109,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-// unavailable answers a request that storage could not serve just now (a
+// writeUnavailable answers a request that storage could not serve just now (a
 // database restarting): 503 with temporarily_unavailable and Retry-After, so
 // that the client tries again rather than taking it as a failed grant. Nothing
 // was issued: every token is stored before it is sent.
-func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	p.log.WarnContext(r.Context(), "storage unavailable", "event", "storage_unavailable", "path", r.URL.Path, "error", err)
+func writeUnavailable(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	log.WarnContext(r.Context(), "storage unavailable", "event", "storage_unavailable", "path", r.URL.Path, "error", err)
 	w.Header().Set("Retry-After", "5")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
@@ -100,30 +125,30 @@ func (p *Provider) unavailable(w http.ResponseWriter, r *http.Request, err error
 // library knows only access tokens). Only the client that holds it may ask:
 // a refresh token is that client's credential. ok is false when token is not a
 // refresh token of clientID, and the library then tries it as an access token.
-func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string) (*oidc.IntrospectionResponse, bool) {
+func (t *tokenEndpoint) introspectRefresh(ctx context.Context, clientID, token string) (*oidc.IntrospectionResponse, bool) {
 	if token == "" {
 		return nil, false
 	}
-	rt, fam, err := p.lookupRefresh(ctx, token)
+	rt, fam, err := t.lookupRefresh(ctx, token)
 	if err != nil || rt.ClientID != clientID {
 		return nil, false
 	}
 	inactive := &oidc.IntrospectionResponse{}
-	c, err := p.store.GetClient(ctx, clientID)
+	c, err := t.store.GetClient(ctx, clientID)
 	if err != nil || !rt.RotatedAt.IsZero() {
 		return inactive, true
 	}
 	// As the refresh grant answers: a disabled person's tokens are dead.
-	if u, err := p.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled || !rt.IssuedAt.After(u.TokensValidAfter) {
+	if u, err := t.store.GetUser(ctx, rt.UserID); err != nil || u.Disabled || !rt.IssuedAt.After(u.TokensValidAfter) {
 		return inactive, true
 	}
-	if _, err := p.familyStands(ctx, c, fam, p.now()); err != nil {
+	if _, err := t.familyStands(ctx, c, fam, t.now()); err != nil {
 		return inactive, true
 	}
 	return &oidc.IntrospectionResponse{
 		Active: true, Scope: rt.Scopes, ClientID: clientID, TokenType: "refresh_token",
 		Expiration: oidc.FromTime(rt.ExpiresAt), IssuedAt: oidc.FromTime(rt.IssuedAt),
-		Subject: rt.UserID, Issuer: p.cfg.Issuer,
+		Subject: rt.UserID, Issuer: t.issuer,
 	}, true
 }
 
@@ -133,9 +158,9 @@ func errNotAllowed() *oidc.Error {
 	return oidc.ErrInvalidGrant().WithDescription("the person is not in a group allowed to use this application")
 }
 
-func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {
+func (t *tokenEndpoint) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
-	req, err := op.ParseAccessTokenRequest(r, p.op.Decoder())
+	req, err := op.ParseAccessTokenRequest(r, t.op.Decoder())
 	if err != nil {
 		return nil, err
 	}
@@ -145,23 +170,23 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	if req.RedirectURI == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("redirect_uri is missing")
 	}
-	ar, c, err := p.validateCodeRequest(ctx, req)
+	ar, c, err := t.validateCodeRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if !ar.Done {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization is not complete")
 	}
-	user, err := p.store.GetUser(ctx, ar.UserID)
+	user, err := t.store.GetUser(ctx, ar.UserID)
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
 	if !policy.MayUse(user.Groups, c.AllowedGroups) {
 		return nil, errNotAllowed()
 	}
-	now := p.now().UTC()
+	now := t.now().UTC()
 	scopes := (&authRequest{ar}).GetScopes()
-	at, err := p.accessTokenFor(r, c, ar.Resource, scopes, ar.UserID, ar.SessionSID, ar.AuthTime, ar.AMR, now)
+	at, err := t.accessTokenFor(r, c, ar.Resource, scopes, ar.UserID, ar.SessionSID, ar.AuthTime, ar.AMR, now)
 	if err != nil {
 		return nil, err
 	}
@@ -170,25 +195,25 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 		rt           *storage.RefreshToken
 		refreshToken string
 	)
-	fam = p.newFamily(c, ar.UserID, scopes, ar.SessionSID, ar.SessionExpiresAt, ar.AuthTime, ar.AMR, ar.ACR, now)
+	fam = t.newFamily(c, ar.UserID, scopes, ar.SessionSID, ar.SessionExpiresAt, ar.AuthTime, ar.AMR, ar.ACR, now)
 	at.RefreshFamilyID = fam.ID
 	if !ar.SessionExpiresAt.IsZero() && !now.Before(ar.SessionExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the sign-in session of this code has ended")
 	}
-	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+	if _, err := t.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
 		return nil, err
 	}
 	refreshToken = newRefreshTokenValue(now)
-	rt = p.newRefreshToken(refreshToken, fam, scopes, now)
+	rt = t.newRefreshToken(refreshToken, fam, scopes, now)
 	rt.FamilyID = fam.ID
 	// Sign while the write commits: the write waits on the disk, the signatures on
 	// the CPU. The response is used only if the write succeeded.
-	signed := p.signAsync(c, user, at, idClaims{
+	signed := t.signAsync(c, user, at, idClaims{
 		nonce: ar.Nonce, acr: ar.ACR, amr: ar.AMR, authTime: ar.AuthTime, sid: ar.SessionSID,
 	}, refreshToken)
-	switch err := p.store.RedeemCode(signed.writeContext(ctx), hashSecret(req.Code), at, fam, rt); {
+	switch err := t.store.RedeemCode(signed.writeContext(ctx), hashSecret(req.Code), at, fam, rt); {
 	case errors.Is(err, storage.ErrReused):
-		p.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
+		t.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
@@ -198,20 +223,20 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 	// A logout or a grant revocation that ran while the code was redeemed
 	// revoked the families it found before this one existed; it ended the
 	// session or deleted the grant first, so looking again now catches it.
-	if _, err := p.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
-		if rerr := p.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
-			p.log.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
+	if _, err := t.grantStands(ctx, c, ar.UserID, ar.SessionSID, now); err != nil {
+		if rerr := t.store.RevokeRefreshFamily(context.WithoutCancel(ctx), fam.ID); rerr != nil {
+			t.log.ErrorContext(ctx, "revoke the family of a code redeemed as its grant ended", "client", c.ID, "error", rerr)
 		}
 		return nil, err
 	}
 	if ar.SessionSID != "" && ar.SessionExpiresAt.IsZero() {
 		// RedeemCode records the session's clients when it knows the session's
 		// end; a request without one still gets back-channel logout.
-		if err := p.store.AddSessionClient(ctx, ar.SessionSID, c.ID, now.Add(max(p.cfg.Lifetimes.Session, time.Hour))); err != nil {
-			p.log.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
+		if err := t.store.AddSessionClient(ctx, ar.SessionSID, c.ID, now.Add(max(t.lifetimes.Session, time.Hour))); err != nil {
+			t.log.ErrorContext(ctx, "record session client", "client", c.ID, "error", err)
 		}
 	}
-	return p.issued(ctx, string(oidc.GrantTypeCode), c, user, at, signed)
+	return t.issued(ctx, string(oidc.GrantTypeCode), c, user, at, signed)
 }
 
 // validateCodeRequest checks a code grant in the order that leaks least and
@@ -221,17 +246,17 @@ func (p *Provider) exchangeCode(r *http.Request) (*oidc.AccessTokenResponse, err
 // issued (RFC 6749 section 4.1.2); then the code's client, redirect URI and
 // PKCE verifier (whenever the request carried a challenge, and a verifier is
 // refused when it did not). The library checks the code and PKCE first.
-func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessTokenRequest) (*storage.AuthRequest, *storage.Client, error) {
-	opClient, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
+func (t *tokenEndpoint) validateCodeRequest(ctx context.Context, req *oidc.AccessTokenRequest) (*storage.AuthRequest, *storage.Client, error) {
+	opClient, err := t.op.Storage().GetClientByClientID(ctx, req.ClientID)
 	if err != nil {
 		// As costly as a known client's secret check.
-		_ = p.op.Storage().AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret)
+		_ = t.op.Storage().AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret)
 		return nil, nil, err
 	}
 	c := opClient.(*client).c
 	// A client that sent an assertion was authenticated by it (token).
 	if !c.Public && !assertedBy(ctx, c.ID) {
-		if err := op.AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret, p.op.Storage()); err != nil {
+		if err := op.AuthorizeClientIDSecret(ctx, req.ClientID, req.ClientSecret, t.op.Storage()); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -243,7 +268,7 @@ func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessToke
 		return nil, nil, invalid
 	}
 	codeHash := hashSecret(req.Code)
-	ar, err := p.store.GetAuthRequestByCode(ctx, codeHash)
+	ar, err := t.store.GetAuthRequestByCode(ctx, codeHash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, nil, invalid
@@ -254,13 +279,13 @@ func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessToke
 	case ar.CodeUsed:
 		// RedeemCode finds the code used, revokes what it issued and stores
 		// nothing of this request.
-		err := p.store.RedeemCode(ctx, codeHash, &storage.AccessToken{ID: randomID(18), ClientID: c.ID, UserID: ar.UserID}, nil, nil)
+		err := t.store.RedeemCode(ctx, codeHash, &storage.AccessToken{ID: randomID(18), ClientID: c.ID, UserID: ar.UserID}, nil, nil)
 		if err == nil || errors.Is(err, storage.ErrReused) {
-			p.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID)
+			t.log.WarnContext(ctx, "authorization code replayed; its tokens are revoked", "event", "code_replay", "subject", ar.UserID, "client", c.ID)
 			return nil, nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens it issued are revoked")
 		}
 		return nil, nil, oidc.ErrServerError().WithParent(err)
-	case ar.Expired(p.now()):
+	case ar.Expired(t.now()):
 		return nil, nil, oidc.ErrInvalidGrant().WithDescription("the code has expired")
 	case req.RedirectURI != ar.RedirectURI:
 		return nil, nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
@@ -275,9 +300,9 @@ func (p *Provider) validateCodeRequest(ctx context.Context, req *oidc.AccessToke
 	return ar, c, nil
 }
 
-func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, error) {
+func (t *tokenEndpoint) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, error) {
 	ctx := r.Context()
-	req, err := op.ParseRefreshTokenRequest(r, p.op.Decoder())
+	req, err := op.ParseRefreshTokenRequest(r, t.op.Decoder())
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +313,9 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	// Client authentication and client binding.
 	validate := op.ValidateRefreshTokenRequest
 	if _, ok := assertedClient(ctx); ok {
-		validate = p.validateAssertedRefresh
+		validate = t.validateAssertedRefresh
 	}
-	opReq, opClient, err := validate(ctx, req, p.op)
+	opReq, opClient, err := validate(ctx, req, t.op)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +326,7 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 		}
 	}
 	c := opClient.(*client).c
-	user, err := p.store.GetUser(ctx, rr.rt.UserID)
+	user, err := t.store.GetUser(ctx, rr.rt.UserID)
 	if err != nil || user.Disabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
 	}
@@ -314,43 +339,43 @@ func (p *Provider) exchangeRefresh(r *http.Request) (*oidc.AccessTokenResponse, 
 	if !rr.rt.IssuedAt.After(user.TokensValidAfter) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the password changed after this refresh token was issued")
 	}
-	now := p.now().UTC()
+	now := t.now().UTC()
 	// Logout and grant revocation revoke families after they end the session
 	// or delete the grant; a family that outlived an interrupted one still
 	// stops here.
-	sess, err := p.familyStands(ctx, c, rr.fam, now)
+	sess, err := t.familyStands(ctx, c, rr.fam, now)
 	if err != nil {
 		return nil, err
 	}
 	refreshToken := newRefreshTokenValue(now)
-	next := p.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
+	next := t.newRefreshToken(refreshToken, rr.fam, rr.rt.Scopes, now)
 	// resource= picks another API of the same grant, with no more scope than
 	// was granted (RFC 8707, section 2.2).
-	at, err := p.accessTokenFor(r, c, "", rr.scopes, rr.rt.UserID, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
+	at, err := t.accessTokenFor(r, c, "", rr.scopes, rr.rt.UserID, rr.fam.SessionSID, rr.fam.AuthTime, rr.fam.AMR, now)
 	if err != nil {
 		return nil, err
 	}
 	// The token's family is the presented token's, which the rotation keeps.
 	at.RefreshFamilyID = rr.fam.ID
 	// The ID token's inputs are the family's, which rotation does not change.
-	signed := p.signAsync(c, user, at, idClaims{
+	signed := t.signAsync(c, user, at, idClaims{
 		acr: rr.fam.ACR, amr: rr.fam.AMR, authTime: rr.fam.AuthTime, sid: rr.fam.SessionSID,
 	}, refreshToken)
-	_, err = p.store.RotateRefreshToken(signed.writeContext(ctx), storage.Rotation{
-		OldHash: refreshKey(req.RefreshToken), Now: now, Grace: p.cfg.Lifetimes.RefreshReuseGrace,
+	_, err = t.store.RotateRefreshToken(signed.writeContext(ctx), storage.Rotation{
+		OldHash: refreshKey(req.RefreshToken), Now: now, Grace: t.lifetimes.RefreshReuseGrace,
 		Next: next, Access: at,
 	})
 	switch {
 	case errors.Is(err, storage.ErrReused):
-		p.log.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "event", "refresh_reuse", "subject", rr.rt.UserID, "client", c.ID, "address", r.RemoteAddr)
+		t.log.WarnContext(ctx, "rotated refresh token reused; its family is revoked", "event", "refresh_reuse", "subject", rr.rt.UserID, "client", c.ID, "address", r.RemoteAddr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used; the grant is revoked")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
 	case err != nil:
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	p.touchSession(ctx, sess, now)
-	return p.issued(ctx, string(oidc.GrantTypeRefreshToken), c, user, at, signed)
+	t.touchSession(ctx, sess, now)
+	return t.issued(ctx, string(oidc.GrantTypeRefreshToken), c, user, at, signed)
 }
 
 // grantedOf is the scope a refresh asking for asked gets: the scopes it names
@@ -372,16 +397,16 @@ func grantedOf(asked, granted []string) []string {
 // grantStands reports, as an invalid_grant error, a sign-in session that has
 // ended, expired or gone idle (when sid names one) or a third-party client's
 // consent that was revoked. It returns the live session sid names, if any.
-func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) (*storage.Session, error) {
+func (t *tokenEndpoint) grantStands(ctx context.Context, c *storage.Client, userID, sid string, now time.Time) (*storage.Session, error) {
 	var live *storage.Session
 	if sid != "" {
 		// One keyed read: a person signed in many times over has many sessions.
-		s, err := p.store.GetUserSessionBySID(ctx, userID, sid)
+		s, err := t.store.GetUserSessionBySID(ctx, userID, sid)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
 			return nil, oidc.ErrServerError().WithParent(err)
-		case !s.Expired(now) && !s.Idle(now, p.cfg.Lifetimes.SessionIdle):
+		case !s.Expired(now) && !s.Idle(now, t.lifetimes.SessionIdle):
 			live = s
 		}
 		if live == nil {
@@ -389,7 +414,7 @@ func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, s
 		}
 	}
 	if !c.FirstParty {
-		switch _, err := p.store.GetGrant(ctx, userID, c.ID); {
+		switch _, err := t.store.GetGrant(ctx, userID, c.ID); {
 		case errors.Is(err, storage.ErrNotFound):
 			return nil, oidc.ErrInvalidGrant().WithDescription("the person has revoked this application's access")
 		case err != nil:
@@ -401,28 +426,28 @@ func (p *Provider) grantStands(ctx context.Context, c *storage.Client, userID, s
 
 // familyStands is grantStands for a refresh family: an offline_access grant
 // outlives its session, not its grant.
-func (p *Provider) familyStands(ctx context.Context, c *storage.Client, fam *storage.RefreshFamily, now time.Time) (*storage.Session, error) {
+func (t *tokenEndpoint) familyStands(ctx context.Context, c *storage.Client, fam *storage.RefreshFamily, now time.Time) (*storage.Session, error) {
 	sid := fam.SessionSID
 	if fam.Offline {
 		sid = ""
 	}
-	return p.grantStands(ctx, c, fam.UserID, sid, now)
+	return t.grantStands(ctx, c, fam.UserID, sid, now)
 }
 
 // touchSession records a refresh as activity of the session its grant is bound
 // to (as Keycloak does), so that an app in use keeps its session from going
 // idle; at most as often as the pages record it.
-func (p *Provider) touchSession(ctx context.Context, s *storage.Session, now time.Time) {
-	if s == nil || !s.TouchDue(now, p.cfg.Lifetimes.SessionIdle) {
+func (t *tokenEndpoint) touchSession(ctx context.Context, s *storage.Session, now time.Time) {
+	if s == nil || !s.TouchDue(now, t.lifetimes.SessionIdle) {
 		return
 	}
-	if _, err := p.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
+	if _, err := t.store.UpdateSession(ctx, s.ID, func(x *storage.Session) error {
 		if now.After(x.LastSeen) {
 			x.LastSeen = now
 		}
 		return nil
 	}); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		p.log.WarnContext(ctx, "record session activity", "error", err)
+		t.log.WarnContext(ctx, "record session activity", "error", err)
 	}
 }
 
@@ -451,13 +476,13 @@ func (pr *pendingResponse) writeContext(ctx context.Context) context.Context {
 
 // signAsync starts signing the response; wait returns it. The access token
 // record is only read meanwhile (the store sets fields respond does not read).
-func (p *Provider) signAsync(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) *pendingResponse {
+func (t *tokenEndpoint) signAsync(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) *pendingResponse {
 	pr := &pendingResponse{started: make(chan struct{}), done: make(chan struct{})}
 	snapshot := *at
 	pr.queued = goSign(func() {
 		close(pr.started)
 		defer close(pr.done)
-		pr.resp, pr.err = p.respond(c, u, &snapshot, ic, refreshToken)
+		pr.resp, pr.err = t.respond(c, u, &snapshot, ic, refreshToken)
 	})
 	return pr
 }
@@ -467,15 +492,15 @@ func (pr *pendingResponse) wait() (*oidc.AccessTokenResponse, error) {
 	return pr.resp, pr.err
 }
 
-func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []string, sid string, authTime time.Time, amr []string, now time.Time) *storage.AccessToken {
+func (t *tokenEndpoint) newAccessToken(c *storage.Client, userID string, scopes []string, sid string, authTime time.Time, amr []string, now time.Time) *storage.AccessToken {
 	return &storage.AccessToken{
 		// A JWT access token is self-contained: storage keeps no record of it.
 		ID: randomID(18), JWT: c.AccessTokenFormat != "opaque", ClientID: c.ID, UserID: userID, Scopes: scopes,
 		// The audience is the issuer (its userinfo and introspection), never the
 		// client: an access token must not pass an RP's ID-token audience check.
-		Audience:   []string{p.cfg.Issuer},
+		Audience:   []string{t.issuer},
 		SessionSID: sid, AuthTime: authTime, AMR: amr,
-		IssuedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.AccessToken),
+		IssuedAt: now, ExpiresAt: now.Add(t.lifetimes.AccessToken),
 	}
 }
 
@@ -483,7 +508,7 @@ func (p *Provider) newAccessToken(c *storage.Client, userID string, scopes []str
 // one the request's resource parameter names, or the one the grant authorized
 // (authorized; "" when it named none and any API of its scopes may be picked),
 // or the one its scopes belong to; with that API's scopes only.
-func (p *Provider) accessTokenFor(r *http.Request, c *storage.Client, authorized string, scopes []string, userID, sid string, authTime time.Time, amr []string, now time.Time) (*storage.AccessToken, error) {
+func (t *tokenEndpoint) accessTokenFor(r *http.Request, c *storage.Client, authorized string, scopes []string, userID, sid string, authTime time.Time, amr []string, now time.Time) (*storage.AccessToken, error) {
 	resource, err := singleParam(r, "resource")
 	switch {
 	case err != nil:
@@ -493,12 +518,12 @@ func (p *Provider) accessTokenFor(r *http.Request, c *storage.Client, authorized
 	case authorized != "" && resource != authorized:
 		return nil, errInvalidTarget("the resource differs from the one authorized")
 	}
-	api, atScopes, err := p.apiFor(r.Context(), scopes, resource)
+	api, atScopes, err := t.apis.apiFor(r.Context(), scopes, resource)
 	if err != nil {
 		return nil, err
 	}
-	at := p.newAccessToken(c, userID, atScopes, sid, authTime, amr, now)
-	at.Audience = p.audienceOf(api, atScopes)
+	at := t.newAccessToken(c, userID, atScopes, sid, authTime, amr, now)
+	at.Audience = t.apis.audienceOf(api, atScopes)
 	return at, nil
 }
 
@@ -508,27 +533,27 @@ func (p *Provider) accessTokenFor(r *http.Request, c *storage.Client, authorized
 // lifetimes.session from now when unknown). The family's record outlives it by
 // an access token's lifetime: the JWT access tokens it issues name it and are
 // judged by its state.
-func (p *Provider) newFamily(c *storage.Client, userID string, scopes []string, sid string, sessionEnd, authTime time.Time, amr []string, acr string, now time.Time) *storage.RefreshFamily {
+func (t *tokenEndpoint) newFamily(c *storage.Client, userID string, scopes []string, sid string, sessionEnd, authTime time.Time, amr []string, acr string, now time.Time) *storage.RefreshFamily {
 	offline := slices.Contains(scopes, oidc.ScopeOfflineAccess)
 	fam := &storage.RefreshFamily{
 		ID: newFamilyID(now), ClientID: c.ID, UserID: userID, Scopes: scopes,
 		AuthTime: authTime, AMR: amr, ACR: acr, SessionSID: sid,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.Lifetimes.RefreshTokenAbsolute), Offline: offline,
+		CreatedAt: now, ExpiresAt: now.Add(t.lifetimes.RefreshTokenAbsolute), Offline: offline,
 	}
 	if !offline {
-		if sessionEnd.IsZero() && p.cfg.Lifetimes.Session > 0 {
-			sessionEnd = now.Add(p.cfg.Lifetimes.Session)
+		if sessionEnd.IsZero() && t.lifetimes.Session > 0 {
+			sessionEnd = now.Add(t.lifetimes.Session)
 		}
 		if !sessionEnd.IsZero() && sessionEnd.Before(fam.ExpiresAt) {
 			fam.ExpiresAt = sessionEnd
 		}
 	}
-	fam.KeepUntil = fam.ExpiresAt.Add(p.cfg.Lifetimes.AccessToken)
+	fam.KeepUntil = fam.ExpiresAt.Add(t.lifetimes.AccessToken)
 	return fam
 }
 
-func (p *Provider) newRefreshToken(token string, fam *storage.RefreshFamily, scopes []string, now time.Time) *storage.RefreshToken {
-	exp := now.Add(p.cfg.Lifetimes.RefreshTokenIdle)
+func (t *tokenEndpoint) newRefreshToken(token string, fam *storage.RefreshFamily, scopes []string, now time.Time) *storage.RefreshToken {
+	exp := now.Add(t.lifetimes.RefreshTokenIdle)
 	if fam.ExpiresAt.Before(exp) {
 		exp = fam.ExpiresAt
 	}
@@ -592,25 +617,25 @@ type idTokenClaims struct {
 }
 
 // respond signs the access token and the ID token and builds the response.
-func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) (*oidc.AccessTokenResponse, error) {
-	snap := p.keys.Snapshot()
+func (t *tokenEndpoint) respond(c *storage.Client, u *storage.User, at *storage.AccessToken, ic idClaims, refreshToken string) (*oidc.AccessTokenResponse, error) {
+	snap := t.keys.Snapshot()
 	var accessToken string
 	if c.AccessTokenFormat == "opaque" {
 		var err error
-		if accessToken, err = p.op.Crypto().Encrypt(at.ID + ":" + at.UserID); err != nil {
+		if accessToken, err = t.op.Crypto().Encrypt(at.ID + ":" + at.UserID); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
 	} else {
-		signer, ok := snap.Signer(p.cfg.AccessTokenAlg)
+		signer, ok := snap.Signer(t.accessTokenAlg)
 		if !ok {
 			return nil, oidc.ErrServerError().WithDescription("no active signing key")
 		}
 		payload, err := json.Marshal(accessTokenClaims{
-			Issuer: p.cfg.Issuer, Subject: at.UserID, Audience: at.Audience,
+			Issuer: t.issuer, Subject: at.UserID, Audience: at.Audience,
 			Expiry: at.ExpiresAt.Unix(), IssuedAt: at.IssuedAt.Unix(), JWTID: at.ID,
 			ClientID: c.ID, Scope: strings.Join(at.Scopes, " "),
 			AuthTime: unixOrZero(at.AuthTime), AMR: at.AMR, SID: at.SessionSID, FamilyID: at.RefreshFamilyID,
-			Groups: p.groupsClaim(u, at.Scopes),
+			Groups: t.claims.groups(u, at.Scopes),
 		})
 		if err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
@@ -635,12 +660,12 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 			return nil, oidc.ErrServerError().WithParent(err)
 		}
 		claims := idTokenClaims{
-			Issuer: p.cfg.Issuer, Subject: u.ID, Audience: []string{c.ID},
-			Expiry: at.IssuedAt.Add(p.cfg.Lifetimes.IDToken).Unix(), IssuedAt: at.IssuedAt.Unix(),
+			Issuer: t.issuer, Subject: u.ID, Audience: []string{c.ID},
+			Expiry: at.IssuedAt.Add(t.lifetimes.IDToken).Unix(), IssuedAt: at.IssuedAt.Unix(),
 			AuthTime: ic.authTime.Unix(), Nonce: ic.nonce, ACR: ic.acr, AMR: ic.amr,
 			AZP: c.ID, AtHash: atHash, SID: ic.sid,
 		}
-		rel := p.claimsOf(at.Scopes)
+		rel := t.claims.of(at.Scopes)
 		if rel&claimName != 0 {
 			claims.Name = u.Name
 		}
@@ -657,7 +682,7 @@ func (p *Provider) respond(c *storage.Client, u *storage.User, at *storage.Acces
 		if rel&claimEmailVerified != 0 {
 			claims.EmailVerified = &u.EmailVerified
 		}
-		claims.Groups = p.groupsClaim(u, at.Scopes)
+		claims.Groups = t.claims.groups(u, at.Scopes)
 		payload, err := json.Marshal(claims)
 		if err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)

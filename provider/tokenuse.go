@@ -78,7 +78,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if down := p.storageDown(r.Context()); down != nil {
-		p.unavailable(w, r, down)
+		writeUnavailable(p.log, w, r, down)
 		return
 	}
 	var refusal *bearerRefusal
@@ -128,7 +128,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if down := p.storageDown(r.Context()); down != nil {
-		p.unavailable(w, r, down)
+		writeUnavailable(p.log, w, r, down)
 		return
 	}
 	if err != nil {
@@ -161,7 +161,7 @@ func (p *Provider) introspection(r *http.Request) (resp *oidc.IntrospectionRespo
 	}
 	// Whatever token_type_hint says, every kind is looked up (RFC 7662,
 	// section 2.1); a refresh token is one keyed read.
-	if resp, ok := p.introspectRefresh(ctx, clientID, r.PostForm.Get("token")); ok {
+	if resp, ok := p.tokens.introspectRefresh(ctx, clientID, r.PostForm.Get("token")); ok {
 		return resp, "", nil
 	}
 	// An access token: the library's answer, for the client that
@@ -190,7 +190,7 @@ func (p *Provider) introspection(r *http.Request) (resp *oidc.IntrospectionRespo
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	resp, err := p.revocation(r)
 	if down := p.storageDown(r.Context()); down != nil {
-		p.unavailable(w, r, down)
+		writeUnavailable(p.log, w, r, down)
 		return
 	}
 	var oauthErr *oidc.Error
@@ -198,7 +198,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	case err != nil && !errors.As(err, &oauthErr):
 		// Storage could not say whether the token is the client's
 		// (revokeAsserted).
-		p.unavailable(w, r, err)
+		writeUnavailable(p.log, w, r, err)
 	case err != nil:
 		writeOAuthError(w, r, err, bearerChallenge)
 	case resp == nil:
